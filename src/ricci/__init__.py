@@ -1,0 +1,27 @@
+"""ricci: tensor calculus in index notation.
+
+Read a program such as ``Y[i,j] = X[i,k] * A[k,j]``, differentiate it symbolically
+(Kronecker deltas and all), simplify the result, and generate code that computes it::
+
+    >>> import ricci
+    >>> print(ricci.grad("Y[i,j] = X[i,k] * A[k,j]", wrt=["X", "A"]))
+    dX[i,k] = dY[i,j] * A[k,j]
+    dA[k,j] = X[i,k] * dY[i,j]
+
+The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
+:mod:`~ricci.resolve` (syntax tree -> expression IR, :mod:`~ricci.expr`),
+:mod:`~ricci.differentiate` and :mod:`~ricci.autodiff` (derivatives and the chain rule),
+:mod:`~ricci.simplify` (rewrite rules), :mod:`~ricci.lower` (array operations),
+:mod:`~ricci.codegen` and :mod:`~ricci.render` (code and text).
+"""
+
+from .autodiff import grad, jacobian
+from .check import CheckReport, check
+from .derivation import Derivation
+from .errors import RicciError
+from .program import Program, Statement
+from .resolve import parse
+
+__all__ = ["parse", "grad", "jacobian", "check", "Program", "Statement", "Derivation",
+           "CheckReport", "RicciError"]
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""``python -m ricci``: the command line (see :mod:`ricci.cli`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,405 @@
+"""Stage 3b: the chain rule over whole programs.
+
+* :func:`grad` is reverse mode: one loop over the statements in reverse order that
+  accumulates, for every tensor on a path from the inputs to the output, the list of
+  its adjoint contributions ``sum[I](dY[I] * dY[I]/dX[P])`` (each simplified, with the
+  deltas eating the fresh indices ``P``). A tensor's adjoint becomes a named statement
+  ``dX[...] = ...`` once all its contributions are in, so forward values and adjoints
+  are shared and the work is linear in the length of the program: gradients are never
+  expanded into a sum over paths.
+* :func:`jacobian` is forward mode: the derivative tensor of every statement w.r.t. one
+  input, ``dY[i,j]/dX[p,q]``, chained through intermediates the same way.
+
+Before reverse mode, a function argument that is a contraction or mixes several
+differentiated tensors is lifted into a statement of its own (``z1[n,h] = X[n,d] *
+W[d,h] + b[h]``), so its adjoint ``dz1 = dY * (1 - Y^2)`` is computed once and shared by
+every gradient that flows through it, as a person would write it.
+
+Both return a :class:`~ricci.derivation.Derivation` whose program is an ordinary
+:class:`~ricci.program.Program`: it can be printed, compiled and differentiated again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from .derivation import Derivation
+from .differentiate import derivative_terms
+from .errors import RicciError
+from .expr import (ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Size, Sum, Tensor, fresh_name,
+                   index_names, map_bottom_up, rename_bound, substitute, tensor_refs, walk)
+from .program import Program, Statement
+from .resolve import parse
+from .simplify import simplify
+
+_WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*\])?\s*$")
+
+
+def as_program(program: Program | str) -> Program:
+    if isinstance(program, Program):
+        return program
+    if isinstance(program, str):
+        return parse(program)
+    raise RicciError(f"expected a Program or program text, got {type(program).__name__}")
+
+
+def _err(prog: Program, msg: str, name: str | None = None, hint: str | None = None) -> RicciError:
+    span = None
+    if name is not None:
+        st = prog.defined.get(name)
+        if st is not None and st.span is not None:
+            span = st.span
+        else:
+            for s in prog.statements:
+                if name in s.ref_spans:
+                    span = s.ref_spans[name]
+                    break
+    return RicciError(msg, span=span, source=prog.source, hint=hint)
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
+    import difflib
+
+    m = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{m[0]}'?" if m else None
+
+
+def _parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[str] | None]]:
+    items = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not items:
+        raise RicciError("wrt is empty: name at least one input to differentiate with respect to")
+    out: list[tuple[str, list[str] | None]] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise RicciError(f"wrt must name inputs as strings, got {item!r}")
+        m = _WRT.match(item)
+        if not m:
+            raise RicciError(f"cannot read wrt={item!r}: write a name such as 'X', or 'X[k,l]' "
+                             f"to choose the names of its indices")
+        name, idx = m.group(1), m.group(2)
+        names = [s.strip() for s in idx.split(",")] if idx else None
+        if name in prog.defined:
+            raise _err(prog, f"wrt names '{name}', which the program computes; gradients are "
+                       f"taken with respect to inputs", name,
+                       hint="inputs are the names used but never defined: " + ", ".join(prog.inputs))
+        if name not in prog.dims:
+            hint = _did_you_mean(name, prog.inputs)
+            raise RicciError(f"wrt names '{name}', which is not an input of the program "
+                             f"(inputs: {', '.join(prog.inputs)})", hint=hint)
+        if names is not None:
+            if len(names) != prog.rank(name):
+                raise RicciError(f"wrt={item!r} gives {len(names)} indices but '{name}' has "
+                                 f"{prog.rank(name)}")
+            if len(set(names)) != len(names):
+                raise RicciError(f"wrt={item!r} repeats an index name")
+        if any(n == name for n, _ in out):
+            raise RicciError(f"wrt names '{name}' twice")
+        out.append((name, names))
+    return out
+
+
+def _output(prog: Program, of: str | None) -> str:
+    if of is None:
+        return prog.statements[-1].name
+    if of in prog.defined:
+        return of
+    if of in prog.dims:
+        raise RicciError(f"of='{of}' names an input; name a statement of the program")
+    raise RicciError(f"of='{of}' names no statement of the program",
+                     hint=_did_you_mean(of, prog.defined) or
+                     "statements: " + ", ".join(prog.defined))
+
+
+class _Names:
+    """Fresh tensor names for adjoints (``dY``), lifted arguments (``z1``) and Jacobians."""
+
+    def __init__(self, prog: Program) -> None:
+        self.taken = set(prog.dims) | set(prog.defined)
+
+    def claim(self, *candidates: str) -> str:
+        for c in candidates:
+            if c not in self.taken:
+                self.taken.add(c)
+                return c
+        base = candidates[0]
+        n = 2
+        while f"{base}{n}" in self.taken:
+            n += 1
+        self.taken.add(f"{base}{n}")
+        return f"{base}{n}"
+
+    def adjoint(self, name: str) -> str:
+        return self.claim("d" + name, "d_" + name, "grad_" + name)
+
+
+def _depends(prog: Program, roots: Iterable[str]) -> set[str]:
+    dep = set(roots)
+    for s in prog.statements:
+        if any(r.name in dep for r in tensor_refs(s.rhs)):
+            dep.add(s.name)
+    return dep
+
+
+def _ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
+    out = [i for i in prefer if i in e.free]
+    for n in walk(e):
+        if isinstance(n, Tensor):
+            for i in n.indices:
+                if i in e.free and i not in out:
+                    out.append(i)
+    for i in sorted(e.free - set(out)):
+        out.append(i)
+    return out
+
+
+def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, list[Statement]]:
+    """Lift function arguments that contract or mix several differentiated tensors."""
+    dep = _depends(prog, wrt)
+    dims = dict(prog.dims)
+    out: list[Statement] = []
+    lifted: list[Statement] = []
+    counter = [0]
+    for s in prog.statements:
+        def qualifies(arg: Expr) -> bool:
+            if isinstance(arg, (Tensor, Const, Size)):
+                return False
+            refs = [r for r in tensor_refs(arg) if r.name in dep]
+            if not refs:
+                return False
+            return len(refs) >= 2 or any(isinstance(n, Sum) for n in walk(arg))
+
+        def fn(n: Expr) -> Expr:
+            if isinstance(n, Call) and qualifies(n.args[0]):
+                arg = n.args[0]
+                counter[0] += 1
+                name = names.claim(f"z{counter[0]}", *(f"z{k}" for k in range(counter[0] + 1, counter[0] + 50)))
+                idx = _ordered_free(arg, s.indices)
+                st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans,
+                               index_spans=s.index_spans)
+                dims[name] = tuple(i.dim for i in idx)
+                out.append(st)
+                lifted.append(st)
+                dep.add(name)
+                return Call(n.fn, (Tensor(name, idx),))
+            return n
+
+        rhs = map_bottom_up(s.rhs, fn) if any(r.name in dep for r in tensor_refs(s.rhs)) else s.rhs
+        out.append(s.replace(rhs) if rhs is not s.rhs else s)
+    return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
+
+
+def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[Index, ...]:
+    """The indices a gradient of input ``name`` is written with: its first use's, made distinct."""
+    dims = prog.dims[name]
+    if chosen is not None:
+        return tuple(Index(n, d) for n, d in zip(chosen, dims))
+    first: tuple[Index, ...] | None = None
+    for s in prog.statements:
+        for r in tensor_refs(s.rhs):
+            if r.name == name:
+                first = r.indices
+                break
+        if first is not None:
+            break
+    assert first is not None
+    names: list[str] = []
+    for i in first:
+        names.append(i.name if i.name not in names else fresh_name(set(names) | {j.name for j in first}))
+    return tuple(Index(n, d) for n, d in zip(names, dims))
+
+
+def _fresh(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
+    out = []
+    used = set(avoid)
+    for d in dims:
+        n = fresh_name(used)
+        used.add(n)
+        out.append(Index(n, d))
+    return tuple(out)
+
+
+def _answers(s: Statement) -> dict[Expr, Expr]:
+    return {s.rhs: s.lhs} if isinstance(s.rhs, Call) else {}
+
+
+def _closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
+    """The forward statements of ``prog`` that ``stmts`` reference, with their dependencies."""
+    need = {r.name for s in stmts for r in tensor_refs(s.rhs)}
+    keep = []
+    for s in reversed(prog.statements):
+        if s.name in need:
+            keep.append(s)
+            need.update(r.name for r in tensor_refs(s.rhs))
+    return list(reversed(keep))
+
+
+# ---------------------------------------------------------------- reverse mode
+
+
+def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
+    """Gradients of ``of`` (default: the last statement) w.r.t. the inputs ``wrt``.
+
+    For a scalar output the result is its gradient; otherwise the upstream gradient is an
+    extra input named ``d`` + the output's name (``dY``). ``wrt`` items may fix the names
+    of the gradient's indices: ``"W[a,b]"``.
+    """
+    prog = as_program(program)
+    targets = _parse_wrt(prog, wrt)
+    out = _output(prog, of)
+    names = _Names(prog)
+    full = prog
+    prog = prog.upto(out)
+    wrt_names = [n for n, _ in targets]
+    lifted_prog, lifted = lift(prog, wrt_names, names)
+    stmts = lifted_prog.statements
+    needs = _depends(lifted_prog, wrt_names) & _ancestors(lifted_prog, out)
+    out_stmt = lifted_prog.defined[out]
+    dims = dict(lifted_prog.dims)
+
+    seed_name = None
+    if out_stmt.indices:
+        seed_name = names.adjoint(out)
+        seed: Expr = Tensor(seed_name, out_stmt.indices)
+        dims[seed_name] = dims[out]
+    else:
+        seed = ONE
+
+    grad_idx = {n: _input_indices(full, n, chosen) for n, chosen in targets}
+    contributions: dict[str, list[Expr]] = {}
+    derived: list[Statement] = []
+    adjoint_names: dict[str, str] = {}
+
+    for s in reversed(stmts):
+        if s.name not in needs:
+            continue
+        if s.name == out:
+            dY = seed
+        else:
+            rhs = simplify(Add(contributions.pop(s.name, [])))
+            if isinstance(rhs, Const):
+                dY = rhs
+            elif isinstance(rhs, Tensor) and rhs.indices == s.indices:
+                dY = rhs
+            else:
+                an = names.adjoint(s.name)
+                adjoint_names[s.name] = an
+                dims[an] = dims[s.name]
+                derived.append(Statement(an, s.indices, rhs, derived=True))
+                dY = Tensor(an, s.indices)
+        if dY == ZERO:
+            continue
+        answers = _answers(s)
+        stmt_names = {i.name for i in s.indices} | index_names(s.rhs)
+        for x in dict.fromkeys(r.name for r in tensor_refs(s.rhs)):
+            if x not in needs:
+                continue
+            target = grad_idx[x] if x in grad_idx else lifted_prog.defined[x].indices
+            fresh = _fresh(dims[x], stmt_names | {i.name for i in target})
+            terms = derivative_terms(s.rhs, x, fresh, answers)
+            if not terms:
+                continue
+            c = simplify(Add([Sum(s.indices, Mul((dY, t))) for t in terms]))
+            own = [i.name for r in tensor_refs(s.rhs) if r.name == x for i in r.indices]
+            eaten = own + sorted(stmt_names - index_names(c))
+            c = substitute(c, dict(zip(fresh, target)), prefer=eaten)
+            contributions.setdefault(x, []).append(c)
+
+    outputs: dict[str, str] = {}
+    for name, _ in targets:
+        gname = names.adjoint(name)
+        dims[gname] = dims[name]
+        rhs = simplify(Add(contributions.pop(name, [])))
+        derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
+        outputs[name] = gname
+
+    forward = _closure(lifted_prog, derived)
+    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
+    lifted_names = {s.name for s in lifted}
+    shown = [s for s in forward if s.name in lifted_names] + derived
+    return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
+                      outputs=outputs, shown=shown, seed=seed_name)
+
+
+def _ancestors(prog: Program, out: str) -> set[str]:
+    need = {out}
+    for s in reversed(prog.statements):
+        if s.name in need:
+            need.update(r.name for r in tensor_refs(s.rhs))
+    return need
+
+
+# ---------------------------------------------------------------- forward mode
+
+
+def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
+    """The derivative tensor ``dY[i,j]/dX[p,q]`` of ``of`` w.r.t. each input in ``wrt``.
+
+    Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
+    ``wrt="X[k,l]"``. Intermediates are chained in forward mode, one statement each.
+    """
+    prog = as_program(program)
+    targets = _parse_wrt(prog, wrt)
+    out = _output(prog, of)
+    full = prog
+    prog = prog.upto(out)
+    names = _Names(prog)
+    out_stmt = prog.defined[out]
+    all_names = set().union(*({i.name for i in s.indices} | index_names(s.rhs) for s in prog.statements))
+    dims = dict(prog.dims)
+    derived: list[Statement] = []
+    outputs: dict[str, str] = {}
+    display: dict[str, str] = {}
+    for x, chosen in targets:
+        if chosen is not None:
+            clash = [n for n in chosen if n in {i.name for i in out_stmt.indices}]
+            if clash:
+                raise RicciError(f"wrt index '{clash[0]}' is already an index of {out}; "
+                                 f"choose other names for the indices of {x}")
+            P = tuple(Index(n, d) for n, d in zip(chosen, dims[x]))
+        else:
+            P = _fresh(dims[x], all_names)
+        pnames = {p.name for p in P}
+        dep = _depends(prog, [x])
+        jac: dict[str, Expr] = {}
+        for s in prog.statements:
+            if s.name not in dep:
+                continue
+            rhs = rename_bound(s.rhs, pnames | {i.name for i in s.indices})
+            answers = {rhs: s.lhs} if isinstance(rhs, Call) else {}
+            terms = list(derivative_terms(rhs, x, P, answers))
+            used = {i.name for i in s.indices} | index_names(rhs) | pnames
+            for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
+                if z not in jac:
+                    continue
+                Q = _fresh(dims[z], used)
+                used |= {q.name for q in Q}
+                zdef = prog.defined[z]
+                jz = substitute(jac[z], dict(zip(zdef.indices, Q)))
+                for t in derivative_terms(rhs, z, Q, answers):
+                    terms.append(Sum(Q, Mul((t, jz))))
+            e = simplify(Add(terms))
+            if s.name != out and isinstance(e, Const):
+                jac[s.name] = e  # a constant Jacobian (usually 0) is used inline
+                continue
+            jname = names.claim(f"d{s.name}_d{x}")
+            dims[jname] = tuple(i.dim for i in s.indices + P)
+            derived.append(Statement(jname, s.indices + P, e, derived=True))
+            display[jname] = f"d{_lhs(s.name, s.indices)}/d{_lhs(x, P)}"
+            jac[s.name] = Tensor(jname, s.indices + P)
+            if s.name == out:
+                outputs[x] = jname
+        if out not in dep:
+            jname = names.claim(f"d{out}_d{x}")
+            dims[jname] = tuple(i.dim for i in out_stmt.indices + P)
+            derived.append(Statement(jname, out_stmt.indices + P, ZERO, derived=True))
+            display[jname] = f"d{_lhs(out, out_stmt.indices)}/d{_lhs(x, P)}"
+            outputs[x] = jname
+    forward = _closure(prog, derived)
+    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
+    return Derivation("jacobian", result, source_program=full, wrt=tuple(n for n, _ in targets), of=out,
+                      outputs=outputs, shown=derived, display=display)
+
+
+def _lhs(name: str, idx: Sequence[Index]) -> str:
+    return f"{name}[{','.join(i.name for i in idx)}]" if idx else name

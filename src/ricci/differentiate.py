@@ -1,0 +1,151 @@
+"""Stage 3a: the symbolic derivative of one expression, with Kronecker deltas.
+
+``derivative_terms(e, X, P)`` is d e / d X[P] for fresh indices ``P``, returned as a
+list of terms (their sum is the derivative). Each structural rule is one entry of
+:data:`RULES`; elementwise functions take their derivative from the primitive table in
+:mod:`ricci.functions`:
+
+* input by itself:     d X[a,b] / d X[p,q] = delta[a,p] * delta[b,q]
+* independent tensor:  d A[..] / d X[p,q] = 0      (constants, sizes, deltas too)
+* sum rule:            d (f + g) = df + dg
+* product rule:        d (f * g) = df * g + f * dg
+* summation:           d sum[k](f) = sum[k](df)
+* power rule:          d f^c = c * f^(c-1) * df;   d f^g = f^g * (dg * log(f) + g * df / f)
+* chain rule:          d fn(u) = fn'(u) * du      (fn' from the function table)
+
+Returning terms rather than one ``Add`` keeps every delta at the top level of its term,
+where the simplifier can let it eat a summed index; factors that do not contain ``X``
+stay as they are (never expanded). The number of terms is the number of occurrences of
+``X``, so the work is linear in the size of the expression.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from .expr import (ONE, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+                   tensor_names)
+from .functions import FUNCTIONS
+
+Terms = list[Expr]
+DRule = Callable[[Expr, "_Ctx"], Terms]
+
+RULES: dict[type, DRule] = {}
+
+
+def drule(node_type: type):
+    """Register the derivative rule of one node type."""
+
+    def deco(fn: DRule) -> DRule:
+        RULES[node_type] = fn
+        return fn
+
+    return deco
+
+
+class _Ctx:
+    def __init__(self, wrt: str, fresh: Sequence[Index], answers: Mapping[Expr, Expr]) -> None:
+        self.wrt = wrt
+        self.fresh = tuple(fresh)
+        self.answers = answers
+        self.memo: dict[Expr, Terms] = {}
+
+    def d(self, e: Expr) -> Terms:
+        hit = self.memo.get(e)
+        if hit is None:
+            hit = RULES[type(e)](e, self) if self.wrt in _names(e) else []
+            self.memo[e] = hit
+        return hit
+
+
+_names_cache: dict[Expr, set[str]] = {}
+
+
+def _names(e: Expr) -> set[str]:
+    hit = _names_cache.get(e)
+    if hit is None:
+        if len(_names_cache) > 200000:
+            _names_cache.clear()
+        hit = tensor_names(e)
+        _names_cache[e] = hit
+    return hit
+
+
+def derivative_terms(e: Expr, wrt: str, fresh: Sequence[Index],
+                     answers: Mapping[Expr, Expr] | None = None) -> Terms:
+    """d e / d wrt[fresh] as a list of terms.
+
+    ``answers`` maps a function call to an expression that already holds its value (the
+    left-hand side that defines it), so derivatives such as ``1 - tanh(z)^2`` reuse it.
+    """
+    return _Ctx(wrt, fresh, answers or {}).d(e)
+
+
+# ---------------------------------------------------------------- rules
+
+
+@drule(Tensor)
+def _d_tensor(e: Tensor, c: _Ctx) -> Terms:
+    # d X[a,b] / d X[p,q] = delta[a,p] * delta[b,q]
+    if e.name != c.wrt:
+        return []
+    if not e.indices:
+        return [ONE]
+    return [Mul([Delta((a, p)) for a, p in zip(e.indices, c.fresh)])]
+
+
+@drule(Const)
+@drule(Size)
+@drule(Delta)
+def _d_constant(e: Expr, c: _Ctx) -> Terms:
+    return []
+
+
+@drule(Add)
+def _d_add(e: Add, c: _Ctx) -> Terms:
+    # d (f + g) = df + dg
+    return [t for term in e.terms for t in c.d(term)]
+
+
+@drule(Mul)
+def _d_mul(e: Mul, c: _Ctx) -> Terms:
+    # d (f * g) = df * g + f * dg
+    out: Terms = []
+    fs = e.factors
+    for k, f in enumerate(fs):
+        for t in c.d(f):
+            out.append(Mul(fs[:k] + (t,) + fs[k + 1:]))
+    return out
+
+
+@drule(Sum)
+def _d_sum(e: Sum, c: _Ctx) -> Terms:
+    # d sum[k](f) = sum[k](df)
+    return [Sum(e.indices, t) for t in c.d(e.body)]
+
+
+@drule(Pow)
+def _d_pow(e: Pow, c: _Ctx) -> Terms:
+    b, x = e.base, e.exp
+    out: Terms = []
+    if isinstance(x, Const):
+        # d f^c = c * f^(c-1) * df
+        lower = Pow(b, Const(x.value - 1))
+        out += [Mul((x, lower, t)) for t in c.d(b)]
+        return out
+    # d f^g = g * f^(g-1) * df + f^g * log(f) * dg
+    out += [Mul((x, Pow(b, Add((x, Const(-1)))), t)) for t in c.d(b)]
+    out += [Mul((e, Call("log", (b,)), t)) for t in c.d(x)]
+    return out
+
+
+@drule(Call)
+def _d_call(e: Call, c: _Ctx) -> Terms:
+    # d fn(u) = fn'(u) * du
+    (u,) = e.args
+    inner = c.d(u)
+    if not inner:
+        return []
+    ans = c.answers.get(e, e)
+    slope = FUNCTIONS[e.fn].deriv(u, ans)
+    return [Mul((slope, t)) for t in inner]

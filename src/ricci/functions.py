@@ -1,0 +1,116 @@
+"""The primitive table: every elementwise function, with its derivative, in one entry.
+
+Each :func:`defun` call registers one function next to its derivative rule (the way jax
+registers ``ad.primitive_jvps`` next to a primitive): adding a function to ricci is adding
+one entry here. An entry gives
+
+* ``deriv(x, ans)``: the derivative f'(x) as an expression, where ``ans`` is f(x) itself
+  (so ``tanh`` can say ``1 - ans^2`` and reuse the forward value instead of recomputing it);
+* ``code``: one template per backend, ``{0}`` standing for the argument;
+* ``fold``: optional exact constant folding (``exp(0) = 1``), returning ``None`` when the
+  result is not an exact rational.
+
+The differentiator (:mod:`ricci.differentiate`), the simplifier, the code generator and the
+reference evaluator all read this table; nothing else knows about individual functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import isqrt
+from typing import Callable
+
+from .expr import ONE, Call, Const, Expr, Mul, Pow, neg, sub
+
+Deriv = Callable[[Expr, Expr], Expr]
+Fold = Callable[[Fraction], "Fraction | None"]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    deriv: Deriv
+    code: dict[str, str]
+    fold: Fold | None = None
+    doc: str = ""
+    #: code templates that mention ``{0}`` more than once need their argument in a variable
+    reuses_arg: dict[str, bool] = field(default_factory=dict)
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+
+def defun(name: str, *, deriv: Deriv, numpy: str, torch: str, jax: str,
+          fold: Fold | None = None, doc: str = "") -> None:
+    """Register an elementwise function and its derivative (one entry per primitive)."""
+    code = {"numpy": numpy, "torch": torch, "jax": jax}
+    FUNCTIONS[name] = Function(name, deriv, code, fold, doc,
+                               {b: t.count("{0}") > 1 for b, t in code.items()})
+
+
+def call(name: str, x: Expr) -> Expr:
+    return Call(name, (x,))
+
+
+def _at(points: dict[Fraction, Fraction]) -> Fold:
+    return lambda v: points.get(v)
+
+
+def _sqrt_fold(v: Fraction) -> Fraction | None:
+    if v < 0:
+        return None
+    n, d = v.numerator, v.denominator
+    rn, rd = isqrt(n), isqrt(d)
+    return Fraction(rn, rd) if rn * rn == n and rd * rd == d else None
+
+
+_Z, _1, _H = Fraction(0), Fraction(1), Fraction(1, 2)
+
+# d exp(x) = exp(x) dx
+defun("exp", deriv=lambda x, ans: ans, fold=_at({_Z: _1}),
+      numpy="np.exp({0})", torch="torch.exp({0})", jax="jnp.exp({0})",
+      doc="exponential")
+# d log(x) = dx / x
+defun("log", deriv=lambda x, ans: Pow(x, Const(-1)), fold=_at({_1: _Z}),
+      numpy="np.log({0})", torch="torch.log({0})", jax="jnp.log({0})",
+      doc="natural logarithm")
+# d sqrt(x) = dx / (2 sqrt(x))
+defun("sqrt", deriv=lambda x, ans: Mul((Const(_H), Pow(ans, Const(-1)))), fold=_sqrt_fold,
+      numpy="np.sqrt({0})", torch="torch.sqrt({0})", jax="jnp.sqrt({0})",
+      doc="square root")
+# d tanh(x) = (1 - tanh(x)^2) dx
+defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _Z}),
+      numpy="np.tanh({0})", torch="torch.tanh({0})", jax="jnp.tanh({0})",
+      doc="hyperbolic tangent")
+# d sigmoid(x) = sigmoid(x) (1 - sigmoid(x)) dx
+defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
+      numpy="(0.5 + 0.5 * np.tanh(0.5 * {0}))", torch="torch.sigmoid({0})",
+      jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))")
+# d relu(x) = step(x) dx, and step(relu(x)) = step(x)
+defun("relu", deriv=lambda x, ans: call("step", ans), fold=lambda v: max(v, _Z),
+      numpy="np.maximum({0}, 0.0)", torch="torch.relu({0})", jax="jax.nn.relu({0})",
+      doc="rectified linear unit max(x, 0)")
+# d |x| = sign(x) dx
+defun("abs", deriv=lambda x, ans: call("sign", x), fold=abs,
+      numpy="np.abs({0})", torch="torch.abs({0})", jax="jnp.abs({0})",
+      doc="absolute value")
+# d sin(x) = cos(x) dx
+defun("sin", deriv=lambda x, ans: call("cos", x), fold=_at({_Z: _Z}),
+      numpy="np.sin({0})", torch="torch.sin({0})", jax="jnp.sin({0})", doc="sine")
+# d cos(x) = -sin(x) dx
+defun("cos", deriv=lambda x, ans: neg(call("sin", x)), fold=_at({_Z: _1}),
+      numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", doc="cosine")
+# d softplus(x) = sigmoid(x) dx
+defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
+      numpy="np.logaddexp(0.0, {0})", torch="torch.logaddexp({0}, torch.zeros_like({0}))",
+      jax="jnp.logaddexp(0.0, {0})", doc="log(1 + exp(x)), computed without overflow")
+# d step(x) = 0 (almost everywhere); step(0) = 0, as relu'(0) is in torch
+defun("step", deriv=lambda x, ans: Const(0), fold=lambda v: _1 if v > 0 else _Z,
+      numpy="np.heaviside({0}, 0.0)", torch="torch.heaviside({0}, torch.zeros_like({0}))",
+      jax="jnp.heaviside({0}, 0.0)", doc="Heaviside step: 1 where x > 0, else 0")
+# d sign(x) = 0 (almost everywhere)
+defun("sign", deriv=lambda x, ans: Const(0),
+      fold=lambda v: Fraction((v > 0) - (v < 0)),
+      numpy="np.sign({0})", torch="torch.sign({0})", jax="jnp.sign({0})",
+      doc="sign: -1, 0 or 1")

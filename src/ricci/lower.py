@@ -1,0 +1,335 @@
+"""Stage 5: lower index expressions to array operations.
+
+Each right-hand side becomes straight-line array code over named axes: elementwise
+parts become broadcasting arithmetic (axes aligned by transposes and ``None``), every
+summed product becomes pairwise contractions in the order opt_einsum chooses, and each
+pairwise contraction is spelled as the plainest operation that fits: ``a * b`` (no
+summed index), ``a @ b`` / ``a.T @ b`` (a matrix or matrix-vector product), a batched
+``@``, ``tensordot``, or ``einsum`` as the general fallback. Reductions of a single
+operand are ``.sum(axis)``.
+
+The spelling of each operation belongs to a :class:`Backend` (see :mod:`ricci.codegen`),
+so the same lowering serves NumPy and PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Protocol, Sequence
+
+import opt_einsum as oe
+
+from .expr import Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor
+from .functions import FUNCTIONS
+from .render import number_text
+
+Axes = tuple[Index, ...]
+
+
+class Backend(Protocol):
+    name: str
+
+    def call(self, fn: str, arg: str) -> str: ...
+    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
+    def permute(self, a: str, perm: Sequence[int]) -> str: ...
+    def einsum(self, spec: str, ops: Sequence[str]) -> str: ...
+    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str: ...
+    def eye(self, n: str) -> str: ...
+    def delta(self, n: str, k: int) -> str: ...
+    def sqrt(self, a: str) -> str: ...
+
+
+ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
+
+
+@dataclass
+class Val:
+    """A lowered value: code, its axes in order, and the precedence of the code."""
+
+    code: str
+    axes: Axes
+    prec: int = ATOM
+
+    @property
+    def atomic(self) -> bool:
+        return self.prec == ATOM
+
+    def wrapped(self, above: int = POW) -> str:
+        """The code, parenthesised unless it binds tighter than ``above``."""
+        return self.code if self.prec > above else f"({self.code})"
+
+
+def _const_code(v: Fraction) -> str:
+    if v.denominator == 1:
+        return f"{v.numerator}.0" if abs(v.numerator) < 10**15 else repr(float(v))
+    t = number_text(v)
+    return t if "/" not in t else repr(float(v))
+
+
+class Lowerer:
+    """Lowers expressions to code lines; ``size_code(dim)`` spells the size of a dim."""
+
+    def __init__(self, backend: Backend, size_code: Callable[[str], str],
+                 size_hint: Callable[[str], int], tmp: Callable[[], str]) -> None:
+        self.b = backend
+        self.size_code = size_code
+        self.size_hint = size_hint
+        self.tmp = tmp
+        self.lines: list[str] = []
+        #: the axis order the caller would like results in (the left-hand side's)
+        self.want: Axes = ()
+
+    # -- helpers
+    def bind(self, v: Val) -> Val:
+        """Put a non-atomic value in a temporary variable."""
+        if v.atomic:
+            return v
+        name = self.tmp()
+        self.lines.append(f"{name} = {v.code}")
+        return Val(name, v.axes)
+
+    def align(self, v: Val, target: Axes) -> Val:
+        """``v`` with its axes permuted into ``target``'s order and broadcast to it."""
+        present = [a for a in target if a in v.axes]
+        assert len(present) == len(v.axes), (v.axes, target)
+        out = v
+        if tuple(present) != v.axes:
+            perm = [v.axes.index(a) for a in present]
+            out = Val(self.b.permute(v.wrapped(), perm), v.axes)
+        if present:
+            first = target.index(present[0])
+            slots = ["None" if a not in v.axes else ":" for a in target[first:]]
+            while slots and slots[-1] == ":":
+                slots.pop()
+            if slots:
+                out = Val(f"{out.wrapped()}[{', '.join(slots)}]", v.axes)
+        return Val(out.code, tuple(target) if present else (), out.prec)
+
+    def order(self, axes: Axes) -> Axes:
+        """``axes`` sorted into the wanted order (axes not wanted keep theirs, after)."""
+        if not self.want:
+            return axes
+        wanted = [a for a in self.want if a in axes]
+        return tuple(wanted) + tuple(a for a in axes if a not in wanted)
+
+    # -- expressions
+    def lower(self, e: Expr) -> Val:
+        if isinstance(e, Const):
+            c = _const_code(e.value)
+            return Val(c, (), UNARY if c.startswith("-") else ATOM)
+        if isinstance(e, Size):
+            return Val(self.size_code(e.index.dim), ())
+        if isinstance(e, Tensor):
+            return self.tensor(e)
+        if isinstance(e, Delta):
+            uniq = list(dict.fromkeys(e.indices))
+            n = self.size_code(uniq[0].dim)
+            if len(uniq) == 2:
+                return Val(self.b.eye(n), tuple(uniq))
+            return Val(self.b.delta(n, len(uniq)), tuple(uniq))
+        if isinstance(e, Call):
+            arg = self.lower(e.args[0])
+            if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
+                arg = self.bind(arg)
+            return Val(self.b.call(e.fn, arg.code), arg.axes)
+        if isinstance(e, Pow):
+            return self.power(e)
+        if isinstance(e, Mul):
+            return self.product(list(e.factors))
+        if isinstance(e, Add):
+            return self.add(e)
+        if isinstance(e, Sum):
+            return self.summation(e)
+        raise AssertionError(f"cannot lower {type(e).__name__}")  # pragma: no cover
+
+    def tensor(self, e: Tensor) -> Val:
+        if len(set(e.indices)) == len(e.indices):
+            return Val(e.name, e.indices)
+        uniq = tuple(dict.fromkeys(e.indices))
+        letters = {i: chr(97 + k) for k, i in enumerate(uniq)}
+        spec = "".join(letters[i] for i in e.indices) + "->" + "".join(letters[i] for i in uniq)
+        return Val(self.b.einsum(spec, [e.name]), uniq)
+
+    def power(self, e: Pow) -> Val:
+        base = self.lower(e.base)
+        if isinstance(e.exp, Const):
+            x = e.exp.value
+            if x == Fraction(1, 2):
+                return Val(self.b.sqrt(base.code), base.axes)
+            if x == -1:
+                return Val(f"1.0 / {base.wrapped(MUL)}", base.axes, MUL)
+            if x == Fraction(-1, 2):
+                return Val(f"1.0 / {self.b.sqrt(base.code)}", base.axes, MUL)
+            xc = _const_code(x) if x.denominator != 1 else str(x.numerator)
+            xc = xc if not xc.startswith("-") else f"({xc})"
+            return Val(f"{base.wrapped()} ** {xc}", base.axes, POW)
+        ex = self.lower(e.exp)
+        target = self.order(_union([base.axes, ex.axes]))
+        return Val(f"{self.align(base, target).wrapped()} ** {self.align(ex, target).wrapped()}",
+                   target, POW)
+
+    def product(self, factors: list[Expr]) -> Val:
+        coef = Fraction(1)
+        nums: list[Val] = []
+        dens: list[Val] = []
+        for f in factors:
+            if isinstance(f, Const):
+                coef *= f.value
+            elif isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value == -1:
+                dens.append(self.lower(f.base))
+            else:
+                nums.append(self.lower(f))
+        target = self.order(_union([v.axes for v in nums + dens]))
+        parts = [self.align(v, target).wrapped(MUL - 1) for v in nums]
+        if abs(coef) != 1 or not parts:
+            parts.insert(0, _const_code(abs(coef)))
+        code = " * ".join(parts)
+        for d in dens:
+            code += " / " + self.align(d, target).wrapped(MUL)
+        single = len(parts) == 1 and not dens
+        prec = (self.align(nums[0], target).prec if nums and abs(coef) == 1 else ATOM) if single else MUL
+        if coef < 0:
+            return Val("-" + (code if prec >= POW else f"({code})"), target, UNARY)
+        return Val(code, target, prec)
+
+    def add(self, e: Add) -> Val:
+        vals: list[tuple[bool, Val]] = []
+        for t in e.terms:
+            neg = False
+            if isinstance(t, Mul) and isinstance(t.factors[0], Const) and t.factors[0].value < 0:
+                neg = True
+                c = -t.factors[0].value
+                rest = list(t.factors[1:])
+                t = Mul(([Const(c)] if c != 1 else []) + rest) if len(rest) > 1 or c != 1 else rest[0]
+            elif isinstance(t, Const) and t.value < 0:
+                neg, t = True, Const(-t.value)
+            vals.append((neg, self.lower(t)))
+        target = self.order(_union([v.axes for _, v in vals]))
+        code = ""
+        for k, (neg, v) in enumerate(vals):
+            a = self.align(v, target)
+            if k == 0:
+                code = ("-" + a.wrapped(UNARY)) if neg else a.wrapped(ADD - 1)
+            else:
+                code += (" - " + a.wrapped(ADD)) if neg else (" + " + a.wrapped(ADD))
+        return Val(code, target, ADD)
+
+    # -- summation
+    def summation(self, e: Sum) -> Val:
+        body = e.body
+        factors = list(body.factors) if isinstance(body, Mul) else [body]
+        coef = Fraction(1)
+        scalars: list[Val] = []
+        operands: list[Val] = []
+        for f in factors:
+            if isinstance(f, Const):
+                coef *= f.value
+                continue
+            v = self.lower(f)
+            if not v.axes:
+                scalars.append(v)
+            else:
+                operands.append(v)
+        summed = [k for k in e.indices]
+        keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
+        missing = [k for k in summed if not any(k in v.axes for v in operands)]
+        result = self.contract(operands, keep) if operands else Val("1.0", ())
+        extra = [s.wrapped(MUL) for s in scalars] + [self.size_code(k.dim) for k in missing]
+        if coef != 1:
+            extra.insert(0, _const_code(coef) if coef > 0 else f"({_const_code(coef)})")
+        if extra:
+            return Val(" * ".join(extra + [result.wrapped(MUL)]), result.axes, MUL)
+        return result
+
+    def contract(self, operands: list[Val], keep: Axes) -> Val:
+        if len(operands) == 1:
+            return self.reduce(operands[0], keep)
+        ops = [self.bind(v) for v in operands]
+        letters: dict[Index, str] = {}
+        for v in ops:
+            for a in v.axes:
+                letters.setdefault(a, oe.get_symbol(len(letters)))
+        inputs = ["".join(letters[a] for a in v.axes) for v in ops]
+        out = "".join(letters[a] for a in keep)
+        sizes = {letters[a]: self.size_hint(a.dim) for a in letters}
+        shapes = [tuple(sizes[c] for c in s) for s in inputs]
+        path, _ = oe.contract_path(",".join(inputs) + "->" + out, *shapes, shapes=True,
+                                   optimize="optimal" if len(ops) <= 4 else "greedy")
+        live = list(ops)
+        for pair in path:
+            picked = [live[k] for k in sorted(pair)]
+            for k in sorted(pair, reverse=True):
+                live.pop(k)
+            rest_axes = set(keep)
+            for v in live:
+                rest_axes.update(v.axes)
+            if len(picked) == 1:
+                new = self.reduce(picked[0], tuple(a for a in picked[0].axes if a in rest_axes))
+            else:
+                new = picked[0]
+                for nxt in picked[1:]:
+                    new = self.binary(new, nxt, rest_axes)
+            live.append(self.bind(new) if live else new)
+        (res,) = live
+        return res
+
+    def reduce(self, v: Val, keep: Axes) -> Val:
+        drop = [k for k, a in enumerate(v.axes) if a not in keep]
+        if not drop:
+            return v
+        return Val(self.b.sum(v.wrapped(), drop, len(v.axes)),
+                   tuple(a for a in v.axes if a in keep))
+
+    def _in_order(self, axes: Sequence[Index]) -> bool:
+        pos = [self.want.index(x) for x in axes if x in self.want]
+        return pos == sorted(pos)
+
+    def binary(self, a: Val, b: Val, keep: set[Index]) -> Val:
+        a = self.reduce(a, tuple(x for x in a.axes if x in keep or x in b.axes))
+        b = self.reduce(b, tuple(x for x in b.axes if x in keep or x in a.axes))
+        A, B = a.axes, b.axes
+        batch = [x for x in A if x in B and x in keep]
+        con = [x for x in A if x in B and x not in keep]
+        a_only = [x for x in A if x not in B]
+        b_only = [x for x in B if x not in A]
+        if con and self._in_order(b_only + a_only) and not self._in_order(a_only + b_only):
+            return self.binary(b, a, keep)
+        if not con:
+            target = self.order(tuple(A) + tuple(b_only))
+            aa, bb = self.align(a, target), self.align(b, target)
+            return Val(f"{aa.wrapped(MUL)} * {bb.wrapped(MUL)}", target, MUL)
+        if not batch and len(con) == 1 and len(a_only) <= 1 and len(b_only) <= 1:
+            (c,) = con
+            ac = a.wrapped()
+            if len(A) == 2 and A[0] == c:
+                ac = f"{ac}.T"
+            bc = b.wrapped()
+            if len(B) == 2 and B[1] == c:
+                bc = f"{bc}.T"
+            return Val(f"{ac} @ {bc}", tuple(a_only) + tuple(b_only), MUL)
+        if not batch:
+            code = self.b.tensordot(a.code, b.code, [A.index(x) for x in con], [B.index(x) for x in con])
+            return Val(code, tuple(a_only) + tuple(b_only))
+        if len(con) == 1 and len(a_only) == 1 and len(b_only) == 1:
+            aa = self.align(a, tuple(batch) + tuple(a_only) + tuple(con))
+            bb = self.align(b, tuple(batch) + tuple(con) + tuple(b_only))
+            return Val(f"{aa.wrapped()} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
+        letters: dict[Index, str] = {}
+        for x in list(A) + list(B):
+            letters.setdefault(x, oe.get_symbol(len(letters)))
+        out = tuple(batch) + tuple(a_only) + tuple(b_only)
+        spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
+                "".join(letters[x] for x in out))
+        return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def _union(axes_list: Sequence[Axes]) -> Axes:
+    """The union of several axis tuples: the longest first, then new axes as they appear."""
+    ordered = sorted(range(len(axes_list)), key=lambda k: -len(axes_list[k]))
+    out: list[Index] = []
+    for k in ordered:
+        for a in axes_list[k]:
+            if a not in out:
+                out.append(a)
+    return tuple(out)

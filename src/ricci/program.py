@@ -1,0 +1,124 @@
+"""Programs: ordered statements ``NAME[indices] = expr`` over the expression IR.
+
+Invariants of a :class:`Program`:
+
+* every name is defined at most once, and only after everything its definition uses;
+  names that are used but never defined are the inputs;
+* each statement's right-hand side has free indices exactly within its left-hand side
+  (left-hand indices it lacks are broadcast);
+* ``dims[name]`` gives, for every tensor (inputs and defined), the dim label of each
+  axis; every :class:`~ricci.expr.Index` in the program carries one of these labels
+  (or a label of its own, whose size must then be given by the caller).
+
+Derived programs (gradients, Jacobians) are Programs too, so they can be printed,
+compiled and differentiated again.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+from .errors import Span
+from .expr import Expr, Index, Tensor, tensor_refs
+
+
+class Statement:
+    """``name[indices] = rhs``. Equality ignores source positions."""
+
+    __slots__ = ("name", "indices", "rhs", "span", "ref_spans", "index_spans", "derived")
+
+    def __init__(self, name: str, indices: Sequence[Index], rhs: Expr, *,
+                 span: Span | None = None,
+                 ref_spans: Mapping[str, Span] | None = None,
+                 index_spans: Mapping[str, Span] | None = None,
+                 derived: bool = False) -> None:
+        #: True for statements ricci derived (printed with factors in chain order)
+        self.derived = derived
+        self.name = name
+        self.indices = tuple(indices)
+        self.rhs = rhs
+        self.span = span
+        self.ref_spans = dict(ref_spans or {})
+        self.index_spans = dict(index_spans or {})
+
+    @property
+    def lhs(self) -> Tensor:
+        return Tensor(self.name, self.indices)
+
+    def replace(self, rhs: Expr) -> "Statement":
+        return Statement(self.name, self.indices, rhs, span=self.span,
+                         ref_spans=self.ref_spans, index_spans=self.index_spans,
+                         derived=self.derived)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Statement):
+            return NotImplemented
+        return (self.name, self.indices, self.rhs) == (other.name, other.indices, other.rhs)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.indices, self.rhs))
+
+    def __str__(self) -> str:
+        from .render import statement_text
+
+        return statement_text(self, reorder=self.derived)
+
+    __repr__ = __str__
+
+
+class Program:
+    """An immutable sequence of statements, with the dims of every tensor's axes."""
+
+    def __init__(self, statements: Iterable[Statement], dims: Mapping[str, Sequence[str]],
+                 *, dim_names: Mapping[str, Sequence[str]] | None = None,
+                 source: str | None = None) -> None:
+        self.statements: tuple[Statement, ...] = tuple(statements)
+        self.dims: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in dims.items()}
+        #: index names that denote each dim label (for ``sizes={...}`` and messages)
+        self.dim_names: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (dim_names or {}).items()}
+        self.source = source
+        self.defined: dict[str, Statement] = {s.name: s for s in self.statements}
+        seen: dict[str, None] = {}
+        for s in self.statements:
+            for r in tensor_refs(s.rhs):
+                if r.name not in self.defined:
+                    seen.setdefault(r.name, None)
+        self.inputs: tuple[str, ...] = tuple(seen)
+
+    def rank(self, name: str) -> int:
+        return len(self.dims[name])
+
+    def is_scalar(self, name: str) -> bool:
+        return len(self.dims[name]) == 0
+
+    def names_for_dim(self, dim: str) -> tuple[str, ...]:
+        return self.dim_names.get(dim, ())
+
+    def upto(self, name: str) -> "Program":
+        """The statements ``name`` depends on (and its own), in order."""
+        need = {name}
+        keep: list[Statement] = []
+        for s in reversed(self.statements):
+            if s.name in need:
+                keep.append(s)
+                need.update(r.name for r in tensor_refs(s.rhs))
+        return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.source)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Program):
+            return NotImplemented
+        return self.statements == other.statements
+
+    def __hash__(self) -> int:
+        return hash(self.statements)
+
+    def __str__(self) -> str:
+        from .render import program_text
+
+        return program_text(self)
+
+    def __repr__(self) -> str:
+        return f"Program({str(self)!r})"
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"

@@ -1,0 +1,530 @@
+"""Stage 4: simplification by small named rewrite rules, run bottom-up to a fixed point.
+
+Each rule is data: a :class:`Rule` with a name, the node type it applies to, a one-line
+example, and a function returning the rewritten node or ``None``. :data:`RULES` lists
+them in the order they are tried. The engine simplifies children first, then tries the
+rules of the node's type; when one fires, the result is simplified again, until no rule
+applies. Results are memoised per call, so shared subtrees are simplified once.
+
+The normal form reached: a term is ``sum[K](c * f1 * ... * fn)`` with the sum outermost
+(an einsum), constants folded into one leading coefficient, factors and terms in
+canonical order, like terms collected up to renaming of summed indices, and every
+Kronecker delta whose index is summed eaten. Products are *not* distributed over sums
+(shared subexpressions stay factored), except over a sum holding a delta that can then
+eat an index.
+
+Why it terminates: every rule but four strictly shrinks the tree (removes a node, a
+factor, a term, a delta, a bound index or an index occurrence) or sorts children into
+canonical order, which is idempotent. The four that can grow it move structure one way
+only and never back: ``mul-hoist-sum`` moves a sum outward past a product,
+``sum-split`` and ``delta-distribute`` move a sum of terms outward past a summation or
+a product (as in computing a disjunctive normal form, which terminates), and
+``pow-of-product`` moves an integer power inward past a product. No rule moves a sum
+inward, re-factors a sum of terms, or re-groups powers of a product, so no sequence of
+rewrites can cycle.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from fractions import Fraction
+from math import isqrt
+from typing import Callable, Iterable
+
+from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+                   fresh_name, index_names, substitute, walk)
+from .functions import FUNCTIONS
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    on: type
+    example: str
+    fn: Callable[[Expr], Expr | None]
+
+
+RULES: list[Rule] = []
+
+
+def rule(name: str, on: type, example: str):
+    """Register a rewrite rule (``example`` is its one-line ``before -> after``)."""
+
+    def deco(fn: Callable[[Expr], Expr | None]) -> Callable[[Expr], Expr | None]:
+        RULES.append(Rule(name, on, example, fn))
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _mul(factors: list[Expr]) -> Expr:
+    if not factors:
+        return ONE
+    return factors[0] if len(factors) == 1 else Mul(factors)
+
+
+def _sorted(items: Iterable[Expr]) -> list[Expr]:
+    return sorted(items, key=lambda e: e._key)
+
+
+def split_coef(t: Expr) -> tuple[Fraction, Expr]:
+    """``t = c * rest`` with ``c`` a rational; the coefficient sits inside a sum's body."""
+    if isinstance(t, Const):
+        return t.value, ONE
+    if isinstance(t, Mul) and isinstance(t.factors[0], Const):
+        return t.factors[0].value, _mul(list(t.factors[1:]))
+    if isinstance(t, Sum):
+        c, body = split_coef(t.body)
+        if c != 1:
+            return c, Sum(t.indices, body)
+    return Fraction(1), t
+
+
+def with_coef(c: Fraction, rest: Expr) -> Expr:
+    if c == 0:
+        return ZERO
+    if c == 1:
+        return rest
+    if isinstance(rest, Const):
+        return Const(c * rest.value)
+    if isinstance(rest, Sum):
+        return Sum(rest.indices, with_coef(c, rest.body))
+    if isinstance(rest, Mul):
+        return Mul((Const(c),) + rest.factors)
+    return Mul((Const(c), rest))
+
+
+_ALPHA = "ijklmnopqrstuvwxyzabcdefgh"
+
+
+def _after(name: str) -> list[str]:
+    """Names to try when renaming ``name``: the letters that follow it."""
+    base = name.rstrip("0123456789")
+    if len(base) == 1 and base in _ALPHA:
+        k = _ALPHA.index(base)
+        return list(_ALPHA[k + 1:] + _ALPHA[:k])
+    return [f"{base}{n}" for n in range(2, 10)]
+
+
+def rename_apart(binders: tuple[Index, ...], body: Expr, avoid: set[Index],
+                 avoid_names: set[str]) -> tuple[tuple[Index, ...], Expr]:
+    """Rename the binders that are in ``avoid`` to fresh names (same dims)."""
+    clash = [b for b in binders if b in avoid]
+    if not clash:
+        return binders, body
+    used = set(avoid_names) | index_names(body) | {b.name for b in binders}
+    ren: dict[Index, Index] = {}
+    for b in clash:
+        nm = fresh_name(used, _after(b.name))
+        used.add(nm)
+        ren[b] = Index(nm, b.dim)
+    return tuple(ren.get(b, b) for b in binders), substitute(body, ren)
+
+
+def _bound_in(e: Expr) -> set[Index]:
+    out: set[Index] = set()
+    for n in walk(e):
+        if isinstance(n, Sum):
+            out.update(n.indices)
+    return out
+
+
+# ---------------------------------------------------------------- alpha-equivalence
+
+
+@lru_cache(maxsize=65536)
+def alpha_key(e: Expr) -> tuple:
+    """A key equal for expressions that differ only in the names of summed indices."""
+    return _canon(e)._key
+
+
+def _height(e: Expr) -> int:
+    if isinstance(e, Sum):
+        return 1 + _height(e.body)
+    return max((_height(c) for c in e.children), default=0)
+
+
+def _canon(e: Expr) -> Expr:
+    if not any(isinstance(n, Sum) for n in walk(e)):
+        return e
+    if isinstance(e, Sum):
+        body = _canon(e.body)
+        h = _height(e)
+        bound = set(e.indices)
+        masked = substitute(body, {b: Index("*", b.dim) for b in bound}) if bound else body
+        factors = list(body.factors) if isinstance(body, Mul) else [body]
+        mfactors = list(masked.factors) if isinstance(masked, Mul) else [masked]
+        order = sorted(range(len(factors)), key=lambda k: mfactors[k]._key)
+        names: dict[Index, Index] = {}
+        for k in order:
+            for n in walk(factors[k]):
+                idx = n.indices if isinstance(n, (Tensor, Delta)) else (
+                    (n.index,) if isinstance(n, Size) else ())
+                for i in idx:
+                    if i in bound and i not in names:
+                        names[i] = Index(f"\x00{h}.{len(names)}", i.dim)
+        for b in e.indices:
+            if b not in names:
+                names[b] = Index(f"\x00{h}.{len(names)}", b.dim)
+        body2 = substitute(body, names)
+        if isinstance(body2, Mul):
+            body2 = Mul(_sorted(body2.factors))
+        return Sum(sorted((names[b] for b in e.indices)), body2)
+    kids = e.children
+    return e.rebuild([_canon(k) for k in kids]) if kids else e
+
+
+# ---------------------------------------------------------------- Add
+
+
+@rule("add-flatten", Add, "(a + b) + c -> a + b + c")
+def _add_flatten(e: Add) -> Expr | None:
+    if not any(isinstance(t, Add) for t in e.terms):
+        return None
+    out: list[Expr] = []
+    for t in e.terms:
+        out.extend(t.terms if isinstance(t, Add) else (t,))
+    return Add(out)
+
+
+@rule("add-zero", Add, "a + 0 -> a")
+def _add_zero(e: Add) -> Expr | None:
+    if not any(isinstance(t, Const) and t.value == 0 for t in e.terms):
+        return None
+    return Add([t for t in e.terms if not (isinstance(t, Const) and t.value == 0)])
+
+
+@rule("add-single", Add, "+(a) -> a")
+def _add_single(e: Add) -> Expr | None:
+    if len(e.terms) == 0:
+        return ZERO
+    return e.terms[0] if len(e.terms) == 1 else None
+
+
+@rule("add-like-terms", Add, "2*A[i,j]*x[j] + A[i,k]*x[k] - 1 + 3 -> 3*A[i,j]*x[j] + 2")
+def _add_like(e: Add) -> Expr | None:
+    groups: dict[tuple, list] = {}
+    for t in e.terms:
+        c, rest = split_coef(t)
+        k = alpha_key(rest)
+        if k in groups:
+            groups[k][0] += c
+            groups[k][2] = True
+        else:
+            groups[k] = [c, rest, False]
+    if not any(g[2] for g in groups.values()):
+        return None
+    return Add([with_coef(c, rest) for c, rest, _ in groups.values()])
+
+
+@rule("add-sort", Add, "b + a -> a + b  (canonical order)")
+def _add_sort(e: Add) -> Expr | None:
+    s = _sorted(e.terms)
+    return None if all(a is b for a, b in zip(s, e.terms)) else Add(s)
+
+
+# ---------------------------------------------------------------- Mul
+
+
+@rule("mul-flatten", Mul, "(a * b) * c -> a * b * c")
+def _mul_flatten(e: Mul) -> Expr | None:
+    if not any(isinstance(f, Mul) for f in e.factors):
+        return None
+    out: list[Expr] = []
+    for f in e.factors:
+        out.extend(f.factors if isinstance(f, Mul) else (f,))
+    return Mul(out)
+
+
+@rule("mul-zero", Mul, "0 * a -> 0")
+def _mul_zero(e: Mul) -> Expr | None:
+    return ZERO if any(isinstance(f, Const) and f.value == 0 for f in e.factors) else None
+
+
+@rule("mul-constants", Mul, "2 * a * 3 * 1 -> 6 * a")
+def _mul_consts(e: Mul) -> Expr | None:
+    consts = [f for f in e.factors if isinstance(f, Const)]
+    if not consts or (len(consts) == 1 and consts[0].value != 1 and e.factors[0] is consts[0]):
+        return None
+    c = Fraction(1)
+    for f in consts:
+        c *= f.value
+    rest = [f for f in e.factors if not isinstance(f, Const)]
+    return _mul(([Const(c)] if c != 1 else []) + rest)
+
+
+@rule("mul-single", Mul, "*(a) -> a")
+def _mul_single(e: Mul) -> Expr | None:
+    if len(e.factors) == 0:
+        return ONE
+    return e.factors[0] if len(e.factors) == 1 else None
+
+
+def _base_exp(f: Expr) -> tuple[Expr, Fraction | None]:
+    if isinstance(f, Pow) and isinstance(f.exp, Const):
+        return f.base, f.exp.value
+    return f, Fraction(1)
+
+
+@rule("mul-powers", Mul, "a * a^2 / a -> a^2")
+def _mul_powers(e: Mul) -> Expr | None:
+    seen: dict[Expr, list] = {}
+    merged = False
+    order: list[Expr] = []
+    for f in e.factors:
+        if isinstance(f, Const):
+            order.append(f)
+            continue
+        b, x = _base_exp(f)
+        if b in seen:
+            seen[b][0] += x
+            merged = True
+        else:
+            seen[b] = [x]
+            order.append(b)
+    if not merged:
+        return None
+    out = []
+    for b in order:
+        if isinstance(b, Const) and b not in seen:
+            out.append(b)
+            continue
+        x = seen[b][0]
+        out.append(b if x == 1 else Pow(b, Const(x)))
+    return Mul(out)
+
+
+@rule("mul-hoist-sum", Mul, "a[i] * sum[k](b[k]) -> sum[k](a[i] * b[k])")
+def _mul_hoist(e: Mul) -> Expr | None:
+    k = next((n for n, f in enumerate(e.factors) if isinstance(f, Sum)), None)
+    if k is None:
+        return None
+    s = e.factors[k]
+    others = list(e.factors[:k]) + list(e.factors[k + 1:])
+    avoid: set[Index] = set()
+    names: set[str] = set()
+    for o in others:
+        avoid |= o.free | _bound_in(o)
+        names |= index_names(o)
+    binders, body = rename_apart(s.indices, s.body, avoid, names)
+    return Sum(binders, Mul(others[:k] + [body] + others[k:]))
+
+
+@rule("mul-sort", Mul, "b * 2 * a -> 2 * a * b  (canonical order)")
+def _mul_sort(e: Mul) -> Expr | None:
+    s = _sorted(e.factors)
+    return None if all(a is b for a, b in zip(s, e.factors)) else Mul(s)
+
+
+# ---------------------------------------------------------------- Pow
+
+
+@rule("pow-one", Pow, "x^1 -> x")
+def _pow_one(e: Pow) -> Expr | None:
+    return e.base if isinstance(e.exp, Const) and e.exp.value == 1 else None
+
+
+@rule("pow-zero", Pow, "x^0 -> 1")
+def _pow_zero(e: Pow) -> Expr | None:
+    return ONE if isinstance(e.exp, Const) and e.exp.value == 0 else None
+
+
+@rule("pow-of-one", Pow, "1^x -> 1")
+def _pow_of_one(e: Pow) -> Expr | None:
+    return ONE if isinstance(e.base, Const) and e.base.value == 1 else None
+
+
+@rule("pow-constants", Pow, "2^3 -> 8, 4^0.5 -> 2")
+def _pow_consts(e: Pow) -> Expr | None:
+    if not (isinstance(e.base, Const) and isinstance(e.exp, Const)):
+        return None
+    b, x = e.base.value, e.exp.value
+    if x.denominator == 1 and abs(x) <= 64 and not (b == 0 and x < 0):
+        return Const(b ** int(x))
+    if x.denominator == 2 and b > 0:
+        n, d = b.numerator, b.denominator
+        rn, rd = isqrt(n), isqrt(d)
+        if rn * rn == n and rd * rd == d and abs(x.numerator) <= 64:
+            return Const(Fraction(rn, rd) ** x.numerator)
+    return None
+
+
+@rule("pow-of-pow", Pow, "(x^a)^2 -> x^(2a)")
+def _pow_pow(e: Pow) -> Expr | None:
+    if isinstance(e.base, Pow) and isinstance(e.exp, Const) and e.exp.value.denominator == 1:
+        inner = e.base
+        if isinstance(inner.exp, Const):
+            return Pow(inner.base, Const(inner.exp.value * e.exp.value))
+        return Pow(inner.base, Mul((inner.exp, e.exp)))
+    return None
+
+
+@rule("pow-of-product", Pow, "(a * b)^2 -> a^2 * b^2")
+def _pow_mul(e: Pow) -> Expr | None:
+    if isinstance(e.base, Mul) and isinstance(e.exp, Const) and e.exp.value.denominator == 1:
+        return Mul([Pow(f, e.exp) for f in e.base.factors])
+    return None
+
+
+@rule("pow-of-delta", Pow, "delta[i,j]^2 -> delta[i,j]")
+def _pow_delta(e: Pow) -> Expr | None:
+    if isinstance(e.base, Delta) and isinstance(e.exp, Const) and e.exp.value > 0:
+        return e.base
+    return None
+
+
+# ---------------------------------------------------------------- Call
+
+
+@rule("call-constant", Call, "exp(0) -> 1")
+def _call_const(e: Call) -> Expr | None:
+    fold = FUNCTIONS[e.fn].fold
+    if fold is None or not all(isinstance(a, Const) for a in e.args):
+        return None
+    v = fold(e.args[0].value)
+    return None if v is None else Const(v)
+
+
+# ---------------------------------------------------------------- Delta
+
+
+@rule("delta-repeat", Delta, "delta[i,i,j] -> delta[i,j];  delta[i,i] -> 1")
+def _delta_repeat(e: Delta) -> Expr | None:
+    uniq = list(dict.fromkeys(e.indices))
+    if len(uniq) == len(e.indices):
+        return None
+    return ONE if len(uniq) == 1 else Delta(uniq)
+
+
+@rule("delta-sort", Delta, "delta[p,i] -> delta[i,p]  (it is symmetric)")
+def _delta_sort(e: Delta) -> Expr | None:
+    s = tuple(sorted(e.indices))
+    return None if s == e.indices else Delta(s)
+
+
+# ---------------------------------------------------------------- Sum
+
+
+@rule("sum-empty", Sum, "sum[](x) -> x")
+def _sum_empty(e: Sum) -> Expr | None:
+    return e.body if not e.indices else None
+
+
+@rule("sum-zero", Sum, "sum[k](0) -> 0")
+def _sum_zero(e: Sum) -> Expr | None:
+    return ZERO if isinstance(e.body, Const) and e.body.value == 0 else None
+
+
+@rule("sum-nested", Sum, "sum[k](sum[l](x)) -> sum[k,l](x)")
+def _sum_nested(e: Sum) -> Expr | None:
+    if not isinstance(e.body, Sum):
+        return None
+    inner = e.body
+    binders, body = rename_apart(inner.indices, inner.body, set(e.indices), {i.name for i in e.indices})
+    return Sum(e.indices + binders, body)
+
+
+@rule("sum-split", Sum, "sum[k](a[k] + b[k]) -> sum[k](a[k]) + sum[k](b[k])")
+def _sum_split(e: Sum) -> Expr | None:
+    if not isinstance(e.body, Add):
+        return None
+    return Add([Sum(e.indices, t) for t in e.body.terms])
+
+
+@rule("delta-eat", Sum, "sum[j](A[i,j] * delta[j,k]) -> A[i,k]")
+def _delta_eat(e: Sum) -> Expr | None:
+    factors = list(e.body.factors) if isinstance(e.body, Mul) else [e.body]
+    bound = set(e.indices)
+    for n, f in enumerate(factors):
+        if not isinstance(f, Delta):
+            continue
+        for k in f.indices:
+            if k not in bound:
+                continue
+            others = [i for i in f.indices if i != k]
+            if not others:
+                continue
+            q = next((i for i in others if i not in bound), others[0])
+            rest = factors[:n] + factors[n + 1:]
+            if len(set(others)) >= 2:
+                rest.append(Delta(others))
+            body = substitute(_mul(rest), {k: q})
+            left = tuple(i for i in e.indices if i != k)
+            return Sum(left, body) if left else body
+    return None
+
+
+def _has_eatable_delta(t: Expr, bound: set[Index]) -> bool:
+    fs = t.factors if isinstance(t, Mul) else (t,)
+    return any(isinstance(f, Delta) and any(i in bound for i in f.indices) for f in fs)
+
+
+@rule("delta-distribute", Sum,
+      "sum[j](A[j] * (delta[j,k] + B[j])) -> sum[j](A[j] * delta[j,k] + A[j] * B[j])")
+def _delta_distribute(e: Sum) -> Expr | None:
+    if not isinstance(e.body, Mul):
+        return None
+    bound = set(e.indices)
+    fs = e.body.factors
+    for n, f in enumerate(fs):
+        if isinstance(f, Add) and any(_has_eatable_delta(t, bound) for t in f.terms):
+            rest = list(fs[:n]) + list(fs[n + 1:])
+            return Sum(e.indices, Add([Mul(rest + [t]) for t in f.terms]))
+    return None
+
+
+@rule("sum-unused", Sum, "sum[k](x[i]) -> size(k) * x[i]")
+def _sum_unused(e: Sum) -> Expr | None:
+    unused = [k for k in e.indices if k not in e.body.free]
+    if not unused:
+        return None
+    used = tuple(k for k in e.indices if k in e.body.free)
+    inner = Sum(used, e.body) if used else e.body
+    return Mul([Size(k) for k in unused] + [inner])
+
+
+# ---------------------------------------------------------------- engine
+
+
+RULES_BY_TYPE: dict[type, list[Rule]] = {}
+for _r in RULES:
+    RULES_BY_TYPE.setdefault(_r.on, []).append(_r)
+
+Trace = Callable[[Rule, Expr, Expr], None]
+
+
+def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -> Expr:
+    """Rewrite ``e`` to its normal form. ``trace(rule, before, after)`` sees every rewrite."""
+    memo = {} if memo is None else memo
+    limit = sys.getrecursionlimit()
+    if limit < 20000:
+        sys.setrecursionlimit(20000)
+
+    def go(n: Expr) -> Expr:
+        hit = memo.get(n)
+        if hit is not None:
+            return hit
+        kids = n.children
+        cur = n
+        if kids:
+            new = [go(k) for k in kids]
+            if any(a is not b for a, b in zip(new, kids)):
+                cur = n.rebuild(new)
+        out = cur
+        for r in RULES_BY_TYPE.get(type(cur), ()):
+            m = r.fn(cur)
+            if m is not None and m != cur:
+                if trace is not None:
+                    trace(r, cur, m)
+                out = go(m)
+                break
+        memo[n] = out
+        memo[out] = out
+        return out
+
+    return go(e)
