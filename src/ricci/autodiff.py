@@ -203,9 +203,12 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[
         if first is not None:
             break
     assert first is not None
+    from .simplify import _after
+
     names: list[str] = []
     for i in first:
-        names.append(i.name if i.name not in names else fresh_name(set(names) | {j.name for j in first}))
+        names.append(i.name if i.name not in names else
+                     fresh_name(set(names) | {j.name for j in first}, _after(i.name)))
     return tuple(Index(n, d) for n, d in zip(names, dims))
 
 
@@ -220,7 +223,22 @@ def _fresh(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
 
 
 def _answers(s: Statement) -> dict[Expr, Expr]:
-    return {s.rhs: s.lhs} if isinstance(s.rhs, Call) else {}
+    return {s.rhs: s.lhs}
+
+
+def _reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
+    """Replace subexpressions equal to a forward right-hand side by its left-hand side."""
+    known = {s.rhs: s.lhs for s in prog.statements
+             if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
+    if not known:
+        return stmts
+    memo: dict = {}
+
+    def fn(n: Expr) -> Expr:
+        hit = known.get(n)
+        return hit if hit is not None else n
+
+    return [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
 
 
 def _closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
@@ -313,6 +331,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
         derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
         outputs[name] = gname
 
+    derived = _reuse_forward(lifted_prog, derived)
     forward = _closure(lifted_prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     lifted_names = {s.name for s in lifted}
@@ -350,6 +369,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
     derived: list[Statement] = []
     outputs: dict[str, str] = {}
     display: dict[str, str] = {}
+    refs: dict[str, tuple[str, int, str]] = {}
     for x, chosen in targets:
         if chosen is not None:
             clash = [n for n in chosen if n in {i.name for i in out_stmt.indices}]
@@ -366,7 +386,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
             if s.name not in dep:
                 continue
             rhs = rename_bound(s.rhs, pnames | {i.name for i in s.indices})
-            answers = {rhs: s.lhs} if isinstance(rhs, Call) else {}
+            answers = {rhs: s.lhs}
             terms = list(derivative_terms(rhs, x, P, answers))
             used = {i.name for i in s.indices} | index_names(rhs) | pnames
             for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
@@ -386,6 +406,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
             dims[jname] = tuple(i.dim for i in s.indices + P)
             derived.append(Statement(jname, s.indices + P, e, derived=True))
             display[jname] = f"d{_lhs(s.name, s.indices)}/d{_lhs(x, P)}"
+            refs[jname] = (s.name, len(s.indices), x)
             jac[s.name] = Tensor(jname, s.indices + P)
             if s.name == out:
                 outputs[x] = jname
@@ -395,10 +416,11 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
             derived.append(Statement(jname, out_stmt.indices + P, ZERO, derived=True))
             display[jname] = f"d{_lhs(out, out_stmt.indices)}/d{_lhs(x, P)}"
             outputs[x] = jname
+    derived = _reuse_forward(prog, derived)
     forward = _closure(prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     return Derivation("jacobian", result, source_program=full, wrt=tuple(n for n, _ in targets), of=out,
-                      outputs=outputs, shown=derived, display=display)
+                      outputs=outputs, shown=derived, display=display, refs=refs)
 
 
 def _lhs(name: str, idx: Sequence[Index]) -> str:

@@ -87,6 +87,12 @@ def _dim_sizes(program: Program, sizes: Mapping[str, int] | None) -> tuple[dict[
     return out, shown
 
 
+def _torch_tensor(a: np.ndarray):
+    import torch
+
+    return torch.tensor(a, dtype=torch.float64)
+
+
 def _torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -102,6 +108,8 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     """Compare ricci's compiled gradients with torch autograd and finite differences.
 
     ``sizes`` maps index names to sizes; indices without one get small distinct sizes.
+    Pass ``derivation=ricci.jacobian(...)`` to check a Jacobian the same way (against
+    ``torch.autograd.functional.jacobian`` and finite differences).
     Errors are judged relative to ``max(1, max |gradient|)``: ``atol`` against autograd
     (both are exact up to rounding), ``fd_tol`` against finite differences.
     """
@@ -122,66 +130,86 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
                 arrays[name] = rng.standard_normal(shape)
         return arrays
 
-    arrays = make(False)
-    fwd_inputs = {k: v for k, v in arrays.items() if k != d.seed}
-    vals = evaluate(fwd, fwd_inputs)
-    if not all(np.all(np.isfinite(v)) for v in vals.values()):
-        arrays = make(True)
-        fwd_inputs = {k: v for k, v in arrays.items() if k != d.seed}
-        vals = evaluate(fwd, fwd_inputs)
-        if not all(np.all(np.isfinite(v)) for v in vals.values()):
-            raise RicciError("the program is not finite at the random inputs ricci tried "
-                             "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own")
-    got = d.compile(backend)(**arrays)
+    def forward(inputs: Mapping[str, Any], lib: str = "numpy") -> dict[str, Any]:
+        return evaluate(fwd, inputs, lib=lib, dim_sizes=dim_size)
+
+    def finite(env: Mapping[str, Any]) -> bool:
+        return all(np.all(np.isfinite(v)) for v in env.values())
+
+    with np.errstate(all="ignore"):
+        arrays = make(False)
+        fwd_inputs = {k: arrays[k] for k in fwd.inputs}
+        ok = finite(forward(fwd_inputs))
+        if not ok:
+            arrays = make(True)
+            fwd_inputs = {k: arrays[k] for k in fwd.inputs}
+            ok = finite(forward(fwd_inputs))
+    if not ok:
+        raise RicciError("the program is not finite at the random inputs ricci tried "
+                         "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own")
+    got = d.compile(backend)(sizes=shown, **arrays)
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
     upstream = arrays.get(d.seed) if d.seed else None
 
     def loss(env: Mapping[str, Any]) -> Any:
+        """The quantity differentiated: the output (Jacobian, scalar), or sum(Y * dY)."""
         y = env[d.of]
-        return y if upstream is None else (y * upstream).sum()
+        if upstream is None:
+            return y
+        u = upstream if not hasattr(y, "detach") else _torch_tensor(upstream)
+        return (y * u).sum()
 
+    out_shape = tuple(np.shape(loss(forward(fwd_inputs))))
     report = CheckReport(of=d.of, wrt=d.wrt, sizes=shown, backend=backend)
     for w in d.wrt:
-        if got[w].shape != arrays[w].shape:
-            raise RicciError(f"the gradient of '{w}' has shape {got[w].shape}, "
-                             f"not the shape {arrays[w].shape} of '{w}'")
+        want = out_shape + arrays[w].shape
+        if got[w].shape != want:
+            raise RicciError(f"the result for '{w}' has shape {got[w].shape}, not {want}")
 
-    # torch autograd on the reference interpreter
     ref_torch: dict[str, np.ndarray] | None = None
     if _torch_available():
         import torch
+        from torch.autograd.functional import jacobian as torch_jacobian
 
-        tin = {k: torch.tensor(v, dtype=torch.float64, requires_grad=k in d.wrt)
-               for k, v in fwd_inputs.items()}
-        env = evaluate(fwd, tin, lib="torch")
-        y = env[d.of]
-        target = y if upstream is None else (y * torch.tensor(upstream)).sum()
-        gs = torch.autograd.grad(target, [tin[w] for w in d.wrt], allow_unused=True)
-        ref_torch = {w: (np.zeros(arrays[w].shape) if g is None else g.detach().numpy())
-                     for w, g in zip(d.wrt, gs)}
+        tin = {k: torch.tensor(v, dtype=torch.float64) for k, v in fwd_inputs.items()}
+        ref_torch = {}
+        for w in d.wrt:
+            if w not in tin:
+                ref_torch[w] = np.zeros(out_shape + arrays[w].shape)
+                continue
+
+            def f(xw, w=w):
+                return loss(forward({**tin, w: xw}, "torch"))
+
+            ref_torch[w] = torch_jacobian(f, tin[w]).detach().numpy().reshape(out_shape + arrays[w].shape)
 
     # central finite differences on the NumPy interpreter
     for w in d.wrt:
-        x = fwd_inputs[w]
-        fd = np.zeros(x.shape)
+        x = arrays[w]
+        g = got[w]
+        fd = np.zeros(g.shape)
+        fd_flat = fd.reshape(out_shape + (-1,))
         flat = x.reshape(-1)
         n = flat.size
-        picks = range(n) if n <= 400 else rng.choice(n, size=200, replace=False)
+        picks = (range(n) if n <= 400 else rng.choice(n, size=200, replace=False)) \
+            if w in fwd_inputs else []
         mask = np.zeros(n, dtype=bool)
         for k in picks:
             h = 1e-6 * max(1.0, abs(flat[k]))
             xp, xm = flat.copy(), flat.copy()
             xp[k] += h
             xm[k] -= h
-            lp = loss(evaluate(fwd, {**fwd_inputs, w: xp.reshape(x.shape)}))
-            lm = loss(evaluate(fwd, {**fwd_inputs, w: xm.reshape(x.shape)}))
-            fd.reshape(-1)[k] = (float(lp) - float(lm)) / (2 * h)
+            lp = np.asarray(loss(forward({**fwd_inputs, w: xp.reshape(x.shape)})), dtype=float)
+            lm = np.asarray(loss(forward({**fwd_inputs, w: xm.reshape(x.shape)})), dtype=float)
+            fd_flat[..., k] = (lp - lm) / (2 * h)
             mask[k] = True
-        g = got[w]
+        if w not in fwd_inputs:
+            mask[:] = True  # the output does not depend on w: the result must be 0
         scale = max(1.0, float(np.max(np.abs(g))) if g.size else 0.0)
         report.scale[w] = float(np.max(np.abs(g))) if g.size else 0.0
-        fd_err = float(np.max(np.abs(g.reshape(-1)[mask] - fd.reshape(-1)[mask]))) if mask.any() else 0.0
+        g_flat = g.reshape(out_shape + (-1,))
+        fd_err = float(np.max(np.abs(g_flat[..., mask] - fd_flat[..., mask]))) if mask.any() and g.size else 0.0
         report.fd_error[w] = fd_err
         if fd_err > fd_tol * scale:
             report.ok = False

@@ -9,6 +9,7 @@ library of its backend.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -19,12 +20,20 @@ from .program import Program
 from .render import statement_text
 
 
+def _arg_in_parens(template: str) -> bool:
+    """True when every ``{0}`` in ``template`` sits alone inside call parentheses."""
+    return all(re.search(r"[(,]\s*$", template[:m.start()]) and re.match(r"\s*[),]", template[m.end():])
+               for m in re.finditer(r"\{0\}", template))
+
+
 class _Base:
     name = ""
     module = ""
 
-    def call(self, fn: str, arg: str) -> str:
-        return FUNCTIONS[fn].code[self.name].format(arg)
+    def call(self, fn: str, arg: str, atomic: bool = False) -> str:
+        """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it."""
+        t = FUNCTIONS[fn].code[self.name]
+        return t.format(arg if atomic or _arg_in_parens(t) else f"({arg})")
 
     def permute(self, a: str, perm: Sequence[int]) -> str:
         if list(perm) == [1, 0]:
@@ -32,7 +41,7 @@ class _Base:
         return f"{a}.transpose({', '.join(map(str, perm))})"
 
     def sqrt(self, a: str) -> str:
-        return self.call("sqrt", a)
+        return self.call("sqrt", a, atomic=True)
 
 
 class NumpyBackend(_Base):

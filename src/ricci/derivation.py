@@ -26,7 +26,8 @@ class Derivation:
     def __init__(self, kind: str, program: Program, *, source_program: Program,
                  wrt: Sequence[str], of: str, outputs: Mapping[str, str],
                  shown: Sequence[Statement], seed: str | None = None,
-                 display: Mapping[str, str] | None = None) -> None:
+                 display: Mapping[str, str] | None = None,
+                 refs: Mapping[str, tuple[str, int, str]] | None = None) -> None:
         self.kind = kind
         self.program = program
         self.source_program = source_program
@@ -36,13 +37,17 @@ class Derivation:
         self.shown = tuple(shown)
         self.seed = seed
         self.display = dict(display or {})
-        base = source_program.upto(of).inputs
+        #: derived tensors printed as derivatives where they are used, e.g. (dZ[n,h]/dW[p,q])
+        self.refs = dict(refs or {})
+        base = list(source_program.upto(of).inputs)
+        base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
         self._compiled: dict[str, Callable[..., dict]] = {}
 
     # -- text
     def lines(self) -> list[str]:
-        return [statement_text(s, self.display.get(s.name), reorder=s.derived) for s in self.shown]
+        return [statement_text(s, self.display.get(s.name), reorder=s.derived, refs=self.refs)
+                for s in self.shown]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

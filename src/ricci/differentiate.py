@@ -135,7 +135,7 @@ def _d_pow(e: Pow, c: _Ctx) -> Terms:
         return out
     # d f^g = g * f^(g-1) * df + f^g * log(f) * dg
     out += [Mul((x, Pow(b, Add((x, Const(-1)))), t)) for t in c.d(b)]
-    out += [Mul((e, Call("log", (b,)), t)) for t in c.d(x)]
+    out += [Mul((c.answers.get(e, e), Call("log", (b,)), t)) for t in c.d(x)]
     return out
 
 

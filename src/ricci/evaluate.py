@@ -76,10 +76,11 @@ class _Lib:
 
 
 def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
-             sizes: Mapping[str, int] | None = None) -> dict[str, Any]:
+             sizes: Mapping[str, int] | None = None,
+             dim_sizes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Values of every statement of ``program`` (axes in left-hand-side order)."""
     L = _Lib(lib)
-    dims = bind_sizes(program, inputs, program.inputs, sizes)
+    dims = bind_sizes(program, inputs, program.inputs, sizes, dim_sizes)
     env: dict[str, Any] = dict(inputs)
 
     def ev(e: Expr) -> tuple[Any, tuple[Index, ...]]:

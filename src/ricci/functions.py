@@ -21,7 +21,7 @@ from fractions import Fraction
 from math import isqrt
 from typing import Callable
 
-from .expr import ONE, Call, Const, Expr, Mul, Pow, neg, sub
+from .expr import ONE, Call, Const, Expr, Mul, Pow, Tensor, neg, sub
 
 Deriv = Callable[[Expr, Expr], Expr]
 Fold = Callable[[Fraction], "Fraction | None"]
@@ -87,8 +87,9 @@ defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _
 defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
       numpy="(0.5 + 0.5 * np.tanh(0.5 * {0}))", torch="torch.sigmoid({0})",
       jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))")
-# d relu(x) = step(x) dx, and step(relu(x)) = step(x)
-defun("relu", deriv=lambda x, ans: call("step", ans), fold=lambda v: max(v, _Z),
+# d relu(x) = step(x) dx; step(relu(x)) = step(x), so a named forward value serves too
+defun("relu", deriv=lambda x, ans: call("step", ans if isinstance(ans, Tensor) else x),
+      fold=lambda v: max(v, _Z),
       numpy="np.maximum({0}, 0.0)", torch="torch.relu({0})", jax="jax.nn.relu({0})",
       doc="rectified linear unit max(x, 0)")
 # d |x| = sign(x) dx

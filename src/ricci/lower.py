@@ -30,7 +30,7 @@ Axes = tuple[Index, ...]
 class Backend(Protocol):
     name: str
 
-    def call(self, fn: str, arg: str) -> str: ...
+    def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
     def permute(self, a: str, perm: Sequence[int]) -> str: ...
     def einsum(self, spec: str, ops: Sequence[str]) -> str: ...
@@ -132,7 +132,7 @@ class Lowerer:
             arg = self.lower(e.args[0])
             if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
                 arg = self.bind(arg)
-            return Val(self.b.call(e.fn, arg.code), arg.axes)
+            return Val(self.b.call(e.fn, arg.code, arg.atomic), arg.axes)
         if isinstance(e, Pow):
             return self.power(e)
         if isinstance(e, Mul):
@@ -236,11 +236,12 @@ class Lowerer:
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
         result = self.contract(operands, keep) if operands else Val("1.0", ())
         extra = [s.wrapped(MUL) for s in scalars] + [self.size_code(k.dim) for k in missing]
-        if coef != 1:
-            extra.insert(0, _const_code(coef) if coef > 0 else f"({_const_code(coef)})")
-        if extra:
-            return Val(" * ".join(extra + [result.wrapped(MUL)]), result.axes, MUL)
-        return result
+        if abs(coef) != 1:
+            extra.insert(0, _const_code(abs(coef)))
+        out = Val(" * ".join(extra + [result.wrapped(MUL)]), result.axes, MUL) if extra else result
+        if coef < 0:
+            return Val("-" + out.wrapped(UNARY), out.axes, UNARY)
+        return out
 
     def contract(self, operands: list[Val], keep: Axes) -> Val:
         if len(operands) == 1:

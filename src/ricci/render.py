@@ -214,7 +214,9 @@ def prepare(e: Expr, lhs: Sequence[Index]) -> tuple[Expr, dict[tuple, frozenset[
 
 class _Printer:
     def __init__(self, lhs: Sequence[Index], plan: dict[tuple, frozenset[str]],
-                 reorder: bool = True) -> None:
+                 reorder: bool = True, refs: dict | None = None) -> None:
+        #: tensors printed as derivatives: name -> (numerator, its rank, denominator)
+        self.refs = refs or {}
         self.pos = {i: n for n, i in enumerate(lhs)}
         self.plan = plan
         self.reorder = reorder
@@ -243,6 +245,10 @@ class _Printer:
                 return "-" + s, UNARY
             return s, (ATOM if v.denominator == 1 or "/" not in s else MUL)
         if isinstance(e, Tensor):
+            if e.name in self.refs:
+                num, rank, den = self.refs[e.name]
+                a, b = e.indices[:rank], e.indices[rank:]
+                return f"(d{lhs_text(num, a)}/d{lhs_text(den, b)})", ATOM
             if not e.indices:
                 return e.name, ATOM
             return f"{e.name}[{','.join(i.name for i in e.indices)}]", ATOM
@@ -270,9 +276,17 @@ class _Printer:
         if isinstance(e, Sum):
             implicit = self.plan.get(path, frozenset())
             explicit = [i.name for i in e.indices if i.name not in implicit]
-            body, bp = self.text(e.body, path + (0,))
+            b, neg = e.body, False
+            if explicit and isinstance(b, Mul):
+                k = next((k for k, f in enumerate(b.factors)
+                          if isinstance(f, Const) and f.value < 0), None)
+                if k is not None:  # -sum[k](x) reads better than sum[k](-x)
+                    fs = list(b.factors)
+                    fs[k] = Const(-fs[k].value)
+                    b, neg = Mul(fs), True
+            body, bp = self.text(b, path + (0,))
             if explicit:
-                return f"sum[{','.join(explicit)}]({body})", ATOM
+                return ("-" if neg else "") + f"sum[{','.join(explicit)}]({body})", UNARY if neg else ATOM
             return body, bp
         raise AssertionError(f"cannot print {type(e).__name__}")  # pragma: no cover
 
@@ -353,22 +367,24 @@ def _needs_paren_after_minus(rest: str) -> bool:
     return False
 
 
-def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True) -> str:
+def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
+              refs: dict | None = None) -> str:
     """Index-notation text of an expression.
 
     ``lhs`` fixes the free indices; with ``reorder`` the factors of each product are put
     in chain order (for derived, simplified expressions), otherwise kept as written.
     """
     e2, plan = prepare(e, lhs)
-    return _Printer(lhs, plan, reorder).text(e2)[0]
+    return _Printer(lhs, plan, reorder, refs).text(e2)[0]
 
 
 def lhs_text(name: str, indices: Sequence[Index]) -> str:
     return f"{name}[{','.join(i.name for i in indices)}]" if indices else name
 
 
-def statement_text(st, lhs: str | None = None, reorder: bool = False) -> str:
-    return f"{lhs or lhs_text(st.name, st.indices)} = {expr_text(st.rhs, st.indices, reorder)}"
+def statement_text(st, lhs: str | None = None, reorder: bool = False,
+                   refs: dict | None = None) -> str:
+    return f"{lhs or lhs_text(st.name, st.indices)} = {expr_text(st.rhs, st.indices, reorder, refs)}"
 
 
 def program_text(p) -> str:

@@ -45,10 +45,13 @@ def all_dims(program: Program) -> list[str]:
 
 
 def bind_sizes(program: Program, arrays: Mapping[str, Any], inputs: Sequence[str],
-               sizes: Mapping[str, int] | None = None) -> dict[str, int]:
+               sizes: Mapping[str, int] | None = None,
+               dim_sizes: Mapping[str, int] | None = None) -> dict[str, int]:
     """Check the arrays against the program and return the size of every dim.
 
-    ``inputs`` are the names the caller must pass (all of them, no others).
+    ``inputs`` are the names the caller must pass (all of them, no others). Dims no
+    array carries take their size from ``sizes`` (by index name) or ``dim_sizes`` (by
+    dim label).
     """
     src = program.source
     missing = [n for n in inputs if n not in arrays]
@@ -91,6 +94,9 @@ def bind_sizes(program: Program, arrays: Mapping[str, Any], inputs: Sequence[str
     for d in all_dims(program):
         if d in out:
             continue  # the arrays decide
+        if dim_sizes and d in dim_sizes:
+            out[d] = dim_sizes[d]
+            continue
         names = program.names_for_dim(d)
         given = [(k, sizes[k]) for k in names if k in sizes]
         if len({v for _, v in given}) > 1:
