@@ -91,12 +91,12 @@ class Derivation:
         be = get_backend(backend)
         gen = self._generate(backend)
         fn = compile_source(gen, f"<ricci {self.kind} of {self.of}>")
-        program, inputs = self.program, self.inputs
+        program, inputs, source = self.program, self.inputs, self.source_program
         needs_sizes = gen.needs_sizes
 
         def run(*, sizes: Mapping[str, int] | None = None, **arrays: Any) -> dict:
             arrs = {k: be.asarray(v) for k, v in arrays.items()}
-            dims = bind_sizes(program, arrs, inputs, sizes)
+            dims = bind_sizes(program, arrs, inputs, sizes, spans=source)
             if needs_sizes:
                 named = {}
                 for d, n in dims.items():

@@ -222,6 +222,11 @@ class _Printer:
         self.reorder = reorder
 
     def order(self, factors: Sequence[Expr]) -> list[Expr]:
+        """Chain order: constants, then by first left-hand index, then deltas.
+
+        Factors that carry no left-hand index are chained through the indices they share
+        (``x[i] * A[i,j] * x[j]``), starting from one that shares the fewest.
+        """
         if not self.reorder:
             return list(factors)
         big = len(self.pos) + 1
@@ -235,7 +240,12 @@ class _Printer:
             ps = [self.pos[i] for i in f.free if i in self.pos]
             return (1, min(ps) if ps else big, n)
 
-        return [f for _, f in sorted(enumerate(factors), key=key)]
+        items = sorted(enumerate(factors), key=key)
+        head = [f for k, f in items if key((k, f))[:2] != (1, big)]
+        rest = [f for k, f in items if key((k, f))[:2] == (1, big)]
+        deltas = [f for f in head if isinstance(f, Delta)]
+        head = [f for f in head if not isinstance(f, Delta)]
+        return head + _chain(rest, head) + deltas
 
     def text(self, e: Expr, path: tuple = ()) -> tuple[str, int]:
         if isinstance(e, Const):
@@ -353,6 +363,27 @@ class _Printer:
             else:
                 out += " + " + (s if p > ADD else f"({s})")
         return out, ADD
+
+
+def _chain(factors: list[Expr], before: list[Expr]) -> list[Expr]:
+    """Order factors so that each shares an index with the previous one where possible."""
+    if len(factors) <= 1:
+        return factors
+    left = list(factors)
+    out: list[Expr] = []
+    prev = before[-1].free if before else frozenset()
+
+    def degree(f: Expr) -> int:
+        return sum(1 for g in left if g is not f and f.free & g.free)
+
+    while left:
+        linked = [f for f in left if f.free & prev]
+        pool = linked or left
+        f = min(pool, key=lambda g: (degree(g) if not linked else 0, left.index(g)))
+        left.remove(f)
+        out.append(f)
+        prev = f.free
+    return out
 
 
 def _needs_paren_after_minus(rest: str) -> bool:

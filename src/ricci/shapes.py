@@ -46,20 +46,23 @@ def all_dims(program: Program) -> list[str]:
 
 def bind_sizes(program: Program, arrays: Mapping[str, Any], inputs: Sequence[str],
                sizes: Mapping[str, int] | None = None,
-               dim_sizes: Mapping[str, int] | None = None) -> dict[str, int]:
+               dim_sizes: Mapping[str, int] | None = None,
+               spans: Program | None = None) -> dict[str, int]:
     """Check the arrays against the program and return the size of every dim.
 
     ``inputs`` are the names the caller must pass (all of them, no others). Dims no
     array carries take their size from ``sizes`` (by index name) or ``dim_sizes`` (by
-    dim label).
+    dim label). Error carets point into ``spans`` (default: ``program``), the program
+    the user wrote.
     """
-    src = program.source
+    where = spans or program
+    src = where.source
     missing = [n for n in inputs if n not in arrays]
     if missing:
         name = missing[0]
         raise RicciError(f"missing input '{name}'" + (
             f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""),
-            span=_span_of(program, name), source=src,
+            span=_span_of(where, name), source=src,
             hint="pass every input as a keyword argument: " + ", ".join(inputs))
     extra = [n for n in arrays if n not in inputs]
     if extra:
@@ -76,14 +79,14 @@ def bind_sizes(program: Program, arrays: Mapping[str, Any], inputs: Sequence[str
         if len(shape) != len(dims):
             want = f"{len(dims)} ax{'i' if len(dims) == 1 else 'e'}s"
             raise RicciError(f"input '{name}' must have {want} but has shape {shape}",
-                             span=_span_of(program, name), source=src)
+                             span=_span_of(where, name), source=src)
         for a, (d, n) in enumerate(zip(dims, shape)):
             if d in bound and bound[d][0] != n:
                 n0, t0, a0 = bound[d]
                 raise RicciError(
                     f"sizes disagree for {_index_label(program, d)}: '{t0}' has size {n0} "
                     f"along axis {a0} but '{name}' has size {n} along axis {a}",
-                    span=_span_of(program, name), source=src,
+                    span=_span_of(where, name), source=src,
                     hint="the same index must have the same size everywhere it is used")
             bound.setdefault(d, (n, name, a))
     out = {d: v[0] for d, v in bound.items()}

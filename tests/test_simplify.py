@@ -1,0 +1,151 @@
+"""The rewrite rules, family by family. Every rewrite is also checked numerically:
+the statement before and after simplification evaluates to the same numbers."""
+
+import numpy as np
+import pytest
+
+import ricci
+from ricci.evaluate import evaluate
+from ricci.program import Program
+from ricci.render import statement_text
+from ricci.simplify import RULES, simplify
+
+FIRED: set[str] = set()
+
+
+def simp(text: str, sizes=None) -> str:
+    """Simplify the last statement of ``text``; check the result numerically; return it printed."""
+    p = ricci.parse(text)
+    st = p.statements[-1]
+    seen = []
+    new = simplify(st.rhs, trace=lambda r, a, b: seen.append(r.name))
+    FIRED.update(seen)
+    q = Program(p.statements[:-1] + (st.replace(new),), p.dims, dim_names=p.dim_names)
+    rng = np.random.default_rng(1)
+    label_size = {}
+    for k, d in enumerate(sorted({d for ds in p.dims.values() for d in ds})):
+        label_size[d] = (sizes or {}).get(d, 2 + k)
+    from ricci.shapes import all_dims
+
+    for d in all_dims(p):
+        label_size.setdefault(d, 3)
+    inputs = {n: rng.uniform(0.5, 1.5, [label_size[d] for d in p.dims[n]]) for n in p.inputs}
+    a = evaluate(p, inputs, dim_sizes=label_size)[st.name]
+    b = evaluate(q, {n: inputs[n] for n in q.inputs}, dim_sizes=label_size)[st.name]
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    return statement_text(st.replace(new), reorder=True)
+
+
+# -- the Kronecker delta
+
+def test_delta_eats_a_summed_index():
+    assert simp("y[i] = A[i,j]*delta[j,k]*x[k]") == "y[i] = A[i,k] * x[k]"
+    assert simp("Y[i,k] = A[i,j]*delta[j,k]") == "Y[i,k] = A[i,k]"
+
+
+def test_delta_eats_inside_functions_and_sums_of_terms():
+    assert simp("y[i] = sum[j](tanh(A[i,j] + 1) * delta[j,i])") == "y[i] = tanh(1 + A[i,i])"
+    assert simp("y[k] = sum[j](delta[j,k] * (A[j] + B[j]))") == "y[k] = A[k] + B[k]"
+    # a delta inside a sum of terms is distributed so that it can eat
+    assert simp("y[k] = sum[j](A[j] * (delta[j,k] + B[j]))") == "y[k] = A[k] + A[j] * B[j]"
+
+
+def test_delta_between_free_indices_stays():
+    assert simp("Y[i,p] = x[i] * delta[i,p]") == "Y[i,p] = x[i] * delta[i,p]"
+    assert simp("Y[p,i] = delta[p,i]") == "Y[p,i] = delta[i,p]"
+
+
+def test_delta_trace_is_the_size():
+    assert simp("t = delta[i,i]") == "t = size(i)"
+    assert simp("t = delta[i,j]*delta[j,i]") == "t = size(j)"
+    assert simp("y[i] = delta[i,i]") == "y[i] = 1"
+
+
+def test_delta_chains_and_many_indices():
+    assert simp("Y[a,c] = delta[a,b]*delta[b,c]") == "Y[a,c] = delta[a,c]"
+    assert simp("Y[i,j,k] = delta[i,j,k,k]") == "Y[i,j,k] = delta[i,j,k]"
+    assert simp("Y[i,j] = sum[k](delta[i,j,k])") == "Y[i,j] = delta[i,j]"
+    assert simp("Y[i,j] = delta[i,j]^2") == "Y[i,j] = delta[i,j]"
+
+
+# -- sums
+
+def test_sum_of_an_unused_index_is_a_size():
+    assert simp("y[i] = sum[k](x[i]) + x[j]*w[j]") == "y[i] = size(k) * x[i] + w[j] * x[j]"
+
+
+def test_sums_split_over_terms_and_nest():
+    assert simp("y = sum[i](x[i] + 2)") == "y = 2 * size(i) + sum[i](x[i])"
+    assert simp("y = sum[i](sum[j](A[i,j]))") == "y = sum[i,j](A[i,j])"
+    assert simp("y = sum[i](0 * x[i])") == "y = 0"
+
+
+def test_empty_sums_vanish():
+    from ricci.expr import Index, Sum, Tensor
+
+    x = Tensor("x", (Index("i", "x:0"),))
+    FIRED.update(["sum-empty"] if simplify(Sum((), x)) == x else [])
+    assert simplify(Sum((), x)) == x
+
+
+def test_nested_sums_of_terms_flatten():
+    assert simp("y[i] = x[i] + (u[i] + v[i])") == "y[i] = u[i] + v[i] + x[i]"
+
+
+def test_sums_hoist_out_of_products():
+    # a product of two contractions becomes one contraction (one einsum)
+    assert simp("y = sum[i](x[i]*u[i]) * sum[i](v[i]*w[i])") == "y = u[j] * x[j] * v[i] * w[i]"
+
+
+# -- constants, zero and one
+
+def test_constant_folding():
+    assert simp("y[i] = 2 * x[i] * 3") == "y[i] = 6 * x[i]"
+    assert simp("y[i] = x[i] + 1 + 2") == "y[i] = 3 + x[i]"
+    assert simp("y[i] = 2^3 * x[i] + 4^0.5") == "y[i] = 2 + 8 * x[i]"
+    assert simp("y[i] = exp(0) * x[i] + log(1)") == "y[i] = x[i]"
+    assert simp("y[i] = x[i] * sigmoid(0)") == "y[i] = 0.5 * x[i]"
+
+
+def test_zero_and_one():
+    assert simp("y[i] = 0 * x[i] + x[i] * 1") == "y[i] = x[i]"
+    assert simp("y[i] = x[i] - x[i]") == "y[i] = 0"
+    assert simp("y[i] = x[i]^1 + x[i]^0") == "y[i] = 1 + x[i]"
+    assert simp("y[i] = 1^x[i]") == "y[i] = 1"
+
+
+# -- like terms and powers
+
+def test_like_terms_up_to_renaming_of_summed_indices():
+    assert simp("y[i] = A[i,j]*x[j] + 2*A[i,k]*x[k]") == "y[i] = 3 * A[i,j] * x[j]"
+    assert simp("y[i] = x[i] + x[i] - 3*x[i]") == "y[i] = -x[i]"
+
+
+def test_powers_merge():
+    assert simp("y[i] = x[i] * x[i] * x[i]") == "y[i] = x[i]^3"
+    assert simp("y[i] = x[i]^2 / x[i]") == "y[i] = x[i]"
+    assert simp("y[i] = (x[i]^2)^3") == "y[i] = x[i]^6"
+    assert simp("y[i] = (2 * x[i])^2") == "y[i] = 4 * x[i]^2"
+
+
+def test_products_are_not_distributed_over_sums():
+    # shared subexpressions stay factored: no term explosion
+    assert simp("y[i] = (x[i] + 1) * (x[i] + 2)") == "y[i] = (1 + x[i]) * (2 + x[i])"
+
+
+def test_simplify_is_idempotent_and_terminates_on_deep_expressions():
+    text = "y[i] = " + " + ".join(f"{k} * x[i]^{k}" for k in range(1, 40))
+    p = ricci.parse(text)
+    once = simplify(p.statements[0].rhs)
+    assert simplify(once) == once
+
+
+def test_every_rule_is_exercised():
+    # keep last: the tests above must, between them, fire every rule
+    missing = {r.name for r in RULES} - FIRED
+    assert not missing, f"rules never exercised by these tests: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_rules_are_documented(rule):
+    assert "->" in rule.example
