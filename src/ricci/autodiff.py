@@ -202,7 +202,8 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[
                 break
         if first is not None:
             break
-    assert first is not None
+    if first is None:  # never used: the gradient is zero, any distinct names do
+        return _fresh(dims, set(), prefer="ijklmn")
     from .simplify import _after
 
     names: list[str] = []
@@ -212,11 +213,11 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[
     return tuple(Index(n, d) for n, d in zip(names, dims))
 
 
-def _fresh(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
+def _fresh(dims: Sequence[str], avoid: set[str], prefer: Sequence[str] = ()) -> tuple[Index, ...]:
     out = []
     used = set(avoid)
     for d in dims:
-        n = fresh_name(used)
+        n = fresh_name(used, prefer)
         used.add(n)
         out.append(Index(n, d))
     return tuple(out)

@@ -209,10 +209,12 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         return hints.get(dim, 64)
 
     body: list[str] = []
+    shared: dict = {}
+    repeated = _repeated([st.rhs for st in program.statements if st.name in needed])
     for st in program.statements:
         if st.name not in needed:
             continue
-        low = Lowerer(be, size_code, size_hint, tmp)
+        low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
         low.want = st.indices
         v = low.lower(_rename_refs(st.rhs, py))
         body.extend(low.lines)
@@ -251,6 +253,21 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
             return f"{py[n]}.shape"
     parts = [size_code(d) for d in dims]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _repeated(exprs: Sequence) -> set:
+    """Non-trivial subexpressions that occur more than once (worth computing once)."""
+    from .expr import Call, Pow, Sum, walk
+
+    seen: set = set()
+    twice: set = set()
+    for e in exprs:
+        for n in walk(e):
+            if isinstance(n, (Call, Pow, Sum)) and n.free:
+                if n in seen:
+                    twice.add(n)
+                seen.add(n)
+    return twice
 
 
 def _needed(program: Program, outputs: set[str]) -> set[str]:

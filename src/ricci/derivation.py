@@ -97,13 +97,14 @@ class Derivation:
         def run(*, sizes: Mapping[str, int] | None = None, **arrays: Any) -> dict:
             arrs = {k: be.asarray(v) for k, v in arrays.items()}
             dims = bind_sizes(program, arrs, inputs, sizes, spans=source)
+            args = [arrs[n] for n in inputs]  # positional: the source may rename keywords
             if needs_sizes:
                 named = {}
                 for d, n in dims.items():
                     for nm in program.names_for_dim(d) or (d,):
                         named.setdefault(nm, n)
-                return fn(**arrs, sizes=named)
-            return fn(**arrs)
+                return fn(*args, sizes=named)
+            return fn(*args)
 
         run.__doc__ = gen.source
         run.source = gen.source  # type: ignore[attr-defined]

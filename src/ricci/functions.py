@@ -108,8 +108,8 @@ defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
       jax="jnp.logaddexp(0.0, {0})", doc="log(1 + exp(x)), computed without overflow")
 # d step(x) = 0 (almost everywhere); step(0) = 0, as relu'(0) is in torch
 defun("step", deriv=lambda x, ans: Const(0), fold=lambda v: _1 if v > 0 else _Z,
-      numpy="np.heaviside({0}, 0.0)", torch="torch.heaviside({0}, torch.zeros_like({0}))",
-      jax="jnp.heaviside({0}, 0.0)", doc="Heaviside step: 1 where x > 0, else 0")
+      numpy="np.heaviside({0}, 0.0)", torch="({0} > 0).to({0}.dtype)",
+      jax="jnp.where({0} > 0, 1.0, 0.0)", doc="Heaviside step: 1 where x > 0, else 0")
 # d sign(x) = 0 (almost everywhere)
 defun("sign", deriv=lambda x, ans: Const(0),
       fold=lambda v: Fraction((v > 0) - (v < 0)),

@@ -71,19 +71,24 @@ class Lowerer:
     """Lowers expressions to code lines; ``size_code(dim)`` spells the size of a dim."""
 
     def __init__(self, backend: Backend, size_code: Callable[[str], str],
-                 size_hint: Callable[[str], int], tmp: Callable[[], str]) -> None:
+                 size_hint: Callable[[str], int], tmp: Callable[[], str],
+                 shared: dict[Expr, Val] | None = None,
+                 repeated: set[Expr] | frozenset = frozenset()) -> None:
         self.b = backend
         self.size_code = size_code
         self.size_hint = size_hint
         self.tmp = tmp
         self.lines: list[str] = []
+        #: subexpressions that occur more than once are computed once, into a temporary
+        self.shared = {} if shared is None else shared
+        self.repeated = repeated
         #: the axis order the caller would like results in (the left-hand side's)
         self.want: Axes = ()
 
     # -- helpers
-    def bind(self, v: Val) -> Val:
-        """Put a non-atomic value in a temporary variable."""
-        if v.atomic:
+    def bind(self, v: Val, force: bool = False) -> Val:
+        """Put a non-atomic value (with ``force``: any computed value) in a temporary."""
+        if v.code.isidentifier() or (v.atomic and not force):
             return v
         name = self.tmp()
         self.lines.append(f"{name} = {v.code}")
@@ -115,6 +120,16 @@ class Lowerer:
 
     # -- expressions
     def lower(self, e: Expr) -> Val:
+        hit = self.shared.get(e)
+        if hit is not None:
+            return hit
+        v = self._lower(e)
+        if e in self.repeated:
+            v = self.bind(v, force=True)
+            self.shared[e] = v
+        return v
+
+    def _lower(self, e: Expr) -> Val:
         if isinstance(e, Const):
             c = _const_code(e.value)
             return Val(c, (), UNARY if c.startswith("-") else ATOM)
