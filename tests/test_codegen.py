@@ -24,7 +24,7 @@ def inputs_for(d, sizes):
     for name in d.inputs:
         for lab in dims[name]:
             labels.setdefault(lab, sizes[len(labels) % len(sizes)])
-    return {n: rng.uniform(0.5, 1.5, [labels[l] for l in dims[n]]) for n in d.inputs}
+    return {n: rng.uniform(0.5, 1.5, [labels[lab] for lab in dims[n]]) for n in d.inputs}
 
 
 def body(src):

@@ -28,7 +28,8 @@ from .derivation import Derivation
 from .differentiate import derivative_terms
 from .errors import RicciError
 from .expr import (ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Size, Sum, Tensor, fresh_name,
-                   index_names, map_bottom_up, rename_bound, substitute, tensor_refs, walk)
+                   index_names, map_bottom_up, rename_bound, substitute, successors, tensor_refs,
+                   walk)
 from .program import Program, Statement
 from .resolve import parse
 from .simplify import simplify
@@ -154,37 +155,40 @@ def _ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
 
 
 def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, list[Statement]]:
-    """Lift function arguments that contract or mix several differentiated tensors."""
+    """Lift function arguments that contract or mix several differentiated tensors.
+
+    ``y[i] = sigmoid(W[i,j]*x[j] + b[i])`` becomes ``z1[i] = W[i,j]*x[j] + b[i]`` and
+    ``y[i] = sigmoid(z1[i])``, so the adjoint ``dz1`` is computed once. Returns the new
+    program and the lifted statements.
+    """
     dep = _depends(prog, wrt)
     dims = dict(prog.dims)
     out: list[Statement] = []
     lifted: list[Statement] = []
-    counter = [0]
-    for s in prog.statements:
-        def qualifies(arg: Expr) -> bool:
-            if isinstance(arg, (Tensor, Const, Size)):
-                return False
-            refs = [r for r in tensor_refs(arg) if r.name in dep]
-            if not refs:
-                return False
-            return len(refs) >= 2 or any(isinstance(n, Sum) for n in walk(arg))
 
-        def fn(n: Expr) -> Expr:
-            if isinstance(n, Call) and qualifies(n.args[0]):
-                arg = n.args[0]
-                counter[0] += 1
-                name = names.claim(f"z{counter[0]}", *(f"z{k}" for k in range(counter[0] + 1, counter[0] + 50)))
-                idx = _ordered_free(arg, s.indices)
-                st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans,
-                               index_spans=s.index_spans)
-                dims[name] = tuple(i.dim for i in idx)
-                out.append(st)
-                lifted.append(st)
-                dep.add(name)
-                return Call(n.fn, (Tensor(name, idx),))
+    def qualifies(arg: Expr) -> bool:
+        if isinstance(arg, (Tensor, Const, Size)):
+            return False
+        refs = [r for r in tensor_refs(arg) if r.name in dep]
+        return len(refs) >= 2 or (bool(refs) and any(isinstance(n, Sum) for n in walk(arg)))
+
+    def lift_call(n: Expr, s: Statement) -> Expr:
+        if not (isinstance(n, Call) and qualifies(n.args[0])):
             return n
+        arg = n.args[0]
+        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
+        idx = _ordered_free(arg, s.indices)
+        st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
+        dims[name] = tuple(i.dim for i in idx)
+        out.append(st)
+        lifted.append(st)
+        dep.add(name)
+        return Call(n.fn, (Tensor(name, idx),))
 
-        rhs = map_bottom_up(s.rhs, fn) if any(r.name in dep for r in tensor_refs(s.rhs)) else s.rhs
+    for s in prog.statements:
+        rhs = s.rhs
+        if any(r.name in dep for r in tensor_refs(rhs)):
+            rhs = map_bottom_up(rhs, lambda n, s=s: lift_call(n, s))
         out.append(s.replace(rhs) if rhs is not s.rhs else s)
     return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
 
@@ -204,12 +208,10 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[
             break
     if first is None:  # never used: the gradient is zero, any distinct names do
         return _fresh(dims, set(), prefer="ijklmn")
-    from .simplify import _after
-
     names: list[str] = []
     for i in first:
         names.append(i.name if i.name not in names else
-                     fresh_name(set(names) | {j.name for j in first}, _after(i.name)))
+                     fresh_name(set(names) | {j.name for j in first}, successors(i.name)))
     return tuple(Index(n, d) for n, d in zip(names, dims))
 
 

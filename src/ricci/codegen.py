@@ -15,9 +15,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RicciError
 from .functions import FUNCTIONS
-from .lower import Lowerer, Val
+from .lower import Lowerer
 from .program import Program
-from .render import statement_text
 
 
 def _arg_in_parens(template: str) -> bool:

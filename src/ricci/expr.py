@@ -318,6 +318,18 @@ def tensor_refs(e: Expr) -> list[Tensor]:
 FRESH_NAMES: tuple[str, ...] = tuple("pqrstuvwijklmnoabcdefghxyz")
 
 
+_ALPHABET = "ijklmnopqrstuvwxyzabcdefgh"
+
+
+def successors(name: str) -> list[str]:
+    """Names to try when renaming index ``name``: the letters after it (``j, k, ...`` for ``i``)."""
+    base = name.rstrip("0123456789")
+    if len(base) == 1 and base in _ALPHABET:
+        k = _ALPHABET.index(base)
+        return list(_ALPHABET[k + 1:] + _ALPHABET[:k])
+    return [f"{base}{n}" for n in range(2, 10)]
+
+
 def fresh_name(used: set[str], prefer: Iterable[str] = ()) -> str:
     """The first name of ``prefer`` + :data:`FRESH_NAMES` + ``i1, j1, ...`` not in ``used``."""
     for name in list(prefer) + list(FRESH_NAMES):

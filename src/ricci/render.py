@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from .expr import (Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor, fresh_name,
-                   index_names, rename_bound, substitute, walk)
+                   index_names, rename_bound, substitute, successors, walk)
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 
@@ -69,7 +69,7 @@ def _dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
             ren = {}
             for b in n.indices:
                 if b in bad_set:
-                    nm = fresh_name(used, [b.name + "2"])
+                    nm = fresh_name(used, successors(b.name))
                     used.add(nm)
                     ren[b] = Index(nm, b.dim)
             body = go(n.body)
@@ -138,52 +138,59 @@ def _eligible(s: Sum) -> set[str]:
     return out
 
 
+class _Planner:
+    """One pass deciding which sums print implicitly.
+
+    Two implicit sums of the same name clash when they are in different scopes or meet in
+    one product (the parser would merge them); the first clash found is reported.
+    """
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, list[tuple[tuple, tuple]]] = {}  # name -> (path, scope)
+        self.kinds: dict[tuple, str] = {}  # path -> "add" | "mul" | "other"
+        self.plan: dict[tuple, frozenset[str]] = {}
+        self.clash: tuple[tuple, str] | None = None
+
+    def visit(self, n: Expr, path: tuple, scope: tuple) -> None:
+        if self.clash is not None:
+            return
+        self.kinds[path] = "add" if isinstance(n, Add) else "mul" if isinstance(n, Mul) else "other"
+        if isinstance(n, Sum):
+            implicit = set()
+            for k in sorted(_eligible(n)):
+                if any(not self._compatible(path, scope, p2, sc2) for p2, sc2 in self.accepted.get(k, [])):
+                    self.clash = (path, k)
+                    return
+                implicit.add(k)
+                self.accepted.setdefault(k, []).append((path, scope))
+            self.plan[path] = frozenset(implicit)
+        nested = isinstance(n, Call) or (isinstance(n, Pow) and not _is_reciprocal(n))
+        for i, c in enumerate(n.children):
+            self.visit(c, path + (i,), scope + (path + (i,),) if nested else scope)
+
+    def _compatible(self, path: tuple, scope: tuple, other: tuple, other_scope: tuple) -> bool:
+        """Same scope, and they meet in a sum of terms (each summed on its own)."""
+        if scope != other_scope:
+            return False
+        common = 0
+        while common < min(len(path), len(other)) and path[common] == other[common]:
+            common += 1
+        return self.kinds.get(path[:common]) == "add"
+
+
 def _plan(e: Expr) -> tuple[Expr, dict[tuple, frozenset[str]]]:
-    """Decide which sums print implicitly; rename binders where two would clash.
+    """Decide which sums print implicitly, renaming binders where two would clash.
 
     Returns the (possibly renamed) expression and, per path of a Sum node, the names it
-    prints implicitly. Two implicit sums of the same name clash when they are in
-    different scopes or meet in one product (the parser would merge them).
+    prints implicitly.
     """
-    for _ in range(8):
-        accepted: dict[str, list[tuple[tuple, tuple, tuple]]] = {}
-        plan: dict[tuple, frozenset[str]] = {}
-        clash: tuple | None = None
-
-        def visit(n: Expr, path: tuple, kinds: tuple, scope: tuple) -> None:
-            nonlocal clash
-            if clash is not None:
-                return
-            if isinstance(n, Sum):
-                implicit = set()
-                for k in sorted(_eligible(n)):
-                    ok = True
-                    for p2, k2, sc2 in accepted.get(k, []):
-                        common = 0
-                        while common < min(len(p2), len(path)) and p2[common] == path[common]:
-                            common += 1
-                        lca_kind = kinds[common] if common < len(kinds) else None
-                        if sc2 != scope or lca_kind != "add":
-                            ok = False
-                            break
-                    if ok:
-                        implicit.add(k)
-                        accepted.setdefault(k, []).append((path, kinds, scope))
-                    else:
-                        clash = (path, k)
-                        return
-                plan[path] = frozenset(implicit)
-            kind = "add" if isinstance(n, Add) else "mul" if isinstance(n, Mul) else "other"
-            for i, c in enumerate(n.children):
-                sc = scope + ((path, i),) if isinstance(n, (Call, Pow)) and not (
-                    isinstance(n, Pow) and _is_reciprocal(n) and i == 0) else scope
-                visit(c, path + (i,), kinds + (kind,), sc)
-
-        visit(e, (), (), ())
-        if clash is None:
-            return e, plan
-        e = _rename_at(e, clash[0], clash[1])
-    return e, {}
+    for _ in range(64):
+        planner = _Planner()
+        planner.visit(e, (), ())
+        if planner.clash is None:
+            return e, planner.plan
+        e = _rename_at(e, *planner.clash)
+    return e, {}  # pragma: no cover - every rename removes a clash
 
 
 def _rename_at(e: Expr, path: tuple, name: str) -> Expr:
@@ -194,7 +201,7 @@ def _rename_at(e: Expr, path: tuple, name: str) -> Expr:
         if not p:
             assert isinstance(n, Sum)
             b = next(i for i in n.indices if i.name == name)
-            new = Index(fresh_name(used, [name + "2"]), b.dim)
+            new = Index(fresh_name(used, successors(name)), b.dim)
             return Sum([new if i == b else i for i in n.indices], substitute(n.body, {b: new}))
         kids = list(n.children)
         kids[p[0]] = go(kids[p[0]], p[1:])

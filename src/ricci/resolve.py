@@ -20,7 +20,6 @@ gives every index its dim label.
 from __future__ import annotations
 
 from collections import defaultdict
-from fractions import Fraction
 from typing import Iterator
 
 from .errors import RicciError, Span

@@ -34,7 +34,7 @@ from math import isqrt
 from typing import Callable, Iterable
 
 from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
-                   fresh_name, index_names, substitute, walk)
+                   fresh_name, index_names, substitute, successors, walk)
 from .functions import FUNCTIONS
 
 
@@ -99,18 +99,6 @@ def with_coef(c: Fraction, rest: Expr) -> Expr:
     return Mul((Const(c), rest))
 
 
-_ALPHA = "ijklmnopqrstuvwxyzabcdefgh"
-
-
-def _after(name: str) -> list[str]:
-    """Names to try when renaming ``name``: the letters that follow it."""
-    base = name.rstrip("0123456789")
-    if len(base) == 1 and base in _ALPHA:
-        k = _ALPHA.index(base)
-        return list(_ALPHA[k + 1:] + _ALPHA[:k])
-    return [f"{base}{n}" for n in range(2, 10)]
-
-
 def rename_apart(binders: tuple[Index, ...], body: Expr, avoid: set[Index],
                  avoid_names: set[str]) -> tuple[tuple[Index, ...], Expr]:
     """Rename the binders that are in ``avoid`` to fresh names (same dims)."""
@@ -120,7 +108,7 @@ def rename_apart(binders: tuple[Index, ...], body: Expr, avoid: set[Index],
     used = set(avoid_names) | index_names(body) | {b.name for b in binders}
     ren: dict[Index, Index] = {}
     for b in clash:
-        nm = fresh_name(used, _after(b.name))
+        nm = fresh_name(used, successors(b.name))
         used.add(nm)
         ren[b] = Index(nm, b.dim)
     return tuple(ren.get(b, b) for b in binders), substitute(body, ren)
