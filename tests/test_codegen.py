@@ -36,13 +36,27 @@ def test_affine_layer_code_is_matrix_algebra():
     assert body(src) == [
         "Z = X @ W + b",
         "Y = np.tanh(Z)",
+        "del Z",
         "dY = 2.0 * (Y - T)",
         "dZ = dY * (1.0 - Y ** 2)",
+        "del Y, dY",
         "dX = dZ @ W.T",
         "dW = X.T @ dZ",
         "db = dZ.sum(axis=0)",
+        "del dZ",
         "return {'X': dX, 'W': dW, 'b': db}",
     ]
+
+
+def test_rnn_gradients_accumulate_during_the_backward_pass():
+    # each step's contribution is added as soon as it exists, and its values are freed
+    prog = (open(__file__.replace("tests/test_codegen.py", "examples/rnn3.ricci")).read()
+            + "L = sum[h](s3[h]^2)\n")
+    lines = body(ricci.grad(prog, wrt=["U", "W", "b"]).source())
+    assert lines.index("dU = dz3 * s2[:, None]") < lines.index("dz2 = ds2 * (1.0 - s2 ** 2)")
+    assert "dU += dz2 * s1[:, None]" in lines and "dW += dz1 * x1[:, None]" in lines
+    assert "db = dz3.copy()" in lines  # never accumulate into another variable
+    assert any(ln.startswith("del ") and "dz3" in ln for ln in lines)
 
 
 def test_source_is_standalone_and_documented():
@@ -133,6 +147,6 @@ def test_names_that_are_python_keywords_or_module_names():
 
 def test_numerically_stable_functions():
     d = ricci.grad("L = sum[i](softplus(x[i]) + sigmoid(x[i]))", wrt="x")
-    with np.errstate(all="raise"):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
         out = d.compile()(x=np.array([-1000.0, 0.0, 1000.0]))["x"]
     np.testing.assert_allclose(out, [0.0, 0.75, 1.0])

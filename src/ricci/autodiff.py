@@ -21,7 +21,9 @@ Both return a :class:`~ricci.derivation.Derivation` whose program is an ordinary
 
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 from typing import Iterable, Sequence
 
 from .derivation import Derivation
@@ -193,19 +195,22 @@ def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, lis
     return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
 
 
-def _input_indices(prog: Program, name: str, chosen: list[str] | None) -> tuple[Index, ...]:
+def _first_uses(prog: Program) -> dict[str, tuple[Index, ...]]:
+    """The indices of each tensor at its first use, in one pass over the program."""
+    out: dict[str, tuple[Index, ...]] = {}
+    for s in prog.statements:
+        for r in tensor_refs(s.rhs):
+            out.setdefault(r.name, r.indices)
+    return out
+
+
+def _input_indices(prog: Program, name: str, chosen: list[str] | None,
+                   first_uses: dict[str, tuple[Index, ...]]) -> tuple[Index, ...]:
     """The indices a gradient of input ``name`` is written with: its first use's, made distinct."""
     dims = prog.dims[name]
     if chosen is not None:
         return tuple(Index(n, d) for n, d in zip(chosen, dims))
-    first: tuple[Index, ...] | None = None
-    for s in prog.statements:
-        for r in tensor_refs(s.rhs):
-            if r.name == name:
-                first = r.indices
-                break
-        if first is not None:
-            break
+    first = first_uses.get(name)
     if first is None:  # never used: the gradient is zero, any distinct names do
         return _fresh(dims, set(), prefer="ijklmn")
     names: list[str] = []
@@ -258,6 +263,19 @@ def _closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
 # ---------------------------------------------------------------- reverse mode
 
 
+@contextmanager
+def _no_gc():
+    """Expression trees hold no reference cycles: pausing the cyclic collector while
+    deriving saves its repeated scans of the many new nodes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
     """Gradients of ``of`` (default: the last statement) w.r.t. the inputs ``wrt``.
 
@@ -265,7 +283,11 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     extra input named ``d`` + the output's name (``dY``). ``wrt`` items may fix the names
     of the gradient's indices: ``"W[a,b]"``.
     """
-    prog = as_program(program)
+    with _no_gc():
+        return _grad(as_program(program), wrt, of)
+
+
+def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation:
     targets = _parse_wrt(prog, wrt)
     out = _output(prog, of)
     names = _Names(prog)
@@ -286,7 +308,8 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     else:
         seed = ONE
 
-    grad_idx = {n: _input_indices(full, n, chosen) for n, chosen in targets}
+    first_uses = _first_uses(full)
+    grad_idx = {n: _input_indices(full, n, chosen, first_uses) for n, chosen in targets}
     contributions: dict[str, list[Expr]] = {}
     derived: list[Statement] = []
     adjoint_names: dict[str, str] = {}
@@ -360,7 +383,11 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
     Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
     ``wrt="X[k,l]"``. Intermediates are chained in forward mode, one statement each.
     """
-    prog = as_program(program)
+    with _no_gc():
+        return _jacobian(as_program(program), wrt, of)
+
+
+def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation:
     targets = _parse_wrt(prog, wrt)
     out = _output(prog, of)
     full = prog

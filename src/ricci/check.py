@@ -60,14 +60,15 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _dim_sizes(program: Program, sizes: Mapping[str, int] | None) -> tuple[dict[str, int], dict[str, int]]:
-    """A size for every dim: from ``sizes`` (by index name) or a distinct default."""
+def _dim_sizes(program: Program, also: Program,
+               sizes: Mapping[str, int] | None) -> tuple[dict[str, int], dict[str, int]]:
+    """A size for every dim of both programs: from ``sizes`` (by index name) or a distinct default."""
     sizes = dict(sizes or {})
     out: dict[str, int] = {}
     shown: dict[str, int] = {}
     k = 0
     taken = set(sizes.values())
-    for d in all_dims(program):
+    for d in dict.fromkeys(all_dims(program) + all_dims(also)):
         names = program.names_for_dim(d)
         given = [sizes[n] for n in names if n in sizes]
         if len(set(given)) > 1:
@@ -116,9 +117,9 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     prog = as_program(program)
     d = derivation if derivation is not None else grad(prog, wrt, of)
     dp = d.program
-    dim_size, shown = _dim_sizes(dp, sizes)
-    rng = np.random.default_rng(seed)
     fwd = prog.upto(d.of)
+    dim_size, shown = _dim_sizes(dp, fwd, sizes)
+    rng = np.random.default_rng(seed)
 
     def make(positive: bool) -> dict[str, np.ndarray]:
         arrays = {}
@@ -147,7 +148,7 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     if not ok:
         raise RicciError("the program is not finite at the random inputs ricci tried "
                          "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own")
-    got = d.compile(backend)(sizes=shown, **arrays)
+    got = d.compile(backend).call(arrays, None, dim_size)
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
     upstream = arrays.get(d.seed) if d.seed else None

@@ -48,6 +48,9 @@ class NumpyBackend(_Base):
     header = "import numpy as np"
     reserved = {"np"}
 
+    def scalar(self, code: str) -> str:
+        return code  # numpy functions take Python numbers
+
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
         if len(axes) == ndim:
             return f"{a}.sum()"
@@ -69,8 +72,14 @@ class NumpyBackend(_Base):
     def broadcast(self, code: str, shape: str) -> str:
         return f"np.broadcast_to({code}, {shape}).copy()"
 
+    def copy(self, code: str) -> str:
+        return f"{code}.copy()"
+
     def full(self, shape: str, value: str) -> str:
         return f"np.zeros({shape})" if value in ("0.0", "0") else f"np.full({shape}, {value})"
+
+    def scalar_result(self, code: str, number: bool) -> str:
+        return f"np.asarray({code}, dtype=np.float64)" if number else f"np.asarray({code})"
 
     prelude = '''
 def _delta(n, k):
@@ -93,6 +102,9 @@ class TorchBackend(_Base):
     name = "torch"
     header = "import torch"
     reserved = {"torch"}
+
+    def scalar(self, code: str) -> str:
+        return f"torch.tensor({code}, dtype=torch.float64)"
 
     def permute(self, a: str, perm: Sequence[int]) -> str:
         if list(perm) == [1, 0]:
@@ -120,8 +132,14 @@ class TorchBackend(_Base):
     def broadcast(self, code: str, shape: str) -> str:
         return f"torch.broadcast_to(torch.as_tensor({code}, dtype=torch.float64), {shape}).clone()"
 
+    def copy(self, code: str) -> str:
+        return f"{code}.clone()"
+
     def full(self, shape: str, value: str) -> str:
         return f"torch.full({shape}, {value}, dtype=torch.float64)"
+
+    def scalar_result(self, code: str, number: bool) -> str:
+        return f"torch.tensor({code}, dtype=torch.float64)" if number else code
 
     prelude = '''
 def _delta(n, k):
@@ -160,11 +178,16 @@ class Generated:
     source: str
     function: str
     inputs: tuple[str, ...]
-    needs_sizes: bool
+    #: dims the function needs in its ``sizes`` argument (no input carries them) -> key
+    size_keys: dict[str, str]
+
+    @property
+    def needs_sizes(self) -> bool:
+        return bool(self.size_keys)
 
 
 def _py_name(name: str, reserved: set[str]) -> str:
-    if keyword.iskeyword(name) or name in reserved or name in ("sizes",):
+    if keyword.iskeyword(name) or name in reserved or name == "sizes":
         return name + "_"
     return name
 
@@ -193,45 +216,63 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     for name in inputs:
         for a, d in enumerate(program.dims.get(name, ())):
             size_src.setdefault(d, f"{py[name]}.shape[{a}]")
-    needs_sizes = [False]
+    size_keys: dict[str, str] = {}
 
     def size_code(dim: str) -> str:
         if dim in size_src:
             return size_src[dim]
-        needs_sizes[0] = True
-        names = program.names_for_dim(dim)
-        return f"sizes[{(names[0] if names else dim)!r}]"
+        if dim not in size_keys:
+            size_keys[dim] = _size_key(program, dim)
+        return f"sizes[{size_keys[dim]!r}]"
 
     hints = dict(size_hints or {})
 
     def size_hint(dim: str) -> int:
         return hints.get(dim, 64)
 
-    body: list[str] = []
+    steps: list[_Step] = []
     shared: dict = {}
     repeated = _repeated([st.rhs for st in program.statements if st.name in needed])
+    out_names = set(outputs.values())
     for st in program.statements:
         if st.name not in needed:
+            continue
+        name = py[st.name]
+        terms = _accumulable(st)
+        if terms:
+            # one step per term, so that each is added as soon as its inputs exist
+            for t in terms:
+                low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
+                low.want = st.indices
+                v = low.align(low.lower(_rename_refs(t, py)), st.indices)
+                steps.append(_Step(low.lines, name, v.code, movable=True))
             continue
         low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
         low.want = st.indices
         v = low.lower(_rename_refs(st.rhs, py))
-        body.extend(low.lines)
         target = st.indices
-        if set(target) <= set(v.axes) and len(v.axes) == len(target):
+        if not target:
+            code = be.scalar_result(v.code, v.number) if st.name in out_names else v.code
+        elif set(target) <= set(v.axes) and len(v.axes) == len(target):
             code = low.align(v, target).code
         else:
             shape = _shape_code(program, st.name, inputs, py, size_code)
-            if not v.axes and v.code.replace(".", "").replace("-", "").isdigit():
+            if v.number:
                 code = be.full(shape, v.code)
             else:
-                code = be.broadcast(low.align(v, tuple(a for a in target)).code if v.axes else v.code, shape)
-        body.append(f"{py[st.name]} = {code}")
+                code = be.broadcast(low.align(v, target).code if v.axes else v.code, shape)
+        if st.name in out_names and code in py.values() and code != name:
+            code = be.copy(code)  # never return an input (or another result) itself
+        steps.append(_Step(low.lines + [f"{name} = {code}"], movable=st.name in out_names))
+    keep = {py[n] for n in inputs} | {py[v] for v in out_names}
+    body = _schedule(steps, be, keep)
     ret = ", ".join(f"{k!r}: {py[v]}" for k, v in outputs.items())
     body.append(f"return {{{ret}}}")
     args = ", ".join(py[n] for n in inputs)
-    if needs_sizes[0]:
+    if size_keys:
         args = (args + ", " if args else "") + "*, sizes"
+        doc = (doc + "\n\n" if doc else "") + "sizes: the sizes of indices no input carries: " + \
+            ", ".join(f"{k!r}" for k in size_keys.values())
     lines = [be.header]
     if "_delta(" in "\n".join(body):
         lines.append(be.prelude)
@@ -241,7 +282,108 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         lines.append('    """' + doc.replace('"""', "'''").replace("\n", "\n    ") + '\n    """')
     lines.extend("    " + ln for ln in body)
     src = "\n".join(lines) + "\n"
-    return Generated(src, function, tuple(inputs), needs_sizes[0])
+    return Generated(src, function, tuple(inputs), size_keys)
+
+
+@dataclass
+class _Step:
+    """Lines of generated code; an accumulation step adds ``code`` into ``target``."""
+
+    lines: list[str]
+    target: str | None = None
+    code: str = ""
+    #: may run as soon as its inputs exist (accumulations, and results nothing else reads)
+    movable: bool = False
+
+
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+
+
+def _accumulable(st) -> list | None:
+    """The terms of a sum that can be accumulated one by one (each has every index)."""
+    from .expr import Add
+
+    rhs = st.rhs
+    if not (isinstance(rhs, Add) and len(rhs.terms) >= 2 and st.indices):
+        return None
+    full = set(st.indices)
+    return list(rhs.terms) if all(t.free == full for t in rhs.terms) else None
+
+
+def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
+    """Order the steps, emit the accumulations, and free every variable after its last use.
+
+    An accumulation step moves up to just after the step that defines the last of its
+    inputs, so a gradient summed over the steps of an RNN is built up during the backward
+    pass and each step's values can be freed at once. Consecutive terms of one sum are
+    joined back into a single ``a + b + c``.
+    """
+    defines: list[set[str]] = []
+    order: list[_Step] = []
+    for step in steps:
+        assigned = {m.group(1) for ln in step.lines for m in [re.match(r"(\w+) =", ln)] if m}
+        if step.movable:
+            uses = set(_IDENT.findall(step.code)) | {u for ln in step.lines for u in _IDENT.findall(ln)}
+            known = set().union(*defines) if defines else set()
+            deps = (uses & known) - assigned
+            at = max((k for k, d in enumerate(defines) if d & deps), default=len(order) - 1) + 1
+            while at < len(order) and order[at].movable:  # keep the order of moved steps
+                at += 1
+            order.insert(at, step)
+            defines.insert(at, assigned | ({step.target} if step.target else set()))
+        else:
+            order.append(step)
+            defines.append(assigned)
+    # join consecutive terms of one sum; the first term of each sum assigns, the others add
+    lines_per_step: list[list[str]] = []
+    started: set[str] = set()
+    k = 0
+    while k < len(order):
+        step = order[k]
+        if step.target is None:
+            lines_per_step.append(step.lines)
+            k += 1
+            continue
+        group = [step]
+        while k + len(group) < len(order) and order[k + len(group)].target == step.target:
+            group.append(order[k + len(group)])
+        pre = [ln for g in group for ln in g.lines]
+        codes = [g.code for g in group]
+        expr = " + ".join(codes) if len(codes) > 1 else codes[0]
+        if step.target in started:
+            pre.append(f"{step.target} += {expr}")
+        else:
+            started.add(step.target)
+            first = be.copy(expr) if expr.isidentifier() else expr
+            pre.append(f"{step.target} = {first}")
+        lines_per_step.append(pre)
+        k += len(group)
+    # free each variable after its last use
+    flat = [ln for group in lines_per_step for ln in group]
+    last: dict[str, int] = {}
+    defined: set[str] = set()
+    for n, ln in enumerate(flat):
+        m = re.match(r"(\w+) \+?=", ln)
+        for u in _IDENT.findall(ln.split("=", 1)[1] if m else ln):
+            last[u] = n
+        if m:
+            defined.add(m.group(1))
+            last.setdefault(m.group(1), n)
+    out: list[str] = []
+    for n, ln in enumerate(flat):
+        out.append(ln)
+        dead = sorted(v for v in defined if last.get(v) == n and v not in keep)
+        if dead:
+            out.append("del " + ", ".join(dead))
+    return out
+
+
+def _size_key(program: Program, dim: str) -> str:
+    """The key of a dim in ``sizes``: its index name, unless another dim shares that name."""
+    names = program.names_for_dim(dim)
+    if names and not any(names[0] in program.names_for_dim(d) for d in program.dim_names if d != dim):
+        return names[0]
+    return dim
 
 
 def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[str, str],

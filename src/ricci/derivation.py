@@ -8,7 +8,7 @@ from .codegen import Generated, compile_source, generate, get_backend
 from .errors import RicciError
 from .program import Program, Statement
 from .render import statement_text
-from .shapes import bind_sizes
+from .shapes import Binder
 
 
 class Derivation:
@@ -85,27 +85,30 @@ class Derivation:
         each ``wrt`` name to its result (gradient: the input's shape; Jacobian: the
         output's shape followed by the input's). Inputs are checked before any
         arithmetic: a missing input or sizes that disagree raise :class:`RicciError`.
+        ``sizes={index: n}`` gives the sizes of indices no input carries.
         """
         if backend in self._compiled:
             return self._compiled[backend]
         be = get_backend(backend)
         gen = self._generate(backend)
         fn = compile_source(gen, f"<ricci {self.kind} of {self.of}>")
-        program, inputs, source = self.program, self.inputs, self.source_program
-        needs_sizes = gen.needs_sizes
+        inputs, keys = self.inputs, gen.size_keys
+        binder = Binder(self.program, inputs, self.source_program)
 
-        def run(*, sizes: Mapping[str, int] | None = None, **arrays: Any) -> dict:
+        def call(arrays: Mapping[str, Any], sizes: Mapping[str, int] | None,
+                 dim_sizes: Mapping[str, int] | None = None) -> dict:
             arrs = {k: be.asarray(v) for k, v in arrays.items()}
-            dims = bind_sizes(program, arrs, inputs, sizes, spans=source)
+            dims = binder.bind(arrs, sizes, dim_sizes)
             args = [arrs[n] for n in inputs]  # positional: the source may rename keywords
-            if needs_sizes:
-                named = {}
-                for d, n in dims.items():
-                    for nm in program.names_for_dim(d) or (d,):
-                        named.setdefault(nm, n)
-                return fn(*args, sizes=named)
+            if keys:
+                return fn(*args, sizes={key: dims[d] for d, key in keys.items()})
             return fn(*args)
 
+        def run(**kwargs: Any) -> dict:
+            sizes = kwargs.pop("sizes", None) if "sizes" not in inputs else None
+            return call(kwargs, sizes)
+
+        run.call = call  # type: ignore[attr-defined]  # (arrays, sizes, dim_sizes): used by check
         run.__doc__ = gen.source
         run.source = gen.source  # type: ignore[attr-defined]
         self._compiled[backend] = run

@@ -15,7 +15,11 @@ import opt_einsum as oe
 from .expr import Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor
 from .functions import FUNCTIONS
 from .program import Program
-from .shapes import bind_sizes
+import weakref
+
+from .shapes import Binder
+
+_binders: "weakref.WeakKeyDictionary[Program, Binder]" = weakref.WeakKeyDictionary()
 
 _fn_cache: dict[tuple[str, str], Any] = {}
 
@@ -80,7 +84,10 @@ def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
              dim_sizes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Values of every statement of ``program`` (axes in left-hand-side order)."""
     L = _Lib(lib)
-    dims = bind_sizes(program, inputs, program.inputs, sizes, dim_sizes)
+    binder = _binders.get(program)
+    if binder is None:
+        binder = _binders[program] = Binder(program, program.inputs)
+    dims = binder.bind(inputs, sizes, dim_sizes)
     env: dict[str, Any] = dict(inputs)
 
     def ev(e: Expr) -> tuple[Any, tuple[Index, ...]]:

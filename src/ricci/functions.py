@@ -85,7 +85,7 @@ defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _
       doc="hyperbolic tangent")
 # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x)) dx
 defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
-      numpy="(0.5 + 0.5 * np.tanh(0.5 * {0}))", torch="torch.sigmoid({0})",
+      numpy="np.exp(-np.logaddexp(0.0, -{0}))", torch="torch.sigmoid({0})",
       jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))")
 # d relu(x) = step(x) dx; step(relu(x)) = step(x), so a named forward value serves too
 defun("relu", deriv=lambda x, ans: call("step", ans if isinstance(ans, Tensor) else x),

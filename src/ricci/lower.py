@@ -38,6 +38,7 @@ class Backend(Protocol):
     def eye(self, n: str) -> str: ...
     def delta(self, n: str, k: int) -> str: ...
     def sqrt(self, a: str) -> str: ...
+    def scalar(self, code: str) -> str: ...
 
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
@@ -50,6 +51,8 @@ class Val:
     code: str
     axes: Axes
     prec: int = ATOM
+    #: a plain Python number (constants and sizes only): backends may need to wrap it
+    number: bool = False
 
     @property
     def atomic(self) -> bool:
@@ -132,9 +135,9 @@ class Lowerer:
     def _lower(self, e: Expr) -> Val:
         if isinstance(e, Const):
             c = _const_code(e.value)
-            return Val(c, (), UNARY if c.startswith("-") else ATOM)
+            return Val(c, (), UNARY if c.startswith("-") else ATOM, number=True)
         if isinstance(e, Size):
-            return Val(self.size_code(e.index.dim), ())
+            return Val(self.size_code(e.index.dim), (), number=True)
         if isinstance(e, Tensor):
             return self.tensor(e)
         if isinstance(e, Delta):
@@ -144,7 +147,7 @@ class Lowerer:
                 return Val(self.b.eye(n), tuple(uniq))
             return Val(self.b.delta(n, len(uniq)), tuple(uniq))
         if isinstance(e, Call):
-            arg = self.lower(e.args[0])
+            arg = self.scalar(self.lower(e.args[0]))
             if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
                 arg = self.bind(arg)
             return Val(self.b.call(e.fn, arg.code, arg.atomic), arg.axes)
@@ -166,10 +169,16 @@ class Lowerer:
         spec = "".join(letters[i] for i in e.indices) + "->" + "".join(letters[i] for i in uniq)
         return Val(self.b.einsum(spec, [e.name]), uniq)
 
+    def scalar(self, v: Val) -> Val:
+        """A plain number made into an array scalar of the backend (for its functions)."""
+        return Val(self.b.scalar(v.code), v.axes) if v.number else v
+
     def power(self, e: Pow) -> Val:
         base = self.lower(e.base)
         if isinstance(e.exp, Const):
             x = e.exp.value
+            if base.number:
+                base = self.scalar(base)
             if x == Fraction(1, 2):
                 return Val(self.b.sqrt(base.code), base.axes)
             if x == -1:
@@ -196,17 +205,21 @@ class Lowerer:
             else:
                 nums.append(self.lower(f))
         target = self.order(_union([v.axes for v in nums + dens]))
-        parts = [self.align(v, target).wrapped(MUL - 1) for v in nums]
-        if abs(coef) != 1 or not parts:
-            parts.insert(0, _const_code(abs(coef)))
-        code = " * ".join(parts)
-        for d in dens:
-            code += " / " + self.align(d, target).wrapped(MUL)
-        single = len(parts) == 1 and not dens
-        prec = (self.align(nums[0], target).prec if nums and abs(coef) == 1 else ATOM) if single else MUL
+        aligned = [self.align(v, target) for v in nums]
+        number = all(v.number for v in nums + dens)
+        if abs(coef) != 1 or not aligned:
+            aligned.insert(0, Val(_const_code(abs(coef)), (), number=True))
+        if len(aligned) == 1 and not dens:
+            out = aligned[0]
+        else:
+            # operands of * and / are parenthesised unless they are powers or atoms: Python
+            # reads `x * A @ B` as `(x * A) @ B`
+            code = " * ".join(v.wrapped(UNARY) for v in aligned)
+            code += "".join(" / " + self.align(d, target).wrapped(UNARY) for d in dens)
+            out = Val(code, target, MUL, number)
         if coef < 0:
-            return Val("-" + (code if prec >= POW else f"({code})"), target, UNARY)
-        return Val(code, target, prec)
+            return Val("-" + out.wrapped(UNARY), target, UNARY, number)
+        return out
 
     def add(self, e: Add) -> Val:
         vals: list[tuple[bool, Val]] = []
@@ -250,10 +263,10 @@ class Lowerer:
         keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
         result = self.contract(operands, keep) if operands else Val("1.0", ())
-        extra = [s.wrapped(MUL) for s in scalars] + [self.size_code(k.dim) for k in missing]
+        extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
         if abs(coef) != 1:
             extra.insert(0, _const_code(abs(coef)))
-        out = Val(" * ".join(extra + [result.wrapped(MUL)]), result.axes, MUL) if extra else result
+        out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL) if extra else result
         if coef < 0:
             return Val("-" + out.wrapped(UNARY), out.axes, UNARY)
         return out
@@ -314,7 +327,7 @@ class Lowerer:
         if not con:
             target = self.order(tuple(A) + tuple(b_only))
             aa, bb = self.align(a, target), self.align(b, target)
-            return Val(f"{aa.wrapped(MUL)} * {bb.wrapped(MUL)}", target, MUL)
+            return Val(f"{aa.wrapped(UNARY)} * {bb.wrapped(UNARY)}", target, MUL)
         if not batch and len(con) == 1 and len(a_only) <= 1 and len(b_only) <= 1:
             (c,) = con
             ac = a.wrapped()

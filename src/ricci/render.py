@@ -115,6 +115,10 @@ def _nested(n: Expr) -> set[str]:
     return out
 
 
+def _is_reciprocal_factor(f: Expr) -> bool:
+    return isinstance(f, Pow) and _is_reciprocal(f)
+
+
 def _is_reciprocal(p: Pow) -> bool:
     return isinstance(p.exp, Const) and p.exp.value == -1
 
@@ -220,13 +224,25 @@ def prepare(e: Expr, lhs: Sequence[Index]) -> tuple[Expr, dict[tuple, frozenset[
 
 
 class _Printer:
-    def __init__(self, lhs: Sequence[Index], plan: dict[tuple, frozenset[str]],
-                 reorder: bool = True, refs: dict | None = None) -> None:
+    """Prints an expression; ``text`` returns ``(text, precedence, negative)``.
+
+    ``negative`` means the value is minus the text: the caller writes ``a - text`` or
+    ``-text``. With ``pretty`` (derived, simplified expressions) products are put in chain
+    order with the coefficient first and divisors last, a positive term leads a sum, and
+    ``-sum[k](x)`` is preferred to ``sum[k](-x)``. Without it (programs as written) the
+    structure is printed faithfully, so that it parses back to the same expression.
+    """
+
+    def __init__(self, lhs: Sequence[Index], plan: dict[tuple, frozenset[str]], pretty: bool,
+                 refs: dict | None, size_names: dict[str, str], present: set[Index]) -> None:
+        #: indices occurring in the statement, and a name for each dim (for ``size(...)``)
+        self.present = present
         #: tensors printed as derivatives: name -> (numerator, its rank, denominator)
         self.refs = refs or {}
         self.pos = {i: n for n, i in enumerate(lhs)}
         self.plan = plan
-        self.reorder = reorder
+        self.pretty = pretty
+        self.size_names = size_names
 
     def order(self, factors: Sequence[Expr]) -> list[Expr]:
         """Chain order: constants, then by first left-hand index, then deltas.
@@ -234,8 +250,6 @@ class _Printer:
         Factors that carry no left-hand index are chained through the indices they share
         (``x[i] * A[i,j] * x[j]``), starting from one that shares the fewest.
         """
-        if not self.reorder:
-            return list(factors)
         big = len(self.pos) + 1
 
         def key(item: tuple[int, Expr]) -> tuple:
@@ -254,122 +268,134 @@ class _Printer:
         head = [f for f in head if not isinstance(f, Delta)]
         return head + _chain(rest, head) + deltas
 
-    def text(self, e: Expr, path: tuple = ()) -> tuple[str, int]:
+    def full(self, e: Expr, path: tuple = ()) -> tuple[str, int]:
+        """Text with its sign folded in (``-x`` has precedence UNARY)."""
+        s, p, neg = self.text(e, path)
+        return (self.minus(s, p), UNARY) if neg else (s, p)
+
+    def minus(self, s: str, p: int) -> str:
+        """``-s``. In pretty mode ``-2 * x`` (same value); as written, only ``-atom``."""
+        return "-" + (s if p >= (MUL if self.pretty else POW) else f"({s})")
+
+    def text(self, e: Expr, path: tuple = ()) -> tuple[str, int, bool]:
         if isinstance(e, Const):
             v = e.value
             s = number_text(abs(v))
-            if v < 0:
-                return "-" + s, UNARY
-            return s, (ATOM if v.denominator == 1 or "/" not in s else MUL)
+            return s, (ATOM if "/" not in s else MUL), v < 0
         if isinstance(e, Tensor):
             if e.name in self.refs:
                 num, rank, den = self.refs[e.name]
                 a, b = e.indices[:rank], e.indices[rank:]
-                return f"(d{lhs_text(num, a)}/d{lhs_text(den, b)})", ATOM
-            if not e.indices:
-                return e.name, ATOM
-            return f"{e.name}[{','.join(i.name for i in e.indices)}]", ATOM
+                return f"(d{lhs_text(num, a)}/d{lhs_text(den, b)})", ATOM, False
+            return lhs_text(e.name, e.indices), ATOM, False
         if isinstance(e, Delta):
-            return f"delta[{','.join(i.name for i in e.indices)}]", ATOM
+            return f"delta[{','.join(i.name for i in e.indices)}]", ATOM, False
         if isinstance(e, Size):
-            return f"size({e.index.name})", ATOM
+            i = e.index
+            name = i.name if i in self.present else self.size_names.get(i.dim, i.name)
+            return f"size({name})", ATOM, False
         if isinstance(e, Call):
-            args = ", ".join(self.text(a, path + (k,))[0] for k, a in enumerate(e.args))
-            return f"{e.fn}({args})", ATOM
+            args = ", ".join(self.full(a, path + (k,))[0] for k, a in enumerate(e.args))
+            return f"{e.fn}({args})", ATOM, False
         if isinstance(e, Pow):
-            if isinstance(e.exp, Const) and e.exp.value < 0:
-                return self.mul_text([(e, path)])
-            b, bp = self.text(e.base, path + (0,))
-            if bp < ATOM:
-                b = f"({b})"
-            x, xp = self.text(e.exp, path + (1,))
-            if xp < ATOM or x.startswith("-"):
-                x = f"({x})"
-            return f"{b}^{x}", POW
+            if isinstance(e.exp, Const) and e.exp.value < 0 and (self.pretty or e.exp.value == -1):
+                return self.product([(e, path)])
+            b, bp = self.full(e.base, path + (0,))
+            x, xp = self.full(e.exp, path + (1,))
+            return f"{b if bp >= ATOM else f'({b})'}^{x if xp >= ATOM else f'({x})'}", POW, False
         if isinstance(e, Mul):
-            return self.mul_text([(f, path + (k,)) for k, f in enumerate(e.factors)])
+            return self.product([(f, path + (k,)) for k, f in enumerate(e.factors)])
         if isinstance(e, Add):
-            return self.add_text(e, path)
+            return self.sum_of_terms(e, path)
         if isinstance(e, Sum):
             implicit = self.plan.get(path, frozenset())
             explicit = [i.name for i in e.indices if i.name not in implicit]
-            b, neg = e.body, False
-            if explicit and isinstance(b, Mul):
-                k = next((k for k, f in enumerate(b.factors)
-                          if isinstance(f, Const) and f.value < 0), None)
-                if k is not None:  # -sum[k](x) reads better than sum[k](-x)
-                    fs = list(b.factors)
-                    fs[k] = Const(-fs[k].value)
-                    b, neg = Mul(fs), True
-            body, bp = self.text(b, path + (0,))
-            if explicit:
-                return ("-" if neg else "") + f"sum[{','.join(explicit)}]({body})", UNARY if neg else ATOM
-            return body, bp
+            if not explicit:
+                return self.text(e.body, path + (0,))
+            if self.pretty:  # -sum[k](x) reads better than sum[k](-x)
+                body, bp, neg = self.text(e.body, path + (0,))
+                return f"sum[{','.join(explicit)}]({body})", ATOM, neg
+            return f"sum[{','.join(explicit)}]({self.full(e.body, path + (0,))[0]})", ATOM, False
         raise AssertionError(f"cannot print {type(e).__name__}")  # pragma: no cover
 
-    def mul_text(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int]:
-        """A product: coefficient, numerator factors in chain order, then ``/ divisors``."""
+    def factor_text(self, f: Expr, fpath: tuple) -> str:
+        s, p = self.full(f, fpath)
+        return s if p >= POW else f"({s})"
+
+    def product(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
+        if not self.pretty:
+            return self.product_as_written(factors)
         coef = Fraction(1)
         nums: list[tuple[Expr, tuple]] = []
-        dens: list[tuple[str, int]] = []
+        dens: list[str] = []
         for f, fpath in factors:
             if isinstance(f, Const):
                 coef *= f.value
             elif isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value < 0:
-                s, p = self.text(f.base, fpath + (0,))
                 ex = -f.exp.value
-                if ex != 1:
-                    s, p = (s if p >= ATOM else f"({s})") + "^" + number_text(ex), POW
-                dens.append((s, p))
+                base = self.factor_text(f.base, fpath + (0,))
+                dens.append(base if ex == 1 else f"{base}^{number_text(ex)}")
             else:
                 nums.append((f, fpath))
-        rank = {id(f): n for n, (f, _) in enumerate(nums)}
-        ordered = self.order([f for f, _ in nums])
-        paths = {}
+        paths: dict[int, list[tuple]] = {}
         for f, fp in nums:
             paths.setdefault(id(f), []).append(fp)
-        parts: list[tuple[str, int]] = []
-        for f in ordered:
-            s, p = self.text(f, paths[id(f)].pop(0))
-            parts.append((s, p))
-        del rank
+        paths_of = {k: list(v) for k, v in paths.items()}
+        ordered = self.order([f for f, _ in nums])
+        parts = [self.factor_text(f, paths[id(f)].pop(0)) for f in ordered]
         neg, c = coef < 0, abs(coef)
         if c != 1:
             ct = number_text(c)
             if "/" in ct:
                 if c.numerator != 1:
-                    parts.insert(0, (str(c.numerator), ATOM))
-                dens.insert(0, (str(c.denominator), ATOM))
+                    parts.insert(0, str(c.numerator))
+                dens.insert(0, str(c.denominator))
             else:
-                parts.insert(0, (ct, ATOM))
+                parts.insert(0, ct)
         if len(parts) == 1 and not dens:
-            s, p = parts[0]
-            if neg:
-                return "-" + (s if p >= POW else f"({s})"), UNARY
-            return s, p
-        body = " * ".join(s if p >= POW else f"({s})" for s, p in parts) or "1"
-        body += "".join(" / " + (s if p >= POW else f"({s})") for s, p in dens)
-        return ("-" + body, UNARY) if neg else (body, MUL)
+            if ordered:  # a single factor: its own text, sign combined
+                s, p, n = self.text(ordered[0], paths_of[id(ordered[0])][0])
+                return s, p, neg != n
+            return parts[0], ATOM, neg
+        body = " * ".join(parts) or "1"
+        body += "".join(f" / {d}" for d in dens)
+        return body, MUL, neg
 
-    def add_text(self, e: Add, path: tuple) -> tuple[str, int]:
-        items = []
-        for k, t in enumerate(e.terms):
-            s, p = self.text(t, path + (k,))
-            items.append((s, p))
-        # put a positive term first when there is one
-        first = next((k for k, (s, _) in enumerate(items) if not s.startswith("-")), 0)
-        order = [first] + [k for k in range(len(items)) if k != first]
+    def product_as_written(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
+        neg = False
+        if isinstance(factors[0][0], Const) and factors[0][0].value < 0:
+            neg = True  # a leading -1 (unary minus) or negative number is the sign
+            if factors[0][0].value == -1 and len(factors) > 1:
+                factors = factors[1:]
+            else:
+                factors = [(Const(-factors[0][0].value), factors[0][1])] + factors[1:]
+        if len(factors) == 1 and not _is_reciprocal_factor(factors[0][0]):
+            s, p, n = self.text(*factors[0])
+            return s, p, neg != n
+        out = ""
+        for k, (f, fpath) in enumerate(factors):
+            if _is_reciprocal_factor(f):
+                out += ("1" if k == 0 else "") + " / " + self.factor_text(f.base, fpath + (0,))
+                continue
+            s, p = self.full(f, fpath)
+            first_unary = k == 0 and p == UNARY  # `-x * y` parses as (-x) * y
+            out += (" * " if out else "") + (s if p >= POW or first_unary else f"({s})")
+        return out, MUL, neg
+
+    def sum_of_terms(self, e: Add, path: tuple) -> tuple[str, int, bool]:
+        items = [self.text(t, path + (k,)) for k, t in enumerate(e.terms)]
+        order = list(range(len(items)))
+        if self.pretty:  # a positive term first, when there is one
+            first = next((k for k, it in enumerate(items) if not it[2]), 0)
+            order = [first] + [k for k in order if k != first]
         out = ""
         for n, k in enumerate(order):
-            s, p = items[k]
+            s, p, neg = items[k]
             if n == 0:
-                out = s if p > ADD else f"({s})"
-            elif s.startswith("-"):
-                rest = s[1:]
-                out += " - " + (rest if p > ADD and not _needs_paren_after_minus(rest) else f"({rest})")
+                out = self.minus(s, p) if neg else (s if p > ADD else f"({s})")
             else:
-                out += " + " + (s if p > ADD else f"({s})")
-        return out, ADD
+                out += (" - " if neg else " + ") + (s if p > ADD else f"({s})")
+        return out, ADD, False
 
 
 def _chain(factors: list[Expr], before: list[Expr]) -> list[Expr]:
@@ -409,11 +435,19 @@ def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
               refs: dict | None = None) -> str:
     """Index-notation text of an expression.
 
-    ``lhs`` fixes the free indices; with ``reorder`` the factors of each product are put
-    in chain order (for derived, simplified expressions), otherwise kept as written.
+    ``lhs`` fixes the free indices. With ``reorder`` (derived, simplified expressions)
+    products are put in chain order and signs tidied; otherwise the structure is printed
+    as written.
     """
     e2, plan = prepare(e, lhs)
-    return _Printer(lhs, plan, reorder, refs).text(e2)[0]
+    present = set(lhs)
+    for n in walk(e2):
+        if isinstance(n, (Tensor, Delta, Sum)):
+            present.update(n.indices)
+    names = {i.dim: i.name for i in reversed(list(lhs))}
+    for i in sorted(present - set(lhs)):
+        names.setdefault(i.dim, i.name)
+    return _Printer(lhs, plan, reorder, refs, names, present).full(e2)[0]
 
 
 def lhs_text(name: str, indices: Sequence[Index]) -> str:

@@ -44,72 +44,93 @@ def all_dims(program: Program) -> list[str]:
     return list(out)
 
 
+class Binder:
+    """Checks arrays against a program and gives every dim its size.
+
+    Built once per program (the tables are precomputed); :meth:`bind` runs per call.
+    ``inputs`` are the names the caller must pass (all of them, no others). Error carets
+    point into ``spans`` (default: ``program``), the program the user wrote.
+    """
+
+    def __init__(self, program: Program, inputs: Sequence[str], spans: Program | None = None) -> None:
+        self.program = program
+        self.inputs = tuple(inputs)
+        self.input_set = frozenset(inputs)
+        self.where = spans or program
+        self.input_dims = [(name, program.dims[name]) for name in self.inputs]
+        carried = {d for _, dims in self.input_dims for d in dims}
+        self.other_dims = [d for d in all_dims(program) if d not in carried]
+
+    def error(self, message: str, name: str | None = None, hint: str | None = None) -> RicciError:
+        span = _span_of(self.where, name) if name else None
+        return RicciError(message, span=span, source=self.where.source, hint=hint)
+
+    def bind(self, arrays: Mapping[str, Any], sizes: Mapping[str, int] | None = None,
+             dim_sizes: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Sizes of every dim. Dims no array carries take their size from ``sizes`` (by
+        index name) or ``dim_sizes`` (by dim label)."""
+        if len(arrays) != len(self.inputs) or not self.input_set.issuperset(arrays):
+            self._missing_or_unknown(arrays)
+        out: dict[str, int] = {}
+        owner: dict[str, tuple[str, int]] = {}
+        for name, dims in self.input_dims:
+            shape = getattr(arrays[name], "shape", ())
+            if len(shape) != len(dims):
+                want = f"{len(dims)} ax{'i' if len(dims) == 1 else 'e'}s"
+                raise self.error(f"input '{name}' must have {want} but has shape {tuple(shape)}", name)
+            for a, d in enumerate(dims):
+                n = shape[a]
+                m = out.setdefault(d, n)
+                if m != n:
+                    t0, a0 = owner[d]
+                    raise self.error(
+                        f"sizes disagree for {_index_label(self.program, d)}: '{t0}' has size {m} "
+                        f"along axis {a0} but '{name}' has size {n} along axis {a}", name,
+                        hint="the same index must have the same size everywhere it is used")
+                owner.setdefault(d, (name, a))
+        if self.other_dims:
+            self._other_sizes(out, sizes or {}, dim_sizes or {})
+        return out
+
+    def _missing_or_unknown(self, arrays: Mapping[str, Any]) -> None:
+        missing = [n for n in self.inputs if n not in arrays]
+        if missing:
+            raise self.error(f"missing input '{missing[0]}'" + (
+                f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""),
+                missing[0], hint="pass every input as a keyword argument: " + ", ".join(self.inputs))
+        extra = [n for n in arrays if n not in self.input_set]
+        import difflib
+
+        close = difflib.get_close_matches(extra[0], list(self.inputs), n=1)
+        raise RicciError(f"unknown input '{extra[0]}'",
+                         hint=(f"did you mean '{close[0]}'? " if close else "") +
+                         "the inputs are: " + ", ".join(self.inputs))
+
+    def _other_sizes(self, out: dict[str, int], sizes: Mapping[str, int],
+                     dim_sizes: Mapping[str, int]) -> None:
+        for k, v in sizes.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise RicciError(f"size of index '{k}' must be a non-negative int, got {v!r}")
+        for d in self.other_dims:
+            if d in dim_sizes:
+                out[d] = dim_sizes[d]
+                continue
+            names = self.program.names_for_dim(d)
+            given = [(k, sizes[k]) for k in names if k in sizes]
+            if len({v for _, v in given}) > 1:
+                (k1, v1), (k2, v2) = given[0], next(g for g in given if g[1] != given[0][1])
+                raise RicciError(f"sizes disagree: '{k1}' and '{k2}' denote the same dimension "
+                                 f"but sizes gives {v1} and {v2}")
+            if not given:
+                label = names[0] if names else d
+                raise RicciError(f"the size of index '{label}' is unknown: no input has it",
+                                 hint=f"pass sizes={{'{label}': ...}}")
+            out[d] = given[0][1]
+
+
 def bind_sizes(program: Program, arrays: Mapping[str, Any], inputs: Sequence[str],
                sizes: Mapping[str, int] | None = None,
                dim_sizes: Mapping[str, int] | None = None,
                spans: Program | None = None) -> dict[str, int]:
-    """Check the arrays against the program and return the size of every dim.
-
-    ``inputs`` are the names the caller must pass (all of them, no others). Dims no
-    array carries take their size from ``sizes`` (by index name) or ``dim_sizes`` (by
-    dim label). Error carets point into ``spans`` (default: ``program``), the program
-    the user wrote.
-    """
-    where = spans or program
-    src = where.source
-    missing = [n for n in inputs if n not in arrays]
-    if missing:
-        name = missing[0]
-        raise RicciError(f"missing input '{name}'" + (
-            f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""),
-            span=_span_of(where, name), source=src,
-            hint="pass every input as a keyword argument: " + ", ".join(inputs))
-    extra = [n for n in arrays if n not in inputs]
-    if extra:
-        import difflib
-
-        close = difflib.get_close_matches(extra[0], list(inputs), n=1)
-        raise RicciError(f"unknown input '{extra[0]}'",
-                         hint=(f"did you mean '{close[0]}'? " if close else "") +
-                         "the inputs are: " + ", ".join(inputs))
-    bound: dict[str, tuple[int, str, int]] = {}
-    for name in inputs:
-        shape = tuple(getattr(arrays[name], "shape", ()))
-        dims = program.dims[name]
-        if len(shape) != len(dims):
-            want = f"{len(dims)} ax{'i' if len(dims) == 1 else 'e'}s"
-            raise RicciError(f"input '{name}' must have {want} but has shape {shape}",
-                             span=_span_of(where, name), source=src)
-        for a, (d, n) in enumerate(zip(dims, shape)):
-            if d in bound and bound[d][0] != n:
-                n0, t0, a0 = bound[d]
-                raise RicciError(
-                    f"sizes disagree for {_index_label(program, d)}: '{t0}' has size {n0} "
-                    f"along axis {a0} but '{name}' has size {n} along axis {a}",
-                    span=_span_of(where, name), source=src,
-                    hint="the same index must have the same size everywhere it is used")
-            bound.setdefault(d, (n, name, a))
-    out = {d: v[0] for d, v in bound.items()}
-    sizes = dict(sizes or {})
-    for k, v in sizes.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise RicciError(f"size of index '{k}' must be a non-negative int, got {v!r}")
-    for d in all_dims(program):
-        if d in out:
-            continue  # the arrays decide
-        if dim_sizes and d in dim_sizes:
-            out[d] = dim_sizes[d]
-            continue
-        names = program.names_for_dim(d)
-        given = [(k, sizes[k]) for k in names if k in sizes]
-        if len({v for _, v in given}) > 1:
-            (k1, v1), (k2, v2) = given[0], next(g for g in given if g[1] != given[0][1])
-            raise RicciError(f"sizes disagree: '{k1}' and '{k2}' denote the same dimension "
-                             f"but sizes gives {v1} and {v2}")
-        if given:
-            out[d] = given[0][1]
-        else:
-            label = names[0] if names else d
-            raise RicciError(f"the size of index '{label}' is unknown: no input has it",
-                             hint=f"pass sizes={{'{label}': ...}}")
-    return out
+    """One-off :meth:`Binder.bind` (see :class:`Binder`)."""
+    return Binder(program, inputs, spans).bind(arrays, sizes, dim_sizes)
