@@ -1,4 +1,4 @@
-"""ricci's compiled NumPy gradient against PyTorch autograd, in the same process.
+"""ricci's compiled NumPy gradient against PyTorch autograd, on the same inputs.
 
 What is timed, per case and size n:
 
@@ -19,14 +19,23 @@ Cases (every dimension has size n):
   hidden and input size n), output s_16 with an upstream gradient, w.r.t. U, W, bias.
 
 Single-threaded on purpose: ``OMP/OPENBLAS/MKL_NUM_THREADS=1`` are set before NumPy is
-imported and ``torch.set_num_threads(1)`` is called. Timings alternate ricci and torch
-calls after two warm-up calls each and report the median.
+imported and ``torch.set_num_threads(1)`` is called.
+
+How it is timed: back-to-back calls, as in a training loop, after two warm-up calls;
+the median is reported with the number of repeats and the minor page faults per call.
+Each side of each case runs in a fresh interpreter, because the result depends on the
+state of the process heap: glibc malloc returns freed memory at the top of its heap to
+the kernel (and maps large blocks afresh) until earlier large frees have raised its
+thresholds, so a function that frees many arrays at once can pay page faults on every
+call in a fresh process and none after other work. ``--same-process`` times both sides
+in this process instead, one after the other, after the earlier cases.
 
 Usage::
 
     python benchmarks/grad_vs_torch.py                    # n = 256, 1024, float64
     python benchmarks/grad_vs_torch.py --dtype float32
     python benchmarks/grad_vs_torch.py --quick            # n = 64, 128, fewer repeats
+    python benchmarks/grad_vs_torch.py --same-process     # no fresh interpreters
 """
 
 from __future__ import annotations
@@ -37,7 +46,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -105,6 +116,7 @@ CASES = [
          {f"W{l}" for l in range(1, MLP_LAYERS + 1)}, torch_mlp),
     Case(f"rnn{RNN_STEPS}", rnn_text(), ["U", "W", "bias"], {"U", "W"}, torch_rnn),
 ]
+CASES_BY_NAME = {c.name: c for c in CASES}
 
 
 def make_inputs(d: ricci.Derivation, case: Case, n: int, dtype: str) -> dict[str, np.ndarray]:
@@ -146,56 +158,82 @@ def check(case: Case, n: int, dtype: str, ours: dict[str, np.ndarray], leaves: d
     return worst
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def compare(ricci_call: Callable[[], object], torch_call: Callable[[], None],
-            budget: float, min_reps: int, max_reps: int) -> tuple[float, float, int]:
-    """Median seconds of each, timed in alternation after two warm-up calls each."""
+def time_calls(call: Callable[[], object], budget: float, min_reps: int,
+               max_reps: int) -> tuple[float, float, int]:
+    """(median seconds, minor page faults per call, repeats) of back-to-back ``call()``s,
+    after two warm-up calls; the repeat count is fitted to ``budget`` seconds."""
     for _ in range(2):
-        first = timed(ricci_call) + timed(torch_call)
+        t0 = time.perf_counter()
+        call()
+        first = time.perf_counter() - t0
     reps = max(min_reps, min(max_reps, int(budget / first)))
-    ours, theirs = [], []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    times = []
     for _ in range(reps):
-        ours.append(timed(ricci_call))
-        theirs.append(timed(torch_call))
-    return statistics.median(ours), statistics.median(theirs), reps
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    return statistics.median(times), faults / reps, reps
+
+
+def setup(case: Case, n: int, dtype: str) -> tuple[Callable[[], object], Callable[[], None], dict]:
+    """The ricci call and the torch call on the same inputs, and torch's leaf tensors."""
+    d = ricci.grad(case.text, wrt=case.wrt)
+    f = d.compile("numpy")
+    arrays = make_inputs(d, case, n, dtype)
+    torch_step, leaves = torch_runner(case, arrays)
+    return (lambda: f(**arrays)), torch_step, leaves
+
+
+def time_side(case_name: str, n: int, dtype: str, side: str, timing: dict) -> tuple[float, float, int]:
+    """:func:`time_calls` for one side ("ricci" or "torch") of one case."""
+    ricci_call, torch_step, _ = setup(CASES_BY_NAME[case_name], n, dtype)
+    return time_calls(ricci_call if side == "ricci" else torch_step, **timing)
+
+
+def time_side_fresh(*args: object) -> tuple[float, float, int]:
+    """:func:`time_side` in a new interpreter, so no earlier case has shaped its heap."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(time_side, args)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64")
     ap.add_argument("--quick", action="store_true", help="n = 64, 128 and fewer repeats")
+    ap.add_argument("--same-process", action="store_true",
+                    help="time both sides in this process, after the earlier cases "
+                         "(hides the heap effect described at the top of this file)")
     args = ap.parse_args()
     if args.quick:
         sizes, timing = [64, 128], dict(budget=0.5, min_reps=3, max_reps=50)
     else:
-        sizes, timing = [256, 1024], dict(budget=6.0, min_reps=5, max_reps=200)
+        sizes, timing = [256, 1024], dict(budget=5.0, min_reps=5, max_reps=200)
+    timer = time_side if args.same_process else time_side_fresh
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-          f"ricci {ricci.__version__}; dtype {args.dtype}; torch threads {torch.get_num_threads()}")
+          f"ricci {ricci.__version__}; dtype {args.dtype}; torch threads {torch.get_num_threads()}; "
+          f"timed in {'this process' if args.same_process else 'a fresh process per case and side'}")
     try:
         from threadpoolctl import threadpool_info
         print("BLAS thread pools:", [(p["internal_api"], p["num_threads"]) for p in threadpool_info()])
     except ImportError:
         print("threadpoolctl not installed: relying on *_NUM_THREADS=1 set before importing numpy")
-    print()
-    print(f"{'case':<8} {'n':>5} {'reps':>4} {'ricci ms':>10} {'torch ms':>10} {'ricci/torch':>11} "
-          f"{'rel.err':>8}")
+    print("reps and faults/call (minor page faults per call) are given as ricci/torch\n")
+    print(f"{'case':<8} {'n':>5} {'ricci ms':>10} {'torch ms':>10} {'ricci/torch':>11} "
+          f"{'reps':>9} {'faults/call':>15} {'rel.err':>8}")
     for case in CASES:
-        d = ricci.grad(case.text, wrt=case.wrt)
-        f = d.compile("numpy")
         for n in sizes:
-            arrays = make_inputs(d, case, n, args.dtype)
-            torch_step, leaves = torch_runner(case, arrays)
+            ricci_call, torch_step, leaves = setup(case, n, args.dtype)
             torch_step()
-            err = check(case, n, args.dtype, f(**arrays), leaves)
-            ours, theirs, reps = compare(lambda: f(**arrays), torch_step, **timing)
-            print(f"{case.name:<8} {n:>5} {reps:>4} {ours * 1e3:10.2f} {theirs * 1e3:10.2f} "
-                  f"{ours / theirs:11.2f} {err:8.1e}", flush=True)
+            err = check(case, n, args.dtype, ricci_call(), leaves)
+            del ricci_call, torch_step, leaves  # free the arrays before timing elsewhere
+            ours, our_faults, our_reps = timer(case.name, n, args.dtype, "ricci", timing)
+            theirs, their_faults, their_reps = timer(case.name, n, args.dtype, "torch", timing)
+            print(f"{case.name:<8} {n:>5} {ours * 1e3:10.2f} {theirs * 1e3:10.2f} "
+                  f"{ours / theirs:11.2f} {our_reps:>4}/{their_reps:<4} "
+                  f"{our_faults:>7.0f}/{their_faults:<7.0f} {err:8.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ CLASS_SIZES = (3, 4, 2, 5)
 #: the largest rank of a tensor or of a subexpression (keeps arrays small)
 MAX_RANK = 4
 
+#: the most index letters in one statement (ricci's reference interpreter evaluates a
+#: product in one unoptimised einsum: its cost is the product of all the letters' sizes)
+MAX_LETTERS = 10
+
 #: index letter pool (single letters plus a few longer names)
 LETTERS = tuple("ijklmnpqrstuvwxyzabcdefgho") + ("i2", "kk", "n_1")
 
@@ -50,22 +54,40 @@ ODD_NAMES = ("x", "b", "w", "np", "torch", "sizes", "dA", "dL", "z1", "lambda", 
              "_delta", "math", "L2", "k", "i")
 
 NUMS = {"2": Fraction(2), "0.5": Fraction(1, 2), "3": Fraction(3), "1.5": Fraction(3, 2),
-        ".25": Fraction(1, 4), "2e0": Fraction(2), "1": Fraction(1), "0.1": Fraction(1, 10)}
+        ".25": Fraction(1, 4), "2e0": Fraction(2), "1": Fraction(1), "0.1": Fraction(1, 10),
+        "1e-1": Fraction(1, 10), "2.": Fraction(2)}
 
 
 # ---------------------------------------------------------------- syntax tree with meaning
+
+
+@dataclass
+class Style:
+    """Surface choices that must not change the meaning."""
+
+    pow_op: str = "^"  # or "**"
+    sep: str = "\n"  # statement separator: "\n", "; ", "\n# comment\n"
+    rename: dict | None = None  # letter renaming (per statement), see Model.render
+    multiline: bool = False  # break lines inside sum[..](...) and function calls
+
+
+STYLE = Style()
 
 
 class Node:
     free: tuple[str, ...] = ()
     prec = ATOM
 
-    def text(self) -> str:
+    def text(self, s: Style = STYLE) -> str:
         raise NotImplementedError
 
-    def wrap(self, prec: int) -> str:
-        t = self.text()
+    def wrap(self, prec: int, s: Style = STYLE) -> str:
+        t = self.text(s)
         return t if self.prec >= prec else f"({t})"
+
+
+def _l(letter: str, s: Style) -> str:
+    return s.rename.get(letter, letter) if s.rename else letter
 
 
 @dataclass
@@ -76,8 +98,8 @@ class TRef(Node):
     is_input: bool = False
     prec = ATOM
 
-    def text(self) -> str:
-        return f"{self.name}[{','.join(self.letters)}]" if self.letters else self.name
+    def text(self, s: Style = STYLE) -> str:
+        return f"{self.name}[{','.join(_l(x, s) for x in self.letters)}]" if self.letters else self.name
 
 
 @dataclass
@@ -86,7 +108,7 @@ class Num(Node):
     free: tuple[str, ...] = ()
     prec = ATOM
 
-    def text(self) -> str:
+    def text(self, s: Style = STYLE) -> str:
         return self.literal
 
 
@@ -96,8 +118,8 @@ class SizeN(Node):
     free: tuple[str, ...] = ()
     prec = ATOM
 
-    def text(self) -> str:
-        return f"size({self.letter})"
+    def text(self, s: Style = STYLE) -> str:
+        return f"size({_l(self.letter, s)})"
 
 
 @dataclass
@@ -106,8 +128,8 @@ class DeltaN(Node):
     free: tuple[str, ...]
     prec = ATOM
 
-    def text(self) -> str:
-        return f"delta[{','.join(self.letters)}]"
+    def text(self, s: Style = STYLE) -> str:
+        return f"delta[{','.join(_l(x, s) for x in self.letters)}]"
 
 
 @dataclass
@@ -117,8 +139,10 @@ class CallN(Node):
     free: tuple[str, ...]
     prec = ATOM
 
-    def text(self) -> str:
-        return f"{self.fn}({self.arg.text()})"
+    def text(self, s: Style = STYLE) -> str:
+        if s.multiline:
+            return f"{self.fn}(\n    {self.arg.text(s)}\n)"
+        return f"{self.fn}({self.arg.text(s)})"
 
 
 @dataclass
@@ -129,11 +153,11 @@ class PowN(Node):
     exp_parens: bool = False
     prec = POW
 
-    def text(self) -> str:
-        e = self.exp.wrap(UNARY)
+    def text(self, s: Style = STYLE) -> str:
+        e = self.exp.wrap(UNARY, s)
         if self.exp_parens and not e.startswith("("):
             e = f"({e})"
-        return f"{self.base.wrap(ATOM)}^{e}"
+        return f"{self.base.wrap(ATOM, s)}{s.pow_op}{e}"
 
 
 @dataclass
@@ -143,11 +167,11 @@ class MulN(Node):
     free: tuple[str, ...]
     prec = MUL
 
-    def text(self) -> str:
+    def text(self, s: Style = STYLE) -> str:
         # a factor that is itself a product is printed in parentheses (a nested product)
-        out = self.factors[0].wrap(UNARY)
+        out = self.factors[0].wrap(UNARY, s)
         for f, dv in zip(self.factors[1:], self.divides[1:]):
-            out += (" / " if dv else " * ") + f.wrap(UNARY)
+            out += (" / " if dv else " * ") + f.wrap(UNARY, s)
         return out
 
 
@@ -158,10 +182,10 @@ class AddN(Node):
     free: tuple[str, ...]
     prec = ADD
 
-    def text(self) -> str:
-        out = ("-" + self.terms[0].wrap(UNARY)) if self.signs[0] < 0 else self.terms[0].wrap(MUL)
-        for t, s in zip(self.terms[1:], self.signs[1:]):
-            out += (" - " if s < 0 else " + ") + t.wrap(MUL)
+    def text(self, s: Style = STYLE) -> str:
+        out = ("-" + self.terms[0].wrap(UNARY, s)) if self.signs[0] < 0 else self.terms[0].wrap(MUL, s)
+        for t, sg in zip(self.terms[1:], self.signs[1:]):
+            out += (" - " if sg < 0 else " + ") + t.wrap(MUL, s)
         return out
 
 
@@ -171,8 +195,8 @@ class NegN(Node):
     free: tuple[str, ...]
     prec = UNARY
 
-    def text(self) -> str:
-        return "-" + self.x.wrap(UNARY)
+    def text(self, s: Style = STYLE) -> str:
+        return "-" + self.x.wrap(UNARY, s)
 
 
 @dataclass
@@ -182,8 +206,11 @@ class SumN(Node):
     free: tuple[str, ...]
     prec = ATOM
 
-    def text(self) -> str:
-        return f"sum[{','.join(self.letters)}]({self.body.text()})"
+    def text(self, s: Style = STYLE) -> str:
+        idx = ",".join(_l(x, s) for x in self.letters)
+        if s.multiline:
+            return f"sum[{idx}](  # a comment inside a sum\n    {self.body.text(s)})"
+        return f"sum[{idx}]({self.body.text(s)})"
 
 
 # ---------------------------------------------------------------- the oracle
@@ -193,6 +220,7 @@ _NP_FN: dict[str, Callable] = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0.0),
     "abs": np.abs, "sin": np.sin, "cos": np.cos, "softplus": lambda x: np.logaddexp(0.0, x),
+    "step": lambda x: np.where(x > 0, 1.0, 0.0), "sign": np.sign,
 }
 
 
@@ -211,7 +239,7 @@ class Oracle:
     def einsum(self, ops: list[tuple[np.ndarray, tuple[str, ...]]], out: tuple[str, ...]) -> np.ndarray:
         table = self._sym([l for _, ls in ops for l in ls] + list(out))
         spec = ",".join("".join(table[l] for l in ls) for _, ls in ops) + "->" + "".join(table[l] for l in out)
-        return np.einsum(spec, *[np.asarray(a, dtype=float) for a, _ in ops])
+        return np.einsum(spec, *[np.asarray(a, dtype=float) for a, _ in ops], optimize=len(ops) > 2)
 
     def bcast(self, a, letters: tuple[str, ...], target: tuple[str, ...]) -> np.ndarray:
         a = np.asarray(a, dtype=float)
@@ -270,9 +298,9 @@ class Stmt:
     rhs: Node
     letters: dict[str, int]  # letter -> class, for this statement
 
-    def text(self) -> str:
-        lhs = f"{self.name}[{','.join(self.lhs)}]" if self.lhs else self.name
-        return f"{lhs} = {self.rhs.text()}"
+    def text(self, s: Style = STYLE) -> str:
+        lhs = f"{self.name}[{','.join(_l(x, s) for x in self.lhs)}]" if self.lhs else self.name
+        return f"{lhs} = {self.rhs.text(s)}"
 
 
 @dataclass
@@ -281,10 +309,24 @@ class Model:
     tensors: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> classes
     inputs: list[str] = field(default_factory=list)
     statements: list[Stmt] = field(default_factory=list)
+    style: Style = field(default_factory=Style)
 
     @property
     def text(self) -> str:
-        return "\n".join(s.text() for s in self.statements)
+        """The program as generated (index letters may be reused across statements)."""
+        return self.render()
+
+    @property
+    def text_disjoint(self) -> str:
+        """The same program with every statement's index letters renamed apart."""
+        return self.render(disjoint=True)
+
+    def render(self, disjoint: bool = False) -> str:
+        out = []
+        for k, st_ in enumerate(self.statements):
+            ren = {l: f"{l}_{chr(ord('a') + k)}" for l in st_.letters} if disjoint else None
+            out.append(st_.text(Style(self.style.pow_op, self.style.sep, ren, self.style.multiline)))
+        return self.style.sep.join(out)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(CLASS_SIZES[c] for c in self.tensors[name])
@@ -300,9 +342,11 @@ class Model:
             env[s.name] = np.array(o.bcast(v, s.rhs.free, s.lhs))
         return env
 
-    def dim_sizes(self, program) -> dict[str, int]:
+    def dim_sizes(self, program, disjoint: bool = False) -> dict[str, int] | None:
         """Sizes by ricci dim label: read off the tensors' axes, or for a label of the
-        form ``k@line`` (an index tied to no tensor), from the letter in that statement."""
+        form ``k@line`` (an index no tensor axis is tied to), from the letter ``k`` in the
+        statement(s) on that line. None when that is ambiguous (two statements on one
+        line giving ``k`` different sizes: ricci's labels cannot tell them apart)."""
         out = {}
         for name, labels in program.dims.items():
             if name in self.tensors:
@@ -310,11 +354,26 @@ class Model:
                     out[lab] = CLASS_SIZES[c]
         from ricci.shapes import all_dims
 
+        lines = self.statement_lines()
         for lab in all_dims(program):
             if lab not in out and "@" in lab:
                 letter, line = lab.rsplit("@", 1)
-                st_ = self.statements[int(line) - 1]
-                out[lab] = CLASS_SIZES[st_.letters[letter]]
+                cands = set()
+                for k, st_ in enumerate(self.statements):
+                    ren = {f"{l}_{chr(ord('a') + k)}" if disjoint else l: c for l, c in st_.letters.items()}
+                    if lines[k] == int(line) and letter in ren:
+                        cands.add(CLASS_SIZES[ren[letter]])
+                if len(cands) != 1:
+                    return None
+                out[lab] = cands.pop()
+        return out
+
+    def statement_lines(self) -> list[int]:
+        """The (1-based) line each statement starts on in the rendered text."""
+        out, line = [], 1
+        for st_ in self.statements:
+            out.append(line)
+            line += st_.text(self.style).count("\n") + self.style.sep.count("\n")
         return out
 
     def __repr__(self) -> str:
@@ -344,7 +403,7 @@ class _Gen:
 
     def fresh_letter(self, cls: int | None = None) -> str | None:
         pool = [l for l in LETTERS if l not in self.letters]
-        if not pool:
+        if not pool or len(self.letters) >= MAX_LETTERS:
             return None
         l = self.choose(pool[:12])
         self.letters[l] = cls if cls is not None else self.choose(range(self.m.n_classes))
@@ -525,10 +584,16 @@ class _Gen:
             # (c + T*T): the tensor letters stay direct, so contraction letters may pass
             t = self.leaf(tuple(F))
             t2 = self.copy_leaf(t)
+            if t2 is None:
+                # no fresh letter left: the two copies share their summed letters, which
+                # the product then sums over (still a sum of squares)
+                assert isinstance(t, TRef)
+                t = t2 = TRef(t.name, t.letters, tuple(dict.fromkeys(t.letters)), t.is_input)
             sq = MulN([t, t2], [False, False], tuple(F))
             return AddN([Num(self.choose(["1", "2", "0.5"])), sq], [1, 1], tuple(F))
-        # exp of a leaf-like argument only (exp(exp(...)) gets large)
-        e = self.gen(F, known, self.max_depth if kind == "exp" else depth + 1)
+        # exp, softplus, sigmoid of a leaf-like argument only: exp(exp(...)) gets large,
+        # and 1/sigmoid(-30) or log(softplus(-40)) are ill-conditioned
+        e = self.gen(F, known, self.max_depth if kind in ("exp", "softplus", "sigmoid") else depth + 1)
         if kind == "1+e^2":
             return AddN([Num("1"), PowN(e, Num("2"), tuple(F))], [1, 1], tuple(F))
         if kind == "2+fn":
@@ -538,8 +603,9 @@ class _Gen:
             return CallN("sqrt", inner, tuple(F))
         return CallN(kind, e, tuple(F))
 
-    def copy_leaf(self, t: Node) -> Node:
-        """The same leaf again; letters summed inside it are renamed (fresh)."""
+    def copy_leaf(self, t: Node) -> Node | None:
+        """The same leaf again; letters summed inside it are renamed (fresh). None when
+        no fresh letter is left."""
         if not isinstance(t, TRef):
             return t
         ren = {}
@@ -551,19 +617,19 @@ class _Gen:
                 if l not in ren:
                     nl = self.fresh_letter(self.letters[l])
                     if nl is None:
-                        return Num("1") if not t.free else t
+                        return None
                     ren[l] = nl
                 letters.append(ren[l])
         return TRef(t.name, tuple(letters), t.free, t.is_input)
 
     def call(self, F, known, depth) -> Node:
         fn = self.choose(["tanh", "exp", "log", "sqrt", "sigmoid", "relu", "abs", "sin", "cos",
-                          "softplus"])
+                          "softplus", "step", "sign"])
         if fn in ("log", "sqrt"):
             arg = self.positive(F, known, depth + 1)
         else:
             arg = self.gen(F, known, depth + 1)
-            if fn in ("relu", "abs") and not (isinstance(arg, TRef) and arg.is_input):
+            if fn in ("relu", "abs", "step", "sign") and not (isinstance(arg, TRef) and arg.is_input):
                 arg = AddN([arg, Num(self.choose(["0.1", ".25", "0.5"]))], [1, self.choose([1, -1])], tuple(F))
             if fn == "exp" and self.coin(0.5):
                 arg = MulN([Num("0.5"), arg], [False, False], tuple(F))
@@ -612,7 +678,10 @@ def models(draw, max_statements: int = 4, max_depth: int = 3, odd_names: bool = 
            scalar_output: bool | None = None, max_inputs: int = 6) -> Model:
     """A random well-formed program (see the module docstring)."""
     n_classes = draw(st.integers(1, 4))
-    m = Model(n_classes)
+    style = Style(pow_op=draw(st.sampled_from(["^", "^", "**"])),
+                  sep=draw(st.sampled_from(["\n", "\n", "; ", "\n# a comment\n\n"])),
+                  multiline=draw(st.integers(0, 5)) == 0)
+    m = Model(n_classes, style=style)
     g = _Gen(draw, m, max_depth, odd_names, max_inputs)
     n_stmts = draw(st.integers(1, max_statements))
     for k in range(n_stmts):

@@ -15,11 +15,7 @@ import opt_einsum as oe
 from .expr import Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor
 from .functions import FUNCTIONS
 from .program import Program
-import weakref
-
 from .shapes import Binder
-
-_binders: "weakref.WeakKeyDictionary[Program, Binder]" = weakref.WeakKeyDictionary()
 
 _fn_cache: dict[tuple[str, str], Any] = {}
 
@@ -84,9 +80,9 @@ def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
              dim_sizes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Values of every statement of ``program`` (axes in left-hand-side order)."""
     L = _Lib(lib)
-    binder = _binders.get(program)
+    binder = program.__dict__.get("_binder")  # cached on the instance, not by equality
     if binder is None:
-        binder = _binders[program] = Binder(program, program.inputs)
+        binder = program.__dict__["_binder"] = Binder(program, program.inputs)
     dims = binder.bind(inputs, sizes, dim_sizes)
     env: dict[str, Any] = dict(inputs)
 

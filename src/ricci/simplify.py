@@ -489,9 +489,6 @@ Trace = Callable[[Rule, Expr, Expr], None]
 def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -> Expr:
     """Rewrite ``e`` to its normal form. ``trace(rule, before, after)`` sees every rewrite."""
     memo = {} if memo is None else memo
-    limit = sys.getrecursionlimit()
-    if limit < 20000:
-        sys.setrecursionlimit(20000)
 
     def go(n: Expr) -> Expr:
         hit = memo.get(n)
@@ -515,4 +512,11 @@ def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -
         memo[out] = out
         return out
 
-    return go(e)
+    limit = sys.getrecursionlimit()
+    if limit >= 20000:
+        return go(e)
+    sys.setrecursionlimit(20000)  # deep expressions recurse deeply; restored afterwards
+    try:
+        return go(e)
+    finally:
+        sys.setrecursionlimit(limit)
