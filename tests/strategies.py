@@ -344,9 +344,8 @@ class Model:
 
     def dim_sizes(self, program, disjoint: bool = False) -> dict[str, int] | None:
         """Sizes by ricci dim label: read off the tensors' axes, or for a label of the
-        form ``k@line`` (an index no tensor axis is tied to), from the letter ``k`` in the
-        statement(s) on that line. None when that is ambiguous (two statements on one
-        line giving ``k`` different sizes: ricci's labels cannot tell them apart)."""
+        form ``k@Y`` (an index no tensor axis is tied to), from the letter ``k`` in
+        statement ``Y``. None when that is unknown."""
         out = {}
         for name, labels in program.dims.items():
             if name in self.tensors:
@@ -354,26 +353,17 @@ class Model:
                     out[lab] = CLASS_SIZES[c]
         from ricci.shapes import all_dims
 
-        lines = self.statement_lines()
         for lab in all_dims(program):
             if lab not in out and "@" in lab:
-                letter, line = lab.rsplit("@", 1)
+                letter, stmt = lab.rsplit("@", 1)
                 cands = set()
                 for k, st_ in enumerate(self.statements):
                     ren = {f"{l}_{chr(ord('a') + k)}" if disjoint else l: c for l, c in st_.letters.items()}
-                    if lines[k] == int(line) and letter in ren:
+                    if st_.name == stmt and letter in ren:
                         cands.add(CLASS_SIZES[ren[letter]])
                 if len(cands) != 1:
                     return None
                 out[lab] = cands.pop()
-        return out
-
-    def statement_lines(self) -> list[int]:
-        """The (1-based) line each statement starts on in the rendered text."""
-        out, line = [], 1
-        for st_ in self.statements:
-            out.append(line)
-            line += st_.text(self.style).count("\n") + self.style.sep.count("\n")
         return out
 
     def __repr__(self) -> str:

@@ -88,6 +88,17 @@ def _dim_sizes(program: Program, also: Program,
     return out, shown
 
 
+def max_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Largest |got - want|; equal infinities agree, and a NaN on one side only (or a
+    NaN against a finite reference) is an infinite error, never a silent pass."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if not got.size:
+        return 0.0
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    diff = np.where(same, 0.0, np.abs(got - want))
+    return float(np.max(np.where(np.isnan(diff), np.inf, diff)))
+
+
 def _torch_tensor(a: np.ndarray):
     import torch
 
@@ -207,16 +218,17 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
             mask[k] = True
         if w not in fwd_inputs:
             mask[:] = True  # the output does not depend on w: the result must be 0
-        scale = max(1.0, float(np.max(np.abs(g))) if g.size else 0.0)
-        report.scale[w] = float(np.max(np.abs(g))) if g.size else 0.0
+        finite_g = g[np.isfinite(g)]
+        report.scale[w] = float(np.max(np.abs(finite_g))) if finite_g.size else 0.0
+        scale = max(1.0, report.scale[w])
         g_flat = g.reshape(out_shape + (-1,))
-        fd_err = float(np.max(np.abs(g_flat[..., mask] - fd_flat[..., mask]))) if mask.any() and g.size else 0.0
+        fd_err = max_error(g_flat[..., mask], fd_flat[..., mask]) if mask.any() else 0.0
         report.fd_error[w] = fd_err
         if fd_err > fd_tol * scale:
             report.ok = False
             report.failures.append(f"{w}: finite differences differ by {fd_err:.3e}")
         if ref_torch is not None:
-            t_err = float(np.max(np.abs(g - ref_torch[w]))) if g.size else 0.0
+            t_err = max_error(g, ref_torch[w])
             report.torch_error[w] = t_err
             if t_err > atol * scale:
                 report.ok = False

@@ -252,7 +252,8 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         v = low.lower(_rename_refs(st.rhs, py))
         target = st.indices
         if not target:
-            code = be.scalar_result(v.code, v.number) if st.name in out_names else v.code
+            # a number becomes an array scalar: backends' functions need one downstream
+            code = be.scalar_result(v.code, v.number) if st.name in out_names or v.number else v.code
         elif set(target) <= set(v.axes) and len(v.axes) == len(target):
             code = low.align(v, target).code
         else:

@@ -191,7 +191,7 @@ class Lowerer:
         ex = self.lower(e.exp)
         target = self.order(_union([base.axes, ex.axes]))
         return Val(f"{self.align(base, target).wrapped()} ** {self.align(ex, target).wrapped()}",
-                   target, POW)
+                   target, POW, base.number and ex.number)
 
     def product(self, factors: list[Expr]) -> Val:
         coef = Fraction(1)
@@ -234,6 +234,7 @@ class Lowerer:
                 neg, t = True, Const(-t.value)
             vals.append((neg, self.lower(t)))
         target = self.order(_union([v.axes for _, v in vals]))
+        number = all(v.number for _, v in vals)
         code = ""
         for k, (neg, v) in enumerate(vals):
             a = self.align(v, target)
@@ -241,7 +242,7 @@ class Lowerer:
                 code = ("-" + a.wrapped(UNARY)) if neg else a.wrapped(ADD - 1)
             else:
                 code += (" - " + a.wrapped(ADD)) if neg else (" + " + a.wrapped(ADD))
-        return Val(code, target, ADD)
+        return Val(code, target, ADD, number)
 
     # -- summation
     def summation(self, e: Sum) -> Val:
@@ -266,9 +267,11 @@ class Lowerer:
         extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
         if abs(coef) != 1:
             extra.insert(0, _const_code(abs(coef)))
-        out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL) if extra else result
+        number = not operands and all(s.number for s in scalars)
+        out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL, number) \
+            if extra else Val(result.code, result.axes, result.prec, number)
         if coef < 0:
-            return Val("-" + out.wrapped(UNARY), out.axes, UNARY)
+            return Val("-" + out.wrapped(UNARY), out.axes, UNARY, number)
         return out
 
     def contract(self, operands: list[Val], keep: Axes) -> Val:

@@ -123,22 +123,43 @@ def _is_reciprocal(p: Pow) -> bool:
     return isinstance(p.exp, Const) and p.exp.value == -1
 
 
-def _eligible(s: Sum) -> set[str]:
-    """Indices of ``s`` that may print implicitly: shared by two factors, not nested."""
+def _direct_ordered(n: Expr) -> list[str]:
+    """:func:`_direct` in the order the parser meets the names (left to right)."""
+    if isinstance(n, (Tensor, Delta)):
+        return list(dict.fromkeys(i.name for i in n.indices))
+    if isinstance(n, (Mul, Add)):
+        return list(dict.fromkeys(k for c in n.children for k in _direct_ordered(c)))
+    if isinstance(n, Pow):
+        return _direct_ordered(n.base) if _is_reciprocal(n) else []
+    if isinstance(n, Sum):
+        bound = {i.name for i in n.indices}
+        return [k for k in _direct_ordered(n.body) if k not in bound]
+    return []
+
+
+def _eligible(s: Sum, strict: bool = False) -> set[str]:
+    """Indices of ``s`` that may print implicitly: shared by two factors, not nested.
+
+    With ``strict`` (programs printed as written) the answer is all of ``s``'s indices or
+    none, and all only when the parser would rebuild this very node from the implicit
+    text: the same indices, in the order it meets them.
+    """
     b = s.body
     names = {i.name for i in s.indices}
     if isinstance(b, (Tensor, Delta)):
         counts = [i.name for i in b.indices]
-        return {k for k in names if counts.count(k) >= 2}
-    if not isinstance(b, Mul):
+        out = {k for k in names if counts.count(k) >= 2}
+        order = [k for k in dict.fromkeys(counts) if k in names]
+    elif isinstance(b, Mul):
+        nested = _nested(b)
+        per_factor = [_direct_ordered(f) for f in b.factors]
+        out = {k for k in names if k not in nested and sum(k in d for d in per_factor) >= 2}
+        seen = list(dict.fromkeys(k for d in per_factor for k in d))
+        order = [k for k in seen if k in names and sum(k in d for d in per_factor) >= 2]
+    else:
         return set()
-    nested = _nested(b)
-    out = set()
-    for k in names:
-        if k in nested:
-            continue
-        if sum(1 for f in b.factors if k in _direct(f)) >= 2:
-            out.add(k)
+    if strict and (out != names or order != [i.name for i in s.indices]):
+        return set()
     return out
 
 
@@ -149,7 +170,8 @@ class _Planner:
     one product (the parser would merge them); the first clash found is reported.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
         self.accepted: dict[str, list[tuple[tuple, tuple]]] = {}  # name -> (path, scope)
         self.kinds: dict[tuple, str] = {}  # path -> "add" | "mul" | "other"
         self.plan: dict[tuple, frozenset[str]] = {}
@@ -161,7 +183,7 @@ class _Planner:
         self.kinds[path] = "add" if isinstance(n, Add) else "mul" if isinstance(n, Mul) else "other"
         if isinstance(n, Sum):
             implicit = set()
-            for k in sorted(_eligible(n)):
+            for k in sorted(_eligible(n, self.strict)):
                 if any(not self._compatible(path, scope, p2, sc2) for p2, sc2 in self.accepted.get(k, [])):
                     self.clash = (path, k)
                     return
@@ -182,14 +204,16 @@ class _Planner:
         return self.kinds.get(path[:common]) == "add"
 
 
-def _plan(e: Expr) -> tuple[Expr, dict[tuple, frozenset[str]]]:
+def _plan(e: Expr, strict: bool = False) -> tuple[Expr, dict[tuple, frozenset[str]]]:
     """Decide which sums print implicitly, renaming binders where two would clash.
+
+    ``strict``: only where the parser would rebuild the same node (see :func:`_eligible`).
 
     Returns the (possibly renamed) expression and, per path of a Sum node, the names it
     prints implicitly.
     """
     for _ in range(64):
-        planner = _Planner()
+        planner = _Planner(strict)
         planner.visit(e, (), ())
         if planner.clash is None:
             return e, planner.plan
@@ -214,10 +238,10 @@ def _rename_at(e: Expr, path: tuple, name: str) -> Expr:
     return go(e, path)
 
 
-def prepare(e: Expr, lhs: Sequence[Index]) -> tuple[Expr, dict[tuple, frozenset[str]]]:
+def prepare(e: Expr, lhs: Sequence[Index], strict: bool = False) -> tuple[Expr, dict[tuple, frozenset[str]]]:
     e = rename_bound(e, {i.name for i in lhs})
     e = _dim_collisions(e, lhs)
-    return _plan(e)
+    return _plan(e, strict)
 
 
 # ---------------------------------------------------------------- printing
@@ -371,6 +395,8 @@ class _Printer:
                 factors = [(Const(-factors[0][0].value), factors[0][1])] + factors[1:]
         if len(factors) == 1 and not _is_reciprocal_factor(factors[0][0]):
             s, p, n = self.text(*factors[0])
+            if neg and n:  # -(-b): both signs kept, as written
+                return f"({self.minus(s, p)})", ATOM, True
             return s, p, neg != n
         out = ""
         for k, (f, fpath) in enumerate(factors):
@@ -439,7 +465,7 @@ def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
     products are put in chain order and signs tidied; otherwise the structure is printed
     as written.
     """
-    e2, plan = prepare(e, lhs)
+    e2, plan = prepare(e, lhs, strict=not reorder)
     present = set(lhs)
     for n in walk(e2):
         if isinstance(n, (Tensor, Delta, Sum)):
@@ -460,4 +486,24 @@ def statement_text(st, lhs: str | None = None, reorder: bool = False,
 
 
 def program_text(p) -> str:
-    return "\n".join(statement_text(s, reorder=getattr(s, "derived", False)) for s in p.statements)
+    """The program as source text that parses back (see :func:`parseable`)."""
+    return "\n".join(statement_text(parseable(s), reorder=getattr(s, "derived", False))
+                     for s in p.statements)
+
+
+def parseable(st):
+    """``st`` with every left-hand index its right-hand side lacks made explicit.
+
+    A derived statement may broadcast over an index its right-hand side does not mention
+    (``dx[i] = 1`` for ``L = sum[i](x[i])``); the language asks every left-hand index to
+    appear on the right, so it is written ``dx[i] = delta[i,i]`` (which is 1 for every i).
+    """
+    missing = [i for i in st.indices if i not in st.rhs.free]
+    if not missing:
+        return st
+    deltas = [Delta((i, i)) for i in missing]
+    if isinstance(st.rhs, Const) and st.rhs.value == 1:
+        rhs = deltas[0] if len(deltas) == 1 else Mul(deltas)
+    else:
+        rhs = Mul([st.rhs] + deltas)
+    return st.replace(rhs)

@@ -14,7 +14,9 @@ The index rule (the pseudo-Einstein convention of the CS189 notes):
 
 Dims: within one statement an index name has one size; a tensor's axis has one size
 across the program. A union-find over (tensor, axis) and (statement, index name) slots
-gives every index its dim label.
+gives every index its dim label: ``X:0`` for the first axis of ``X``, or ``k@Y`` for an
+index ``k`` of statement ``Y`` that no tensor axis is tied to (statement names are
+unique, so labels never collide and do not depend on the layout of the text).
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class _Builder:
                 labels.setdefault(uf.find(("T", name, a)), f"{name}:{a}")
         for si, s in enumerate(self.stmts):
             for n in list(s.indices or []) + list(_index_names(s.rhs)):
-                labels.setdefault(uf.find(("I", si, n.name)), f"{n.name}@{s.span.line}")
+                labels.setdefault(uf.find(("I", si, n.name)), f"{n.name}@{s.name}")
         return uf, labels
 
     def build(self) -> Program:
