@@ -201,6 +201,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     reserved = set(be.reserved) | {"_delta"}
     all_names = set(program.dims) | set(inputs)
     py = {n: _py_name(n, reserved) for n in all_names}
+    renamed = {k: v for k, v in py.items() if k != v}
     counter = [0]
     taken = set(py.values())
 
@@ -244,12 +245,12 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             for t in terms:
                 low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
                 low.want = st.indices
-                v = low.align(low.lower(_rename_refs(t, py)), st.indices)
+                v = low.align(low.lower(_rename_refs(t, renamed)), st.indices)
                 steps.append(_Step(low.lines, name, v.code, movable=True))
             continue
         low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
         low.want = st.indices
-        v = low.lower(_rename_refs(st.rhs, py))
+        v = low.lower(_rename_refs(st.rhs, renamed))
         target = st.indices
         if not target:
             # a number becomes an array scalar: backends' functions need one downstream
@@ -370,12 +371,14 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
         if m:
             defined.add(m.group(1))
             last.setdefault(m.group(1), n)
+    dies: dict[int, list[str]] = {}
+    for v in defined - keep:
+        dies.setdefault(last[v], []).append(v)
     out: list[str] = []
     for n, ln in enumerate(flat):
         out.append(ln)
-        dead = sorted(v for v in defined if last.get(v) == n and v not in keep)
-        if dead:
-            out.append("del " + ", ".join(dead))
+        if n in dies:
+            out.append("del " + ", ".join(sorted(dies[n])))
     return out
 
 
@@ -423,12 +426,13 @@ def _needed(program: Program, outputs: set[str]) -> set[str]:
 
 
 def _rename_refs(e, py: Mapping[str, str]):
+    """``e`` with tensor names replaced by their Python names (``py`` holds only renamings)."""
     from .expr import Tensor, map_bottom_up
 
-    if all(k == v for k, v in py.items()):
+    if not py:
         return e
     return map_bottom_up(e, lambda n: Tensor(py[n.name], n.indices)
-                         if isinstance(n, Tensor) and py.get(n.name, n.name) != n.name else n)
+                         if isinstance(n, Tensor) and n.name in py else n)
 
 
 def compile_source(gen: Generated, filename: str) -> Callable[..., Any]:
