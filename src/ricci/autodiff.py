@@ -362,8 +362,12 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     lifted_names = {s.name for s in lifted}
     shown = [s for s in forward if s.name in lifted_names] + derived
+    adjoint_of = {an: x for x, an in adjoint_names.items()}
+    adjoint_of.update({g: x for x, g in outputs.items()})
+    if seed_name is not None:
+        adjoint_of[seed_name] = out
     return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
-                      outputs=outputs, shown=shown, seed=seed_name)
+                      outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of)
 
 
 def _ancestors(prog: Program, out: str) -> set[str]:

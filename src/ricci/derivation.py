@@ -27,7 +27,8 @@ class Derivation:
                  wrt: Sequence[str], of: str, outputs: Mapping[str, str],
                  shown: Sequence[Statement], seed: str | None = None,
                  display: Mapping[str, str] | None = None,
-                 refs: Mapping[str, tuple[str, int, str]] | None = None) -> None:
+                 refs: Mapping[str, tuple[str, int, str]] | None = None,
+                 adjoint_of: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.program = program
         self.source_program = source_program
@@ -39,10 +40,21 @@ class Derivation:
         self.display = dict(display or {})
         #: derived tensors printed as derivatives where they are used, e.g. (dZ[n,h]/dW[p,q])
         self.refs = dict(refs or {})
+        #: reverse mode: each adjoint tensor -> the tensor it is the gradient of
+        #: (``dX`` -> ``X``, ``dY`` -> ``Y`` for the upstream gradient); read as dl/dX
+        self.adjoint_of = dict(adjoint_of or {})
         base = list(source_program.upto(of).inputs)
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
         self._compiled: dict[str, Callable[..., dict]] = {}
+
+    @property
+    def loss(self) -> str:
+        """The name of the differentiated quantity: the scalar output, or ``l`` when the
+        output is a tensor (the loss downstream of it, as in the articles' dl/dY)."""
+        if self.kind == "grad" and self.seed is None:
+            return self.of
+        return "l"
 
     # -- text
     def lines(self) -> list[str]:

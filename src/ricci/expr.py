@@ -224,6 +224,53 @@ class Delta(Expr):
         self._seal((8, self.indices), frozenset(self.indices))
 
 
+class Deriv(Expr):
+    """``d num / d wrt[P]``: an unevaluated derivative, as a person writes it mid-derivation.
+
+    Only step-by-step derivations (:mod:`ricci.steps`) build it; it never reaches the
+    simplifier's output, code generation or the reference interpreter. ``num`` is any
+    expression (``y[i,j]`` or ``x[i,k] * a[k,j]``), ``wrt`` a tensor reference whose
+    indices are the denominator's own. Its free indices are those of both.
+    """
+
+    __slots__ = ("num", "wrt")
+    RANK = 9
+
+    def __init__(self, num: Expr, wrt: Tensor) -> None:
+        self.num = num
+        self.wrt = wrt
+        self._seal((9, num._key, wrt._key), num.free | wrt.free)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.num, self.wrt)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        wrt = children[1]
+        assert isinstance(wrt, Tensor)
+        return Deriv(children[0], wrt)
+
+
+class Transposed(Expr):
+    """``(A^T)[j,q]``, which is ``A[q,j]``: a matrix written transposed so that a summed
+    index sits inside a product, the last step before matrix notation. Display only,
+    like :class:`Deriv`."""
+
+    __slots__ = ("name", "indices")
+    RANK = 10
+
+    def __init__(self, name: str, indices: Sequence[Index]) -> None:
+        self.name = name
+        self.indices = tuple(indices)
+        assert len(self.indices) == 2
+        self._seal((10, name, self.indices), frozenset(self.indices))
+
+    @property
+    def plain(self) -> Tensor:
+        """The same value as an ordinary reference: ``A[q,j]``."""
+        return Tensor(self.name, self.indices[::-1])
+
+
 ZERO = Const(0)
 ONE = Const(1)
 MINUS_ONE = Const(-1)
@@ -288,7 +335,7 @@ def index_occurrences(e: Expr) -> set[Index]:
     """Every index mentioned anywhere in ``e``: free, bound, in deltas and in sizes."""
     out: set[Index] = set()
     for n in walk(e):
-        if isinstance(n, (Tensor, Delta)):
+        if isinstance(n, (Tensor, Delta, Transposed)):
             out.update(n.indices)
         elif isinstance(n, Size):
             out.add(n.index)
@@ -367,6 +414,10 @@ def substitute(e: Expr, mapping: Mapping[Index, Index], prefer: Sequence[str] = 
         if isinstance(n, Delta):
             if any(i in m for i in n.indices):
                 return Delta([m.get(i, i) for i in n.indices])
+            return n
+        if isinstance(n, Transposed):
+            if any(i in m for i in n.indices):
+                return Transposed(n.name, [m.get(i, i) for i in n.indices])
             return n
         if isinstance(n, Size):
             return Size(m[n.index]) if n.index in m else n
