@@ -8,7 +8,10 @@ one entry here. An entry gives
   (so ``tanh`` can say ``1 - ans^2`` and reuse the forward value instead of recomputing it);
 * ``code``: one template per backend, ``{0}`` standing for the argument;
 * ``fold``: optional exact constant folding (``exp(0) = 1``), returning ``None`` when the
-  result is not an exact rational.
+  result is not an exact rational;
+* ``latex`` / ``unicode``: how the printer (:mod:`ricci.render`) spells it, by default
+  ``\\operatorname{name}`` and ``name``, the argument following in parentheses; a spelling
+  containing ``#1`` is a template instead (``\\sqrt{#1}``, ``|#1|``).
 
 The differentiator (:mod:`ricci.differentiate`), the simplifier, the code generator and the
 reference evaluator all read this table; nothing else knows about individual functions.
@@ -36,17 +39,29 @@ class Function:
     doc: str = ""
     #: code templates that mention ``{0}`` more than once need their argument in a variable
     reuses_arg: dict[str, bool] = field(default_factory=dict)
+    #: LaTeX spelling: a command the argument follows in ``\left( \right)``, or a
+    #: template with ``#1`` for the argument; default ``\operatorname{<name>}``
+    latex: str = ""
+    #: Unicode spelling, the same way; default the name
+    unicode: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.latex:
+            object.__setattr__(self, "latex", rf"\operatorname{{{self.name}}}")
+        if not self.unicode:
+            object.__setattr__(self, "unicode", self.name)
 
 
 FUNCTIONS: dict[str, Function] = {}
 
 
 def defun(name: str, *, deriv: Deriv, numpy: str, torch: str, jax: str,
-          fold: Fold | None = None, doc: str = "") -> None:
+          fold: Fold | None = None, doc: str = "", latex: str = "", unicode: str = "") -> None:
     """Register an elementwise function and its derivative (one entry per primitive)."""
     code = {"numpy": numpy, "torch": torch, "jax": jax}
     FUNCTIONS[name] = Function(name, deriv, code, fold, doc,
-                               {b: t.count("{0}") > 1 for b, t in code.items()})
+                               {b: t.count("{0}") > 1 for b, t in code.items()},
+                               latex=latex, unicode=unicode)
 
 
 def call(name: str, x: Expr) -> Expr:
@@ -70,23 +85,24 @@ _Z, _1, _H = Fraction(0), Fraction(1), Fraction(1, 2)
 # d exp(x) = exp(x) dx
 defun("exp", deriv=lambda x, ans: ans, fold=_at({_Z: _1}),
       numpy="np.exp({0})", torch="torch.exp({0})", jax="jnp.exp({0})",
-      doc="exponential")
+      doc="exponential", latex=r"\exp")
 # d log(x) = dx / x
 defun("log", deriv=lambda x, ans: Pow(x, Const(-1)), fold=_at({_1: _Z}),
       numpy="np.log({0})", torch="torch.log({0})", jax="jnp.log({0})",
-      doc="natural logarithm")
+      doc="natural logarithm", latex=r"\log")
 # d sqrt(x) = dx / (2 sqrt(x))
 defun("sqrt", deriv=lambda x, ans: Mul((Const(_H), Pow(ans, Const(-1)))), fold=_sqrt_fold,
       numpy="np.sqrt({0})", torch="torch.sqrt({0})", jax="jnp.sqrt({0})",
-      doc="square root")
+      doc="square root", latex=r"\sqrt{#1}", unicode="√(#1)")
 # d tanh(x) = (1 - tanh(x)^2) dx
 defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _Z}),
       numpy="np.tanh({0})", torch="torch.tanh({0})", jax="jnp.tanh({0})",
-      doc="hyperbolic tangent")
+      doc="hyperbolic tangent", latex=r"\tanh")
 # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x)) dx
 defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
       numpy="np.exp(-np.logaddexp(0.0, -{0}))", torch="torch.sigmoid({0})",
-      jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))")
+      jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))",
+      latex=r"\sigma", unicode="σ")
 # d relu(x) = step(x) dx; step(relu(x)) = step(x), so a named forward value serves too
 defun("relu", deriv=lambda x, ans: call("step", ans if isinstance(ans, Tensor) else x),
       fold=lambda v: max(v, _Z),
@@ -95,13 +111,15 @@ defun("relu", deriv=lambda x, ans: call("step", ans if isinstance(ans, Tensor) e
 # d |x| = sign(x) dx
 defun("abs", deriv=lambda x, ans: call("sign", x), fold=abs,
       numpy="np.abs({0})", torch="torch.abs({0})", jax="jnp.abs({0})",
-      doc="absolute value")
+      doc="absolute value", latex=r"\lvert #1 \rvert", unicode="|#1|")
 # d sin(x) = cos(x) dx
 defun("sin", deriv=lambda x, ans: call("cos", x), fold=_at({_Z: _Z}),
-      numpy="np.sin({0})", torch="torch.sin({0})", jax="jnp.sin({0})", doc="sine")
+      numpy="np.sin({0})", torch="torch.sin({0})", jax="jnp.sin({0})", doc="sine",
+      latex=r"\sin")
 # d cos(x) = -sin(x) dx
 defun("cos", deriv=lambda x, ans: neg(call("sin", x)), fold=_at({_Z: _1}),
-      numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", doc="cosine")
+      numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", doc="cosine",
+      latex=r"\cos")
 # d softplus(x) = sigmoid(x) dx
 defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
       numpy="np.logaddexp(0.0, {0})", torch="torch.logaddexp({0}, torch.zeros_like({0}))",

@@ -1,7 +1,6 @@
-"""Render expressions and programs back into ricci's index notation.
+"""Render expressions and programs in index notation: ricci's own text, Unicode or LaTeX.
 
-The printed text parses back to the same meaning (a property test checks it), and reads
-like the articles:
+One printer, three notations. The planning is shared, and reads like the articles:
 
 * a sum over an index shared by two or more factors is left implicit, as in
   ``dY[i,j] * A[k,j]``; a reduction of a single factor is written out, as in
@@ -11,17 +10,28 @@ like the articles:
 * before printing, bound indices are renamed where the implicit convention would
   otherwise mis-read them (a binder shadowing a free index, two implicit sums of the
   same name meeting in one product, one index name denoting two different sizes).
+
+Only the spelling differs, and a :class:`Notation` object owns all of it: ``"text"``
+(``dY[i,j] * A[k,j]``, which parses back to the same meaning; a property test checks it),
+``"unicode"`` (``dY_ij A_kj``) and ``"latex"`` (``\\mathit{dY}_{ij} A_{kj}``).
 """
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from .expr import (Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor, fresh_name,
-                   index_names, rename_bound, substitute, successors, walk)
+from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+                   Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
+from .functions import FUNCTIONS
+from .greek import GREEK
 
-ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
+#: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
+#: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is
+#: a Unicode quotient ``a / b`` (a summation body in parentheses). ``FRAC`` is a derivative
+#: (``dl/dY[i,j]``) or a LaTeX ``\\frac``: bare as a factor, parenthesised as a base or divisor.
+ADD, OPEN, QUOT, MUL, FRAC, UNARY, POW, ATOM = 10, 15, 18, 20, 25, 30, 40, 50
 
 
 def number_text(v: Fraction) -> str:
@@ -49,7 +59,7 @@ def _dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
     bad: list[Index] = []
     for n in walk(e):
         idx: Sequence[Index] = ()
-        if isinstance(n, (Tensor, Delta)):
+        if isinstance(n, (Tensor, Delta, Transposed)):
             idx = n.indices
         elif isinstance(n, Sum):
             idx = n.indices
@@ -83,9 +93,12 @@ def _dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
 
 
 def _direct(n: Expr) -> set[str]:
-    """Index names that print outside any nested scope (function argument, power)."""
-    if isinstance(n, (Tensor, Delta)):
+    """Index names that print outside any nested scope (function argument, power, the
+    parenthesised numerator of a derivative)."""
+    if isinstance(n, (Tensor, Delta, Transposed)):
         return {i.name for i in n.indices}
+    if isinstance(n, Deriv):
+        return (_direct(n.num) if isinstance(n.num, Tensor) else set()) | _direct(n.wrt)
     if isinstance(n, Mul):
         out: set[str] = set()
         for f in n.factors:
@@ -112,7 +125,14 @@ def _nested(n: Expr) -> set[str]:
                 out |= index_names(a)
         elif isinstance(m, Pow) and not _is_reciprocal(m):
             out |= index_names(m.base) | index_names(m.exp)
+        elif _is_compound_deriv(m):
+            out |= index_names(m.num)
     return out
+
+
+def _is_compound_deriv(n: Expr) -> bool:
+    """``d(x[i,k] * a[k,j])/dx[p,q]``: a derivative whose numerator is a nested scope."""
+    return isinstance(n, Deriv) and not isinstance(n.num, Tensor)
 
 
 def _is_reciprocal_factor(f: Expr) -> bool:
@@ -125,8 +145,11 @@ def _is_reciprocal(p: Pow) -> bool:
 
 def _direct_ordered(n: Expr) -> list[str]:
     """:func:`_direct` in the order the parser meets the names (left to right)."""
-    if isinstance(n, (Tensor, Delta)):
+    if isinstance(n, (Tensor, Delta, Transposed)):
         return list(dict.fromkeys(i.name for i in n.indices))
+    if isinstance(n, Deriv):
+        num = _direct_ordered(n.num) if isinstance(n.num, Tensor) else []
+        return list(dict.fromkeys(num + _direct_ordered(n.wrt)))
     if isinstance(n, (Mul, Add)):
         return list(dict.fromkeys(k for c in n.children for k in _direct_ordered(c)))
     if isinstance(n, Pow):
@@ -146,7 +169,7 @@ def _eligible(s: Sum, strict: bool = False) -> set[str]:
     """
     b = s.body
     names = {i.name for i in s.indices}
-    if isinstance(b, (Tensor, Delta)):
+    if isinstance(b, (Tensor, Delta, Transposed)):
         counts = [i.name for i in b.indices]
         out = {k for k in names if counts.count(k) >= 2}
         order = [k for k in dict.fromkeys(counts) if k in names]
@@ -190,7 +213,8 @@ class _Planner:
                 implicit.add(k)
                 self.accepted.setdefault(k, []).append((path, scope))
             self.plan[path] = frozenset(implicit)
-        nested = isinstance(n, Call) or (isinstance(n, Pow) and not _is_reciprocal(n))
+        nested = (isinstance(n, Call) or (isinstance(n, Pow) and not _is_reciprocal(n))
+                  or _is_compound_deriv(n))
         for i, c in enumerate(n.children):
             self.visit(c, path + (i,), scope + (path + (i,),) if nested else scope)
 
@@ -244,7 +268,380 @@ def prepare(e: Expr, lhs: Sequence[Index], strict: bool = False) -> tuple[Expr, 
     return _plan(e, strict)
 
 
+# ---------------------------------------------------------------- notations
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_GREEK_COMMAND = {ch: name for name, ch in reversed(list(GREEK.items()))}
+
+
+class Notation:
+    """The spelling of every piece of printed text, for ricci's own text (this class).
+
+    The printer decides structure (which sums are implicit, factor order, signs) and asks
+    its notation only how to spell a piece, given the pieces' own text and precedence.
+    Invariants: a method returning ``(text, precedence)`` gives the loosest precedence at
+    which the text may stand bare (see :data:`ATOM` and the others); a notation changes
+    how factors are grouped, never which ones print (LaTeX moves derivative factors ahead
+    of a ``\\frac`` and writes rational coefficients as fractions, :meth:`splits`); this
+    text notation is ricci's parseable language, byte for byte as before the other
+    notations existed.
+    """
+
+    name = "text"
+    #: what separates the factors of a product
+    times = " * "
+
+    def paren(self, s: str) -> str:
+        return f"({s})"
+
+    # -- atoms
+    def number(self, v: Fraction) -> tuple[str, int]:
+        """A non-negative constant."""
+        s = number_text(v)
+        return s, (ATOM if "/" not in s else MUL)
+
+    def index(self, name: str) -> str:
+        return name
+
+    def index_list(self, names: Sequence[str]) -> str:
+        return ",".join(names)
+
+    def tensor(self, name: str, indices: Sequence[str]) -> str:
+        return f"{name}[{','.join(indices)}]" if indices else name
+
+    def delta(self, indices: Sequence[str]) -> str:
+        return f"delta[{','.join(indices)}]"
+
+    def size(self, index: str) -> str:
+        return f"size({index})"
+
+    def transposed(self, name: str, indices: Sequence[str]) -> str:
+        return f"({name}^T)[{','.join(indices)}]"
+
+    def call(self, fn: str, args: Sequence[str]) -> str:
+        return f"{fn}({', '.join(args)})"
+
+    def derivative(self, num: str, den: str, compound: bool = False) -> tuple[str, int]:
+        """d num / d den; ``compound``: ``num`` is an expression, not a tensor."""
+        return (f"d({num})/d{den}" if compound else f"d{num}/d{den}"), FRAC
+
+    def ref(self, num: str, den: str) -> tuple[str, int]:
+        """A Jacobian tensor used inside an expression."""
+        return f"(d{num}/d{den})", ATOM
+
+    # -- operators
+    def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
+        """``b ^ x``; ``value`` is the exponent when it is a constant."""
+        return f"{b if bp >= ATOM else self.paren(b)}^{x if xp >= ATOM else self.paren(x)}", POW
+
+    def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
+        """``b ^ ex`` (``ex > 0``) as a divisor of a simplified product."""
+        if ex == 1:
+            return b, bp
+        return f"{b if bp >= POW else self.paren(b)}^{number_text(ex)}", POW
+
+    def big_sum(self, indices: Sequence[str], body: str, bp: int) -> tuple[str, int]:
+        """An explicit summation (one the implicit convention does not cover)."""
+        return f"sum[{','.join(indices)}]({body})", ATOM
+
+    def factor(self, s: str, p: int, last: bool, frac_bare: bool = True) -> str:
+        """``s`` as a factor of a product."""
+        bare = p >= POW or (p == FRAC and frac_bare) or (p == OPEN and last)
+        return s if bare else self.paren(s)
+
+    def term(self, s: str, p: int, last: bool) -> str:
+        """``s`` as a term of a sum."""
+        return s if p > ADD and (p != OPEN or last) else self.paren(s)
+
+    def divisor_text(self, s: str, p: int) -> str:
+        return s if p >= POW else self.paren(s)
+
+    def joined(self, factors: Sequence[tuple[str, int]], frac_bare: bool = True) -> str:
+        """Factors (text, precedence) multiplied together, each parenthesised as needed."""
+        out = ""
+        for k, (s, p) in enumerate(factors):
+            out = self.juxtapose(out, self.factor(s, p, k == len(factors) - 1, frac_bare))
+        return out
+
+    def juxtapose(self, left: str, right: str) -> str:
+        return right if not left else left + self.times + right
+
+    def splits(self, c: Fraction) -> bool:
+        """Whether a coefficient ``c`` prints as numerator and divisor (``x / 3``)."""
+        return "/" in number_text(c)
+
+    def product(self, parts: Sequence[tuple[str, int]], dens: Sequence[tuple[str, int]],
+                coef: bool = False) -> tuple[str, int]:
+        """A simplified product: ``parts`` in chain order, then divisors; ``coef``: the
+        first part is the numeric coefficient."""
+        body = self.joined(parts) or "1"
+        return body + "".join(f" / {self.divisor_text(*d)}" for d in dens), MUL
+
+    def written_product(self, items: Sequence[tuple[bool, str, int]]) -> tuple[str, int]:
+        """A product as written: ``(is_divisor, text, precedence)`` items, left to right."""
+        out = ""
+        for k, (div, s, p) in enumerate(items):
+            if div:
+                out += ("1" if k == 0 else "") + " / " + self.divisor_text(s, p)
+                continue
+            first_unary = k == 0 and p == UNARY  # `-x * y` parses as (-x) * y
+            out += (self.times if out else "") + (s if first_unary else self.factor(s, p, False))
+        return out, MUL
+
+
+def _superscript(v: Fraction) -> str | None:
+    return str(v.numerator).translate(_SUPERSCRIPT) if v.denominator == 1 else None
+
+
+def _scientific(s: str) -> tuple[str, int] | None:
+    """``("2.5", -6)`` for ``2.5e-06``."""
+    if "e" not in s:
+        return None
+    m, e = s.split("e")
+    return m, int(e)
+
+
+class UnicodeNotation(Notation):
+    """Unicode: ``∂l/∂X_ik = ∂l/∂Y_ij A_kj``, ``δ_ip``, ``Σ_n dZ_nh``, ``σ(z_i)``, ``x²``.
+
+    Products are juxtaposed (``·`` before a number); a quotient ``a / b`` comes last in a
+    product and takes one divisor, in parentheses when it is a product itself.
+    """
+
+    name = "unicode"
+    times = " "
+
+    def number(self, v: Fraction) -> tuple[str, int]:
+        s = number_text(v)
+        sci = _scientific(s)
+        if sci is None:
+            return s, (ATOM if "/" not in s else MUL)
+        m, e = sci
+        ten = "10" + str(e).translate(_SUPERSCRIPT)
+        return (ten, POW) if m == "1" else (f"{m}·{ten}", MUL)
+
+    def index(self, name: str) -> str:
+        return GREEK.get(name, name)
+
+    def index_list(self, names: Sequence[str]) -> str:
+        spelled = [self.index(n) for n in names]
+        return ("" if all(len(s) == 1 for s in spelled) else ",").join(spelled)
+
+    def symbol(self, name: str) -> str:
+        return GREEK.get(name, name)
+
+    def tensor(self, name: str, indices: Sequence[str]) -> str:
+        return f"{self.symbol(name)}_{self.index_list(indices)}" if indices else self.symbol(name)
+
+    def delta(self, indices: Sequence[str]) -> str:
+        return f"δ_{self.index_list(indices)}"
+
+    def size(self, index: str) -> str:
+        return f"size({self.index(index)})"
+
+    def transposed(self, name: str, indices: Sequence[str]) -> str:
+        return f"({self.symbol(name)}ᵀ)_{self.index_list(indices)}"
+
+    def call(self, fn: str, args: Sequence[str]) -> str:
+        f = FUNCTIONS.get(fn)
+        return _spell_call(f.unicode if f else fn, ", ".join(args), self.paren)
+
+    def derivative(self, num: str, den: str, compound: bool = False) -> tuple[str, int]:
+        return (f"∂({num})/∂{den}" if compound else f"∂{num}/∂{den}"), FRAC
+
+    def ref(self, num: str, den: str) -> tuple[str, int]:
+        return self.derivative(num, den)
+
+    def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
+        if value == Fraction(1, 2):
+            return f"√({b})", ATOM
+        base = b if bp >= ATOM else self.paren(b)
+        sup = _superscript(value) if value is not None else None
+        if sup is not None:
+            return base + sup, POW
+        simple = xp >= ATOM and re.fullmatch(r"[^\W_]+|[0-9.]+", x) is not None
+        return f"{base}^{x if simple else self.paren(x)}", POW
+
+    def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
+        return (b, bp) if ex == 1 else self.power(b, bp, *self.number(ex), ex)
+
+    def big_sum(self, indices: Sequence[str], body: str, bp: int) -> tuple[str, int]:
+        bare = bp in (OPEN, MUL, FRAC, POW, ATOM)
+        return f"Σ_{','.join(self.index(i) for i in indices)} {body if bare else self.paren(body)}", OPEN
+
+    def juxtapose(self, left: str, right: str) -> str:
+        if not left:
+            return right
+        return left + (" · " if right[:1].isdigit() else " ") + right
+
+    def product(self, parts: Sequence[tuple[str, int]], dens: Sequence[tuple[str, int]],
+                coef: bool = False) -> tuple[str, int]:
+        if not dens:
+            return self.joined(parts), MUL
+        num = self.joined(parts, frac_bare=False) or "1"
+        den = self.divisor_text(*dens[0]) if len(dens) == 1 else self.paren(self.joined(dens))
+        return f"{num} / {den}", QUOT
+
+    def written_product(self, items: Sequence[tuple[bool, str, int]]) -> tuple[str, int]:
+        out, quot = "", False
+        for k, (div, s, p) in enumerate(items):
+            if div:
+                out = (out or "1") + " / " + self.divisor_text(s, p)
+                quot = True
+                continue
+            if quot:  # (a / b) c: juxtaposition would read as a / (b c)
+                out, quot = self.paren(out), False
+            first_unary = k == 0 and p == UNARY
+            out = self.juxtapose(out, s if first_unary else self.factor(s, p, k == len(items) - 1))
+        return out, (QUOT if quot else MUL)
+
+
+def _spell_call(spelling: str, args: str, paren) -> str:
+    """A function's spelling applied to its argument text: ``#1`` marks where the argument
+    goes (``\\sqrt{#1}``); without it the argument follows in parentheses."""
+    return spelling.replace("#1", args) if "#1" in spelling else spelling + paren(args)
+
+
+class LatexNotation(Notation):
+    """LaTeX (KaTeX's subset): ``\\frac{\\partial l}{\\partial X_{ik}} = \\frac{\\partial l}{\\partial Y_{ij}} A_{kj}``.
+
+    Names of one letter print as they are, Greek names as their letter, any other name as
+    ``\\mathit{W2}`` (one symbol, not a product of letters). Division and negative powers
+    of simplified products become one ``\\frac``; products are juxtaposed, with ``\\cdot``
+    before a number and between a number and a numeric fraction (never ``2\\frac{1}{3}``).
+    """
+
+    name = "latex"
+    times = " "
+
+    def paren(self, s: str) -> str:
+        return rf"\left({s}\right)"
+
+    def number(self, v: Fraction) -> tuple[str, int]:
+        s = number_text(v)
+        if "/" in s:
+            return rf"\frac{{{v.numerator}}}{{{v.denominator}}}", FRAC
+        sci = _scientific(s)
+        if sci is None:
+            return s, ATOM
+        m, e = sci
+        return (f"10^{{{e}}}", POW) if m == "1" else (rf"{m} \cdot 10^{{{e}}}", MUL)
+
+    def symbol(self, name: str) -> str:
+        """One symbol for a name: ``x``, ``\\mu``, ``\\mathit{W2}``."""
+        if name in GREEK:
+            return "\\" + name
+        if name in _GREEK_COMMAND:
+            return "\\" + _GREEK_COMMAND[name]
+        if len(name) == 1 and name.isascii() and name.isalnum():
+            return name
+        if not name.isascii():  # KaTeX's strict mode allows other letters only as text
+            return r"\text{" + name.replace("_", r"\_") + "}"
+        return r"\mathit{" + name.replace("_", r"\_") + "}"
+
+    def index(self, name: str) -> str:
+        return self.symbol(name)
+
+    def index_list(self, names: Sequence[str]) -> str:
+        single = all(len(n) == 1 or n in GREEK for n in names)
+        return ("" if single else ",").join(self.symbol(n) for n in names)
+
+    def tensor(self, name: str, indices: Sequence[str]) -> str:
+        return f"{self.symbol(name)}_{{{self.index_list(indices)}}}" if indices else self.symbol(name)
+
+    def delta(self, indices: Sequence[str]) -> str:
+        return rf"\delta_{{{self.index_list(indices)}}}"
+
+    def size(self, index: str) -> str:
+        return rf"\operatorname{{size}}({self.index(index)})"
+
+    def transposed(self, name: str, indices: Sequence[str]) -> str:
+        return f"({self.symbol(name)}^{{T}})_{{{self.index_list(indices)}}}"
+
+    def call(self, fn: str, args: Sequence[str]) -> str:
+        f = FUNCTIONS.get(fn)
+        spelling = f.latex if f else rf"\operatorname{{{fn}}}"
+        return _spell_call(spelling, ", ".join(args), self.paren)
+
+    def derivative(self, num: str, den: str, compound: bool = False) -> tuple[str, int]:
+        if compound:
+            return rf"\frac{{\partial}}{{\partial {den}}}{self.paren(num)}", FRAC
+        return rf"\frac{{\partial {num}}}{{\partial {den}}}", FRAC
+
+    def ref(self, num: str, den: str) -> tuple[str, int]:
+        return self.derivative(num, den)
+
+    def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
+        if value == Fraction(1, 2):
+            return rf"\sqrt{{{b}}}", ATOM
+        if value is not None and "/" in number_text(abs(value)):  # x^{1/3}, not x^{\frac13}
+            x = ("-" if value < 0 else "") + number_text(abs(value))
+        return f"{b if bp >= ATOM else self.paren(b)}^{{{x}}}", POW
+
+    def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
+        return (b, bp) if ex == 1 else self.power(b, bp, *self.number(ex), ex)
+
+    def big_sum(self, indices: Sequence[str], body: str, bp: int) -> tuple[str, int]:
+        bare = bp in (OPEN, MUL, FRAC, POW, ATOM)
+        subs = ",".join(self.index(i) for i in indices)
+        return rf"\sum_{{{subs}}} {body if bare else self.paren(body)}", OPEN
+
+    def juxtapose(self, left: str, right: str) -> str:
+        if not left:
+            return right
+        number_meets = right[:1].isdigit() or (left[-1:].isdigit() and re.match(r"\\frac\{\d", right))
+        return left + (r" \cdot " if number_meets else " ") + right
+
+    def splits(self, c: Fraction) -> bool:
+        return c.denominator != 1 and "e" not in number_text(c)  # x/2, not 0.5 x
+
+    def product(self, parts: Sequence[tuple[str, int]], dens: Sequence[tuple[str, int]],
+                coef: bool = False) -> tuple[str, int]:
+        """With divisors, one ``\\frac``; the coefficient and any derivative factors lead
+        (``2 \\frac{\\partial l}{\\partial y} \\frac{x}{n}``), so fractions never nest."""
+        if not dens:
+            return self.joined(parts), MUL
+        leads = [(coef and k == 0) or p == FRAC for k, (_, p) in enumerate(parts)]
+        lead = [pt for pt, is_lead in zip(parts, leads) if is_lead]
+        rest = [pt for pt, is_lead in zip(parts, leads) if not is_lead]
+        num = rest[0][0] if len(rest) == 1 else self.joined(rest) or "1"
+        den = dens[0][0] if len(dens) == 1 else self.joined(dens)
+        frac = rf"\frac{{{num}}}{{{den}}}"
+        return (self.juxtapose(self.joined(lead), frac), MUL) if lead else (frac, FRAC)
+
+    def written_product(self, items: Sequence[tuple[bool, str, int]]) -> tuple[str, int]:
+        """Left to right, each divisor making a ``\\frac`` of everything before it."""
+        acc: list[tuple[str, int]] = []
+        for k, (div, s, p) in enumerate(items):
+            if div:
+                num = acc[0][0] if len(acc) == 1 else self.joined(acc) or "1"
+                acc = [(rf"\frac{{{num}}}{{{s}}}", FRAC)]
+            else:
+                acc.append((s, ATOM if k == 0 and p == UNARY else p))  # -x y: (-x) y
+        return acc[0] if len(acc) == 1 else (self.joined(acc), MUL)
+
+
+TEXT, UNICODE, LATEX = Notation(), UnicodeNotation(), LatexNotation()
+#: the notations by name, for the ``notation=`` keyword
+NOTATIONS: dict[str, Notation] = {n.name: n for n in (TEXT, UNICODE, LATEX)}
+
+
+def notation_of(notation: str | Notation) -> Notation:
+    """The notation named ``notation`` (``"text"``, ``"unicode"``, ``"latex"``), or itself."""
+    if isinstance(notation, Notation):
+        return notation
+    try:
+        return NOTATIONS[notation]
+    except KeyError:
+        raise ValueError(f"unknown notation {notation!r}: choose one of {', '.join(NOTATIONS)}") from None
+
+
 # ---------------------------------------------------------------- printing
+
+
+def _names(indices: Sequence[Index | str]) -> list[str]:
+    return [getattr(i, "name", i) for i in indices]
 
 
 class _Printer:
@@ -255,21 +652,27 @@ class _Printer:
     order with the coefficient first and divisors last, a positive term leads a sum, and
     ``-sum[k](x)`` is preferred to ``sum[k](-x)``. Without it (programs as written) the
     structure is printed faithfully, so that it parses back to the same expression.
+    Every decision is the same in every notation; ``nt`` only spells.
     """
 
     def __init__(self, lhs: Sequence[Index], plan: dict[tuple, frozenset[str]], pretty: bool,
-                 refs: dict | None, size_names: dict[str, str], present: set[Index]) -> None:
+                 refs: Mapping | None, size_names: dict[str, str], present: set[Index],
+                 nt: Notation = TEXT, adjoints: Mapping[str, tuple[str, str]] | None = None) -> None:
         #: indices occurring in the statement, and a name for each dim (for ``size(...)``)
         self.present = present
         #: tensors printed as derivatives: name -> (numerator, its rank, denominator)
         self.refs = refs or {}
+        #: adjoint tensors printed as the loss's derivative: name -> (loss, primal)
+        self.adjoints = adjoints or {}
         self.pos = {i: n for n, i in enumerate(lhs)}
         self.plan = plan
         self.pretty = pretty
         self.size_names = size_names
+        self.nt = nt
 
     def order(self, factors: Sequence[Expr]) -> list[Expr]:
-        """Chain order: constants, then by first left-hand index, then deltas.
+        """Chain order: constants, then by first left-hand index, then derivatives (as in
+        ``a[k,j] * dx[i,k]/dx[p,q]``), then deltas.
 
         Factors that carry no left-hand index are chained through the indices they share
         (``x[i] * A[i,j] * x[j]``), starting from one that shares the fewest.
@@ -278,7 +681,7 @@ class _Printer:
 
         def key(item: tuple[int, Expr]) -> tuple:
             n, f = item
-            if isinstance(f, Delta):
+            if isinstance(f, (Delta, Deriv)):
                 return (2, 0, n)
             if not f.free and not isinstance(f, Sum):
                 return (0, 0, n)
@@ -288,9 +691,10 @@ class _Printer:
         items = sorted(enumerate(factors), key=key)
         head = [f for k, f in items if key((k, f))[:2] != (1, big)]
         rest = [f for k, f in items if key((k, f))[:2] == (1, big)]
+        derivs = [f for f in head if isinstance(f, Deriv)]
         deltas = [f for f in head if isinstance(f, Delta)]
-        head = [f for f in head if not isinstance(f, Delta)]
-        return head + _chain(rest, head) + deltas
+        head = [f for f in head if not isinstance(f, (Delta, Deriv))]
+        return head + _chain(rest, head) + derivs + deltas
 
     def full(self, e: Expr, path: tuple = ()) -> tuple[str, int]:
         """Text with its sign folded in (``-x`` has precedence UNARY)."""
@@ -299,34 +703,44 @@ class _Printer:
 
     def minus(self, s: str, p: int) -> str:
         """``-s``. In pretty mode ``-2 * x`` (same value); as written, only ``-atom``."""
-        return "-" + (s if p >= (MUL if self.pretty else POW) else f"({s})")
+        return "-" + (s if p >= (ADD + 1 if self.pretty else POW) else self.nt.paren(s))
+
+    def tensor(self, name: str, indices: Sequence[Index]) -> tuple[str, int]:
+        """A reference, as a derivative where ``refs`` or ``adjoints`` say it is one."""
+        nt = self.nt
+        if name in self.refs:
+            num, rank, den = self.refs[name]
+            a, b = _names(indices[:rank]), _names(indices[rank:])
+            return nt.ref(nt.tensor(num, a), nt.tensor(den, b))
+        if name in self.adjoints:
+            loss, primal = self.adjoints[name]
+            return nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, _names(indices)))
+        return nt.tensor(name, _names(indices)), ATOM
 
     def text(self, e: Expr, path: tuple = ()) -> tuple[str, int, bool]:
+        nt = self.nt
         if isinstance(e, Const):
             v = e.value
-            s = number_text(abs(v))
-            return s, (ATOM if "/" not in s else MUL), v < 0
+            s, p = nt.number(abs(v))
+            return s, p, v < 0
         if isinstance(e, Tensor):
-            if e.name in self.refs:
-                num, rank, den = self.refs[e.name]
-                a, b = e.indices[:rank], e.indices[rank:]
-                return f"(d{lhs_text(num, a)}/d{lhs_text(den, b)})", ATOM, False
-            return lhs_text(e.name, e.indices), ATOM, False
+            return (*self.tensor(e.name, e.indices), False)
         if isinstance(e, Delta):
-            return f"delta[{','.join(i.name for i in e.indices)}]", ATOM, False
+            return nt.delta(_names(e.indices)), ATOM, False
         if isinstance(e, Size):
             i = e.index
             name = i.name if i in self.present else self.size_names.get(i.dim, i.name)
-            return f"size({name})", ATOM, False
+            return nt.size(name), ATOM, False
         if isinstance(e, Call):
-            args = ", ".join(self.full(a, path + (k,))[0] for k, a in enumerate(e.args))
-            return f"{e.fn}({args})", ATOM, False
+            args = [self.full(a, path + (k,))[0] for k, a in enumerate(e.args)]
+            return nt.call(e.fn, args), ATOM, False
         if isinstance(e, Pow):
             if isinstance(e.exp, Const) and e.exp.value < 0 and (self.pretty or e.exp.value == -1):
                 return self.product([(e, path)])
             b, bp = self.full(e.base, path + (0,))
             x, xp = self.full(e.exp, path + (1,))
-            return f"{b if bp >= ATOM else f'({b})'}^{x if xp >= ATOM else f'({x})'}", POW, False
+            value = e.exp.value if isinstance(e.exp, Const) else None
+            return (*nt.power(b, bp, x, xp, value), False)
         if isinstance(e, Mul):
             return self.product([(f, path + (k,)) for k, f in enumerate(e.factors)])
         if isinstance(e, Add):
@@ -338,27 +752,29 @@ class _Printer:
                 return self.text(e.body, path + (0,))
             if self.pretty:  # -sum[k](x) reads better than sum[k](-x)
                 body, bp, neg = self.text(e.body, path + (0,))
-                return f"sum[{','.join(explicit)}]({body})", ATOM, neg
-            return f"sum[{','.join(explicit)}]({self.full(e.body, path + (0,))[0]})", ATOM, False
+                return (*nt.big_sum(explicit, body, bp), neg)
+            return (*nt.big_sum(explicit, *self.full(e.body, path + (0,))), False)
+        if isinstance(e, Deriv):
+            den = nt.tensor(e.wrt.name, _names(e.wrt.indices))
+            if isinstance(e.num, Tensor):
+                return (*nt.derivative(nt.tensor(e.num.name, _names(e.num.indices)), den), False)
+            return (*nt.derivative(self.full(e.num, path + (0,))[0], den, compound=True), False)
+        if isinstance(e, Transposed):
+            return nt.transposed(e.name, _names(e.indices)), ATOM, False
         raise AssertionError(f"cannot print {type(e).__name__}")  # pragma: no cover
-
-    def factor_text(self, f: Expr, fpath: tuple) -> str:
-        s, p = self.full(f, fpath)
-        return s if p >= POW else f"({s})"
 
     def product(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
         if not self.pretty:
             return self.product_as_written(factors)
+        nt = self.nt
         coef = Fraction(1)
         nums: list[tuple[Expr, tuple]] = []
-        dens: list[str] = []
+        dens: list[tuple[str, int]] = []
         for f, fpath in factors:
             if isinstance(f, Const):
                 coef *= f.value
             elif isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value < 0:
-                ex = -f.exp.value
-                base = self.factor_text(f.base, fpath + (0,))
-                dens.append(base if ex == 1 else f"{base}^{number_text(ex)}")
+                dens.append(nt.divisor(*self.full(f.base, fpath + (0,)), -f.exp.value))
             else:
                 nums.append((f, fpath))
         paths: dict[int, list[tuple]] = {}
@@ -366,24 +782,22 @@ class _Printer:
             paths.setdefault(id(f), []).append(fp)
         paths_of = {k: list(v) for k, v in paths.items()}
         ordered = self.order([f for f, _ in nums])
-        parts = [self.factor_text(f, paths[id(f)].pop(0)) for f in ordered]
+        parts = [self.full(f, paths[id(f)].pop(0)) for f in ordered]
         neg, c = coef < 0, abs(coef)
         if c != 1:
-            ct = number_text(c)
-            if "/" in ct:
+            if nt.splits(c):
                 if c.numerator != 1:
-                    parts.insert(0, str(c.numerator))
-                dens.insert(0, str(c.denominator))
+                    parts.insert(0, nt.number(Fraction(c.numerator)))
+                dens.insert(0, nt.number(Fraction(c.denominator)))
             else:
-                parts.insert(0, ct)
+                parts.insert(0, nt.number(c))
+        has_coef = len(parts) > len(ordered)
         if len(parts) == 1 and not dens:
             if ordered:  # a single factor: its own text, sign combined
                 s, p, n = self.text(ordered[0], paths_of[id(ordered[0])][0])
                 return s, p, neg != n
-            return parts[0], ATOM, neg
-        body = " * ".join(parts) or "1"
-        body += "".join(f" / {d}" for d in dens)
-        return body, MUL, neg
+            return parts[0][0], parts[0][1], neg
+        return (*nt.product(parts, dens, has_coef), neg)
 
     def product_as_written(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
         neg = False
@@ -396,17 +810,15 @@ class _Printer:
         if len(factors) == 1 and not _is_reciprocal_factor(factors[0][0]):
             s, p, n = self.text(*factors[0])
             if neg and n:  # -(-b): both signs kept, as written
-                return f"({self.minus(s, p)})", ATOM, True
+                return self.nt.paren(self.minus(s, p)), ATOM, True
             return s, p, neg != n
-        out = ""
-        for k, (f, fpath) in enumerate(factors):
+        items: list[tuple[bool, str, int]] = []
+        for f, fpath in factors:
             if _is_reciprocal_factor(f):
-                out += ("1" if k == 0 else "") + " / " + self.factor_text(f.base, fpath + (0,))
-                continue
-            s, p = self.full(f, fpath)
-            first_unary = k == 0 and p == UNARY  # `-x * y` parses as (-x) * y
-            out += (" * " if out else "") + (s if p >= POW or first_unary else f"({s})")
-        return out, MUL, neg
+                items.append((True, *self.full(f.base, fpath + (0,))))
+            else:
+                items.append((False, *self.full(f, fpath)))
+        return (*self.nt.written_product(items), neg)
 
     def sum_of_terms(self, e: Add, path: tuple) -> tuple[str, int, bool]:
         items = [self.text(t, path + (k,)) for k, t in enumerate(e.terms)]
@@ -417,10 +829,15 @@ class _Printer:
         out = ""
         for n, k in enumerate(order):
             s, p, neg = items[k]
-            if n == 0:
-                out = self.minus(s, p) if neg else (s if p > ADD else f"({s})")
+            last = n == len(order) - 1
+            if n == 0 and neg:
+                if p == OPEN and not last:  # -(Σ_n x_n) + y
+                    s, p = self.nt.paren(s), ATOM
+                out = self.minus(s, p)
+            elif n == 0:
+                out = self.nt.term(s, p, last)
             else:
-                out += (" - " if neg else " + ") + (s if p > ADD else f"({s})")
+                out += (" - " if neg else " + ") + self.nt.term(s, p, last)
         return out, ADD, False
 
 
@@ -457,32 +874,72 @@ def _needs_paren_after_minus(rest: str) -> bool:
     return False
 
 
+Adjoints = Mapping[str, tuple[str, str]]
+
+
 def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
-              refs: dict | None = None) -> str:
-    """Index-notation text of an expression.
+              refs: Mapping | None = None, *, notation: str | Notation = "text",
+              adjoints: Adjoints | None = None) -> str:
+    """An expression in index notation (``notation``: ``"text"``, ``"unicode"``, ``"latex"``).
 
     ``lhs`` fixes the free indices. With ``reorder`` (derived, simplified expressions)
     products are put in chain order and signs tidied; otherwise the structure is printed
-    as written.
+    as written. ``refs`` (name -> (numerator, its rank, denominator)) prints Jacobian
+    tensors as derivatives, ``adjoints`` (name -> (loss, primal)) prints adjoint tensors
+    as the loss's derivative: ``dY[p,j]`` as ``dl/dY[p,j]``.
     """
     e2, plan = prepare(e, lhs, strict=not reorder)
     present = set(lhs)
     for n in walk(e2):
-        if isinstance(n, (Tensor, Delta, Sum)):
+        if isinstance(n, (Tensor, Delta, Sum, Transposed)):
             present.update(n.indices)
     names = {i.dim: i.name for i in reversed(list(lhs))}
     for i in sorted(present - set(lhs)):
         names.setdefault(i.dim, i.name)
-    return _Printer(lhs, plan, reorder, refs, names, present).full(e2)[0]
+    printer = _Printer(lhs, plan, reorder, refs, names, present, notation_of(notation), adjoints)
+    return printer.full(e2)[0]
 
 
-def lhs_text(name: str, indices: Sequence[Index]) -> str:
-    return f"{name}[{','.join(i.name for i in indices)}]" if indices else name
+def lhs_text(name: str, indices: Sequence[Index | str], *, notation: str | Notation = "text",
+             adjoints: Adjoints | None = None) -> str:
+    """``name[indices]`` in ``notation``; an adjoint tensor as the loss's derivative."""
+    nt = notation_of(notation)
+    if adjoints and name in adjoints:
+        loss, primal = adjoints[name]
+        return nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, _names(indices)))[0]
+    return nt.tensor(name, _names(indices))
+
+
+_DISPLAY = re.compile(r"d(\w+)(?:\[([\w,]*)\])?/d(\w+)(?:\[([\w,]*)\])?")
+
+
+def _head(st, lhs: str | None, refs: Mapping | None, nt: Notation,
+          adjoints: Adjoints | None) -> str:
+    """The left-hand side of ``st``. In text a given ``lhs`` is printed verbatim; in the
+    other notations a Jacobian is spelled from ``refs`` (or from ``lhs`` when it is the
+    ``dY[i,j]/dX[p,q]`` form jacobian() displays)."""
+    if nt is TEXT:  # as before the other notations existed: refs are not consulted
+        return lhs if lhs is not None else lhs_text(st.name, st.indices, adjoints=adjoints)
+    if refs and st.name in refs:
+        num, rank, den = refs[st.name]
+        a, b = _names(st.indices[:rank]), _names(st.indices[rank:])
+        return nt.derivative(nt.tensor(num, a), nt.tensor(den, b))[0]
+    m = _DISPLAY.fullmatch(lhs) if lhs is not None else None
+    if m is not None:
+        num, a, den, b = m.groups()
+        return nt.derivative(nt.tensor(num, a.split(",") if a else ()),
+                             nt.tensor(den, b.split(",") if b else ()))[0]
+    return lhs_text(st.name, st.indices, notation=nt, adjoints=adjoints)
 
 
 def statement_text(st, lhs: str | None = None, reorder: bool = False,
-                   refs: dict | None = None) -> str:
-    return f"{lhs or lhs_text(st.name, st.indices)} = {expr_text(st.rhs, st.indices, reorder, refs)}"
+                   refs: Mapping | None = None, *, notation: str | Notation = "text",
+                   adjoints: Adjoints | None = None) -> str:
+    """``lhs = rhs`` in ``notation``; ``lhs`` (text, as jacobian() displays it) overrides
+    the left-hand side."""
+    nt = notation_of(notation)
+    rhs = expr_text(st.rhs, st.indices, reorder, refs, notation=nt, adjoints=adjoints)
+    return f"{_head(st, lhs, refs, nt, adjoints)} = {rhs}"
 
 
 def program_text(p) -> str:
