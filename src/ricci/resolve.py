@@ -31,11 +31,27 @@ from .parse import (AddA, CallA, DeltaA, Group, Name, NegA, Node, Num, PowA, Pro
 from .program import Program, Statement
 
 
-def parse(text: str) -> Program:
-    """Parse ricci program text into a :class:`~ricci.program.Program`."""
+def parse(text: str, syntax: str = "ricci") -> Program:
+    """Parse program text into a :class:`~ricci.program.Program`.
+
+    ``syntax`` is ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
+    ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md) or ``"auto"``, which
+    reads the text as LaTeX when :func:`ricci.latex_parse.looks_like_latex` says so. Both
+    syntaxes build the same syntax tree, so the index rule and every later check are shared,
+    and errors point into the text as written.
+    """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    stmts = parse_statements(text)
+    from .latex_parse import looks_like_latex, parse_latex_statements
+
+    if syntax == "auto":
+        syntax = "latex" if looks_like_latex(text) else "ricci"
+    if syntax == "ricci":
+        stmts = parse_statements(text)
+    elif syntax == "latex":
+        stmts = parse_latex_statements(text)
+    else:
+        raise RicciError(f"unknown syntax {syntax!r}", hint="use 'ricci', 'latex' or 'auto'")
     if not stmts:
         raise RicciError("the program is empty: write at least one statement such as "
                          "'Y[i,j] = X[i,k] * A[k,j]'")
