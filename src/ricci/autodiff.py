@@ -367,7 +367,8 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     if seed_name is not None:
         adjoint_of[seed_name] = out
     return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
-                      outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of)
+                      outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of,
+                      forward=lifted_prog)
 
 
 def _ancestors(prog: Program, out: str) -> set[str]:
@@ -412,7 +413,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
                                  f"choose other names for the indices of {x}")
             P = tuple(Index(n, d) for n, d in zip(chosen, dims[x]))
         else:
-            P = _fresh(dims[x], all_names)
+            P = _fresh(dims[x], all_names | set(prog.dims))  # not a tensor name either
         pnames = {p.name for p in P}
         dep = _depends(prog, [x])
         jac: dict[str, Expr] = {}
@@ -454,7 +455,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
     forward = _closure(prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     return Derivation("jacobian", result, source_program=full, wrt=tuple(n for n, _ in targets), of=out,
-                      outputs=outputs, shown=derived, display=display, refs=refs)
+                      outputs=outputs, shown=derived, display=display, refs=refs, forward=prog)
 
 
 def _lhs(name: str, idx: Sequence[Index]) -> str:

@@ -28,7 +28,8 @@ class Derivation:
                  shown: Sequence[Statement], seed: str | None = None,
                  display: Mapping[str, str] | None = None,
                  refs: Mapping[str, tuple[str, int, str]] | None = None,
-                 adjoint_of: Mapping[str, str] | None = None) -> None:
+                 adjoint_of: Mapping[str, str] | None = None,
+                 forward: Program | None = None) -> None:
         self.kind = kind
         self.program = program
         self.source_program = source_program
@@ -43,6 +44,9 @@ class Derivation:
         #: reverse mode: each adjoint tensor -> the tensor it is the gradient of
         #: (``dX`` -> ``X``, ``dY`` -> ``Y`` for the upstream gradient); read as dl/dX
         self.adjoint_of = dict(adjoint_of or {})
+        #: the forward program as differentiated (up to ``of``, with the function
+        #: arguments ricci named, such as ``z1``)
+        self.forward = forward if forward is not None else source_program.upto(of)
         base = list(source_program.upto(of).inputs)
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
@@ -75,6 +79,28 @@ class Derivation:
         if name not in self.outputs:
             raise RicciError(f"no result for '{name}': this derivation is w.r.t. {', '.join(self.wrt)}")
         return self.program.defined[self.outputs[name]]
+
+    # -- matrix notation
+    def matrix(self):
+        """The result in matrix notation where it exists (``dX = dY @ A.T``); for a result
+        with no matrix form (a raw 4-index Jacobian), the index form, the reason, the einsum
+        form and, for a delta times a matrix, the matrix form of each slice. ``str()`` of
+        the returned :class:`~ricci.matrix.MatrixView` is plain text; ``.latex()`` LaTeX."""
+        from .matrix import MatrixView, Spelling, matrix_lines
+
+        jac = {name: (num, den) for name, (num, _, den) in self.refs.items()}
+        lines = matrix_lines(self.shown, set(self.program.dims), display=self.display,
+                             like=self.adjoint_of)
+        return MatrixView(lines, Spelling(self.display, self.adjoint_of, self.loss, jac))
+
+    # -- steps
+    def steps(self, wrt: str | None = None):
+        """The derivation step by step, as a person writes it by hand: a
+        :class:`~ricci.steps.Steps` list (each :class:`~ricci.steps.Step` has the rule
+        applied and the equation after it). ``wrt`` limits it to one input's result."""
+        from .steps import derivation_steps
+
+        return derivation_steps(self, wrt)
 
     # -- code
     def _generate(self, backend: str, size_hints: Mapping[str, int] | None = None) -> Generated:

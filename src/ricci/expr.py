@@ -457,10 +457,12 @@ def _mentions_size(e: Expr, k: Index) -> bool:
 def rename_bound(e: Expr, avoid: set[str], prefer: Sequence[str] = ()) -> Expr:
     """Alpha-rename bound indices whose names are in ``avoid`` (or repeat an enclosing binder)."""
 
+    everywhere = index_names(e)  # fresh names avoid every index name of e, even in size()
+
     def go(n: Expr, taken: set[str]) -> Expr:
         if isinstance(n, Sum):
             ren: dict[Index, Index] = {}
-            used = taken | index_names(n.body)
+            used = taken | everywhere
             for b in n.indices:
                 if b.name in taken:
                     nm = fresh_name(used, prefer)

@@ -1,0 +1,773 @@
+"""Step-by-step derivations: the chain rule one named rule at a time, as a person writes it.
+
+:func:`derivation_steps` replays a derivation the way the articles do it by hand: the
+definition, the local derivative of each statement rule by rule (sum, product, quotient,
+power and chain rules, a tensor by itself, independent tensors), the simplifications
+that follow (the delta eats an index, delta traces, like terms, zeros and ones,
+constants), the chain rule through the intermediate tensors, and at the end the transpose
+that puts the summed index inside and the matrix form.
+
+The replay is faithful: the differentiation steps apply the rules of
+:mod:`ricci.differentiate` one at a time to an unevaluated derivative
+(:class:`~ricci.expr.Deriv`), each simplification step is a rewrite the simplifier
+performed (its trace, replayed on the whole expression), and the last index-notation
+step of each section is the statement the engine derived. Every step is an equation
+``lhs = rhs`` that holds for all values of its inputs; the test suite evaluates both
+sides of every step numerically (derivatives through torch autograd).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from .expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, Mul, Pow, Size, Sum,
+                   Tensor, Transposed, fresh_name, index_names, map_bottom_up, rename_bound,
+                   substitute, tensor_names, tensor_refs, walk)
+from .functions import FUNCTIONS
+from .simplify import alpha_key, simplify, split_coef
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .derivation import Derivation
+    from .matrix import MatrixLine
+
+# the names of the rules, as the steps print them
+DEFINITION = "definition"
+NAMING = "naming a subexpression"
+SUM_RULE = "sum rule"
+PRODUCT_RULE = "product rule"
+QUOTIENT_RULE = "quotient rule"
+POWER_RULE = "power rule"
+CHAIN_FUNCTION = "chain rule (elementwise function)"
+CHAIN_TENSOR = "chain rule (through an intermediate tensor)"
+SUBSTITUTION = "substituting the derivative"
+SELF = "derivative of a tensor by itself"
+INDEPENDENT = "derivative of an independent tensor (zero)"
+DELTA = "delta elimination"
+DELTA_TRACE = "delta trace"
+RENAME = "renaming a dummy index"
+RENAME_FREE = "renaming the free indices"
+LIKE_TERMS = "collecting like terms"
+ZEROS = "zero elimination"
+ONES = "one elimination"
+CONSTANTS = "constant folding"
+DISTRIBUTE = "distributive law"
+POWERS = "collecting powers"
+POWER_ALGEBRA = "rules of powers"
+REUSE = "reusing a forward value"
+TRANSPOSE = "transpose"
+MATRIX = "conversion to matrix form"
+
+
+@dataclass
+class Step:
+    """One step: the rule applied and the equation ``lhs = rhs`` after it.
+
+    ``aside`` is a side equation the step used (``dx[i,k]/dx[p,q] = delta[i,p] *
+    delta[k,q]``); ``note`` a short explanation (``the delta eats k``). The matrix-form
+    step has ``matrix`` (its :class:`~ricci.matrix.MatrixLine`) instead of ``rhs``.
+    ``section`` names the result being derived (``dl/dx``); ``as_written`` keeps the
+    factors in the order the step built them (the chain rule reads ``dl/dy * dy/dx``).
+    """
+
+    rule: str
+    lhs: Expr
+    rhs: Expr | None
+    note: tuple = ()  # parts: strings and expressions, printed in the step's notation
+    aside: tuple[Expr, Expr] | None = None
+    matrix: "MatrixLine | None" = None
+    section: str = ""
+    as_written: bool = False
+
+
+@dataclass
+class Section:
+    """The steps that derive one statement (``title`` says which)."""
+
+    title: str
+    steps: list[Step] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- differentiation, one rule at a time
+
+
+def _depends(e: Expr, name: str) -> bool:
+    return name in tensor_names(e)
+
+
+def _first_deriv(e: Expr, path: tuple = ()) -> tuple | None:
+    """The path to the first unevaluated derivative (pre-order), or None."""
+    if isinstance(e, Deriv):
+        return path
+    for k, c in enumerate(e.children):
+        if isinstance(e, Deriv):
+            break
+        p = _first_deriv(c, path + (k,))
+        if p is not None:
+            return p
+    return None
+
+
+def _at(e: Expr, path: tuple) -> Expr:
+    for k in path:
+        e = e.children[k]
+    return e
+
+
+def _replace_at(e: Expr, path: tuple, new: Expr) -> Expr:
+    if not path:
+        return new
+    kids = list(e.children)
+    kids[path[0]] = _replace_at(kids[path[0]], path[1:], new)
+    return e.rebuild(kids)
+
+
+def _mul(fs: Sequence[Expr]) -> Expr:
+    fs = list(fs)
+    if not fs:
+        return ONE
+    return fs[0] if len(fs) == 1 else Mul(fs)
+
+
+def _add(ts: Sequence[Expr]) -> Expr:
+    ts = list(ts)
+    if not ts:
+        return ZERO
+    return ts[0] if len(ts) == 1 else Add(ts)
+
+
+def _flat(e: Expr) -> Expr:
+    """Nested products and sums of terms flattened (the only tidying between rule steps)."""
+
+    def fn(n: Expr) -> Expr:
+        if isinstance(n, Mul) and any(isinstance(f, Mul) for f in n.factors):
+            return Mul([g for f in n.factors for g in (f.factors if isinstance(f, Mul) else (f,))])
+        if isinstance(n, Add) and any(isinstance(t, Add) for t in n.terms):
+            return Add([u for t in n.terms for u in (t.terms if isinstance(t, Add) else (t,))])
+        return n
+
+    return map_bottom_up(e, fn)
+
+
+def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr, tuple, tuple | None]:
+    """Apply the rule for ``d``'s outermost node: (rule, result, note, aside).
+
+    Mirrors the rules of :mod:`ricci.differentiate` (same results once expanded and
+    simplified); ``rule`` None marks a step not worth showing on its own.
+    """
+    num, x = d.num, d.wrt
+    w = x.name
+    if not _depends(num, w):
+        if isinstance(num, (Const, Size, Delta)):
+            return INDEPENDENT, ZERO, ("a constant",), (d, ZERO)
+        return INDEPENDENT, ZERO, (f"{', '.join(sorted(tensor_names(num)))} does not depend on {w}",), (d, ZERO)
+    if isinstance(num, Tensor):
+        # d X[a,b] / d X[p,q] = delta[a,p] * delta[b,q]
+        res = _mul([Delta((a, p)) for a, p in zip(num.indices, x.indices)]) if num.indices else ONE
+        return SELF, res, (), (d, res)
+    if isinstance(num, Add):
+        dep = [t for t in num.terms if _depends(t, w)]
+        note = () if len(dep) == len(num.terms) else (f"the other terms do not depend on {w}",)
+        return SUM_RULE, _add([Deriv(t, x) for t in dep]), note, None
+    if isinstance(num, Sum):
+        return None, Sum(num.indices, Deriv(num.body, x)), "", None
+    if isinstance(num, Mul):
+        fs = list(num.factors)
+        recips = [k for k, f in enumerate(fs) if isinstance(f, Pow) and isinstance(f.exp, Const)
+                  and f.exp.value == -1 and _depends(f.base, w)]
+        if len(recips) == 1:
+            # d (f / g) = df / g - f dg / g^2
+            k = recips[0]
+            g = fs[k].base
+            top = fs[:k] + fs[k + 1:]
+            dep = [f for f in top if _depends(f, w)]
+            terms = []
+            if dep:
+                indep = [f for f in top if not _depends(f, w)]
+                terms.append(_mul(indep + [Deriv(_mul(dep), x), Pow(g, Const(-1))]))
+            terms.append(_mul([Const(-1)] + top + [Deriv(g, x), Pow(g, Const(-2))]))
+            return QUOTIENT_RULE, _add(terms), (), None
+        dep = [k for k, f in enumerate(fs) if _depends(f, w)]
+        terms = [_mul(fs[:k] + [Deriv(fs[k], x)] + fs[k + 1:]) for k in dep]
+        indep = [f for k, f in enumerate(fs) if k not in dep and not isinstance(f, Const)]
+        note: tuple = ()
+        if not indep and len(dep) == 1:
+            note = ("a constant factor stays",)
+        if indep and len(dep) == 1:
+            note = tuple(p for k, f in enumerate(indep) for p in ((", " if k else ""), f)) + \
+                (f" {'does' if len(indep) == 1 else 'do'} not depend on {w}",)
+        return PRODUCT_RULE, _add(terms), note, None
+    if isinstance(num, Pow):
+        b, e = num.base, num.exp
+        if isinstance(e, Const):
+            # d f^c = c f^(c-1) df
+            lower = b if e.value == 2 else Pow(b, Const(e.value - 1))
+            return POWER_RULE, _mul([e, lower, Deriv(b, x)]), (), None
+        terms = []
+        if _depends(b, w):
+            terms.append(_mul([e, Pow(b, Add((e, Const(-1)))), Deriv(b, x)]))
+        if _depends(e, w):
+            terms.append(_mul([answers.get(num, num), Call("log", (b,)), Deriv(e, x)]))
+        return POWER_RULE, _add(terms), ("general exponent",), None
+    if isinstance(num, Call):
+        (u,) = num.args
+        ans = answers.get(num, num)
+        slope = FUNCTIONS[num.fn].deriv(u, ans)
+        return CHAIN_FUNCTION, _mul([slope, Deriv(u, x)]), (f"{num.fn}'(u) = ", slope), None
+    raise AssertionError(f"no step rule for {type(num).__name__}")  # pragma: no cover
+
+
+def _short(e: Expr) -> str:
+    from .render import expr_text
+
+    return expr_text(e, sorted(e.free), reorder=True)
+
+
+def expand_steps(lhs: Expr, start: Expr, answers: Mapping[Expr, Expr]) -> tuple[list[Step], Expr]:
+    """Differentiate every :class:`Deriv` in ``start``, one rule per step."""
+    steps: list[Step] = []
+    cur = start
+    hidden = False
+    while True:
+        path = _first_deriv(cur)
+        if path is None:
+            break
+        d = _at(cur, path)
+        assert isinstance(d, Deriv)
+        rule, res, note, aside = _one_rule(d, answers)
+        cur = _flat(_replace_at(cur, path, res))
+        if rule is None:
+            hidden = True
+            if steps:
+                steps[-1].rhs = cur
+            continue
+        if steps and steps[-1].rule == rule == INDEPENDENT:
+            steps[-1].rhs = cur
+            continue
+        steps.append(Step(rule, lhs, cur, note, aside))
+        hidden = False
+    if hidden and not steps:
+        steps.append(Step(SUM_RULE, lhs, cur))
+    return steps, cur
+
+
+# ---------------------------------------------------------------- simplification, replayed
+
+
+_SHOWN: dict[str, str] = {
+    "delta-eat": DELTA, "delta-repeat": DELTA_TRACE, "delta-distribute": DISTRIBUTE,
+    "add-like-terms": LIKE_TERMS, "mul-zero": ZEROS, "add-zero": ZEROS, "sum-zero": ZEROS,
+    "mul-constants": CONSTANTS, "pow-constants": CONSTANTS, "call-constant": CONSTANTS,
+    "pow-one": ONES, "pow-zero": ONES, "pow-of-one": ONES, "mul-powers": POWERS,
+    "pow-of-pow": POWER_ALGEBRA, "pow-of-product": POWER_ALGEBRA, "pow-of-delta": DELTA,
+}
+
+
+def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
+    return map_bottom_up(e, lambda n: new if n == old else n)
+
+
+def _eaten(before: Expr, after: Expr) -> list[str]:
+    if not isinstance(before, Sum):
+        return []
+    left = set(after.indices) if isinstance(after, Sum) else set()
+    return [i.name for i in before.indices if i not in left]
+
+
+def simplify_steps(lhs: Expr, e: Expr) -> tuple[list[Step], Expr]:
+    """The simplifier's rewrites of ``e`` as steps; returns (steps, simplified ``e``)."""
+    events: list = []
+    result = simplify(e, trace=lambda r, b, a: events.append((r, b, a)))
+    steps: list[Step] = []
+    cur = e
+    for rule, before, after in events:
+        name = _SHOWN.get(rule.name)
+        if name == LIKE_TERMS:
+            renamed = _renamed_like_terms(before)
+            if renamed is not None and renamed != before:
+                cur = _replace(cur, before, renamed)
+                steps.append(Step(RENAME, lhs, cur, ("so that like terms look alike",)))
+                before = renamed
+        if name == CONSTANTS and rule.name == "mul-constants" and _only_drops_ones(before):
+            name = ONES
+        nxt = _replace(cur, before, after)
+        if nxt == cur and name is not None:
+            continue
+        cur = nxt
+        if name is None:
+            if steps:
+                steps[-1].rhs = cur
+            continue
+        note: tuple = ()
+        if name == DELTA:
+            eaten = _eaten(before, after)
+            note = (f"the delta eats {', '.join(eaten)}",) if eaten else ()
+        elif name == DELTA_TRACE and isinstance(before, Delta):
+            k = before.indices[0]
+            note = (before, f" = 1; summed over {k.name} it gives ", Size(k))
+        steps.append(Step(name, lhs, cur, note))
+    if steps:
+        steps[-1].rhs = result
+    return steps, result
+
+
+def _extend(steps: list[Step], more: list[Step], result: Expr) -> None:
+    """Append simplification steps; when there are none (only factors reordered or
+    products flattened), the previous step shows the tidied expression."""
+    if more:
+        steps += more
+    elif steps and steps[-1].rhs is not None and steps[-1].rhs != result:
+        steps[-1].rhs = result
+
+
+def _only_drops_ones(e: Expr) -> bool:
+    return isinstance(e, Mul) and all(f.value == 1 for f in e.factors if isinstance(f, Const))
+
+
+def _renamed_like_terms(e: Expr) -> Expr | None:
+    """``e`` (an Add) with each term written with the summed indices of the first term it is
+    like (alpha-equal to), or None when no two terms are alike."""
+    if not isinstance(e, Add):
+        return None
+    first: dict[tuple, Expr] = {}
+    out = []
+    changed = False
+    for t in e.terms:
+        c, rest = split_coef(t)
+        k = alpha_key(rest)
+        if k in first and first[k] != rest:
+            rep = first[k]
+            out.append(rep if c == 1 else (Mul((Const(c), rep)) if not isinstance(rep, Sum)
+                                            else Sum(rep.indices, Mul((Const(c), rep.body)))))
+            changed = True
+        else:
+            first.setdefault(k, rest)
+            out.append(t)
+    return Add(out) if changed else None
+
+
+# ---------------------------------------------------------------- derivations
+
+
+class _Builder:
+    def __init__(self, d: "Derivation") -> None:
+        self.d = d
+        self.sections: list[Section] = []
+        self.defined_shown: set[str] = set()
+
+    def definition(self, sec: Section, name: str) -> None:
+        """Show the definition of ``name`` the first time it is needed."""
+        if name in self.defined_shown:
+            return
+        st = self.d.forward.defined.get(name)
+        if st is None:
+            return
+        self.defined_shown.add(name)
+        src = {s.name for s in self.d.source_program.statements}
+        rule = DEFINITION if name in src else NAMING
+        note = () if name in src else ("the argument of a function, named so that its gradient is computed once",)
+        sec.steps.append(Step(rule, st.lhs, st.rhs, note))
+
+    def local(self, sec: Section, st, x: str, X: Tensor) -> Expr:
+        """Steps of the local derivative d st / d X; returns the simplified result."""
+        self.definition(sec, st.name)
+        rhs = rename_bound(st.rhs, {i.name for i in X.indices} | {i.name for i in st.indices})
+        lhs = Deriv(st.lhs, X)
+        answers = {rhs: st.lhs}
+        ex_steps, expanded = expand_steps(lhs, Deriv(rhs, X), answers)
+        sec.steps += ex_steps
+        s_steps, res = simplify_steps(lhs, expanded)
+        _extend(sec.steps, s_steps, res)
+        return res
+
+
+def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
+    out = []
+    used = set(avoid)
+    for dm in dims:
+        n = fresh_name(used)
+        used.add(n)
+        out.append(Index(n, dm))
+    return tuple(out)
+
+
+def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
+                   only: set[str] | None = None) -> list[Section]:
+    from .autodiff import _ancestors, _depends as depends_on
+
+    b = _Builder(d)
+    fwd = d.forward
+    needs = depends_on(fwd, d.wrt) & _ancestors(fwd, d.of)
+    adjoint = {p: a for a, p in d.adjoint_of.items()}
+    derived = [s for s in d.program.statements if s.name in d.adjoint_of]
+    sections: list[Section] = []
+    for ds in derived:
+        x = d.adjoint_of[ds.name]
+        if x == d.of or (only is not None and ds.name not in only):
+            continue
+        sec = Section(f"d{d.loss}/d{x}")
+        consumers = [s for s in fwd.statements if s.name in needs
+                     and any(r.name == x for r in tensor_refs(s.rhs))]
+        names: set[str] = set(index_names(ds.rhs)) | {i.name for i in ds.indices} | set(fwd.dims)
+        for s in consumers:
+            names |= index_names(s.rhs) | {i.name for i in s.indices}
+        P = _fresh_indices(fwd.dims[x], names)
+        X = Tensor(x, P)
+        lhs = Tensor(ds.name, P)
+        # the chain rule, summed over every statement that uses x
+        chain_terms: list[Expr] = []
+        seeds: list[Expr] = []
+        for s in consumers:
+            if s.name == d.of and d.seed is None:
+                seed: Expr = ONE
+            else:
+                seed = Tensor(adjoint.get(s.name, s.name), s.indices)
+            seeds.append(seed)
+            local = Deriv(s.lhs, X)
+            chain_terms.append(Sum(s.indices, Mul((seed, local))) if s.indices else _mul(
+                [f for f in (seed, local) if f != ONE]))
+        chain = _add(chain_terms)
+        trivial = len(consumers) == 1 and seeds[0] == ONE
+        if not trivial:
+            sec.steps.append(Step(CHAIN_TENSOR, lhs, chain,
+                                      (f"summed over every use of {x}",) if len(consumers) > 1 else (),
+                                  as_written=True))
+        results: list[Expr] = []
+        for s in consumers:
+            if trivial:
+                local_steps_start = len(sec.steps)
+                res = b.local(sec, s, x, X)
+                for st_ in sec.steps[local_steps_start:]:
+                    if st_.rule not in (DEFINITION, NAMING):
+                        st_.lhs = lhs
+            else:
+                res = b.local(sec, s, x, X)
+            results.append(res)
+        if trivial:
+            total = results[0]
+        else:
+            subst = _add([Sum(s.indices, Mul((seed, r))) if s.indices else _mul(
+                [f for f in (seed, r) if f != ONE]) for s, seed, r in zip(consumers, seeds, results)])
+            sec.steps.append(Step(SUBSTITUTION, lhs, _flat(subst)))
+            s_steps, total = simplify_steps(lhs, _flat(subst))
+            _extend(sec.steps, s_steps, total)
+        _finish(sec, lhs, total, ds, P, matrix_lines.get(ds.name))
+        sections.append(sec)
+    b.sections = sections
+    return sections
+
+
+def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
+            mline: "MatrixLine | None") -> None:
+    """Rename to the statement's own indices, end at the engine's statement, then the
+    transpose and the matrix form."""
+    target = ds.indices
+    final_lhs = Tensor(lhs.name, target)
+    if tuple(P) != tuple(target):
+        renamed = substitute(total, dict(zip(P, target)))
+        sec.steps.append(Step(RENAME_FREE, final_lhs, renamed,
+                              (", ".join(f"{p.name} -> {t.name}" for p, t in zip(P, target) if p != t),)))
+        total = renamed
+    if alpha_key(total) != alpha_key(ds.rhs):
+        rule = REUSE if _reuses(total, ds.rhs) else RENAME
+        sec.steps.append(Step(rule, final_lhs, ds.rhs))
+    elif total != ds.rhs:
+        sec.steps.append(Step(RENAME, final_lhs, ds.rhs))
+    if mline is not None and mline.node is not None:
+        t = transposed_form(ds.rhs, mline)
+        if t is not None:
+            sec.steps.append(Step(TRANSPOSE, final_lhs, t, ("to put the summed index inside",)))
+        sec.steps.append(Step(MATRIX, final_lhs, None, matrix=mline))
+    elif mline is not None:
+        fixed = [i.name for dl in mline.slice[0] for i in dl.indices] if mline.slice else []
+        note = f"no matrix form: {mline.reason}" + (
+            f"; for each {', '.join(fixed)} the slice is a matrix" if fixed else "; the einsum form")
+        sec.steps.append(Step(MATRIX, final_lhs, None, (note,), matrix=mline))
+
+
+def _reuses(mine: Expr, engine: Expr) -> bool:
+    return bool(tensor_names(engine) - tensor_names(mine))
+
+
+def transposed_form(rhs: Expr, mline: "MatrixLine") -> Expr | None:
+    """``dl/dy[p,j] * (a^T)[j,q]``: the factors of a matrix-product chain in chain order,
+    each written transposed where the matrix form transposes it; None unless the matrix
+    form is a plain chain of (transposed) tensors with a transpose in it."""
+    from .matrix import MatMul, T, Var
+
+    leaves: list[tuple[str, bool]] = []
+
+    def chain(n) -> bool:
+        if isinstance(n, MatMul):
+            return chain(n.a) and chain(n.b)
+        if isinstance(n, T) and isinstance(n.x, Var):
+            leaves.append((n.x.name, True))
+            return True
+        if isinstance(n, Var):
+            leaves.append((n.name, False))
+            return True
+        return False
+
+    if not chain(mline.node) or not any(t for _, t in leaves):
+        return None
+    body = rhs.body if isinstance(rhs, Sum) else rhs
+    fs = list(body.factors) if isinstance(body, Mul) else [body]
+    refs = {f.name: f for f in fs if isinstance(f, Tensor)}
+    if len(refs) != len(fs) or len(leaves) != len(fs) or {n for n, _ in leaves} != set(refs):
+        return None
+    out: list[Expr] = []
+    for name, tr in leaves:
+        r = refs[name]
+        if tr:
+            if len(r.indices) != 2:
+                return None
+            out.append(Transposed(name, r.indices[::-1]))
+        else:
+            out.append(r)
+    new = Mul(out)
+    return Sum(rhs.indices, new) if isinstance(rhs, Sum) else new
+
+
+def _jacobian_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
+                       only: set[str] | None = None) -> list[Section]:
+    b = _Builder(d)
+    sections: list[Section] = []
+    fwd = d.forward
+    for ds in d.program.statements:
+        if ds.name not in d.refs or (only is not None and ds.name not in only):
+            continue
+        y, rank, x = d.refs[ds.name]
+        st = fwd.defined[y]
+        I, P = ds.indices[:rank], ds.indices[rank:]
+        X = Tensor(x, P)
+        lhs = Tensor(ds.name, ds.indices)  # the Jacobian tensor, printed dY[I]/dX[P]
+        sec = Section(d.display.get(ds.name, ds.name))
+        b.definition(sec, y)
+        rhs = rename_bound(st.rhs, {i.name for i in P} | {i.name for i in I})
+        rhs = substitute(rhs, dict(zip(st.indices, I)))
+        answers = {rhs: Tensor(y, I)}
+        used = {i.name for i in ds.indices} | index_names(rhs)
+        start: list[Expr] = [Deriv(rhs, X)] if _depends(rhs, x) else []
+        for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
+            jz = next((n for n, (num, _, den) in d.refs.items() if num == z and den == x), None)
+            if jz is None:
+                continue
+            Q = _fresh_indices(fwd.dims[z], used)
+            used |= {q.name for q in Q}
+            start.append(Sum(Q, Mul((Deriv(rhs, Tensor(z, Q)), Tensor(jz, Q + P)))))
+        begin = _add(start)
+        if len(start) > 1 or (start and not isinstance(start[0], Deriv)):
+            sec.steps.append(Step(CHAIN_TENSOR, lhs, begin))
+        ex, expanded = expand_steps(lhs, begin, answers)
+        sec.steps += ex
+        s_steps, total = simplify_steps(lhs, expanded)
+        _extend(sec.steps, s_steps, total)
+        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
+        sections.append(sec)
+    return sections
+
+
+def derivation_steps(d: "Derivation", wrt: str | None = None) -> "Steps":
+    """The step-by-step derivation of ``d`` (of every result, or of the one for ``wrt``)."""
+    out = Steps(d)
+    for sec in _sections(d, wrt):
+        for st in sec.steps:
+            st.section = sec.title
+            if out and out[-1].section == st.section and out[-1].lhs == st.lhs \
+                    and st.rhs is not None and out[-1].rhs is not None and st.aside is None \
+                    and _text(out, out[-1]) == _text(out, st):
+                out[-1].rhs = st.rhs  # a rewrite that does not show (say -1 * x -> -x)
+                continue
+            out.append(st)
+    return out
+
+
+def _text(steps: "Steps", st: Step) -> str:
+    return steps.equation(st, "text")[1]
+
+
+def _sections(d: "Derivation", wrt: str | None = None) -> list[Section]:
+    """The sections of ``d``'s step-by-step derivation (all, or those ``wrt`` needs)."""
+    view = d.matrix()
+    lines = {ln.name: ln for ln in view.lines if not ln.helper}
+    need: set[str] | None = None
+    if wrt is not None:
+        if wrt not in d.outputs:
+            from .errors import RicciError
+
+            raise RicciError(f"no result for '{wrt}': this derivation is w.r.t. {', '.join(d.wrt)}")
+        # the derived statements the result for wrt reads
+        need = {d.outputs[wrt]}
+        for s in reversed(d.program.statements):
+            if s.name in need:
+                need.update(r.name for r in tensor_refs(s.rhs))
+    if d.kind == "grad":
+        return _grad_sections(d, lines, need)
+    return _jacobian_sections(d, lines, need)
+
+
+# ---------------------------------------------------------------- printing
+
+
+class Steps(list):
+    """A list of :class:`Step`; ``str()`` numbers them under a heading per result.
+
+    :meth:`text` takes ``notation`` (``"text"``, ``"unicode"``), :meth:`latex` gives an
+    ``aligned`` block, :meth:`markdown` a Markdown section with the math in ``$$``.
+    """
+
+    def __init__(self, d: "Derivation") -> None:
+        super().__init__()
+        self.derivation = d
+        self.adjoints = {a: (d.loss, p) for a, p in d.adjoint_of.items()}
+
+    # -- one step
+    def equation(self, st: Step, notation: str = "text") -> tuple[str, str]:
+        """The two sides of ``st`` in ``notation``."""
+        from .matrix import latex_name, render_latex, render_text
+
+        d = self.derivation
+        lhs_idx = _lhs_indices(st.lhs)
+        lhs = _expr(self._shown(st.lhs), lhs_idx, notation, self.adjoints, d.refs)
+        if st.matrix is not None:
+            ln = st.matrix
+            if ln.node is None:  # no matrix form: each slice's, or the einsum form
+                if ln.slice is not None:
+                    deltas, inner, node = ln.slice
+                    colon = {i: Index(":", i.dim) for i in inner}
+                    lhs = _expr(substitute(self._shown(st.lhs), colon), (), notation, self.adjoints, d.refs)
+                    rhs = _expr(_mul(deltas), (), notation, self.adjoints, d.refs)
+                    if notation == "latex":
+                        return lhs, rhs + r"\, " + render_latex(node, d.matrix().spelling)
+                    return lhs, f"{rhs} * {render_text(node)}"
+                return lhs, (ln.einsum or "")
+            sp = d.matrix().spelling
+            if notation == "latex":
+                return sp.latex(ln.name), render_latex(ln.node, sp)
+            text_name = (lambda n: self._matrix_name(n, notation))
+            return text_name(ln.name), render_text(ln.node, text_name)
+        rhs = _expr(st.rhs, lhs_idx, notation, self.adjoints, d.refs, not st.as_written)
+        del latex_name
+        return lhs, rhs
+
+    def _shown(self, lhs: Expr) -> Expr:
+        """A Jacobian tensor on the left is written as the derivative it is."""
+        refs = self.derivation.refs
+        if isinstance(lhs, Tensor) and lhs.name in refs:
+            num, rank, den = refs[lhs.name]
+            return Deriv(Tensor(num, lhs.indices[:rank]), Tensor(den, lhs.indices[rank:]))
+        return lhs
+
+    def _matrix_name(self, name: str, notation: str) -> str:
+        d = self.derivation
+        if name in d.adjoint_of:
+            p = d.adjoint_of[name]
+            return f"∂{d.loss}/∂{p}" if notation == "unicode" else f"d{d.loss}/d{p}"
+        if name in d.refs:
+            num, _, den = d.refs[name]
+            return f"∂{num}/∂{den}" if notation == "unicode" else f"d{num}/d{den}"
+        return name
+
+    def note_text(self, st: Step, notation: str = "text") -> str:
+        """The note of ``st``; in LaTeX, words in ``\\text{}`` and expressions as math."""
+        out = []
+        for part in st.note:
+            if isinstance(part, Expr):
+                out.append(_expr(part, sorted(part.free), notation, self.adjoints, self.derivation.refs))
+            elif notation == "latex":
+                out.append(rf"\text{{{_tex_text(part)}}}" if part else "")
+            else:
+                out.append(part)
+        return "".join(out)
+
+    def aside_text(self, st: Step, notation: str = "text") -> str:
+        if st.aside is None:
+            return ""
+        a, b = st.aside
+        idx = _lhs_indices(a)
+        return f"{_expr(a, idx, notation, self.adjoints, self.derivation.refs)} = " \
+               f"{_expr(b, idx, notation, self.adjoints, self.derivation.refs)}"
+
+    # -- the whole list
+    def text(self, notation: str = "text") -> str:
+        out: list[str] = []
+        section = None
+        for k, st in enumerate(self, 1):
+            if st.section != section:
+                section = st.section
+                head = self._section_title(section, notation)
+                out.append(("" if not out else "\n") + f"{head}:")
+            lhs, rhs = self.equation(st, notation)
+            line = f"{k:>3}. {st.rule}"
+            extra = []
+            if st.aside is not None:
+                extra.append(self.aside_text(st, notation))
+            if st.note:
+                extra.append(self.note_text(st, notation))
+            if extra:
+                line += f" ({'; '.join(extra)})"
+            out.append(line)
+            out.append(f"     {lhs} = {rhs}")
+        return "\n".join(out)
+
+    def _section_title(self, title: str, notation: str) -> str:
+        if notation == "unicode":
+            return "∂" + title[1:].replace("/d", "/∂", 1) if title.startswith("d") else title
+        return title
+
+    def __str__(self) -> str:
+        return self.text("text")
+
+    def __repr__(self) -> str:
+        return f"<Steps: {len(self)} steps>\n{self}"
+
+    def latex(self) -> str:
+        """An ``aligned`` block: ``lhs &= rhs && \\text{rule}`` per step."""
+        rows = []
+        for k, st in enumerate(self, 1):
+            lhs, rhs = self.equation(st, "latex")
+            label = rf"\text{{{_tex_text(f'{k}. {st.rule}')}{': ' if st.note else ''}}}"
+            rows.append(f"{lhs} &= {rhs} && {label}{self.note_text(st, 'latex')}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def markdown(self) -> str:
+        """Numbered steps, each with its rule and its equation as display math."""
+        out = []
+        section = None
+        for k, st in enumerate(self, 1):
+            if st.section != section:
+                section = st.section
+                out.append(f"\n#### {section}\n")
+            lhs, rhs = self.equation(st, "latex")
+            note = f" ({self.note_text(st, 'unicode')})" if st.note else ""
+            out.append(f"{k}. **{st.rule}**{note}\n\n   $$ {lhs} = {rhs} $$\n")
+        return "\n".join(out).strip() + "\n"
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+
+def _tex_text(s: str) -> str:
+    """Plain text safe inside ``\\text{...}``."""
+    for a, b in (("\\", ""), ("{", "("), ("}", ")"), ("_", r"\_"), ("^", ""), ("#", r"\#"),
+                 ("&", r"\&"), ("%", r"\%"), ("$", r"\$")):
+        s = s.replace(a, b)
+    return s
+
+
+def _lhs_indices(e: Expr) -> tuple[Index, ...]:
+    """The free indices of a step's left-hand side, in reading order (each once)."""
+    if isinstance(e, (Tensor, Transposed)):
+        return tuple(dict.fromkeys(e.indices))
+    if isinstance(e, Deriv):
+        return tuple(dict.fromkeys(_lhs_indices(e.num) + tuple(e.wrt.indices)))
+    return tuple(sorted(e.free))
+
+
+def _expr(e: Expr, lhs: Sequence[Index], notation: str, adjoints, refs, reorder: bool = True) -> str:
+    from .render import expr_text
+
+    if isinstance(e, Tensor) and not reorder:
+        reorder = True
+    return expr_text(e, lhs, reorder, refs, notation=notation, adjoints=adjoints)
