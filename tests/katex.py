@@ -2,21 +2,23 @@
 
 KaTeX implements the math subset that Jupyter and web pages render, and with
 ``strict: "error"`` it rejects unknown commands and malformed input instead of guessing.
-``.ci/run`` installs it (``npm install --prefix .ci katex@<pinned>``, git-ignored); to run
-these tests locally, run that same command once.
+The first test that needs it installs the pinned version with npm into the git-ignored
+``.ci/node_modules`` (so the test command alone sets everything up).
 
 * :func:`katex_errors` renders a batch of strings (``\\begin{aligned} ... \\end{aligned}``
   blocks included, all in display mode) and returns, per string, ``None`` or KaTeX's error
   message. All calls share one node process, started on first use (once per session).
 * :func:`unavailable` says why KaTeX cannot run here (no node, KaTeX not installed), or
   ``None``. The ``katex`` fixture (``tests/conftest.py``) skips on that reason, but fails
-  when ``RICCI_REQUIRE_KATEX=1`` (as in CI), so a missing KaTeX never passes silently.
+  when :func:`required` (``RICCI_REQUIRE_KATEX=1``, or the ``CI`` variable is set), so a
+  missing KaTeX never passes silently in CI.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,7 +26,23 @@ from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 KATEX_DIR = ROOT / ".ci" / "node_modules" / "katex"
+KATEX_VERSION = "0.16.22"
 REQUIRE_ENV = "RICCI_REQUIRE_KATEX"
+
+
+def required() -> bool:
+    """KaTeX must run (a missing one fails the tests): ``RICCI_REQUIRE_KATEX=1``, or CI."""
+    return os.environ.get(REQUIRE_ENV) == "1" or os.environ.get("CI", "") not in ("", "0", "false")
+
+
+def install() -> None:
+    """Install the pinned KaTeX into the git-ignored ``.ci/node_modules`` with npm (once)."""
+    if (KATEX_DIR / "package.json").is_file() or shutil.which("npm") is None:
+        return
+    subprocess.run(["npm", "install", "--prefix", str(ROOT / ".ci"), "--no-save",
+                    "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error",
+                    f"katex@{KATEX_VERSION}"], check=False, timeout=600,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 # One JSON array of strings per input line -> one JSON array of (null | error) per line.
 _SCRIPT = r"""
@@ -46,11 +64,12 @@ rl.on("line", (line) => {
 
 
 def unavailable() -> str | None:
-    """Why KaTeX cannot run here, or ``None`` when it can."""
+    """Why KaTeX cannot run here, or ``None`` when it can (installing it first if npm can)."""
     if shutil.which("node") is None:
         return "node is not installed"
+    install()
     if not (KATEX_DIR / "package.json").is_file():
-        return f"KaTeX is not installed in {KATEX_DIR.parent} (run the npm install line of .ci/run)"
+        return f"KaTeX is not installed in {KATEX_DIR.parent} and npm could not install it"
     return None
 
 

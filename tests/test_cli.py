@@ -86,3 +86,39 @@ def test_console_script_and_module_entry_points():
         out = subprocess.run([exe, "grad", MATMUL, "--wrt", "A"], capture_output=True, text=True,
                              check=True).stdout
         assert out == "dA[k,j] = X[i,k] * dY[i,j]\n"
+
+
+# ---------------------------------------------------------------- output formats (issue 3)
+
+
+def test_emit_matrix_unicode_latex_and_steps(capsys):
+    assert main(["grad", "Y[i,j] = X[i,k] * A[k,j]", "--wrt", "X", "A", "--emit", "matrix"]) == 0
+    assert capsys.readouterr().out == "dX = dY @ A.T\ndA = X.T @ dY\n"
+    assert main(["grad", "Y[i,j] = X[i,k] * A[k,j]", "--wrt", "X", "--emit", "unicode"]) == 0
+    assert capsys.readouterr().out == "∂l/∂X_ik = ∂l/∂Y_ij A_kj\n"
+    assert main(["grad", "Y[i,j] = X[i,k] * A[k,j]", "--wrt", "X", "--emit", "latex"]) == 0
+    assert capsys.readouterr().out == \
+        "\\frac{\\partial l}{\\partial X_{ik}} = \\frac{\\partial l}{\\partial Y_{ij}} A_{kj}\n"
+    assert main(["grad", "Y[i,j] = X[i,k] * A[k,j]", "--wrt", "X", "--steps"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dl/dX:\n  1. chain rule") and out.endswith("dl/dX = dl/dY @ A.T\n")
+
+
+def test_markdown_report(capsys, tmp_path):
+    path = tmp_path / "affine.ricci"
+    path.write_text("Z[n,h] = X[n,d] * W[d,h] + b[h]\nL = sum[n,h](Z[n,h]^2)\n")
+    assert main(["grad", str(path), "--wrt", "W", "b", "--steps", "--emit", "markdown"]) == 0
+    out = capsys.readouterr().out
+    for part in ("**Program**", "**Step by step**", "**Result in index notation**",
+                 "**Result in matrix notation**", "**Generated code (numpy)**", "$$",
+                 "db = sum(dZ, axis=0)", "def grad_L("):
+        assert part in out, part
+
+
+def test_latex_input_is_detected(capsys):
+    assert main(["grad", "y_{ij} = x_{ik} a_{kj}", "--wrt", "x"]) == 0
+    assert capsys.readouterr().out == "dx[i,k] = dy[i,j] * a[k,j]\n"
+    assert main(["parse", r"\hat{y}_i = \sigma(W_{ij} x_j + b_i)"]) == 0
+    assert capsys.readouterr().out == "yhat[i] = sigmoid(W[i,j] * x[j] + b[i])\n"
+    assert main(["parse", "y_{ij} = x_{ik} a_{kj}", "--syntax", "ricci"]) == 1
+    assert "unexpected character '{'" in capsys.readouterr().err

@@ -40,10 +40,11 @@ _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_
 
 
 def as_program(program: Program | str) -> Program:
+    """A Program, or text in ricci's notation or in LaTeX (detected) parsed into one."""
     if isinstance(program, Program):
         return program
     if isinstance(program, str):
-        return parse(program)
+        return parse(program, syntax="auto")
     raise RicciError(f"expected a Program or program text, got {type(program).__name__}")
 
 
@@ -313,6 +314,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     contributions: dict[str, list[Expr]] = {}
     derived: list[Statement] = []
     adjoint_names: dict[str, str] = {}
+    inline: dict[str, Expr] = {}
 
     for s in reversed(stmts):
         if s.name not in needs:
@@ -321,10 +323,8 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
             dY = seed
         else:
             rhs = simplify(Add(contributions.pop(s.name, [])))
-            if isinstance(rhs, Const):
-                dY = rhs
-            elif isinstance(rhs, Tensor) and rhs.indices == s.indices:
-                dY = rhs
+            if isinstance(rhs, Const) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
+                dY = inline[s.name] = rhs  # used where it is needed, not given a statement
             else:
                 an = names.adjoint(s.name)
                 adjoint_names[s.name] = an
@@ -368,7 +368,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
         adjoint_of[seed_name] = out
     return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
                       outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of,
-                      forward=lifted_prog)
+                      forward=lifted_prog, inline=inline)
 
 
 def _ancestors(prog: Program, out: str) -> set[str]:
@@ -404,6 +404,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
     derived: list[Statement] = []
     outputs: dict[str, str] = {}
     display: dict[str, str] = {}
+    inline: dict[str, Expr] = {}
     refs: dict[str, tuple[str, int, str]] = {}
     for x, chosen in targets:
         if chosen is not None:
@@ -435,7 +436,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
                     terms.append(Sum(Q, Mul((t, jz))))
             e = simplify(Add(terms))
             if s.name != out and isinstance(e, Const):
-                jac[s.name] = e  # a constant Jacobian (usually 0) is used inline
+                jac[s.name] = inline[f"{s.name}/{x}"] = e  # a constant Jacobian: used inline
                 continue
             jname = names.claim(f"d{s.name}_d{x}")
             dims[jname] = tuple(i.dim for i in s.indices + P)
@@ -455,7 +456,8 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
     forward = _closure(prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     return Derivation("jacobian", result, source_program=full, wrt=tuple(n for n, _ in targets), of=out,
-                      outputs=outputs, shown=derived, display=display, refs=refs, forward=prog)
+                      outputs=outputs, shown=derived, display=display, refs=refs, forward=prog,
+                      inline=inline)
 
 
 def _lhs(name: str, idx: Sequence[Index]) -> str:

@@ -2,12 +2,14 @@
 
 ::
 
-    ricci grad PROGRAM --wrt X A [--of Y] [--emit index|numpy|torch]
-    ricci jacobian PROGRAM --wrt X [--of Y] [--emit index|numpy|torch]
+    ricci grad PROGRAM --wrt X A [--of Y] [--emit FORMAT] [--steps]
+    ricci jacobian PROGRAM --wrt X [--of Y] [--emit FORMAT] [--steps]
     ricci check PROGRAM --wrt X [--of Y] [--sizes i=3,j=4] [--seed N]
-    ricci parse PROGRAM
+    ricci parse PROGRAM [--emit index|unicode|latex]
 
-PROGRAM is a file path, the program text itself, or ``-`` for standard input.
+FORMAT is index (default), unicode, latex, matrix, markdown, numpy or torch.
+PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
+notation or in LaTeX (``y_{ij} = x_{ik} a_{kj}``; detected, or ``--syntax latex``).
 Errors are printed without a traceback and exit with status 1.
 """
 
@@ -18,9 +20,11 @@ import os
 import sys
 from typing import Sequence
 
-from .autodiff import as_program, grad, jacobian
+from .autodiff import grad, jacobian
 from .check import check
 from .errors import RicciError
+from .program import Program
+from .resolve import parse
 
 
 def _read_program(arg: str) -> str:
@@ -62,13 +66,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="inputs to differentiate with respect to (X, or X[k,l] to name its indices)")
         sp.add_argument("--of", help="the output to differentiate (default: the last statement)")
 
+    def emit(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--emit", choices=EMIT, default="index",
+                        help="index notation (default), unicode, latex, matrix notation, a "
+                        "markdown report, or generated code (numpy, torch)")
+        sp.add_argument("--steps", action="store_true",
+                        help="show the derivation step by step (in the --emit notation)")
+
     g = sub.add_parser("grad", help="gradients by reverse mode")
     common(g)
-    g.add_argument("--emit", choices=["index", "numpy", "torch"], default="index",
-                   help="index notation (default) or generated code")
+    emit(g)
     j = sub.add_parser("jacobian", help="the derivative tensor dY[...]/dX[...]")
     common(j)
-    j.add_argument("--emit", choices=["index", "numpy", "torch"], default="index")
+    emit(j)
     c = sub.add_parser("check", help="compare the compiled gradient with torch autograd and "
                        "finite differences")
     common(c)
@@ -77,22 +87,47 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     pa = sub.add_parser("parse", help="print the program in normalised form")
     pa.add_argument("program")
+    pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
+    for sp in (g, j, c, pa):
+        sp.add_argument("--syntax", choices=["auto", "ricci", "latex"], default="auto",
+                        help="the notation of PROGRAM (default: detected)")
     return p
+
+
+EMIT = ["index", "unicode", "latex", "matrix", "markdown", "numpy", "torch"]
+
+
+def _show(d, emit: str, steps: bool) -> str:
+    """The text a derivation prints for ``--emit`` (and ``--steps``)."""
+    if emit in ("numpy", "torch"):
+        return d.source(emit)
+    if emit == "markdown":
+        return d.markdown(steps=steps)
+    if steps:
+        st = d.steps()
+        return st.latex() if emit == "latex" else st.text("unicode" if emit == "unicode" else "text")
+    if emit == "matrix":
+        return str(d.matrix())
+    if emit == "unicode":
+        return d.unicode()
+    if emit == "latex":
+        return d.latex()
+    return str(d)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        text = _read_program(args.program)
+        program = parse(_read_program(args.program), syntax=args.syntax)
         if args.command == "parse":
-            print(as_program(text))
+            print({"index": str, "unicode": Program.unicode, "latex": Program.latex}[args.emit](program))
             return 0
         if args.command in ("grad", "jacobian"):
             fn = grad if args.command == "grad" else jacobian
-            d = fn(text, args.wrt, of=args.of)
-            print(d if args.emit == "index" else d.source(args.emit), end="\n" if args.emit == "index" else "")
+            out = _show(fn(program, args.wrt, of=args.of), args.emit, args.steps)
+            print(out, end="" if out.endswith("\n") else "\n")
             return 0
-        report = check(text, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
+        report = check(program, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
                        backend=args.backend, raise_on_mismatch=False)
         print(report)
         return 0 if report.ok else 1

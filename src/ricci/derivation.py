@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .codegen import Generated, compile_source, generate, get_backend
 from .errors import RicciError
+from .expr import Expr
 from .program import Program, Statement
 from .render import statement_text
 from .shapes import Binder
@@ -29,7 +30,8 @@ class Derivation:
                  display: Mapping[str, str] | None = None,
                  refs: Mapping[str, tuple[str, int, str]] | None = None,
                  adjoint_of: Mapping[str, str] | None = None,
-                 forward: Program | None = None) -> None:
+                 forward: Program | None = None,
+                 inline: Mapping[str, Expr] | None = None) -> None:
         self.kind = kind
         self.program = program
         self.source_program = source_program
@@ -47,6 +49,10 @@ class Derivation:
         #: the forward program as differentiated (up to ``of``, with the function
         #: arguments ricci named, such as ``z1``)
         self.forward = forward if forward is not None else source_program.upto(of)
+        #: values used inline instead of a statement: in reverse mode the adjoint of an
+        #: intermediate that is a constant or another tensor (by the intermediate's
+        #: name); in forward mode a constant Jacobian (by ``"Z/X"``)
+        self.inline = dict(inline or {})
         base = list(source_program.upto(of).inputs)
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
@@ -61,18 +67,48 @@ class Derivation:
         return "l"
 
     # -- text
-    def lines(self) -> list[str]:
-        return [statement_text(s, self.display.get(s.name), reorder=s.derived, refs=self.refs)
-                for s in self.shown]
+    def lines(self, notation: str = "text") -> list[str]:
+        """The result, one statement per line, in ``notation`` (``"text"``, ``"unicode"``
+        or ``"latex"``). Text keeps ricci's names (``dX``); the other notations write an
+        adjoint as the derivative of the loss (``∂l/∂X_ik``)."""
+        adjoints = None if notation == "text" else self.adjoints()
+        return [statement_text(s, self.display.get(s.name), reorder=s.derived, refs=self.refs,
+                               notation=notation, adjoints=adjoints) for s in self.shown]
+
+    def adjoints(self) -> dict[str, tuple[str, str]]:
+        """Each adjoint tensor -> (loss, the tensor it is the gradient of), for printing."""
+        return {a: (self.loss, p) for a, p in self.adjoint_of.items()}
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def unicode(self) -> str:
+        """The result in Unicode: ``∂l/∂X_ik = ∂l/∂Y_ij A_kj``."""
+        return "\n".join(self.lines("unicode"))
+
+    def latex(self) -> str:
+        """The result in LaTeX: one equation, or an ``aligned`` block for several."""
+        rows = self.lines("latex")
+        if len(rows) == 1:
+            return rows[0]
+        return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
+            "\n\\end{aligned}"
+
+    def markdown(self, steps: bool = False, code: str | None = "numpy") -> str:
+        """A Markdown report: the program, the steps (with ``steps``), the result in index
+        and matrix notation (math in ``$$``, and as text), and the generated code."""
+        from .report import derivation_markdown
+
+        return derivation_markdown(self, steps=steps, code=code)
 
     def __repr__(self) -> str:
         return f"<Derivation {self.kind} of {self.of} w.r.t. {', '.join(self.wrt)}:\n{self}\n>"
 
     def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
+        return self.markdown(code=None)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
 
     def __getitem__(self, name: str) -> Statement:
         """The statement giving the result for input ``name`` (``d["X"]``)."""

@@ -35,7 +35,7 @@ from .expr import (Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Te
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
 from .functions import FUNCTIONS
 from .greek import GREEK
-from .render import _dim_collisions, number_text
+from .render import dim_collisions, number_text
 
 Axes = tuple[Index, ...]
 
@@ -593,7 +593,7 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
     for st in statements:
         # a summed index never shares its name with a free one (einsum letters), and
         # size(k) names an index of its own dim (sizes are looked up by name)
-        st = st.replace(_own_size_names(_dim_collisions(
+        st = st.replace(_own_size_names(dim_collisions(
             rename_bound(st.rhs, {i.name for i in st.indices}), st.indices), st.indices))
         mark = len(out)
         try:
@@ -662,10 +662,9 @@ def einsum_text(st, display: Mapping[str, str]) -> str | None:
     out = []
     for t in terms:
         coef = Fraction(1)
-        idx: tuple[Index, ...] = ()
         body = t
         if isinstance(body, Sum):
-            idx, body = body.indices, body.body
+            _idx, body = body.indices, body.body
         fs = body.factors if isinstance(body, Mul) else (body,)
         ops, specs = [], []
         for f in fs:
@@ -1074,6 +1073,9 @@ class MatrixView:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
 
 
 def _tex_text(s: str) -> str:

@@ -120,5 +120,23 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({str(self)!r})"
 
+    def latex(self) -> str:
+        """The program in LaTeX, as written: one equation, or an ``aligned`` block."""
+        from .render import statement_text
+
+        rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
+        if len(rows) == 1:
+            return rows[0]
+        return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
+            "\n\\end{aligned}"
+
+    def unicode(self) -> str:
+        from .render import statement_text
+
+        return "\n".join(statement_text(s, reorder=s.derived, notation="unicode") for s in self.statements)
+
     def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
+        return "```\n" + str(self) + "\n```\n\n$$" + self.latex() + "$$"
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"

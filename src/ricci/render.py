@@ -53,7 +53,7 @@ def number_text(v: Fraction) -> str:
 # ---------------------------------------------------------------- preparation
 
 
-def _dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
+def dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
     """Rename binders whose name is shared with an index of another dim."""
     owner: dict[str, str] = {i.name: i.dim for i in fixed}
     bad: list[Index] = []
@@ -264,7 +264,7 @@ def _rename_at(e: Expr, path: tuple, name: str) -> Expr:
 
 def prepare(e: Expr, lhs: Sequence[Index], strict: bool = False) -> tuple[Expr, dict[tuple, frozenset[str]]]:
     e = rename_bound(e, {i.name for i in lhs})
-    e = _dim_collisions(e, lhs)
+    e = dim_collisions(e, lhs)
     return _plan(e, strict)
 
 

@@ -19,12 +19,11 @@ sides of every step numerically (derivatives through torch autograd).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, Mul, Pow, Size, Sum,
                    Tensor, Transposed, fresh_name, index_names, map_bottom_up, rename_bound,
-                   substitute, tensor_names, tensor_refs, walk)
+                   substitute, tensor_names, tensor_refs)
 from .functions import FUNCTIONS
 from .simplify import alpha_key, simplify, split_coef
 
@@ -317,7 +316,8 @@ def _extend(steps: list[Step], more: list[Step], result: Expr) -> None:
     products flattened), the previous step shows the tidied expression."""
     if more:
         steps += more
-    elif steps and steps[-1].rhs is not None and steps[-1].rhs != result:
+    elif steps and steps[-1].rhs is not None and steps[-1].rhs != result and \
+            steps[-1].rule not in (DEFINITION, NAMING):
         steps[-1].rhs = result
 
 
@@ -421,14 +421,17 @@ def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
         for s in consumers:
             if s.name == d.of and d.seed is None:
                 seed: Expr = ONE
+            elif s.name in d.inline:  # an adjoint ricci did not name (a constant, say)
+                seed = d.inline[s.name]
             else:
-                seed = Tensor(adjoint.get(s.name, s.name), s.indices)
+                seed = Tensor(adjoint[s.name], s.indices)
             seeds.append(seed)
             local = Deriv(s.lhs, X)
-            chain_terms.append(Sum(s.indices, Mul((seed, local))) if s.indices else _mul(
-                [f for f in (seed, local) if f != ONE]))
+            term = _mul([f for f in (seed, local) if f != ONE])
+            chain_terms.append(Sum(s.indices, term) if s.indices else term)
         chain = _add(chain_terms)
-        trivial = len(consumers) == 1 and seeds[0] == ONE
+        # dL/dx is the local derivative itself: one use, by the scalar output
+        trivial = len(consumers) == 1 and seeds[0] == ONE and not consumers[0].indices
         if not trivial:
             sec.steps.append(Step(CHAIN_TENSOR, lhs, chain,
                                       (f"summed over every use of {x}",) if len(consumers) > 1 else (),
@@ -447,8 +450,9 @@ def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
         if trivial:
             total = results[0]
         else:
-            subst = _add([Sum(s.indices, Mul((seed, r))) if s.indices else _mul(
-                [f for f in (seed, r) if f != ONE]) for s, seed, r in zip(consumers, seeds, results)])
+            subst = _add([Sum(s.indices, _mul([f for f in (seed, r) if f != ONE])) if s.indices
+                          else _mul([f for f in (seed, r) if f != ONE])
+                          for s, seed, r in zip(consumers, seeds, results)])
             sec.steps.append(Step(SUBSTITUTION, lhs, _flat(subst)))
             s_steps, total = simplify_steps(lhs, _flat(subst))
             _extend(sec.steps, s_steps, total)
@@ -551,11 +555,14 @@ def _jacobian_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]
         start: list[Expr] = [Deriv(rhs, X)] if _depends(rhs, x) else []
         for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
             jz = next((n for n, (num, _, den) in d.refs.items() if num == z and den == x), None)
-            if jz is None:
+            if jz is None and f"{z}/{x}" not in d.inline:
                 continue
             Q = _fresh_indices(fwd.dims[z], used)
             used |= {q.name for q in Q}
-            start.append(Sum(Q, Mul((Deriv(rhs, Tensor(z, Q)), Tensor(jz, Q + P)))))
+            jval = Tensor(jz, Q + P) if jz is not None else d.inline[f"{z}/{x}"]
+            if jval == ZERO:
+                continue
+            start.append(Sum(Q, Mul((Deriv(rhs, Tensor(z, Q)), jval))))
         begin = _add(start)
         if len(start) > 1 or (start and not isinstance(start[0], Deriv)):
             sec.steps.append(Step(CHAIN_TENSOR, lhs, begin))
@@ -625,7 +632,7 @@ class Steps(list):
     # -- one step
     def equation(self, st: Step, notation: str = "text") -> tuple[str, str]:
         """The two sides of ``st`` in ``notation``."""
-        from .matrix import latex_name, render_latex, render_text
+        from .matrix import render_latex, render_text
 
         d = self.derivation
         lhs_idx = _lhs_indices(st.lhs)
@@ -648,7 +655,6 @@ class Steps(list):
             text_name = (lambda n: self._matrix_name(n, notation))
             return text_name(ln.name), render_text(ln.node, text_name)
         rhs = _expr(st.rhs, lhs_idx, notation, self.adjoints, d.refs, not st.as_written)
-        del latex_name
         return lhs, rhs
 
     def _shown(self, lhs: Expr) -> Expr:
