@@ -76,9 +76,9 @@ def test_matmul_gradient_of_a_000():
 def test_neuron_layer_weight_gradient_001():
     d = ricci.grad(open(os.path.join(ROOT, "examples", "neuron.ricci")).read(), ["W", "b"])
     steps = d.steps("W")
-    assert [(st.section, st.rule) for st in steps][-10:] == [
+    assert [(st.section, st.rule) for st in steps][-11:] == [
         ("dL/dW", S.CHAIN_TENSOR), ("dL/dW", S.NAMING), ("dL/dW", S.SUM_RULE),
-        ("dL/dW", S.PRODUCT_RULE), ("dL/dW", S.SELF), ("dL/dW", S.DELTA),
+        ("dL/dW", S.INDEPENDENT), ("dL/dW", S.PRODUCT_RULE), ("dL/dW", S.SELF), ("dL/dW", S.DELTA),
         ("dL/dW", S.SUBSTITUTION), ("dL/dW", S.DELTA), ("dL/dW", S.RENAME_FREE),
         ("dL/dW", S.MATRIX)]
     text = str(steps)
@@ -97,7 +97,8 @@ def test_bias_gradient_sums_over_the_batch_003():
     assert tail == [
         ("dL/db[p]", "dL/dZ[n,h] * dZ[n,h]/db[p]"),
         ("Z[n,h]", "X[n,d] * W[d,h] + b[h]"),
-        ("dZ[n,h]/db[p]", "db[h]/db[p]"),
+        ("dZ[n,h]/db[p]", "d(X[n,d] * W[d,h])/db[p] + db[h]/db[p]"),  # sum rule
+        ("dZ[n,h]/db[p]", "db[h]/db[p]"),  # W and X do not depend on b
         ("dZ[n,h]/db[p]", "delta[h,p]"),
         ("dL/db[p]", "sum[n](dL/dZ[n,h] * delta[h,p])"),
         ("dL/db[p]", "sum[n](dL/dZ[n,p])"),
@@ -145,8 +146,8 @@ def test_each_named_rule_appears_and_checks():
         d = ricci.grad(open(path).read(), wrt_of(path))
         seen |= set(rules(d.steps()))
     for rule in (S.SUM_RULE, S.PRODUCT_RULE, S.QUOTIENT_RULE, S.POWER_RULE, S.CHAIN_FUNCTION,
-                 S.CHAIN_TENSOR, S.SELF, S.DELTA, S.LIKE_TERMS, S.TRANSPOSE, S.MATRIX,
-                 S.RENAME_FREE):
+                 S.CHAIN_TENSOR, S.SELF, S.INDEPENDENT, S.DELTA, S.LIKE_TERMS, S.TRANSPOSE,
+                 S.MATRIX, S.RENAME_FREE, S.RENAME):
         assert rule in seen, rule
 
 

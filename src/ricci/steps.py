@@ -95,14 +95,13 @@ def _depends(e: Expr, name: str) -> bool:
     return name in tensor_names(e)
 
 
-def _first_deriv(e: Expr, path: tuple = ()) -> tuple | None:
-    """The path to the first unevaluated derivative (pre-order), or None."""
+def _first_deriv(e: Expr, path: tuple = (), zero: bool = False) -> tuple | None:
+    """The path to the first unevaluated derivative (pre-order), or None; with ``zero``
+    only one whose numerator does not depend on the denominator (a zero)."""
     if isinstance(e, Deriv):
-        return path
+        return path if not zero or not _depends(e.num, e.wrt.name) else None
     for k, c in enumerate(e.children):
-        if isinstance(e, Deriv):
-            break
-        p = _first_deriv(c, path + (k,))
+        p = _first_deriv(c, path + (k,), zero)
         if p is not None:
             return p
     return None
@@ -149,6 +148,21 @@ def _flat(e: Expr) -> Expr:
     return map_bottom_up(e, fn)
 
 
+def _drop_zeros(e: Expr) -> Expr:
+    """``a + 0 -> a``, ``a * 0 -> 0``, ``sum[k](0) -> 0``: a zero derivative vanishes."""
+
+    def fn(n: Expr) -> Expr:
+        if isinstance(n, Add):
+            return _add([t for t in n.terms if t != ZERO])
+        if isinstance(n, Mul) and ZERO in n.factors:
+            return ZERO
+        if isinstance(n, Sum) and n.body == ZERO:
+            return ZERO
+        return n
+
+    return map_bottom_up(e, fn)
+
+
 def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr, tuple, tuple | None]:
     """Apply the rule for ``d``'s outermost node: (rule, result, note, aside).
 
@@ -158,17 +172,18 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr,
     num, x = d.num, d.wrt
     w = x.name
     if not _depends(num, w):
-        if isinstance(num, (Const, Size, Delta)):
+        names = sorted(tensor_names(num))
+        if not names:
             return INDEPENDENT, ZERO, ("a constant",), (d, ZERO)
-        return INDEPENDENT, ZERO, (f"{', '.join(sorted(tensor_names(num)))} does not depend on {w}",), (d, ZERO)
+        who = names[0] + " does" if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} do"
+        return INDEPENDENT, ZERO, (f"{who} not depend on {w}",), (d, ZERO)
     if isinstance(num, Tensor):
         # d X[a,b] / d X[p,q] = delta[a,p] * delta[b,q]
         res = _mul([Delta((a, p)) for a, p in zip(num.indices, x.indices)]) if num.indices else ONE
         return SELF, res, (), (d, res)
     if isinstance(num, Add):
-        dep = [t for t in num.terms if _depends(t, w)]
-        note = () if len(dep) == len(num.terms) else (f"the other terms do not depend on {w}",)
-        return SUM_RULE, _add([Deriv(t, x) for t in dep]), note, None
+        # every term keeps its derivative; those of independent terms are zeroed next
+        return SUM_RULE, _add([Deriv(t, x) for t in num.terms]), (), None
     if isinstance(num, Sum):
         return None, Sum(num.indices, Deriv(num.body, x)), "", None
     if isinstance(num, Mul):
@@ -229,20 +244,26 @@ def expand_steps(lhs: Expr, start: Expr, answers: Mapping[Expr, Expr]) -> tuple[
     cur = start
     hidden = False
     while True:
-        path = _first_deriv(cur)
+        path = _first_deriv(cur, zero=True)  # zeros first: dz/dW = d(W x)/dW + db/dW, db/dW = 0
+        if path is None:
+            path = _first_deriv(cur)
         if path is None:
             break
         d = _at(cur, path)
         assert isinstance(d, Deriv)
         rule, res, note, aside = _one_rule(d, answers)
         cur = _flat(_replace_at(cur, path, res))
+        if rule == INDEPENDENT:
+            cur = _drop_zeros(cur)
         if rule is None:
             hidden = True
             if steps:
                 steps[-1].rhs = cur
             continue
         if steps and steps[-1].rule == rule == INDEPENDENT:
-            steps[-1].rhs = cur
+            steps[-1].rhs = cur  # several zeros at once
+            if note and note not in steps[-1].note:
+                steps[-1].note = steps[-1].note + ("; ",) + note if steps[-1].note else note
             continue
         steps.append(Step(rule, lhs, cur, note, aside))
         hidden = False
