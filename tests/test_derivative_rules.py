@@ -5,7 +5,7 @@ import pytest
 
 import ricci
 from ricci.differentiate import RULES as STRUCTURAL_RULES
-from ricci.expr import Add, Call, Const, Delta, Mul, Pow, Size, Sum, Tensor
+from ricci.expr import Add, Call, Const, Delta, MatFn, Mul, Pow, Size, Sum, Tensor
 from ricci.functions import FUNCTIONS
 
 
@@ -92,4 +92,4 @@ def test_repeated_indices_on_an_input():
 
 
 def test_every_structural_rule_is_registered():
-    assert set(STRUCTURAL_RULES) == {Tensor, Const, Size, Delta, Add, Mul, Sum, Pow, Call}
+    assert set(STRUCTURAL_RULES) == {Tensor, Const, Size, Delta, Add, Mul, Sum, Pow, Call, MatFn}

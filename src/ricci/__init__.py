@@ -25,3 +25,13 @@ from .resolve import parse
 __all__ = ["parse", "grad", "jacobian", "check", "Program", "Statement", "Derivation",
            "CheckReport", "RicciError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # ricci.torch and ricci.jax (autograd functions from ricci programs) are loaded on
+    # first use, so that `import ricci` needs neither library
+    if name in ("torch", "jax"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

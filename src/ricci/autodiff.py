@@ -201,7 +201,8 @@ def _first_uses(prog: Program) -> dict[str, tuple[Index, ...]]:
     out: dict[str, tuple[Index, ...]] = {}
     for s in prog.statements:
         for r in tensor_refs(s.rhs):
-            out.setdefault(r.name, r.indices)
+            if not any(i.name.startswith("#") for i in r.indices):  # not inv(A)'s own
+                out.setdefault(r.name, r.indices)
     return out
 
 

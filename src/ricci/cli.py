@@ -7,7 +7,7 @@
     ricci check PROGRAM --wrt X [--of Y] [--sizes i=3,j=4] [--seed N]
     ricci parse PROGRAM [--emit index|unicode|latex]
 
-FORMAT is index (default), unicode, latex, matrix, markdown, numpy or torch.
+FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
 PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
 notation or in LaTeX (``y_{ij} = x_{ik} a_{kj}``; detected, or ``--syntax latex``).
 Errors are printed without a traceback and exit with status 1.
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     def emit(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--emit", choices=EMIT, default="index",
                         help="index notation (default), unicode, latex, matrix notation, a "
-                        "markdown report, or generated code (numpy, torch)")
+                        "markdown report, or generated code (numpy, torch, jax)")
         sp.add_argument("--steps", action="store_true",
                         help="show the derivation step by step (in the --emit notation)")
 
@@ -94,12 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-EMIT = ["index", "unicode", "latex", "matrix", "markdown", "numpy", "torch"]
+EMIT = ["index", "unicode", "latex", "matrix", "markdown", "numpy", "torch", "jax"]
 
 
 def _show(d, emit: str, steps: bool) -> str:
     """The text a derivation prints for ``--emit`` (and ``--steps``)."""
-    if emit in ("numpy", "torch"):
+    if emit in ("numpy", "torch", "jax"):
         return d.source(emit)
     if emit == "markdown":
         return d.markdown(steps=steps)

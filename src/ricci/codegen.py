@@ -158,16 +158,90 @@ def _delta(n, k):
         return t
 
 
+class JaxBackend(_Base):
+    """JAX code: ``jnp`` operations only, no in-place updates and no Python-side use of
+    array values, so the generated function can be traced by ``jax.jit`` (sizes are
+    shapes, which are static under ``jit``)."""
+
+    name = "jax"
+    header = "import jax\nimport jax.numpy as jnp"
+    reserved = {"jax", "jnp"}
+
+    def scalar(self, code: str) -> str:
+        # jnp functions take Python numbers (weakly typed, so float32 inputs stay float32);
+        # a size is an int, made a float so that relu(size(k)) ** -2 is not an integer power
+        return code if _FLOAT_LITERAL.fullmatch(code) else f"float({code})"
+
+    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
+        if len(axes) == ndim:
+            return f"{a}.sum()"
+        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
+        return f"{a}.sum(axis={ax})"
+
+    def einsum(self, spec: str, ops: Sequence[str]) -> str:
+        return f"jnp.einsum('{spec}', {', '.join(ops)})"
+
+    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str:
+        return f"jnp.tensordot({a}, {b}, axes=({list(ax)}, {list(bx)}))"
+
+    def eye(self, n: str) -> str:
+        return f"jnp.eye({n})"
+
+    def delta(self, n: str, k: int) -> str:
+        return f"_delta({n}, {k})"
+
+    def broadcast(self, code: str, shape: str) -> str:
+        return f"jnp.broadcast_to({code}, {shape})"  # arrays are immutable: no copy needed
+
+    def copy(self, code: str) -> str:
+        return code  # an immutable array can be shared; `x += y` rebinds the name
+
+    def full(self, shape: str, value: str) -> str:
+        if value in ("0.0", "0"):
+            return f"jnp.zeros({shape})"
+        return f"jnp.full({shape}, {value}, dtype=float)"
+
+    def scalar_result(self, code: str, number: bool) -> str:
+        return f"jnp.asarray({code}, dtype=float)" if number else code
+
+    prelude = '''
+def _delta(n, k):
+    i = jnp.arange(n)
+    return jnp.zeros((n,) * k).at[(i,) * k].set(1.0)
+'''
+
+    def asarray(self, x: Any) -> Any:
+        import jax.numpy as jnp
+
+        a = jnp.asarray(x)
+        if not jnp.issubdtype(a.dtype, jnp.floating):
+            a = a.astype(float)  # jax's default float: float64 with jax_enable_x64
+        return a
+
+
+#: a non-negative float literal, as ricci spells constants (``2.0``, ``0.5``, ``1e-05``)
+_FLOAT_LITERAL = re.compile(r"\d+\.\d*(e[-+]?\d+)?|\d+e[-+]?\d+")
+
+#: backend name -> (class, the module it needs, the extra that installs it)
+BACKENDS: dict[str, tuple[type, str | None, str | None]] = {
+    "numpy": (NumpyBackend, None, None),
+    "torch": (TorchBackend, "torch", "torch"),
+    "jax": (JaxBackend, "jax", "jax"),
+}
+
+
 def get_backend(name: str) -> _Base:
-    if name == "numpy":
-        return NumpyBackend()
-    if name == "torch":
+    if name not in BACKENDS:
+        raise RicciError(f"unknown backend {name!r}: choose " +
+                         ", ".join(repr(b) for b in list(BACKENDS)[:-1]) + f" or {list(BACKENDS)[-1]!r}")
+    cls, module, extra = BACKENDS[name]
+    if module is not None:
         try:
-            import torch  # noqa: F401
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise RicciError("the torch backend needs PyTorch: pip install 'ricci[torch]'") from None
-        return TorchBackend()
-    raise RicciError(f"unknown backend {name!r}: choose 'numpy' or 'torch'")
+            __import__(module)
+        except ImportError:
+            lib = {"torch": "PyTorch", "jax": "JAX"}.get(module, module)
+            raise RicciError(f"the {name} backend needs {lib}: pip install 'ricci[{extra}]'") from None
+    return cls()
 
 
 # ---------------------------------------------------------------- generation
@@ -402,16 +476,20 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
 
 def _repeated(exprs: Sequence) -> set:
     """Non-trivial subexpressions that occur more than once (worth computing once)."""
-    from .expr import Call, Pow, Sum, walk
+    from .expr import Call, MatFn, Pow, Sum, walk
+    from .lower import whole
 
     seen: set = set()
     twice: set = set()
     for e in exprs:
         for n in walk(e):
-            if isinstance(n, (Call, Pow, Sum)) and n.free:
-                if n in seen:
-                    twice.add(n)
-                seen.add(n)
+            if isinstance(n, MatFn):  # inv(A) used twice, with any indices: computed once
+                n = whole(n)
+            elif not (isinstance(n, (Call, Pow, Sum)) and n.free):
+                continue
+            if n in seen:
+                twice.add(n)
+            seen.add(n)
     return twice
 
 

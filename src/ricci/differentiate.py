@@ -12,6 +12,8 @@ list of terms (their sum is the derivative). Each structural rule is one entry o
 * summation:           d sum[k](f) = sum[k](df)
 * power rule:          d f^c = c * f^(c-1) * df;   d f^g = f^g * (dg * log(f) + g * df / f)
 * chain rule:          d fn(u) = fn'(u) * du      (fn' from the function table)
+* matrix functions:    d inv(A)[i,j] / d A[p,q] = -inv(A)[i,p] * inv(A)[q,j], and so on
+                       (from the matrix-function table)
 
 Returning terms rather than one ``Add`` keeps every delta at the top level of its term,
 where the simplifier can let it eat a summed index; factors that do not contain ``X``
@@ -23,9 +25,9 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from .expr import (ONE, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+from .expr import (ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
                    tensor_names)
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 
 Terms = list[Expr]
 DRule = Callable[[Expr, "_Ctx"], Terms]
@@ -137,6 +139,15 @@ def _d_pow(e: Pow, c: _Ctx) -> Terms:
     out += [Mul((x, Pow(b, Add((x, Const(-1)))), t)) for t in c.d(b)]
     out += [Mul((c.answers.get(e, e), Call("log", (b,)), t)) for t in c.d(x)]
     return out
+
+
+@drule(MatFn)
+def _d_matfn(e: MatFn, c: _Ctx) -> Terms:
+    # d fn(A) / d A[p,q] from the table: -inv(A)[i,p] inv(A)[q,j], det(A) inv(A)[q,p], ...
+    # (the operand is a tensor by name: an intermediate is chained by the caller)
+    if e.arg.name != c.wrt:
+        return []
+    return [MATRIX_FUNCTIONS[e.fn].deriv(e, c.fresh, c.answers.get(e, e))]
 
 
 @drule(Call)

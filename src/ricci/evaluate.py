@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 import opt_einsum as oe
 
-from .expr import Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor
-from .functions import FUNCTIONS
+from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .program import Program
 from .shapes import Binder
 
@@ -31,6 +31,20 @@ def _function(lib: str, name: str):
 
             ns["torch"] = torch
         _fn_cache[key] = eval("lambda x: " + FUNCTIONS[name].code[lib].format("x"), ns)
+    return _fn_cache[key]
+
+
+def _matrix_function(lib: str, name: str):
+    key = (lib, "matrix:" + name)
+    if key not in _fn_cache:
+        import numpy as np
+
+        ns: dict[str, Any] = {"np": np}
+        if lib == "torch":
+            import torch
+
+            ns["torch"] = torch
+        _fn_cache[key] = eval("lambda x: " + MATRIX_FUNCTIONS[name].code[lib].format("x"), ns)
     return _fn_cache[key]
 
 
@@ -106,6 +120,12 @@ def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
         if isinstance(e, Call):
             x, ax = ev(e.args[0])
             return _function(lib, e.fn)(x), ax
+        if isinstance(e, MatFn):
+            v = _matrix_function(lib, e.fn)(env[e.arg.name])
+            uniq = tuple(dict.fromkeys(e.out))
+            if len(uniq) < len(e.out):  # inv(A)[i,i]: the diagonal
+                v = L.einsum("aa->a", v)
+            return v, uniq
         if isinstance(e, Pow):
             (b, bx), (p, px) = ev(e.base), ev(e.exp)
             t = _union(bx, px)

@@ -224,6 +224,44 @@ class Delta(Expr):
         self._seal((8, self.indices), frozenset(self.indices))
 
 
+class MatFn(Expr):
+    """A function of a whole square matrix, from the table in :mod:`ricci.functions`:
+    ``inv(A)[i,j]`` (``out = (i,j)``: an element of the inverse), ``det(A)``, ``logdet(A)``
+    (``out = ()``: a number).
+
+    ``arg`` is the operand, always a tensor named by itself: ``Tensor(A, (#r, #c))``, whose
+    two indices are the operand's own rows and columns, bound inside the node (never free,
+    always named ``#r`` and ``#c``, so equal calls are equal nodes). It is the node's child,
+    so traversals see the tensor ``A``. The free indices are ``out``.
+    """
+
+    __slots__ = ("fn", "arg", "out")
+    RANK = 11
+
+    def __init__(self, fn: str, arg: Tensor, out: Sequence[Index] = ()) -> None:
+        self.fn = fn
+        self.arg = arg
+        self.out = tuple(out)
+        self._seal((11, fn, arg._key, self.out), frozenset(self.out))
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.arg,)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        arg = children[0]
+        assert isinstance(arg, Tensor)
+        return MatFn(self.fn, arg, self.out)
+
+    def with_out(self, out: Sequence[Index]) -> "MatFn":
+        return MatFn(self.fn, self.arg, out)
+
+
+def operand(name: str, dim: str) -> Tensor:
+    """The operand of a matrix function: ``name[#r,#c]``, a square matrix of size class ``dim``."""
+    return Tensor(name, (Index("#r", dim), Index("#c", dim)))
+
+
 class Deriv(Expr):
     """``d num / d wrt[P]``: an unevaluated derivative, as a person writes it mid-derivation.
 
@@ -337,6 +375,8 @@ def index_occurrences(e: Expr) -> set[Index]:
     for n in walk(e):
         if isinstance(n, (Tensor, Delta, Transposed)):
             out.update(n.indices)
+        elif isinstance(n, MatFn):
+            out.update(n.out)
         elif isinstance(n, Size):
             out.add(n.index)
         elif isinstance(n, Sum):
@@ -418,6 +458,10 @@ def substitute(e: Expr, mapping: Mapping[Index, Index], prefer: Sequence[str] = 
         if isinstance(n, Transposed):
             if any(i in m for i in n.indices):
                 return Transposed(n.name, [m.get(i, i) for i in n.indices])
+            return n
+        if isinstance(n, MatFn):  # the operand's indices are its own: only ``out`` renames
+            if any(i in m for i in n.out):
+                return n.with_out([m.get(i, i) for i in n.out])
             return n
         if isinstance(n, Size):
             return Size(m[n.index]) if n.index in m else n

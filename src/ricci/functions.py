@@ -24,7 +24,7 @@ from fractions import Fraction
 from math import isqrt
 from typing import Callable
 
-from .expr import ONE, Call, Const, Expr, Mul, Pow, Tensor, neg, sub
+from .expr import ONE, Call, Const, Expr, MatFn, Mul, Pow, Tensor, neg, sub
 
 Deriv = Callable[[Expr, Expr], Expr]
 Fold = Callable[[Fraction], "Fraction | None"]
@@ -133,3 +133,75 @@ defun("sign", deriv=lambda x, ans: Const(0),
       fold=lambda v: Fraction((v > 0) - (v < 0)),
       numpy="np.sign({0})", torch="torch.sign({0})", jax="jnp.sign({0})",
       doc="sign: -1, 0 or 1")
+
+
+# ---------------------------------------------------------------- functions of a whole matrix
+
+
+MatDeriv = Callable[[MatFn, tuple, Expr], Expr]
+
+
+@dataclass(frozen=True)
+class MatrixFunction:
+    """A function of a square matrix ``A`` (written by name: ``inv(A)[i,j]``, ``det(A)``).
+
+    ``rank`` is 2 for a matrix result (indexed: ``inv(A)[i,j]``), 0 for a number.
+    ``deriv(call, (p, q), ans)`` is d call / d A[p,q], where ``ans`` holds the call's own
+    value (the statement it defines, when it is the whole right-hand side).
+    ``code[backend]`` has ``{0}`` for the operand; ``latex`` / ``unicode`` have ``{0}`` for
+    the operand's name and, for a matrix result, are subscripted with its indices.
+    """
+
+    name: str
+    rank: int
+    deriv: MatDeriv
+    code: dict[str, str]
+    latex: str
+    unicode: str
+    doc: str = ""
+
+
+MATRIX_FUNCTIONS: dict[str, MatrixFunction] = {}
+
+#: solving A x = b instead of forming inv(A) (``{0}`` is A, ``{1}`` is b)
+SOLVE = {"numpy": "np.linalg.solve({0}, {1})", "torch": "torch.linalg.solve({0}, {1})",
+         "jax": "jnp.linalg.solve({0}, {1})"}
+
+
+def defmatfun(name: str, *, rank: int, deriv: MatDeriv, numpy: str, torch: str, jax: str,
+              latex: str, unicode: str, doc: str = "") -> None:
+    """Register a function of a square matrix and its derivative (one entry per primitive)."""
+    MATRIX_FUNCTIONS[name] = MatrixFunction(name, rank, deriv, {"numpy": numpy, "torch": torch,
+                                                                "jax": jax}, latex, unicode, doc)
+
+
+def _inv(call: MatFn, pq: tuple, ans: Expr) -> Expr:
+    i, j = call.out
+    p, q = pq
+    # d inv(A)[i,j] / d A[p,q] = -inv(A)[i,p] * inv(A)[q,j]   (d inv(A) = -inv(A) dA inv(A))
+    return Mul((Const(-1), MatFn("inv", call.arg, (i, p)), MatFn("inv", call.arg, (q, j))))
+
+
+def _det(call: MatFn, pq: tuple, ans: Expr) -> Expr:
+    p, q = pq
+    # d det(A) / d A[p,q] = det(A) * inv(A)[q,p]
+    return Mul((ans, MatFn("inv", call.arg, (q, p))))
+
+
+def _logdet(call: MatFn, pq: tuple, ans: Expr) -> Expr:
+    p, q = pq
+    # d logdet(A) / d A[p,q] = inv(A)[q,p]   (d logdet(A) = inv(A)^T : dA)
+    return MatFn("inv", call.arg, (q, p))
+
+
+defmatfun("inv", rank=2, deriv=_inv, numpy="np.linalg.inv({0})", torch="torch.linalg.inv({0})",
+          jax="jnp.linalg.inv({0})", latex="{0}^{{-1}}", unicode="{0}⁻¹",
+          doc="the inverse of a square matrix")
+defmatfun("det", rank=0, deriv=_det, numpy="np.linalg.det({0})", torch="torch.linalg.det({0})",
+          jax="jnp.linalg.det({0})", latex=r"\det\left({0}\right)", unicode="det({0})",
+          doc="the determinant of a square matrix")
+defmatfun("logdet", rank=0, deriv=_logdet, numpy="np.linalg.slogdet({0})[1]",
+          torch="torch.linalg.slogdet({0})[1]", jax="jnp.linalg.slogdet({0})[1]",
+          latex=r"\log\det\left({0}\right)", unicode="log det({0})",
+          doc="log |det A| of a square matrix (the log-determinant; det A > 0 for the SPD "
+              "matrices it is used with)")

@@ -34,10 +34,10 @@ from fractions import Fraction
 from itertools import pairwise
 
 from .errors import RicciError, Span
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
-from .parse import (KEYWORDS, AddA, CallA, DeltaA, Group, Name, NegA, Node, Num, PowA, ProdA,
-                    Ref, SizeA, StmtA, SumA)
+from .parse import (KEYWORDS, AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA,
+                    ProdA, Ref, SizeA, StmtA, SumA)
 
 __all__ = ["looks_like_latex", "parse_latex_statements", "tokenize_latex"]
 
@@ -394,12 +394,25 @@ def tokenize_latex(text: str) -> list[Tok]:
 _SCRIPT_HINT = "in LaTeX '{op}' takes one token: group more with braces, {ex}"
 
 
+def _inverse_of(node: Node) -> tuple[str, Span] | None:
+    """``(A^{-1})``: the name of A and where it is, else None."""
+    if not isinstance(node, Group) or not isinstance(node.node, PowA):
+        return None
+    base, exp = node.node.base, node.node.exp
+    minus_one = (isinstance(exp, NegA) and isinstance(exp.node, Num) and exp.node.value == 1) or \
+        (isinstance(exp, Num) and exp.value == -1)
+    if isinstance(base, Ref) and not base.indices and minus_one:
+        return base.name, base.span
+    return None
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = tokenize_latex(text)
         self.pos = 0
         self.abs_depth = 0
+        self.calls = 0  # matrix-function calls so far (their placeholder slots are unique)
         self.flat: set[int] = set()       # ids of products that merge into an enclosing product
         self.additive: set[int] = set()   # ids of {a + b} groups (braces do not show when typeset)
 
@@ -586,7 +599,11 @@ class _Parser:
         return self.power()
 
     def power(self) -> Node:
+        start = self.tok
         base = self.atom()
+        if self.at("OP", "_") and _inverse_of(base) is not None:  # (A^{-1})_{ij}
+            name, op = _inverse_of(base)
+            return self._matrix_node("inv", name, op, start)
         if self.at("OP", "^"):
             caret = self.take()
             if id(base) in self.additive:
@@ -953,6 +970,13 @@ class _Parser:
             if name == "sigma" and self.at("OPEN", "(") and not lhs:
                 return self.call("sigmoid", t)
             return self.name(name, t, lhs=lhs)
+        if name == "log" and self.peek().kind == "CMD" and self.peek().text == "det" and not lhs:
+            self.take()
+            self.take()
+            return self.matrix_call("logdet", t)  # \log\det A
+        if name == "det" and not lhs:
+            self.take()
+            return self.matrix_call("det", t)
         if name in FUNCTION_COMMANDS:
             self.take()
             if lhs:
@@ -965,6 +989,10 @@ class _Parser:
                 if lhs:
                     raise self.err(f"'{word}' is reserved and cannot be defined", t)
                 return self.call("log" if word == "ln" else word, t)
+            if word in MATRIX_FUNCTIONS:
+                if lhs:
+                    raise self.err(f"'{word}' is reserved and cannot be defined", t)
+                return self.matrix_call(word, t)
             if word == "e" and self.at("OP", "^") and not lhs and self.layer_label() is None:
                 return self.exponential(t)
             if word == "size":
@@ -1002,6 +1030,41 @@ class _Parser:
         if name in FUNCTIONS:
             hint = f"write \\operatorname{{{name}}}(...) for the function {name}"
         raise self.err(f"unknown LaTeX command '\\{name}'", t, hint=hint)
+
+    def matrix_call(self, fn: str, t: Tok) -> Node:
+        r"""``\det A``, ``\log\det(\Sigma)``, ``\operatorname{inv}(A)_{ij}``: the operand is
+        a matrix named by its tensor; an inverse takes its indices as a subscript."""
+        close = None
+        if self.at("OPEN", "(") or self.at("LBRACE"):
+            close = self.take()
+        op = self.tok
+        if op.kind == "LETTER" or (op.kind == "CMD" and op.text in GREEK and op.text != "delta"):
+            self.take()
+            name = op.text
+        elif op.kind == "CMD" and op.text in WORD_COMMANDS:
+            self.take()
+            name = self.word(op)
+        else:
+            raise self.err(f"{fn} takes a square matrix named by its tensor, such as "
+                           f"\\{'det' if fn == 'det' else 'log'}\\det A", op,
+                           hint="for an expression, define it first: C_{ij} = ...")
+        if close is not None:
+            if close.kind == "LBRACE":
+                self.expect_rbrace(close, f"after {t.src}")
+            else:
+                self.expect_close(close, f"after {t.src}")
+        return self._matrix_node(fn, name, op.span, t)
+
+    def _matrix_node(self, fn: str, name: str, where: Span, t: Tok) -> Node:
+        self.calls += 1
+        slots = (f"#r{self.calls}", f"#c{self.calls}")
+        indices: list[Name] = []
+        if MATRIX_FUNCTIONS[fn].rank:
+            if not self.at("OP", "_"):
+                raise self.err(f"{fn}({name}) is a matrix: give its indices, as in "
+                               f"({name}^{{-1}})_{{ij}}", self.tok)
+            indices, _ = self.subscript(self.take(), f"{fn}({name})", digits=False)
+        return MatCallA(fn, Name(name, where), indices, t.span, slots)
 
     def call(self, fn: str, t: Tok) -> Node:
         """A function and its argument: ``\\tanh(x)``, ``\\tanh{x}``, ``\\log p_{nk}``,

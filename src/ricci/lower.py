@@ -20,8 +20,8 @@ from typing import Callable, Protocol, Sequence
 
 import opt_einsum as oe
 
-from .expr import Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor
-from .functions import FUNCTIONS
+from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
 from .render import number_text
 
 Axes = tuple[Index, ...]
@@ -53,6 +53,8 @@ class Val:
     prec: int = ATOM
     #: a plain Python number (constants and sizes only): backends may need to wrap it
     number: bool = False
+    #: ``inv(A)`` not yet computed: the code of ``A``, so a product with it can be a solve
+    inverse_of: str | None = None
 
     @property
     def atomic(self) -> bool:
@@ -146,6 +148,18 @@ class Lowerer:
             if len(uniq) == 2:
                 return Val(self.b.eye(n), tuple(uniq))
             return Val(self.b.delta(n, len(uniq)), tuple(uniq))
+        if isinstance(e, MatFn):
+            code = MATRIX_FUNCTIONS[e.fn].code[self.b.name].format(e.arg.name)
+            key = whole(e)
+            if key in self.repeated:  # used more than once: computed once, into a temporary
+                if key not in self.shared:
+                    self.shared[key] = self.bind(Val(code, key.out), force=True)
+                code = self.shared[key].code
+            uniq = tuple(dict.fromkeys(e.out))
+            if len(uniq) < len(e.out):  # inv(A)[i,i]: its diagonal
+                return Val(self.b.einsum("aa->a", [code]), uniq)
+            lazy = e.fn == "inv" and key not in self.repeated
+            return Val(code, uniq, inverse_of=e.arg.name if lazy else None)
         if isinstance(e, Call):
             arg = self.scalar(self.lower(e.args[0]))
             if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
@@ -306,6 +320,17 @@ class Lowerer:
         (res,) = live
         return res
 
+    def solve(self, inv: Val, y: Val, c: Index) -> Val | None:
+        """``inv(A)[r,c] * y[c,...]`` as ``solve(A, y)`` (``solve(A.T, y)`` when ``c`` is the
+        inverse's row): the inverse is never formed."""
+        if inv.inverse_of is None or len(inv.axes) != 2 or not 1 <= len(y.axes) <= 2:
+            return None
+        r = inv.axes[0] if inv.axes[1] == c else inv.axes[1]
+        a = inv.inverse_of if inv.axes[1] == c else self.b.permute(inv.inverse_of, [1, 0])
+        rest = tuple(x for x in y.axes if x != c)
+        yy = self.align(y, (c,) + rest) if y.axes[0] != c else y
+        return Val(SOLVE[self.b.name].format(a, yy.code), (r,) + rest)
+
     def reduce(self, v: Val, keep: Axes) -> Val:
         drop = [k for k, a in enumerate(v.axes) if a not in keep]
         if not drop:
@@ -325,6 +350,10 @@ class Lowerer:
         con = [x for x in A if x in B and x not in keep]
         a_only = [x for x in A if x not in B]
         b_only = [x for x in B if x not in A]
+        if not batch and len(con) == 1:
+            solved = self.solve(a, b, con[0]) or self.solve(b, a, con[0])
+            if solved is not None:
+                return solved
         if con and self._in_order(b_only + a_only) and not self._in_order(a_only + b_only):
             return self.binary(b, a, keep)
         if not con:
@@ -354,6 +383,12 @@ class Lowerer:
         spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
                 "".join(letters[x] for x in out))
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def whole(e: MatFn) -> MatFn:
+    """The call with canonical result indices: the same key for ``inv(A)[i,j]`` and
+    ``inv(A)[q,p]`` (both read the one matrix ``inv(A)``)."""
+    return e.with_out(e.arg.indices[:len(e.out)])
 
 
 def _union(axes_list: Sequence[Axes]) -> Axes:

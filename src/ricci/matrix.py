@@ -31,9 +31,9 @@ from typing import Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
-from .expr import (Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
 from .render import dim_collisions, number_text
 
@@ -143,6 +143,15 @@ class PowM(M):
 
 
 @dataclass(frozen=True)
+class MatFunc(M):
+    """``inv(A)``, ``det(A)``, ``logdet(A)`` (from the matrix-function table)."""
+
+    fn: str
+    x: M
+    ndim: int
+
+
+@dataclass(frozen=True)
 class Reduce(M):
     """Sum over ``axes`` of ``x`` (all of them: the sum of every element)."""
 
@@ -221,6 +230,8 @@ def _simple(n: M) -> bool:
         return _simple(n.x)
     if isinstance(n, MatMul):
         return _simple(n.a) and _simple(n.b)
+    if isinstance(n, MatFunc):
+        return _simple(n.x)
     return isinstance(n, (Var, Eye, Num, SizeOf))
 
 
@@ -270,6 +281,13 @@ class _Converter:
             return self.tensor(e)
         if isinstance(e, Transposed):
             return self.tensor(e.plain)
+        if isinstance(e, MatFn):
+            rank = MATRIX_FUNCTIONS[e.fn].rank
+            node = MatFunc(e.fn, Var(e.arg.name, 2), rank)
+            uniq = tuple(dict.fromkeys(e.out))
+            if len(uniq) < len(e.out):
+                return MVal(DiagOf(node), uniq)
+            return MVal(node, uniq)
         if isinstance(e, Delta):
             uniq = tuple(dict.fromkeys(e.indices))
             if len(uniq) == 1:
@@ -810,6 +828,11 @@ class _Text:
             return f"{self.fn('sum')}({s}, axis={ax})", ATOM
         if isinstance(n, Trace):
             return f"{self.fn('trace')}({self.go(n.x)[0]})", ATOM
+        if isinstance(n, MatFunc):
+            s, _ = self.go(n.x)
+            if self.numpy:
+                return MATRIX_FUNCTIONS[n.fn].code["numpy"].replace("np.", NP + ".").format(s), ATOM
+            return f"{n.fn}({s})", ATOM
         if isinstance(n, DiagOf):
             return f"{self.fn('diag')}({self.go(n.x)[0]})", ATOM
         if isinstance(n, Outer):
@@ -892,7 +915,12 @@ class _Latex:
         if isinstance(n, Eye):
             return "I", ATOM
         if isinstance(n, T):
+            if isinstance(n.x, MatFunc) and n.x.fn == "inv":  # (A^{-1})^T = A^{-T}
+                return f"{self.base(n.x.x)}^{{-T}}", POW
             return f"{self.base(n.x)}^{{T}}", POW
+        if isinstance(n, MatFunc):
+            spelled = MATRIX_FUNCTIONS[n.fn].latex.format(self.base(n.x))
+            return spelled, (POW if n.ndim else ATOM)
         if isinstance(n, MatMul):
             a, pa = self.go(n.a)
             b, pb = self.go(n.b)

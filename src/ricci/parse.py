@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Union
 
 from .errors import RicciError, Span
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 
 KEYWORDS = ("sum", "delta", "size")
 
@@ -139,6 +139,20 @@ class CallA:
 
 
 @dataclass
+class MatCallA:
+    """``inv(A)[i,j]``, ``det(A)``: a function of the whole matrix ``operand``.
+
+    ``slots`` are two placeholder index names, unique in the program, that stand for the
+    operand's rows and columns while sizes are worked out."""
+
+    fn: str
+    operand: Name
+    indices: list[Name]
+    span: Span
+    slots: tuple[str, str] = ("", "")
+
+
+@dataclass
 class SumA:
     indices: list[Name]
     body: "Node"
@@ -186,7 +200,7 @@ class Group:
     span: Span
 
 
-Node = Union[Num, Ref, CallA, SumA, DeltaA, SizeA, AddA, ProdA, NegA, PowA, Group]
+Node = Union[Num, Ref, CallA, MatCallA, SumA, DeltaA, SizeA, AddA, ProdA, NegA, PowA, Group]
 
 
 @dataclass
@@ -214,6 +228,7 @@ class Parser:
         self.text = text
         self.toks = tokenize(text)
         self.pos = 0
+        self.calls = 0  # matrix-function calls so far (their placeholder slots are unique)
 
     # -- helpers
     @property
@@ -259,7 +274,7 @@ class Parser:
         if t.kind != "NAME":
             raise self.error(f"expected a statement such as 'Y[i,j] = ...', found {_describe(t)}")
         self.take()
-        if t.text in KEYWORDS or t.text in FUNCTIONS:
+        if t.text in KEYWORDS or t.text in FUNCTIONS or t.text in MATRIX_FUNCTIONS:
             raise self.error(f"'{t.text}' is reserved and cannot be defined", t)
         indices = None
         if self.at("OP", "["):
@@ -320,6 +335,35 @@ class Parser:
             return PowA(base, self.unary(), t.span)
         return base
 
+    def matrix_call(self, t: Token) -> MatCallA:
+        """``inv(A)[i,j]`` or ``det(A)``, the name already read."""
+        fn = MATRIX_FUNCTIONS[t.text]
+        self.take()  # (
+        op = self.tok
+        if op.kind != "NAME" or op.text in KEYWORDS or op.text in FUNCTIONS or op.text in MATRIX_FUNCTIONS:
+            raise self.error(f"{t.text} takes a square matrix named by its tensor, such as {t.text}(A)",
+                             op, hint=f"for an expression, define it first: C[i,j] = ...; then {t.text}(C)")
+        self.take()
+        if self.at("OP", "["):
+            raise self.error(f"write {t.text}({op.text}) without indices: the whole matrix is the operand",
+                             hint=f"index the result instead: {t.text}({op.text})[i,j]" if fn.rank else None)
+        if not self.at("OP", ")"):
+            raise self.error(f"{t.text} takes a square matrix named by its tensor, such as {t.text}(A)",
+                             hint=f"for an expression, define it first: C[i,j] = ...; then {t.text}(C)")
+        self.take()
+        self.calls += 1
+        slots = (f"#r{self.calls}", f"#c{self.calls}")
+        if fn.rank:
+            if not self.at("OP", "["):
+                raise self.error(f"{t.text}({op.text}) is a matrix: index it, as in {t.text}({op.text})[i,j]")
+            idx = self.names(f"of {t.text}({op.text})")
+            if len(idx) != 2:
+                raise self.error(f"{t.text}({op.text}) is a matrix: it takes 2 indices, not {len(idx)}", t)
+            return MatCallA(t.text, Name(op.text, op.span), idx, t.span, slots)
+        if self.at("OP", "["):
+            raise self.error(f"{t.text}({op.text}) is a number: it takes no indices")
+        return MatCallA(t.text, Name(op.text, op.span), [], t.span, slots)
+
     def atom(self) -> Node:
         t = self.tok
         if t.kind == "NUMBER":
@@ -358,6 +402,8 @@ class Parser:
             self.take()
             self.expect(")", "to close size(")
             return SizeA(Name(it.text, it.span), t.span)
+        if name in MATRIX_FUNCTIONS and self.at("OP", "("):
+            return self.matrix_call(t)
         if self.at("OP", "("):
             if name not in FUNCTIONS:
                 close = _close_matches(name, FUNCTIONS)
@@ -370,7 +416,7 @@ class Parser:
                 raise self.error(f"{name} takes one argument")
             self.expect(")", f"to close {name}(")
             return CallA(name, arg, t.span)
-        if name in FUNCTIONS and self.at("OP", "["):
+        if (name in FUNCTIONS or name in MATRIX_FUNCTIONS) and self.at("OP", "["):
             raise self.error(f"'{name}' is a function: call it with parentheses, {name}(...)", t)
         if self.at("OP", "["):
             return Ref(name, self.names(f"of {name}"), t.span, True)

@@ -22,9 +22,9 @@ import re
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, Mul, Pow, Size, Sum, Tensor,
+from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
@@ -97,6 +97,8 @@ def _direct(n: Expr) -> set[str]:
     parenthesised numerator of a derivative)."""
     if isinstance(n, (Tensor, Delta, Transposed)):
         return {i.name for i in n.indices}
+    if isinstance(n, MatFn):
+        return {i.name for i in n.out}
     if isinstance(n, Deriv):
         return (_direct(n.num) if isinstance(n.num, Tensor) else set()) | _direct(n.wrt)
     if isinstance(n, Mul):
@@ -147,6 +149,8 @@ def _direct_ordered(n: Expr) -> list[str]:
     """:func:`_direct` in the order the parser meets the names (left to right)."""
     if isinstance(n, (Tensor, Delta, Transposed)):
         return list(dict.fromkeys(i.name for i in n.indices))
+    if isinstance(n, MatFn):
+        return list(dict.fromkeys(i.name for i in n.out))
     if isinstance(n, Deriv):
         num = _direct_ordered(n.num) if isinstance(n.num, Tensor) else []
         return list(dict.fromkeys(num + _direct_ordered(n.wrt)))
@@ -169,8 +173,8 @@ def _eligible(s: Sum, strict: bool = False) -> set[str]:
     """
     b = s.body
     names = {i.name for i in s.indices}
-    if isinstance(b, (Tensor, Delta, Transposed)):
-        counts = [i.name for i in b.indices]
+    if isinstance(b, (Tensor, Delta, Transposed, MatFn)):
+        counts = [i.name for i in (b.out if isinstance(b, MatFn) else b.indices)]
         out = {k for k in names if counts.count(k) >= 2}
         order = [k for k in dict.fromkeys(counts) if k in names]
     elif isinstance(b, Mul):
@@ -319,6 +323,10 @@ class Notation:
     def transposed(self, name: str, indices: Sequence[str]) -> str:
         return f"({name}^T)[{','.join(indices)}]"
 
+    def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
+        """A function of a whole matrix: ``inv(A)[i,j]``, ``det(A)``."""
+        return f"{fn}({operand})" + (f"[{','.join(indices)}]" if indices else "")
+
     def call(self, fn: str, args: Sequence[str]) -> str:
         return f"{fn}({', '.join(args)})"
 
@@ -443,6 +451,10 @@ class UnicodeNotation(Notation):
     def transposed(self, name: str, indices: Sequence[str]) -> str:
         return f"({self.symbol(name)}ᵀ)_{self.index_list(indices)}"
 
+    def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
+        s = MATRIX_FUNCTIONS[fn].unicode.format(self.symbol(operand))
+        return f"({s})_{self.index_list(indices)}" if indices else s
+
     def call(self, fn: str, args: Sequence[str]) -> str:
         f = FUNCTIONS.get(fn)
         return _spell_call(f.unicode if f else fn, ", ".join(args), self.paren)
@@ -558,6 +570,10 @@ class LatexNotation(Notation):
 
     def transposed(self, name: str, indices: Sequence[str]) -> str:
         return f"({self.symbol(name)}^{{T}})_{{{self.index_list(indices)}}}"
+
+    def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
+        s = MATRIX_FUNCTIONS[fn].latex.format(self.symbol(operand))
+        return f"({s})_{{{self.index_list(indices)}}}" if indices else s
 
     def call(self, fn: str, args: Sequence[str]) -> str:
         f = FUNCTIONS.get(fn)
@@ -761,6 +777,8 @@ class _Printer:
             return (*nt.derivative(self.full(e.num, path + (0,))[0], den, compound=True), False)
         if isinstance(e, Transposed):
             return nt.transposed(e.name, _names(e.indices)), ATOM, False
+        if isinstance(e, MatFn):
+            return nt.matfn(e.fn, e.arg.name, _names(e.out)), ATOM, False
         raise AssertionError(f"cannot print {type(e).__name__}")  # pragma: no cover
 
     def product(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
@@ -893,6 +911,8 @@ def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
     for n in walk(e2):
         if isinstance(n, (Tensor, Delta, Sum, Transposed)):
             present.update(n.indices)
+        elif isinstance(n, MatFn):
+            present.update(n.out)
     names = {i.dim: i.name for i in reversed(list(lhs))}
     for i in sorted(present - set(lhs)):
         names.setdefault(i.dim, i.name)

@@ -25,8 +25,9 @@ from collections import defaultdict
 from typing import Iterator
 
 from .errors import RicciError, Span
-from .expr import Add, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor, Call, MINUS_ONE
-from .parse import (AddA, CallA, DeltaA, Group, Name, NegA, Node, Num, PowA, ProdA, Ref, SizeA,
+from .expr import (MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
+                   operand)
+from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA, ProdA, Ref, SizeA,
                     StmtA, SumA, parse_statements)
 from .program import Program, Statement
 
@@ -62,8 +63,13 @@ def parse(text: str, syntax: str = "ricci") -> Program:
 
 
 def _refs(node: Node) -> Iterator[Ref]:
+    """Every tensor reference; the operand of ``inv(A)`` counts as ``A`` used with its two
+    placeholder indices (so ranks, definitions and sizes are checked like any use)."""
     if isinstance(node, Ref):
         yield node
+    elif isinstance(node, MatCallA):
+        op = node.operand
+        yield Ref(op.name, [Name(node.slots[0], op.span), Name(node.slots[1], op.span)], op.span, True)
     for child in _kids(node):
         yield from _refs(child)
 
@@ -84,8 +90,15 @@ def _kids(node: Node) -> list[Node]:
     return []
 
 
+def _matrix_calls(node: Node) -> Iterator[MatCallA]:
+    if isinstance(node, MatCallA):
+        yield node
+    for child in _kids(node):
+        yield from _matrix_calls(child)
+
+
 def _index_names(node: Node) -> Iterator[Name]:
-    if isinstance(node, (Ref, DeltaA, SumA)):
+    if isinstance(node, (Ref, DeltaA, SumA, MatCallA)):
         yield from node.indices
     elif isinstance(node, SizeA):
         yield node.index
@@ -131,11 +144,22 @@ class _Builder:
                                s.span, hint="give each statement its own name")
             first_def[s.name] = s
         ranks: dict[str, tuple[int, Span]] = {}
+        operand_of: dict[str, str] = {}  # names used as the operand of inv(...), det(...)
+        for s in self.stmts:
+            for n in _matrix_calls(s.rhs):
+                operand_of.setdefault(n.operand.name, n.fn)
         defined: set[str] = set()
 
         def use(name: str, rank: int, span: Span, bracketed: bool) -> None:
             if name in ranks and ranks[name][0] != rank:
                 r0, sp0 = ranks[name]
+                if name in operand_of:
+                    other = rank if r0 == 2 else r0
+                    fn = operand_of[name]
+                    raise self.err(f"{fn} needs a square matrix, but '{name}' is used with "
+                                   f"{_plural(other)} ({'here' if r0 == 2 else f'line {sp0.line}, column {sp0.column}'})",
+                                   span if r0 == 2 else sp0,
+                                   hint=f"the operand of {fn} is a tensor with 2 indices of the same size")
                 raise self.err(f"'{name}' is used with {_plural(rank)} here but with "
                                f"{_plural(r0)} on line {sp0.line}, column {sp0.column}", span,
                                hint="a tensor is always used with the same number of indices")
@@ -177,6 +201,14 @@ class _Builder:
                 elif isinstance(node, DeltaA):
                     for n in node.indices:
                         uf.union(("I", si, node.indices[0].name), ("I", si, n.name))
+                elif isinstance(node, MatCallA):
+                    # the operand is square; an index of inv(A) ranges over its rows
+                    r, c = node.slots
+                    uf.union(("I", si, r), ("T", node.operand.name, 0))
+                    uf.union(("I", si, c), ("T", node.operand.name, 1))
+                    uf.union(("I", si, r), ("I", si, c))
+                    for n in node.indices:
+                        uf.union(("I", si, r), ("I", si, n.name))
                 elif isinstance(node, SizeA):
                     uf.find(("I", si, node.index.name))
                 elif isinstance(node, SumA):
@@ -251,7 +283,7 @@ class _StatementResolver:
         where: dict[str, list[tuple[int, Span]]] = defaultdict(list)
 
         def go(node: Node, known: frozenset, sc: int) -> None:
-            if isinstance(node, (Ref, DeltaA)):
+            if isinstance(node, (Ref, DeltaA, MatCallA)):
                 for n in node.indices:
                     if n.name not in known:
                         where[n.name].append((sc, n.span))
@@ -289,7 +321,7 @@ class _StatementResolver:
         out: dict[str, None] = {}
 
         def go(n: Node, kn: frozenset) -> None:
-            if isinstance(n, (Ref, DeltaA)):
+            if isinstance(n, (Ref, DeltaA, MatCallA)):
                 for x in n.indices:
                     if x.name not in kn:
                         out.setdefault(x.name, None)
@@ -341,6 +373,10 @@ class _StatementResolver:
             return self.bind_atom(node.indices, Delta([self.idx(n.name) for n in node.indices]), known)
         if isinstance(node, SizeA):
             return Size(self.idx(node.index.name))
+        if isinstance(node, MatCallA):
+            arg = operand(node.operand.name, self.label(node.slots[0]))
+            e = MatFn(node.fn, arg, [self.idx(n.name) for n in node.indices])
+            return self.bind_atom(node.indices, e, known) if node.indices else e
         if isinstance(node, Group):
             return self.scope(node.node, known)
         if isinstance(node, NegA):

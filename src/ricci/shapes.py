@@ -83,6 +83,12 @@ class Binder:
                 m = out.setdefault(d, n)
                 if m != n:
                     t0, a0 = owner[d]
+                    if t0 == name:  # one tensor, two axes of one size
+                        raise self.error(
+                            f"'{name}' must be square along axes {a0} and {a}, but its shape is "
+                            f"{tuple(shape)}", name,
+                            hint="a matrix function (inv, det, logdet) or a repeated index "
+                                 "(A[i,i]) needs equal sizes")
                     raise self.error(
                         f"sizes disagree for {_index_label(self.program, d)}: '{t0}' has size {m} "
                         f"along axis {a0} but '{name}' has size {n} along axis {a}", name,

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, Mul, Pow, Size, Sum,
+from .expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum,
                    Tensor, Transposed, fresh_name, index_names, map_bottom_up, rename_bound,
                    substitute, tensor_names, tensor_refs)
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .simplify import alpha_key, simplify, split_coef
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +56,9 @@ POWERS = "collecting powers"
 POWER_ALGEBRA = "rules of powers"
 REUSE = "reusing a forward value"
 TRANSPOSE = "transpose"
+MATRIX_RULE = "derivative of a matrix function"
+MATRIX_NOTES = {"inv": "d inv(A) = -inv(A) dA inv(A)", "det": "d det(A) = det(A) inv(A)^T : dA",
+                "logdet": "d logdet(A) = inv(A)^T : dA"}
 MATRIX = "conversion to matrix form"
 
 
@@ -224,6 +227,10 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr,
         if _depends(e, w):
             terms.append(_mul([answers.get(num, num), Call("log", (b,)), Deriv(e, x)]))
         return POWER_RULE, _add(terms), ("general exponent",), None
+    if isinstance(num, MatFn):
+        # from the matrix-function table: d inv(A) = -inv(A) dA inv(A), ...
+        res = MATRIX_FUNCTIONS[num.fn].deriv(num, x.indices, answers.get(num, num))
+        return MATRIX_RULE, res, (MATRIX_NOTES[num.fn],), (d, res)
     if isinstance(num, Call):
         (u,) = num.args
         ans = answers.get(num, num)
