@@ -17,6 +17,7 @@ from .errors import RicciError
 from .functions import FUNCTIONS
 from .lower import Lowerer
 from .program import Program
+from .stable import stabilize
 
 
 def _arg_in_parens(template: str) -> bool:
@@ -41,6 +42,13 @@ class _Base:
 
     def sqrt(self, a: str) -> str:
         return self.call("sqrt", a, atomic=True)
+
+    def max(self, a: str, axes: Sequence[int], ndim: int) -> str:
+        """The largest element over ``axes`` (``.max(axis=...)``; torch: ``.amax(dim=...)``)."""
+        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
+        if self.name == "torch":
+            return f"{a}.amax()" if len(axes) == ndim else f"{a}.amax(dim={ax})"
+        return f"{a}.max()" if len(axes) == ndim else f"{a}.max(axis={ax})"
 
 
 class NumpyBackend(_Base):
@@ -271,6 +279,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
              size_hints: Mapping[str, int] | None = None) -> Generated:
     """Source of ``def function(inputs...)`` returning ``{key: value of outputs[key]}``."""
     be = get_backend(backend)
+    program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
     reserved = set(be.reserved) | {"_delta"}
     all_names = set(program.dims) | set(inputs)
@@ -425,9 +434,13 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
             group.append(order[k + len(group)])
         pre = [ln for g in group for ln in g.lines]
         codes = [g.code for g in group]
-        expr = " + ".join(codes) if len(codes) > 1 else codes[0]
+        # a negated term is subtracted: a - b, dU -= b (never + -b)
+        expr = codes[0] + "".join(f" - {c[1:]}" if c.startswith("-") else f" + {c}" for c in codes[1:])
         if step.target in started:
-            pre.append(f"{step.target} += {expr}")
+            if expr.startswith("-") and len(codes) == 1:
+                pre.append(f"{step.target} -= {expr[1:]}")
+            else:
+                pre.append(f"{step.target} += {expr}")
         else:
             started.add(step.target)
             first = be.copy(expr) if expr.isidentifier() else expr
@@ -477,19 +490,21 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
 def _repeated(exprs: Sequence) -> set:
     """Non-trivial subexpressions that occur more than once (worth computing once)."""
     from .expr import Call, MatFn, Pow, Sum, walk
-    from .lower import whole
+    from .lower import canonical, whole
 
     seen: set = set()
     twice: set = set()
     for e in exprs:
         for n in walk(e):
             if isinstance(n, MatFn):  # inv(A) used twice, with any indices: computed once
-                n = whole(n)
-            elif not (isinstance(n, (Call, Pow, Sum)) and n.free):
+                key = whole(n)
+            elif isinstance(n, (Call, Pow, Sum)) and n.free:  # up to the names of indices
+                key = canonical(n)[0]
+            else:
                 continue
-            if n in seen:
-                twice.add(n)
-            seen.add(n)
+            if key in seen:
+                twice.add(key)
+            seen.add(key)
     return twice
 
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import opt_einsum as oe
 
-from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
+from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .program import Program
 from .shapes import Binder
@@ -120,6 +120,12 @@ def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
         if isinstance(e, Call):
             x, ax = ev(e.args[0])
             return _function(lib, e.fn)(x), ax
+        if isinstance(e, Max):
+            x, ax = ev(e.body)
+            drop = tuple(k for k, a in enumerate(ax) if a in e.indices)
+            if lib == "torch":
+                return x.amax(dim=drop), tuple(a for a in ax if a not in e.indices)
+            return x.max(axis=drop), tuple(a for a in ax if a not in e.indices)
         if isinstance(e, MatFn):
             v = _matrix_function(lib, e.fn)(env[e.arg.name])
             uniq = tuple(dict.fromkeys(e.out))

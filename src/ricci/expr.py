@@ -213,6 +213,27 @@ class Sum(Expr):
         return Sum(self.indices, children[0])
 
 
+class Max(Expr):
+    """``max[indices](body)``: the largest value over the indices. Only code generation
+    builds it (the stable form of a softmax subtracts a row maximum); it has no
+    derivative and never appears in a derivation."""
+
+    __slots__ = ("indices", "body")
+    RANK = 12
+
+    def __init__(self, indices: Sequence[Index], body: Expr) -> None:
+        self.indices = tuple(indices)
+        self.body = body
+        self._seal((12, self.indices, body._key), body.free - frozenset(self.indices))
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.body,)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return Max(self.indices, children[0])
+
+
 class Delta(Expr):
     """The Kronecker delta: 1 where all its indices are equal, else 0."""
 

@@ -20,9 +20,11 @@ from typing import Callable, Protocol, Sequence
 
 import opt_einsum as oe
 
-from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
+from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
+                   substitute, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
 from .render import number_text
+from .simplify import alpha_key, split_coef, with_coef
 
 Axes = tuple[Index, ...]
 
@@ -32,6 +34,7 @@ class Backend(Protocol):
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
+    def max(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
     def permute(self, a: str, perm: Sequence[int]) -> str: ...
     def einsum(self, spec: str, ops: Sequence[str]) -> str: ...
     def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str: ...
@@ -125,13 +128,17 @@ class Lowerer:
 
     # -- expressions
     def lower(self, e: Expr) -> Val:
-        hit = self.shared.get(e)
-        if hit is not None:
-            return hit
+        if not isinstance(e, (Call, Pow, Sum)) or not e.free:
+            return self._lower(e)
+        key, names = canonical(e)
+        hit = self.shared.get(key)
+        if hit is not None:  # computed before, perhaps with other index names
+            return Val(hit.code, tuple(names[a] for a in hit.axes))
         v = self._lower(e)
-        if e in self.repeated:
+        if key in self.repeated:
             v = self.bind(v, force=True)
-            self.shared[e] = v
+            back = {b: a for a, b in names.items()}
+            self.shared[key] = Val(v.code, tuple(back[a] for a in v.axes))
         return v
 
     def _lower(self, e: Expr) -> Val:
@@ -173,6 +180,11 @@ class Lowerer:
             return self.add(e)
         if isinstance(e, Sum):
             return self.summation(e)
+        if isinstance(e, Max):
+            v = self.lower(e.body)
+            drop = [k for k, a in enumerate(v.axes) if a in e.indices]
+            return Val(self.b.max(v.wrapped(), drop, len(v.axes)),
+                       tuple(a for a in v.axes if a not in e.indices))
         raise AssertionError(f"cannot lower {type(e).__name__}")  # pragma: no cover
 
     def tensor(self, e: Tensor) -> Val:
@@ -238,14 +250,10 @@ class Lowerer:
     def add(self, e: Add) -> Val:
         vals: list[tuple[bool, Val]] = []
         for t in e.terms:
-            neg = False
-            if isinstance(t, Mul) and isinstance(t.factors[0], Const) and t.factors[0].value < 0:
-                neg = True
-                c = -t.factors[0].value
-                rest = list(t.factors[1:])
-                t = Mul(([Const(c)] if c != 1 else []) + rest) if len(rest) > 1 or c != 1 else rest[0]
-            elif isinstance(t, Const) and t.value < 0:
-                neg, t = True, Const(-t.value)
+            c, rest = split_coef(t)  # the coefficient, also inside a sum
+            neg = c < 0  # a - b, not a + -b
+            if neg:
+                t = with_coef(-c, rest)
             vals.append((neg, self.lower(t)))
         target = self.order(_union([v.axes for _, v in vals]))
         number = all(v.number for _, v in vals)
@@ -383,6 +391,22 @@ class Lowerer:
         spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
                 "".join(letters[x] for x in out))
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:
+    """``e`` with its free indices renamed ``~0, ~1, ...`` in order of appearance (dims
+    kept), and the map back: ``exp(z[n,k])`` and ``exp(z[p,q])`` have one key, so a value
+    computed for one serves the other (its axes renamed)."""
+    order: list[Index] = []
+    for n in walk(e):
+        for i in getattr(n, "indices", ()) if isinstance(n, (Tensor, Delta)) else ():
+            if i in e.free and i not in order:
+                order.append(i)
+    for i in sorted(e.free - set(order)):
+        order.append(i)
+    ren = {i: Index(f"~{k}", i.dim) for k, i in enumerate(order)}
+    key = alpha_key(substitute(e, ren))
+    return key, {v: k for k, v in ren.items()}
 
 
 def whole(e: MatFn) -> MatFn:

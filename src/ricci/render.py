@@ -22,7 +22,7 @@ import re
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
+from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
@@ -326,6 +326,11 @@ class Notation:
     def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
         """A function of a whole matrix: ``inv(A)[i,j]``, ``det(A)``."""
         return f"{fn}({operand})" + (f"[{','.join(indices)}]" if indices else "")
+
+    def maximum(self, indices: Sequence[str], body: str) -> str:
+        """``max[k](z[n,k])`` (only in code generation's stable forms)."""
+        return f"max[{self.index_list(indices) if self.name != 'text' else ','.join(indices)}]({body})" \
+            if self.name != "latex" else rf"\max_{{{self.index_list(indices)}}}{self.paren(body)}"
 
     def call(self, fn: str, args: Sequence[str]) -> str:
         return f"{fn}({', '.join(args)})"
@@ -779,6 +784,8 @@ class _Printer:
             return nt.transposed(e.name, _names(e.indices)), ATOM, False
         if isinstance(e, MatFn):
             return nt.matfn(e.fn, e.arg.name, _names(e.out)), ATOM, False
+        if isinstance(e, Max):
+            return nt.maximum(_names(e.indices), self.full(e.body, path + (0,))[0]), ATOM, False
         raise AssertionError(f"cannot print {type(e).__name__}")  # pragma: no cover
 
     def product(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
