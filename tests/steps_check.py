@@ -112,11 +112,11 @@ class StepChecker:
                 right = self.matrix_value(st.matrix, view)
             else:
                 right = self.value(st.rhs, out)
-            self.assert_close(left, right, tol, f"step {k} ({st.rule}) of {st.section}:\n{steps}")
+            self.assert_close(left, right, tol, lambda: f"step {k} ({st.rule}) of {st.section}:\n{steps}")
             if st.aside is not None:
                 a, b = st.aside
                 ao = _lhs_indices(a)
-                self.assert_close(self.value(a, ao), self.value(b, ao), tol, f"aside of step {k}")
+                self.assert_close(self.value(a, ao), self.value(b, ao), tol, lambda: f"aside of step {k}")
             n += 1
         return n
 
@@ -132,11 +132,12 @@ class StepChecker:
 
     @staticmethod
     def assert_close(a, b, tol, msg):
+        """``msg()`` builds the message, only on a failure (printing steps is not free)."""
         a = np.asarray(a, dtype=float)
         b = np.broadcast_to(np.asarray(b, dtype=float), a.shape)
         scale = max(1.0, float(np.max(np.abs(a))) if a.size else 1.0)
         err = float(np.max(np.abs(a - b))) if a.size else 0.0
-        assert err <= tol * scale, f"{msg}\nerror {err:.3e}"
+        assert err <= tol * scale, f"{msg()}\nerror {err:.3e}"
 
 
 def check_steps(d, steps=None, seed: int = 0) -> int:

@@ -150,3 +150,11 @@ def test_numerically_stable_functions():
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         out = d.compile()(x=np.array([-1000.0, 0.0, 1000.0]))["x"]
     np.testing.assert_allclose(out, [0.0, 0.75, 1.0])
+
+
+def test_a_number_keeps_its_parentheses_in_numpy_code():
+    # (size(i) + 0.5)^2 is 12.25 for i of size 3, not 0.5 + 3^2
+    d = ricci.grad("L = sum[i](x[i]) * (size(i) + 0.5)^2", ["x"])
+    for backend in ("numpy", "torch"):
+        got = d.compile(backend)(x=np.ones(3))["x"]
+        np.testing.assert_allclose(np.asarray(got, dtype=float), [12.25] * 3)

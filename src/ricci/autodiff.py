@@ -317,6 +317,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     adjoint_names: dict[str, str] = {}
     inline: dict[str, Expr] = {}
 
+    tensor_names_of = set(dims)  # an index is never named like a tensor (r[n,s] * inv(S)[r,i])
     for s in reversed(stmts):
         if s.name not in needs:
             continue
@@ -340,7 +341,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
             if x not in needs:
                 continue
             target = grad_idx[x] if x in grad_idx else lifted_prog.defined[x].indices
-            fresh = _fresh(dims[x], stmt_names | {i.name for i in target})
+            fresh = _fresh(dims[x], stmt_names | {i.name for i in target} | tensor_names_of)
             terms = derivative_terms(s.rhs, x, fresh, answers)
             if not terms:
                 continue

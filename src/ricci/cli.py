@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     common(c)
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    c.add_argument("--backend", choices=["numpy", "torch", "jax"], default="numpy")
     pa = sub.add_parser("parse", help="print the program in normalised form")
     pa.add_argument("program")
     pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")

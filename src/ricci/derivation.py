@@ -57,6 +57,7 @@ class Derivation:
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
         self._compiled: dict[str, Callable[..., dict]] = {}
+        self._matrix = None
 
     @property
     def loss(self) -> str:
@@ -124,10 +125,12 @@ class Derivation:
         the returned :class:`~ricci.matrix.MatrixView` is plain text; ``.latex()`` LaTeX."""
         from .matrix import MatrixView, Spelling, matrix_lines
 
-        jac = {name: (num, den) for name, (num, _, den) in self.refs.items()}
-        lines = matrix_lines(self.shown, set(self.program.dims), display=self.display,
-                             like=self.adjoint_of)
-        return MatrixView(lines, Spelling(self.display, self.adjoint_of, self.loss, jac))
+        if self._matrix is None:  # a derivation does not change: computed once
+            jac = {name: (num, den) for name, (num, _, den) in self.refs.items()}
+            lines = matrix_lines(self.shown, set(self.program.dims), display=self.display,
+                                 like=self.adjoint_of)
+            self._matrix = MatrixView(lines, Spelling(self.display, self.adjoint_of, self.loss, jac))
+        return self._matrix
 
     # -- steps
     def steps(self, wrt: str | None = None):

@@ -197,7 +197,10 @@ class Lowerer:
 
     def scalar(self, v: Val) -> Val:
         """A plain number made into an array scalar of the backend (for its functions)."""
-        return Val(self.b.scalar(v.code), v.axes) if v.number else v
+        if not v.number:
+            return v
+        code = self.b.scalar(v.code)  # numpy leaves the code as it is: keep its precedence
+        return Val(code, v.axes, v.prec if code == v.code else ATOM)
 
     def power(self, e: Pow) -> Val:
         base = self.lower(e.base)
@@ -283,9 +286,17 @@ class Lowerer:
             else:
                 operands.append(v)
         summed = [k for k in e.indices]
+        # factors free of the summed indices multiply the sum instead of every summand
+        outside = [v for v in operands if not set(v.axes) & set(summed)]
+        operands = [v for v in operands if v not in outside] or outside[:1]
+        outside = [v for v in outside if v not in operands]
         keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
         result = self.contract(operands, keep) if operands else Val("1.0", ())
+        if outside:
+            target = self.order(_union([result.axes] + [v.axes for v in outside]))
+            result = Val(" * ".join(self.align(v, target).wrapped(UNARY) for v in [result] + outside),
+                         target, MUL)
         extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
         if abs(coef) != 1:
             extra.insert(0, _const_code(abs(coef)))
@@ -365,7 +376,9 @@ class Lowerer:
         if con and self._in_order(b_only + a_only) and not self._in_order(a_only + b_only):
             return self.binary(b, a, keep)
         if not con:
-            target = self.order(tuple(A) + tuple(b_only))
+            # the larger operand's own axis order: no transposed copy of it (the caller
+            # aligns the result once, at the end)
+            target = tuple(A) + tuple(b_only) if len(A) >= len(B) else tuple(B) + tuple(a_only)
             aa, bb = self.align(a, target), self.align(b, target)
             return Val(f"{aa.wrapped(UNARY)} * {bb.wrapped(UNARY)}", target, MUL)
         if not batch and len(con) == 1 and len(a_only) <= 1 and len(b_only) <= 1:

@@ -36,6 +36,7 @@ from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, 
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
 from .render import dim_collisions, number_text
+from .simplify import split_coef, with_coef
 
 Axes = tuple[Index, ...]
 
@@ -311,15 +312,10 @@ class _Converter:
         if isinstance(e, Add):
             vals = []
             for t in e.terms:
-                sign = 1
-                if isinstance(t, Mul) and isinstance(t.factors[0], Const) and t.factors[0].value < 0:
-                    sign = -1
-                    c = -t.factors[0].value
-                    rest = list(t.factors[1:])
-                    t = Mul(([Const(c)] if c != 1 else []) + rest) if (c != 1 or len(rest) > 1) else rest[0]
-                elif isinstance(t, Const) and t.value < 0:
-                    sign, t = -1, Const(-t.value)
-                vals.append((sign, self.conv(t)))
+                c, rest = split_coef(t)  # the coefficient, also inside a sum
+                sign = -1 if c < 0 else 1
+                vals.append((sign, self.conv(with_coef(abs(c), rest))))
+            vals.sort(key=lambda sv: sv[0] < 0)  # a positive term first: a - b, not -b + a
             target = self.order(_union([v.axes for _, v in vals]))
             if len(target) > 2 and all(len(v.axes) < len(target) for _, v in vals):
                 raise NoMatrixForm("a sum that broadcasts into three or more axes")

@@ -47,7 +47,20 @@ def number_text(v: Fraction) -> str:
         f = float(v)
         if Fraction(repr(f)) == v:
             return repr(f)
+        return _exact_decimal(v)  # 0.107032224408900379083, not p/10^21
     return f"{v.numerator}/{v.denominator}"
+
+
+def _exact_decimal(v: Fraction) -> str:
+    """The terminating decimal expansion of ``v`` (its denominator is 2^a 5^b), exactly."""
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    scale = 0
+    while (v * 10 ** scale).denominator != 1:
+        scale += 1
+    digits = str((v * 10 ** scale).numerator).rjust(scale + 1, "0")
+    whole, frac = digits[:-scale] or "0", digits[-scale:]
+    return f"{sign}{whole}.{frac}" if scale else f"{sign}{whole}"
 
 
 # ---------------------------------------------------------------- preparation
@@ -267,7 +280,9 @@ def _rename_at(e: Expr, path: tuple, name: str) -> Expr:
 
 
 def prepare(e: Expr, lhs: Sequence[Index], strict: bool = False) -> tuple[Expr, dict[tuple, frozenset[str]]]:
-    e = rename_bound(e, {i.name for i in lhs})
+    # a summed index named like the left-hand side's, or like a tensor (r[n,s] * x[r]), is renamed
+    tensors = {n.name for n in walk(e) if isinstance(n, Tensor)} if not strict else set()
+    e = rename_bound(e, {i.name for i in lhs} | tensors)
     e = dim_collisions(e, lhs)
     return _plan(e, strict)
 

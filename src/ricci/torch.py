@@ -78,7 +78,7 @@ class _Code:
         if out_of_place:
             # `dU += t` is in place in torch; `dU = dU + (t)` keeps every operation
             # differentiable by autograd, so the backward pass has a backward of its own
-            src = re.sub(r"^(\s+)(\w+) \+= (.*)$", r"\1\2 = \2 + (\3)", src, flags=re.M)
+            src = re.sub(r"^(\s+)(\w+) \+= (.*)$", r"\1\2 = \2 + (\3)", src, flags=re.MULTILINE)
         self.source = src
         self.fn = compile_source(Generated(src, gen.function, gen.inputs, gen.size_keys),
                                  f"<ricci {gen.function}>")
