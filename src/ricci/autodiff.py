@@ -34,6 +34,7 @@ from .expr import (ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Size, Sum, Ten
                    walk)
 from .program import Program, Statement
 from .resolve import parse
+from .reuse import reuse
 from .simplify import simplify
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*\])?\s*$")
@@ -237,18 +238,19 @@ def _answers(s: Statement) -> dict[Expr, Expr]:
 
 
 def _reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
-    """Replace subexpressions equal to a forward right-hand side by its left-hand side."""
+    """Replace subexpressions equal to a forward right-hand side by its left-hand side, then
+    products of its factors (up to index names, see :mod:`ricci.reuse`)."""
     known = {s.rhs: s.lhs for s in prog.statements
              if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
-    if not known:
-        return stmts
-    memo: dict = {}
+    if known:
+        memo: dict = {}
 
-    def fn(n: Expr) -> Expr:
-        hit = known.get(n)
-        return hit if hit is not None else n
+        def fn(n: Expr) -> Expr:
+            hit = known.get(n)
+            return hit if hit is not None else n
 
-    return [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
+        stmts = [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
+    return [s.replace(simplify(s.rhs)) for s in reuse(prog.statements, stmts)]
 
 
 def _closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
