@@ -306,8 +306,9 @@ def check(case: Case, label: str, dtype: str) -> float:
             ref = leaves[name].grad.numpy()
             g = got[name]
             g = g.numpy() if hasattr(g, "numpy") else np.asarray(g)
-            if g.shape != ref.shape:
-                raise SystemExit(f"{case.name} {label}: d{name} has shape {g.shape}, torch {ref.shape}")
+            if g.shape != ref.shape or g.dtype != ref.dtype:
+                raise SystemExit(f"{case.name} {label}: d{name} is {g.dtype}{g.shape}, "
+                                 f"torch gives {ref.dtype}{ref.shape}")
             worst = max(worst, float(np.abs(g - ref).max() / max(np.abs(ref).max(), 1e-30)))
     if not worst <= TOLERANCE[dtype]:
         raise SystemExit(f"{case.name} {label}: ricci and autograd differ (relative {worst:.2e}); not timing")

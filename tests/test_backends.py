@@ -133,7 +133,7 @@ def test_jax_code_has_no_in_place_updates():
     prog = "Y[i,j,k] = x[i] * delta[i,j,k]"
     d = ricci.jacobian(prog, wrt="x")
     src = d.source("jax")
-    assert "_delta(x.shape[0], 3)" in src and ".at[(i,) * k].set(1.0)" in src
+    assert "_delta(x.shape[0], 3, x.dtype)" in src and ".at[(i,) * k].set(1.0)" in src
     assert not any(ln.strip().startswith("out[") for ln in src.splitlines())
     args = {"x": np.arange(1.0, 4.0)}
     want = d.compile("numpy")(**args)["x"]

@@ -158,3 +158,32 @@ def test_a_number_keeps_its_parentheses_in_numpy_code():
     for backend in ("numpy", "torch"):
         got = d.compile(backend)(x=np.ones(3))["x"]
         np.testing.assert_allclose(np.asarray(got, dtype=float), [12.25] * 3)
+
+
+def _example_paths():
+    import glob
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return sorted(glob.glob(os.path.join(root, "examples", "*.ricci")))
+
+
+@pytest.mark.parametrize("path", _example_paths(), ids=lambda p: p.rsplit("/", 1)[-1])
+def test_float32_inputs_give_float32_gradients(path):
+    """No silent promotion to float64 (np.sqrt(3) is a np.float64 that would promote)."""
+    import torch
+
+    text = open(path).read()
+    d = ricci.grad(text, text.splitlines()[1].split(":", 1)[1].split())
+    rng = np.random.default_rng(0)
+    sizes = {lab: 3 + k % 2 for k, lab in enumerate(d.program.dims.values() and
+                                                     {l for ls in d.program.dims.values() for l in ls})}
+    arrays = {n: rng.uniform(0.5, 1.5, tuple(sizes[l] for l in d.program.dims[n])).astype(np.float32)
+              for n in d.inputs}
+    for name in arrays:  # well-conditioned square matrices for inv and logdet
+        a = arrays[name]
+        if a.ndim == 2 and a.shape[0] == a.shape[1] and any(f"({name})" in text for f in ("inv", "det")):
+            arrays[name] = (a @ a.T + a.shape[0] * np.eye(a.shape[0])).astype(np.float32)
+    for backend, conv in (("numpy", lambda a: a), ("torch", torch.from_numpy)):
+        got = d.compile(backend)(**{k: conv(v) for k, v in arrays.items()})
+        for k, v in got.items():
+            assert str(v.dtype).endswith("float32"), (backend, k, v.dtype)

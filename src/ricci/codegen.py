@@ -29,6 +29,16 @@ def _arg_in_parens(template: str) -> bool:
 class _Base:
     name = ""
     module = ""
+    #: code for the dtype of arrays the function makes (an input's: ``X.dtype``), so that
+    #: float32 inputs give float32 results; set by :func:`generate`
+    dtype: str | None = None
+
+    def number_result(self, code: str) -> tuple[str, bool]:
+        """A function of a plain number: its code, and whether it is still a plain number
+        (torch's and jax's 0-d results are weakly typed already)."""
+        return code, False
+    #: spell a product-then-sum of two operands as einsum (else ``(a * b).sum(...)``)
+    einsum_reduces = False
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it."""
@@ -53,11 +63,18 @@ class _Base:
 
 class NumpyBackend(_Base):
     name = "numpy"
+    #: numpy's einsum multiplies and sums in one pass: use it for 'ab,ab->a'
+    einsum_reduces = True
     header = "import numpy as np"
     reserved = {"np"}
 
     def scalar(self, code: str) -> str:
         return code  # numpy functions take Python numbers
+
+    def number_result(self, code: str) -> tuple[str, bool]:
+        # np.sqrt(3) is a np.float64, which (NEP 50) makes a float32 array float64: a
+        # function of a number stays a Python float
+        return f"float({code})", True
 
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
         if len(axes) == ndim:
@@ -72,26 +89,28 @@ class NumpyBackend(_Base):
         return f"np.tensordot({a}, {b}, axes=({list(ax)}, {list(bx)}))"
 
     def eye(self, n: str) -> str:
-        return f"np.eye({n})"
+        return f"np.eye({n}, dtype={self.dtype or 'np.float64'})"
 
     def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k})"
+        return f"_delta({n}, {k}, {self.dtype or 'np.float64'})"
 
     def broadcast(self, code: str, shape: str) -> str:
-        return f"np.broadcast_to({code}, {shape}).copy()"
+        return f"np.broadcast_to({code}, {shape}).astype({self.dtype or 'np.float64'})"
 
     def copy(self, code: str) -> str:
         return f"{code}.copy()"
 
     def full(self, shape: str, value: str) -> str:
-        return f"np.zeros({shape})" if value in ("0.0", "0") else f"np.full({shape}, {value})"
+        dt = self.dtype or "np.float64"
+        return f"np.zeros({shape}, dtype={dt})" if value in ("0.0", "0") else \
+            f"np.full({shape}, {value}, dtype={dt})"
 
     def scalar_result(self, code: str, number: bool) -> str:
-        return f"np.asarray({code}, dtype=np.float64)" if number else f"np.asarray({code})"
+        return f"np.asarray({code}, dtype={self.dtype or 'np.float64'})" if number else f"np.asarray({code})"
 
     prelude = '''
-def _delta(n, k):
-    out = np.zeros((n,) * k)
+def _delta(n, k, dtype):
+    out = np.zeros((n,) * k, dtype=dtype)
     i = np.arange(n)
     out[(i,) * k] = 1.0
     return out
@@ -132,26 +151,27 @@ class TorchBackend(_Base):
         return f"torch.tensordot({a}, {b}, dims=({list(ax)}, {list(bx)}))"
 
     def eye(self, n: str) -> str:
-        return f"torch.eye({n}, dtype=torch.float64)"
+        return f"torch.eye({n}, dtype={self.dtype or 'torch.float64'})"
 
     def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k})"
+        return f"_delta({n}, {k}, {self.dtype or 'torch.float64'})"
 
     def broadcast(self, code: str, shape: str) -> str:
-        return f"torch.broadcast_to(torch.as_tensor({code}, dtype=torch.float64), {shape}).clone()"
+        return f"torch.broadcast_to(torch.as_tensor({code}, dtype={self.dtype or 'torch.float64'}), " \
+               f"{shape}).clone()"
 
     def copy(self, code: str) -> str:
         return f"{code}.clone()"
 
     def full(self, shape: str, value: str) -> str:
-        return f"torch.full({shape}, {value}, dtype=torch.float64)"
+        return f"torch.full({shape}, {value}, dtype={self.dtype or 'torch.float64'})"
 
     def scalar_result(self, code: str, number: bool) -> str:
-        return f"torch.tensor({code}, dtype=torch.float64)" if number else code
+        return f"torch.tensor({code}, dtype={self.dtype or 'torch.float64'})" if number else code
 
     prelude = '''
-def _delta(n, k):
-    out = torch.zeros((n,) * k, dtype=torch.float64)
+def _delta(n, k, dtype):
+    out = torch.zeros((n,) * k, dtype=dtype)
     i = torch.arange(n)
     out[(i,) * k] = 1.0
     return out
@@ -193,29 +213,30 @@ class JaxBackend(_Base):
         return f"jnp.tensordot({a}, {b}, axes=({list(ax)}, {list(bx)}))"
 
     def eye(self, n: str) -> str:
-        return f"jnp.eye({n})"
+        return f"jnp.eye({n}, dtype={self.dtype or 'float'})"
 
     def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k})"
+        return f"_delta({n}, {k}, {self.dtype or 'float'})"
 
     def broadcast(self, code: str, shape: str) -> str:
-        return f"jnp.broadcast_to({code}, {shape})"  # arrays are immutable: no copy needed
+        # arrays are immutable: no copy needed
+        return f"jnp.broadcast_to(jnp.asarray({code}, dtype={self.dtype or 'float'}), {shape})"
 
     def copy(self, code: str) -> str:
         return code  # an immutable array can be shared; `x += y` rebinds the name
 
     def full(self, shape: str, value: str) -> str:
         if value in ("0.0", "0"):
-            return f"jnp.zeros({shape})"
-        return f"jnp.full({shape}, {value}, dtype=float)"
+            return f"jnp.zeros({shape}, dtype={self.dtype or 'float'})"
+        return f"jnp.full({shape}, {value}, dtype={self.dtype or 'float'})"
 
     def scalar_result(self, code: str, number: bool) -> str:
-        return f"jnp.asarray({code}, dtype=float)" if number else code
+        return f"jnp.asarray({code}, dtype={self.dtype or 'float'})" if number else code
 
     prelude = '''
-def _delta(n, k):
+def _delta(n, k, dtype):
     i = jnp.arange(n)
-    return jnp.zeros((n,) * k).at[(i,) * k].set(1.0)
+    return jnp.zeros((n,) * k, dtype=dtype).at[(i,) * k].set(1.0)
 '''
 
     def asarray(self, x: Any) -> Any:
@@ -284,6 +305,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     reserved = set(be.reserved) | {"_delta"}
     all_names = set(program.dims) | set(inputs)
     py = {n: _py_name(n, reserved) for n in all_names}
+    # arrays the function makes take the dtype of an input with axes (else of any input)
+    ranked = [n for n in inputs if program.dims.get(n)] or list(inputs)
+    be.dtype = f"{py[ranked[0]]}.dtype" if ranked else None
     renamed = {k: v for k, v in py.items() if k != v}
     counter = [0]
     taken = set(py.values())

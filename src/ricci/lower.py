@@ -31,6 +31,8 @@ Axes = tuple[Index, ...]
 
 class Backend(Protocol):
     name: str
+    #: a product then a sum of two operands is spelled with einsum (else ``(a * b).sum()``)
+    einsum_reduces: bool
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
@@ -168,10 +170,15 @@ class Lowerer:
             lazy = e.fn == "inv" and key not in self.repeated
             return Val(code, uniq, inverse_of=e.arg.name if lazy else None)
         if isinstance(e, Call):
-            arg = self.scalar(self.lower(e.args[0]))
+            raw = self.lower(e.args[0])
+            arg = self.scalar(raw)
             if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
                 arg = self.bind(arg)
-            return Val(self.b.call(e.fn, arg.code, arg.atomic), arg.axes)
+            code = self.b.call(e.fn, arg.code, arg.atomic)
+            if raw.number:
+                code, number = self.b.number_result(code)
+                return Val(code, arg.axes, number=number)
+            return Val(code, arg.axes)
         if isinstance(e, Pow):
             return self.power(e)
         if isinstance(e, Mul):
@@ -206,13 +213,20 @@ class Lowerer:
         base = self.lower(e.base)
         if isinstance(e.exp, Const):
             x = e.exp.value
+            number = base.number
             if base.number:
                 base = self.scalar(base)
             if x == Fraction(1, 2):
+                if number:
+                    code, still = self.b.number_result(self.b.sqrt(base.code))
+                    return Val(code, base.axes, number=still)
                 return Val(self.b.sqrt(base.code), base.axes)
             if x == -1:
-                return Val(f"1.0 / {base.wrapped(MUL)}", base.axes, MUL)
+                return Val(f"1.0 / {base.wrapped(MUL)}", base.axes, MUL, number)
             if x == Fraction(-1, 2):
+                if number:
+                    code, still = self.b.number_result(self.b.sqrt(base.code))
+                    return Val(f"1.0 / {code}", base.axes, MUL, still)
                 return Val(f"1.0 / {self.b.sqrt(base.code)}", base.axes, MUL)
             xc = _const_code(x) if x.denominator != 1 else str(x.numerator)
             xc = xc if not xc.startswith("-") else f"({xc})"
@@ -397,6 +411,12 @@ class Lowerer:
             aa = self.align(a, tuple(batch) + tuple(a_only) + tuple(con))
             bb = self.align(b, tuple(batch) + tuple(con) + tuple(b_only))
             return Val(f"{aa.wrapped()} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
+        if not self.b.einsum_reduces and (set(A) <= set(B) or set(B) <= set(A)):
+            # (a * b).sum(dim=0): torch's einsum for 'ab,ab->b' goes through a slow batched
+            # matrix product; an elementwise product and a sum is one fast pass each
+            big, small = (a, b) if len(A) >= len(B) else (b, a)
+            prod = Val(f"{big.wrapped(UNARY)} * {self.align(small, big.axes).wrapped(UNARY)}", big.axes, MUL)
+            return self.reduce(prod, tuple(x for x in big.axes if x in keep))
         letters: dict[Index, str] = {}
         for x in list(A) + list(B):
             letters.setdefault(x, oe.get_symbol(len(letters)))
