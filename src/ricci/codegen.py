@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RicciError
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, one_call
 from .lower import Lowerer
 from .program import Program
 from .stable import stabilize
@@ -41,9 +41,11 @@ class _Base:
     einsum_reduces = False
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
-        """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it."""
+        """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
+        and a template that is not one call (``a / (1 + b)``) is parenthesised as a whole."""
         t = FUNCTIONS[fn].code[self.name]
-        return t.format(arg if atomic or _arg_in_parens(t) else f"({arg})")
+        out = t.format(arg if atomic or _arg_in_parens(t) else f"({arg})")
+        return out if one_call(t) else f"({out})"
 
     def permute(self, a: str, perm: Sequence[int]) -> str:
         if list(perm) == [1, 0]:

@@ -19,6 +19,7 @@ reference evaluator all read this table; nothing else knows about individual fun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import isqrt
@@ -64,6 +65,21 @@ def defun(name: str, *, deriv: Deriv, numpy: str, torch: str, jax: str,
                                latex=latex, unicode=unicode)
 
 
+def one_call(template: str) -> bool:
+    """True when the template is a single call, ``np.tanh({0})``: its closing parenthesis
+    ends the template and matches the first opening one."""
+    m = re.match(r"[\w.]+\(", template)
+    if not m or not template.endswith(")"):
+        return False
+    depth = 0
+    for k, ch in enumerate(template[m.end() - 1:], m.end() - 1):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return k == len(template) - 1
+    return False
+
+
 def call(name: str, x: Expr) -> Expr:
     return Call(name, (x,))
 
@@ -100,7 +116,7 @@ defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _
       doc="hyperbolic tangent", latex=r"\tanh")
 # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x)) dx
 defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
-      numpy="np.exp(-np.logaddexp(0.0, -{0}))", torch="torch.sigmoid({0})",
+      numpy="np.exp(np.minimum({0}, 0.0)) / (1.0 + np.exp(-np.abs({0})))", torch="torch.sigmoid({0})",
       jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))",
       latex=r"\sigma", unicode="σ")
 # d relu(x) = step(x) dx; step(relu(x)) = step(x), so a named forward value serves too
@@ -122,11 +138,11 @@ defun("cos", deriv=lambda x, ans: neg(call("sin", x)), fold=_at({_Z: _1}),
       latex=r"\cos")
 # d softplus(x) = sigmoid(x) dx
 defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
-      numpy="np.logaddexp(0.0, {0})", torch="torch.logaddexp({0}, torch.zeros_like({0}))",
+      numpy="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))", torch="torch.nn.functional.softplus({0})",
       jax="jnp.logaddexp(0.0, {0})", doc="log(1 + exp(x)), computed without overflow")
 # d step(x) = 0 (almost everywhere); step(0) = 0, as relu'(0) is in torch
 defun("step", deriv=lambda x, ans: Const(0), fold=lambda v: _1 if v > 0 else _Z,
-      numpy="np.heaviside({0}, 0.0)", torch="({0} > 0).to({0}.dtype)",
+      numpy="np.sign(np.maximum({0}, 0.0))", torch="({0} > 0).to({0}.dtype)",
       jax="jnp.where({0} > 0, 1.0, 0.0)", doc="Heaviside step: 1 where x > 0, else 0")
 # d sign(x) = 0 (almost everywhere)
 defun("sign", deriv=lambda x, ans: Const(0),

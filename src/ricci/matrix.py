@@ -33,7 +33,7 @@ import opt_einsum as oe
 
 from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS
+from .functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
 from .greek import GREEK
 from .render import dim_collisions, number_text
 from .simplify import split_coef, with_coef
@@ -808,7 +808,9 @@ class _Text:
         if isinstance(n, Fn):
             s, _ = self.go(n.x)
             if np_:
-                return FUNCTIONS[n.fn].code["numpy"].replace("np.", NP + ".").format(f"({s})"), ATOM
+                t = FUNCTIONS[n.fn].code["numpy"]
+                code = t.replace("np.", NP + ".").format(f"({s})")
+                return (code if one_call(t) else f"({code})"), ATOM
             return f"{n.fn}({s})", ATOM
         if isinstance(n, PowM):
             b, pb = self.go(n.x)
