@@ -34,10 +34,16 @@ Single-threaded on purpose (two threads make small ops erratic on this 2-core ma
 
 How it is timed: back-to-back calls, as in a training loop, after two warm-up calls; the
 median is reported. Each side of each case runs in a fresh interpreter, because the result
-depends on the state of the process heap (glibc malloc returns freed memory to the kernel
-until earlier large frees raise its thresholds, so the same code can pay page faults on
-every call in a fresh process and none after other work); ``--same-process`` times
-everything in this process instead.
+depends on the state of the process heap: glibc malloc returns freed memory at the top of
+its heap to the kernel (and maps large blocks afresh) until earlier large frees raise its
+thresholds, so the same code can pay thousands of page faults per call in one process and
+none in another (measured here: ricci's torch layer norm at 512 x 1024 took 1.1 to 6.6 ms
+in one process depending on what ran before, autograd's 3.2 to 4.6 ms). ``--malloc tuned``
+(the default) gives every side the same steady-state allocator, as in a long training run:
+``MALLOC_TOP_PAD_`` = 256 MB and ``MALLOC_MMAP_THRESHOLD_`` = ``MALLOC_TRIM_THRESHOLD_`` =
+1 GB, so freed memory is kept for reuse; ``--malloc default`` leaves glibc's defaults, so
+each fresh process pays its page faults. ``--same-process`` times everything in this
+process instead.
 
 Usage::
 
@@ -45,6 +51,7 @@ Usage::
     python benchmarks/grad_vs_torch.py --dtype float32
     python benchmarks/grad_vs_torch.py --group gallery     # only the issue-4 cases
     python benchmarks/grad_vs_torch.py --quick             # smaller sizes, fewer repeats
+    python benchmarks/grad_vs_torch.py --malloc default    # glibc's default allocator settings
 """
 
 from __future__ import annotations
@@ -335,10 +342,29 @@ def time_side(case_name: str, label: str, dtype: str, side: str, timing: dict) -
     return time_calls(calls(CASES_BY_NAME[case_name], label, dtype)[side], **timing)
 
 
+TUNED = {"MALLOC_TOP_PAD_": str(256 << 20), "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+         "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+MALLOC = "tuned"
+
+
 def time_side_fresh(*args: object) -> float:
-    """:func:`time_side` in a new interpreter, so no earlier case has shaped its heap."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(time_side, args)
+    """:func:`time_side` in a new interpreter, so no earlier case has shaped its heap; glibc
+    reads the ``MALLOC_*`` variables when the new process starts."""
+    saved = {k: os.environ.get(k) for k in TUNED}
+    if MALLOC == "tuned":
+        os.environ.update(TUNED)
+    else:
+        for k in TUNED:
+            os.environ.pop(k, None)
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(time_side, args)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def main() -> None:
@@ -349,13 +375,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the smaller size only, fewer repeats")
     ap.add_argument("--same-process", action="store_true",
                     help="time every side in this process (hides the heap effect above)")
+    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                    help="the allocator settings of the fresh processes (see above)")
     args = ap.parse_args()
+    global MALLOC
+    MALLOC = args.malloc
     timing = dict(budget=0.5, min_reps=3, max_reps=30) if args.quick else \
         dict(budget=4.0, min_reps=5, max_reps=200)
     timer = time_side if args.same_process else time_side_fresh
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
           f"ricci {ricci.__version__}; {args.dtype}; 1 thread; each side timed in "
-          f"{'this process' if args.same_process else 'a fresh process'}; median ms per "
+          f"{'this process' if args.same_process else f'a fresh process, {args.malloc} malloc'}; median ms per "
           f"forward+backward; ratio = ricci / autograd (below 1: ricci is faster)\n")
     print(f"{'case':<11} {'size':>9} {'numpy':>9} {'torch':>9} {'autograd':>9} {'fused':>9} "
           f"{'np/ag':>6} {'tch/ag':>6} {'rel.err':>8}")
