@@ -129,6 +129,10 @@ def _delta(n, k, dtype):
 
 class TorchBackend(_Base):
     name = "torch"
+    #: the fused kernels autograd uses for the derivatives of tanh, sigmoid and relu
+    backward_kernels = {"tanh": "torch.ops.aten.tanh_backward({0}, {1})",
+                        "sigmoid": "torch.ops.aten.sigmoid_backward({0}, {1})",
+                        "step": "torch.ops.aten.threshold_backward({0}, {1}, 0)"}
     header = "import torch"
     reserved = {"torch"}
 

@@ -236,10 +236,54 @@ class Lowerer:
         return Val(f"{self.align(base, target).wrapped()} ** {self.align(ex, target).wrapped()}",
                    target, POW, base.number and ex.number)
 
+    def fused(self, factors: list[Expr]) -> tuple[list[Expr], list[Val]]:
+        """Derivative products the backend has one kernel for: ``x * (1 - y^2)`` is
+        ``tanh_backward(x, y)``, ``x * y * (1 - y)`` ``sigmoid_backward(x, y)``, ``x *
+        step(y)`` ``threshold_backward(x, y, 0)`` (torch: one pass instead of three, as
+        autograd does). Returns the factors left and the fused values."""
+        kernels = getattr(self.b, "backward_kernels", None)
+        if not kernels:
+            return factors, []
+        left = list(factors)
+        out: list[Val] = []
+
+        def take(f: Expr) -> None:
+            left.remove(f)
+
+        while True:
+            found = None
+            for f in left:
+                y = _one_minus_square(f)
+                if y is not None and "tanh" in kernels:
+                    found = ("tanh", f, y, [f])
+                elif isinstance(f, Call) and f.fn == "step" and "step" in kernels:
+                    found = ("step", f, f.args[0], [f])
+                else:
+                    y = _one_minus(f)
+                    if y is not None and y in left and "sigmoid" in kernels:
+                        found = ("sigmoid", f, y, [f, y])
+                if found:
+                    break
+            if not found:
+                return left, out
+            kind, _, y, used = found
+            rest = [g for g in left if g not in used and not isinstance(g, Const)]
+            xs = [g for g in rest if g.free == y.free]
+            if not xs or y.free != frozenset().union(*(g.free for g in used)):
+                return left, out
+            x = xs[0]
+            for g in used + [x]:
+                take(g)
+            yv, xv = self.lower(y), self.lower(x)
+            xv = self.align(xv, yv.axes)
+            out.append(Val(kernels[kind].format(xv.code, yv.code), yv.axes))
+
     def product(self, factors: list[Expr]) -> Val:
         coef = Fraction(1)
         nums: list[Val] = []
         dens: list[Val] = []
+        factors, fused = self.fused(factors)
+        nums.extend(fused)
         for f in factors:
             if isinstance(f, Const):
                 coef *= f.value
@@ -424,6 +468,25 @@ class Lowerer:
         spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
                 "".join(letters[x] for x in out))
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def _one_minus_square(f: Expr) -> Expr | None:
+    """``y`` when ``f`` is ``1 - y^2``."""
+    if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == Const(1):
+        t = f.terms[1]
+        if isinstance(t, Mul) and len(t.factors) == 2 and t.factors[0] == Const(-1) \
+                and isinstance(t.factors[1], Pow) and t.factors[1].exp == Const(2):
+            return t.factors[1].base
+    return None
+
+
+def _one_minus(f: Expr) -> Expr | None:
+    """``y`` when ``f`` is ``1 - y``."""
+    if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == Const(1):
+        t = f.terms[1]
+        if isinstance(t, Mul) and len(t.factors) == 2 and t.factors[0] == Const(-1):
+            return t.factors[1]
+    return None
 
 
 def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:
