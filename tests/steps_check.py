@@ -39,6 +39,12 @@ class StepChecker:
         self.env = dict(inputs)
         self.env.update(evaluate(d.forward, {k: inputs[k] for k in d.forward.inputs}, dim_sizes=self.size))
         self.env.update(evaluate(d.program, {k: inputs[k] for k in d.program.inputs}, dim_sizes=self.size))
+        # adjoints substituted into their uses (dp of a logistic regression) are not in the
+        # program, but the steps still derive them: evaluate them from the replay
+        done = set(d.program.defined)
+        for st in d.replay:
+            if st.name not in done:
+                self.env[st.name] = self.evaluate(st.rhs, st.indices, {}, self.dims)
         self.fresh = 0
 
     def _size(self, i: Index) -> int:

@@ -35,7 +35,7 @@ from .expr import (ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Size, Sum, Ten
 from .program import Program, Statement
 from .resolve import parse
 from .reuse import reuse
-from .simplify import simplify
+from .simplify import expand_if_smaller, node_count, simplify
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*\])?\s*$")
 
@@ -362,6 +362,16 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
         outputs[name] = gname
 
     derived = _reuse_forward(lifted_prog, derived)
+    # substitute elementwise adjoints where terms then cancel (dz = p - y); an adjoint no
+    # statement reads any more is dropped (and kept as an inline value, for the steps)
+    done: list[Statement] = []
+    for st in derived:
+        done.append(st.replace(_inline_adjoints(st.rhs, done)))
+    used = {r.name for st in done for r in tensor_refs(st.rhs)} | set(outputs.values())
+    derived = [st for st in done if st.name in used]
+    derived = _reuse_forward(lifted_prog, derived)
+    replay = [st if st.name not in used else next(d for d in derived if d.name == st.name)
+              for st in done]  # every adjoint, the substituted ones too (for the steps)
     forward = _closure(lifted_prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     lifted_names = {s.name for s in lifted}
@@ -372,7 +382,23 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
         adjoint_of[seed_name] = out
     return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
                       outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of,
-                      forward=lifted_prog, inline=inline)
+                      forward=lifted_prog, inline=inline, replay=replay)
+
+
+def _inline_adjoints(rhs: Expr, derived: Sequence[Statement]) -> Expr:
+    """``rhs`` with an elementwise adjoint it reads substituted, where the (expanded) result
+    is no bigger (terms cancel): ``dz = dp * p * (1 - p)`` with ``dp = -y/p + (1-y)/(1-p)``
+    is ``p - y``. An adjoint substituted everywhere is dropped by the caller."""
+    by_name = {st.name: st for st in derived}
+    for ref in dict.fromkeys(r for r in tensor_refs(rhs) if r.name in by_name):
+        st = by_name[ref.name]
+        if any(isinstance(n, Sum) for n in walk(st.rhs)):
+            continue
+        body = substitute(rename_bound(st.rhs, index_names(rhs)), dict(zip(st.indices, ref.indices)))
+        cand = expand_if_smaller(simplify(map_bottom_up(rhs, lambda n: body if n == ref else n)))
+        if node_count(cand) <= node_count(rhs):  # no bigger, and one adjoint fewer to read
+            rhs = cand
+    return rhs
 
 
 def _ancestors(prog: Program, out: str) -> set[str]:

@@ -31,7 +31,8 @@ class Derivation:
                  refs: Mapping[str, tuple[str, int, str]] | None = None,
                  adjoint_of: Mapping[str, str] | None = None,
                  forward: Program | None = None,
-                 inline: Mapping[str, Expr] | None = None) -> None:
+                 inline: Mapping[str, Expr] | None = None,
+                 replay: Sequence[Statement] | None = None) -> None:
         self.kind = kind
         self.program = program
         self.source_program = source_program
@@ -53,6 +54,10 @@ class Derivation:
         #: intermediate that is a constant or another tensor (by the intermediate's
         #: name); in forward mode a constant Jacobian (by ``"Z/X"``)
         self.inline = dict(inline or {})
+        #: every derived statement in order, with the adjoints that were substituted into
+        #: their uses (``dp`` of a logistic regression) and so are not in ``program``
+        self.replay = tuple(replay) if replay is not None else tuple(
+            s for s in program.statements if s.derived)
         base = list(source_program.upto(of).inputs)
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())

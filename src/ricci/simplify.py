@@ -520,3 +520,68 @@ def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -
         return go(e)
     finally:
         sys.setrecursionlimit(limit)
+
+
+# ---------------------------------------------------------------- expansion (kept only when smaller)
+
+
+def node_count(e: Expr) -> int:
+    """The number of nodes of ``e`` (shared subtrees counted each time)."""
+    return sum(1 for _ in walk(e))
+
+
+def _cancels(f: Expr, others: list[Expr]) -> bool:
+    """``f`` (a sum) has a term with a negative power of something among ``others``."""
+    bases = {o.base if isinstance(o, Pow) else o for o in others}
+    for t in f.terms if isinstance(f, Add) else ():
+        c, rest = split_coef(t)
+        fs = rest.factors if isinstance(rest, Mul) else (rest,)
+        if any(isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value < 0 and g.base in bases
+               for g in fs):
+            return True
+    return False
+
+
+def expand(e: Expr, budget: int = 400) -> Expr | None:
+    """``e`` with products distributed over sums, each product simplified before the next
+    distribution (so that ``x^-1 * x`` cancels before ``(1 - p)`` is multiplied out);
+    ``None`` if that grows beyond ``budget`` nodes. Sums over indices are expanded inside."""
+    spent = [0]
+
+    def go(n: Expr) -> Expr:
+        spent[0] += 1
+        if spent[0] > budget:
+            raise _TooBig
+        if isinstance(n, Add):
+            return simplify(Add([go(t) for t in n.terms]))
+        if isinstance(n, Sum):
+            return simplify(Sum(n.indices, go(n.body)))
+        if not isinstance(n, Mul):
+            return n
+        fs = [go(f) for f in n.factors]
+        adds = [k for k, f in enumerate(fs) if isinstance(f, Add)]
+        if not adds:
+            return simplify(Mul(fs))
+        # distribute first the sum whose terms cancel against the other factors
+        k = next((k for k in adds if _cancels(fs[k], fs[:k] + fs[k + 1:])), adds[0])
+        rest = fs[:k] + fs[k + 1:]
+        out = simplify(Add([go(simplify(Mul(rest + [t]))) for t in fs[k].terms]))
+        if node_count(out) > budget:
+            raise _TooBig
+        return out
+
+    try:
+        return go(e)
+    except _TooBig:
+        return None
+
+
+class _TooBig(Exception):
+    pass
+
+
+def expand_if_smaller(e: Expr) -> Expr:
+    """:func:`expand` when it gives fewer nodes (terms cancelled), else ``e`` itself:
+    ``(-y/p + (1-y)/(1-p)) * p * (1-p)`` becomes ``p - y``."""
+    x = expand(e, budget=8 * node_count(e) + 40)
+    return x if x is not None and node_count(x) < node_count(e) else e

@@ -55,6 +55,7 @@ DISTRIBUTE = "distributive law"
 POWERS = "collecting powers"
 POWER_ALGEBRA = "rules of powers"
 REUSE = "reusing a forward value"
+EXPAND = "multiplying out"
 TRANSPOSE = "transpose"
 MATRIX_RULE = "derivative of a matrix function"
 MATRIX_NOTES = {"inv": "d inv(A) = -inv(A) dA inv(A)", "det": "d det(A) = det(A) inv(A)^T : dA",
@@ -428,7 +429,7 @@ def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
     fwd = d.forward
     needs = depends_on(fwd, d.wrt) & _ancestors(fwd, d.of)
     adjoint = {p: a for a, p in d.adjoint_of.items()}
-    derived = [s for s in d.program.statements if s.name in d.adjoint_of]
+    derived = [s for s in d.replay if s.name in d.adjoint_of]
     sections: list[Section] = []
     for ds in derived:
         x = d.adjoint_of[ds.name]
@@ -484,14 +485,14 @@ def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
             sec.steps.append(Step(SUBSTITUTION, lhs, _flat(subst)))
             s_steps, total = simplify_steps(lhs, _flat(subst))
             _extend(sec.steps, s_steps, total)
-        _finish(sec, lhs, total, ds, P, matrix_lines.get(ds.name))
+        _finish(sec, lhs, total, ds, P, matrix_lines.get(ds.name), d.forward.statements)
         sections.append(sec)
     b.sections = sections
     return sections
 
 
 def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
-            mline: "MatrixLine | None") -> None:
+            mline: "MatrixLine | None", forward: Sequence = ()) -> None:
     """Rename to the statement's own indices, end at the engine's statement, then the
     transpose and the matrix form."""
     target = ds.indices
@@ -502,8 +503,13 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
                               (", ".join(f"{p.name} -> {t.name}" for p, t in zip(P, target) if p != t),)))
         total = renamed
     if alpha_key(total) != alpha_key(ds.rhs):
-        rule = REUSE if _reuses(total, ds.rhs) else RENAME
-        sec.steps.append(Step(rule, final_lhs, ds.rhs))
+        gone = sorted(tensor_names(total) - tensor_names(ds.rhs) - {f.name for f in forward})
+        if gone:  # an adjoint substituted, and the terms multiplied out
+            sec.steps.append(Step(EXPAND, final_lhs, ds.rhs,
+                                  (f"substituting {', '.join(gone)}; the terms cancel",)))
+        else:
+            rule = REUSE if _reuses(total, ds.rhs) else RENAME
+            sec.steps.append(Step(rule, final_lhs, ds.rhs))
     elif total != ds.rhs:
         sec.steps.append(Step(RENAME, final_lhs, ds.rhs))
     if mline is not None and mline.node is not None:
