@@ -25,19 +25,27 @@ class StepChecker:
     def __init__(self, d, seed: int = 0) -> None:
         self.d = d
         rng = np.random.default_rng(seed)
-        progs = [d.forward, d.program, d.source_program]
+        parts = list(d.parts or ())  # a second derivative: the gradient, then its derivative
+        progs = [d.forward, d.program, d.source_program] + [q for pt in parts for q in (pt.forward, pt.program)]
         self.dims: dict[str, tuple[str, ...]] = {}
         for p in progs:
             self.dims.update(p.dims)
         labels = list(dict.fromkeys(lab for p in progs for lab in all_dims(p)))
         self.size = {lab: 2 + k % 3 for k, lab in enumerate(labels)}
         self.defs = {s.name: s for p in (d.forward, d.program) for s in p.statements}
+        #: definitions a Deriv's numerator is expanded by: the forward statements, and for a
+        #: second derivative the gradient's statements too
+        self.forward_defs = {s.name: s for p in [d.forward] + [pt.forward for pt in parts]
+                             for s in p.statements}
         inputs = {}
         for name in d.inputs:
             shape = tuple(self.size[x] for x in self.dims[name])
             inputs[name] = rng.uniform(0.5, 1.5, size=shape)  # positive: logs, sqrt and 1/x are safe
         self.env = dict(inputs)
         self.env.update(evaluate(d.forward, {k: inputs[k] for k in d.forward.inputs}, dim_sizes=self.size))
+        for pt in parts:
+            self.env.update(evaluate(pt.program, {k: self.env[k] for k in pt.program.inputs},
+                                     dim_sizes=self.size))
         self.env.update(evaluate(d.program, {k: inputs[k] for k in d.program.inputs}, dim_sizes=self.size))
         # adjoints substituted into their uses (dp of a logistic regression) are not in the
         # program, but the steps still derive them: evaluate them from the replay
@@ -82,8 +90,8 @@ class StepChecker:
     def expand(self, num: Expr, wrt: str) -> Expr:
         """A lone intermediate ``y[i,j]`` replaced by its definition: ``dy/dx`` in a chain
         rule is the partial derivative through the statement that defines y."""
-        if isinstance(num, Tensor) and num.name != wrt and num.name in self.d.forward.defined:
-            st = self.d.forward.defined[num.name]
+        if isinstance(num, Tensor) and num.name != wrt and num.name in self.forward_defs:
+            st = self.forward_defs[num.name]
             rhs = rename_bound(st.rhs, {i.name for i in num.indices})
             return substitute(rhs, dict(zip(st.indices, num.indices)))
         return num
@@ -103,11 +111,8 @@ class StepChecker:
         """Assert every step's equation; returns how many were checked."""
         from ricci.steps import _lhs_indices
 
-        view = self.d.matrix()
-        helpers = {}
-        for ln in view.lines:
-            if ln.helper:
-                helpers[ln.name] = ln
+        # a second derivative's steps show matrix lines of its parts too
+        views = [self.d.matrix()] + [pt.matrix() for pt in (self.d.parts or ())]
         n = 0
         for k, st in enumerate(steps, 1):
             out = _lhs_indices(st.lhs)
@@ -115,6 +120,7 @@ class StepChecker:
             if st.matrix is not None:
                 if st.matrix.node is None:
                     continue
+                view = next(v for v in views if any(ln is st.matrix for ln in v.lines))
                 right = self.matrix_value(st.matrix, view)
             else:
                 right = self.value(st.rhs, out)

@@ -7,10 +7,13 @@ Read a program such as ``Y[i,j] = X[i,k] * A[k,j]``, differentiate it symbolical
     >>> print(ricci.grad("Y[i,j] = X[i,k] * A[k,j]", wrt=["X", "A"]))
     dX[i,k] = dY[i,j] * A[k,j]
     dA[k,j] = X[i,k] * dY[i,j]
+    >>> print(ricci.hessian("L = x[i] * A[i,j] * x[j]", wrt="x"))
+    H[i,j] = A[i,j] + A[j,i]
 
 The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
 :mod:`~ricci.resolve` (syntax tree -> expression IR, :mod:`~ricci.expr`),
 :mod:`~ricci.differentiate` and :mod:`~ricci.autodiff` (derivatives and the chain rule),
+:mod:`~ricci.second` (Hessians: forward mode over reverse mode),
 :mod:`~ricci.simplify` (rewrite rules), :mod:`~ricci.lower` (array operations),
 :mod:`~ricci.codegen` and :mod:`~ricci.render` (code and text).
 """
@@ -21,8 +24,9 @@ from .derivation import Derivation
 from .errors import RicciError
 from .program import Program, Statement
 from .resolve import parse
+from .second import hessian, hvp
 
-__all__ = ["parse", "grad", "jacobian", "check", "Program", "Statement", "Derivation",
+__all__ = ["parse", "grad", "jacobian", "hessian", "hvp", "check", "Program", "Statement", "Derivation",
            "CheckReport", "RicciError"]
 __version__ = "0.1.0"
 

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 from .derivation import Derivation
 from .differentiate import derivative_terms
 from .errors import RicciError
-from .expr import (ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Size, Sum, Tensor, fresh_name,
+from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Size, Sum, Tensor, fresh_name,
                    index_names, map_bottom_up, rename_bound, substitute, successors, tensor_refs,
                    walk)
 from .program import Program, Statement
@@ -422,8 +422,14 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
         return _jacobian(as_program(program), wrt, of)
 
 
-def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation:
+def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
+              tangent: str | None = None) -> Derivation:
+    """Forward mode. With ``tangent`` (the name of an extra input of the one ``wrt``
+    input's shape), each statement gets its directional derivative along the tangent,
+    ``tY[I] = sum[P](dY[I]/dX[P] * v[P])``, instead of its Jacobian (a JVP)."""
     targets = _parse_wrt(prog, wrt)
+    if tangent is not None and len(targets) != 1:
+        raise RicciError("a directional derivative is taken w.r.t. one input")
     out = _output(prog, of)
     full = prog
     prog = prog.upto(out)
@@ -436,6 +442,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
     display: dict[str, str] = {}
     inline: dict[str, Expr] = {}
     refs: dict[str, tuple[str, int, str]] = {}
+    tangent_of: dict[str, str] = {}
     for x, chosen in targets:
         if chosen is not None:
             clash = [n for n in chosen if n in {i.name for i in out_stmt.indices}]
@@ -445,6 +452,10 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
             P = tuple(Index(n, d) for n, d in zip(chosen, dims[x]))
         else:
             P = _fresh(dims[x], all_names | set(prog.dims))  # not a tensor name either
+        if tangent is not None:
+            dims[tangent] = dims[x]
+            names.taken.add(tangent)
+            P = ()  # a tangent has the statement's own shape
         pnames = {p.name for p in P}
         dep = _depends(prog, [x])
         jac: dict[str, Expr] = {}
@@ -453,8 +464,14 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
                 continue
             rhs = rename_bound(s.rhs, pnames | {i.name for i in s.indices})
             answers = {rhs: s.lhs}
-            terms = list(derivative_terms(rhs, x, P, answers))
             used = {i.name for i in s.indices} | index_names(rhs) | pnames
+            if tangent is None:
+                terms = list(derivative_terms(rhs, x, P, answers))
+            else:  # sum[P](dY/dX[P] * v[P]): the deltas eat P
+                Pf = _fresh(dims[x], used | set(dims))
+                used |= {p.name for p in Pf}
+                terms = [Sum(Pf, Mul((t, Tensor(tangent, Pf))))
+                         for t in derivative_terms(rhs, x, Pf, answers)]
             for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
                 if z not in jac:
                     continue
@@ -468,26 +485,69 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None) -> Deriva
             if s.name != out and isinstance(e, Const):
                 jac[s.name] = inline[f"{s.name}/{x}"] = e  # a constant Jacobian: used inline
                 continue
-            jname = names.claim(f"d{s.name}_d{x}")
+            jname = names.claim(f"t{s.name}" if tangent else f"d{s.name}_d{x}")
             dims[jname] = tuple(i.dim for i in s.indices + P)
             derived.append(Statement(jname, s.indices + P, e, derived=True))
-            display[jname] = f"d{_lhs(s.name, s.indices)}/d{_lhs(x, P)}"
-            refs[jname] = (s.name, len(s.indices), x)
+            if tangent is None:
+                display[jname] = f"d{_lhs(s.name, s.indices)}/d{_lhs(x, P)}"
+                refs[jname] = (s.name, len(s.indices), x)
+            else:
+                tangent_of[jname] = s.name
             jac[s.name] = Tensor(jname, s.indices + P)
             if s.name == out:
                 outputs[x] = jname
         if out not in dep:
-            jname = names.claim(f"d{out}_d{x}")
+            jname = names.claim(f"t{out}" if tangent else f"d{out}_d{x}")
             dims[jname] = tuple(i.dim for i in out_stmt.indices + P)
             derived.append(Statement(jname, out_stmt.indices + P, ZERO, derived=True))
-            display[jname] = f"d{_lhs(out, out_stmt.indices)}/d{_lhs(x, P)}"
+            if tangent is None:
+                display[jname] = f"d{_lhs(out, out_stmt.indices)}/d{_lhs(x, P)}"
+            else:
+                tangent_of[jname] = out
             outputs[x] = jname
     derived = _reuse_forward(prog, derived)
     forward = _closure(prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
-    return Derivation("jacobian", result, source_program=full, wrt=tuple(n for n, _ in targets), of=out,
-                      outputs=outputs, shown=derived, display=display, refs=refs, forward=prog,
-                      inline=inline)
+    # the code does not materialise an intermediate Jacobian with a delta in it
+    lean = inline_statements(derived, set(refs) - set(outputs.values()), sparse_only=True)
+    code = None if len(lean) == len(derived) else Program(
+        _closure(prog, lean) + lean, dims, dim_names=prog.dim_names, source=prog.source)
+    return Derivation("jacobian" if tangent is None else "jvp", result, source_program=full,
+                      wrt=tuple(n for n, _ in targets), of=out, outputs=outputs, shown=derived,
+                      display=display, refs=refs, forward=prog, inline=inline, seed=tangent,
+                      code=code, tangent_of=tangent_of)
+
+
+def inline_statements(stmts: Sequence[Statement], candidates: set[str],
+                      sparse_only: bool = False,
+                      bodies: dict[str, Statement] | None = None) -> list[Statement]:
+    """``stmts`` with each candidate substituted into the statements after it (and
+    dropped) where its right-hand side has no summation and is not a sum of terms (a
+    product such as ``X[n,p] * (1 - H[n,k]^2) * delta[k,q]``); with ``sparse_only``, only
+    where it also holds a delta. The uses are simplified, so the deltas eat indices: a
+    Jacobian that is mostly zeros is never materialised. Terminates: each substitution
+    removes a statement, and statements only read earlier ones. ``bodies`` receives the
+    substituted statements (each with the earlier ones substituted into it)."""
+    bodies = {} if bodies is None else bodies
+
+    def expand(n: Expr) -> Expr:
+        if isinstance(n, Tensor) and n.name in bodies:
+            b = bodies[n.name]
+            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
+        return n
+
+    out: list[Statement] = []
+    for st in stmts:
+        if bodies and any(r.name in bodies for r in tensor_refs(st.rhs)):
+            st = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+        nodes = list(walk(st.rhs))
+        if st.name in candidates and not isinstance(st.rhs, Add) \
+                and not any(isinstance(n, Sum) for n in nodes) \
+                and (not sparse_only or any(isinstance(n, Delta) for n in nodes)):
+            bodies[st.name] = st
+            continue
+        out.append(st)
+    return out
 
 
 def _lhs(name: str, idx: Sequence[Index]) -> str:

@@ -179,6 +179,14 @@ class DiagOf(M):
 
 
 @dataclass(frozen=True)
+class Diag(M):
+    """The diagonal matrix with a vector on its diagonal (``diag(w)`` in ``X.T @ diag(w) @ X``)."""
+
+    x: M
+    ndim: int = 2
+
+
+@dataclass(frozen=True)
 class Outer(M):
     u: M
     v: M
@@ -351,11 +359,29 @@ class _Converter:
                 dens.append(b)
             else:
                 nums.append(self.conv(f))
-        if len(nums) == 2 and not dens and all(len(v.axes) == 1 for v in nums) \
-                and nums[0].axes != nums[1].axes:
-            u, v = sorted(nums, key=lambda x: self.order(nums[0].axes + nums[1].axes).index(x.axes[0]))
+        eyes = [v for v in nums if isinstance(v.node, Eye)]
+        if len(eyes) == 1 and any(v.axes and v is not eyes[0] for v in nums) and all(
+                v is eyes[0] or (len(v.axes) == 1 and v.axes[0] in eyes[0].axes) or not v.axes
+                for v in nums + dens):
+            # v[i] * u[j] * delta[i,j] = diag(v * u)[i,j]: the delta makes i = j
+            scal = [v.node for v in nums if not v.axes]
+            vec = [v.node for v in nums if v.axes and v is not eyes[0]]
+            w = vec[0] if len(vec) == 1 and not dens else Prod(
+                Fraction(1), tuple(vec), tuple(v.node for v in dens if v.axes), 1)
+            sdens = tuple(v.node for v in dens if not v.axes)
+            node = Diag(w)
+            if coef != 1 or scal or sdens:
+                node = Prod(coef, tuple(scal) + (node,), sdens, 2)
+            return MVal(node, self.order(eyes[0].axes))
+        vecs = [v for v in nums if v.axes]
+        if len(vecs) == 2 and all(len(v.axes) == 1 for v in vecs) and vecs[0].axes != vecs[1].axes \
+                and not any(v.axes for v in dens):  # c * outer(u, v) / s
+            u, v = sorted(vecs, key=lambda x: self.order(vecs[0].axes + vecs[1].axes).index(x.axes[0]))
             out = MVal(Outer(u.node, v.node), u.axes + v.axes)
-            return MVal(Prod(coef, (out.node,), (), 2), out.axes) if coef != 1 else out
+            scal = tuple(x.node for x in nums if not x.axes)
+            if coef == 1 and not scal and not dens:
+                return out
+            return MVal(Prod(coef, scal + (out.node,), tuple(x.node for x in dens), 2), out.axes)
         target = _union([v.axes for v in nums + dens])
         target = target if natural else self.order(target)
         if len(target) > 2 and all(len(v.axes) < len(target) for v in nums + dens):
@@ -394,15 +420,21 @@ class _Converter:
         coef = Fraction(1)
         scalars: list[MVal] = []
         ops: list[MVal] = []
+        groups: dict[frozenset, list[Expr]] = {}  # p[n] * (1 - p[n]): one operand
         for f in factors:
             if isinstance(f, Const):
                 coef *= f.value
                 continue
-            v = self.conv(f)
+            groups.setdefault(frozenset(f.free), []).append(f)
+        for group in groups.values():
+            v = self.conv(group[0]) if len(group) == 1 else self.product(group, natural=True)
             (ops if v.axes else scalars).append(v)
         keep = tuple(i for i in _union([v.axes for v in ops]) if i not in e.indices)
+        sandwich = self.sandwich(ops, e.indices, keep)
         missing = [k for k in e.indices if not any(k in v.axes for v in ops)]
-        if ops:
+        if sandwich is not None:
+            res = sandwich
+        elif ops:
             res = self.contract(ops, keep)
         else:
             res = MVal(Num(Fraction(1)), ())
@@ -410,6 +442,28 @@ class _Converter:
         if coef == 1 and not extra:
             return res
         return MVal(Prod(coef, tuple(extra) + (res.node,), (), len(res.axes)), res.axes)
+
+    def sandwich(self, ops: list[MVal], bound: Axes, keep: Axes) -> MVal | None:
+        """``A[c,i] * w[c] * B[c,j]`` summed over c as ``A.T @ diag(w) @ B`` (a weighted
+        Gram matrix such as ``X.T @ diag(p * (1 - p)) @ X``), or None."""
+        if len(bound) != 1 or len(ops) != 3:
+            return None
+        (c,) = bound
+        ws = [v for v in ops if v.axes == (c,)]
+        mats = [v for v in ops if len(v.axes) == 2 and c in v.axes]
+        if len(ws) != 1 or len(mats) != 2:
+            return None
+        a, b = mats
+        (i,) = [x for x in a.axes if x != c]
+        (j,) = [x for x in b.axes if x != c]
+        if i == j or {i, j} != set(keep):
+            return None
+        if not self._in_order([i, j]):
+            a, b, i, j = b, a, j, i
+        a, b = self.operand(a), self.operand(b)
+        an = a.node if a.axes[1] == c else _t(a.node)
+        bn = b.node if b.axes[0] == c else _t(b.node)
+        return MVal(MatMul(MatMul(an, Diag(ws[0].node)), bn), (i, j))
 
     def contract(self, ops: list[MVal], keep: Axes) -> MVal:
         if len(ops) == 1:
@@ -556,12 +610,17 @@ class Spelling:
     def text(self, name: str) -> str:
         if name in self.jacobians:
             num, den = self.jacobians[name]
+            if num in self.adjoint_of:  # the Jacobian of an adjoint
+                return f"d(d{self.loss}/d{self.adjoint_of[num]})/d{den}"
             return f"d{num}/d{den}"
         return self.display.get(name, name)
 
     def latex(self, name: str) -> str:
         if name in self.jacobians:
             num, den = self.jacobians[name]
+            if num in self.adjoint_of:
+                inner = rf"\frac{{\partial {latex_name(self.loss)}}}{{\partial {latex_name(self.adjoint_of[num])}}}"
+                return rf"\frac{{\partial}}{{\partial {latex_name(den)}}}\left({inner}\right)"
             return rf"\frac{{\partial {latex_name(num)}}}{{\partial {latex_name(den)}}}"
         if name in self.adjoint_of:
             return rf"\frac{{\partial {latex_name(self.loss)}}}{{\partial {latex_name(self.adjoint_of[name])}}}"
@@ -713,11 +772,16 @@ def _slices(st) -> "tuple[list[Delta], tuple[Index, ...], M] | None":
     """For ``delta[i,p] * E`` with E of at most two free indices: the deltas, E's indices
     and E's matrix form (each slice at fixed i, p is the delta times that matrix)."""
     rhs = st.rhs
-    fs = rhs.factors if isinstance(rhs, Mul) else (rhs,)
-    deltas = [f for f in fs if isinstance(f, Delta) and len(set(f.indices)) == 2]
+    bound = set(rhs.indices) if isinstance(rhs, Sum) else set()
+    body = rhs.body if isinstance(rhs, Sum) else rhs  # sum[j](2 * V[j,r] * V[j,s]) * delta[i,k]
+    fs = body.factors if isinstance(body, Mul) else (body,)
+    deltas = [f for f in fs if isinstance(f, Delta) and len(set(f.indices)) == 2
+              and not set(f.indices) & bound]
     rest = [f for f in fs if f not in deltas]
     if not deltas or not rest:
         return None
+    if bound:
+        rest = [Sum(rhs.indices, rest[0] if len(rest) == 1 else Mul(rest))]
     fixed = [i for dl in deltas for i in dl.indices]
     inner = tuple(i for i in st.indices if i not in fixed)
     if len(inner) > 2 or any(i not in st.indices for i in fixed):
@@ -785,6 +849,16 @@ class _Text:
             s, p = self.go(n.x)
             s = s if p == ATOM else f"({s})"
             return (f"{s}.T" if n.x.ndim <= 2 else f"{s}.mT"), ATOM
+        if isinstance(n, MatMul) and np_ and (isinstance(n.a, Diag) or isinstance(n.b, Diag)):
+            # diag(w) @ B is w[:, None] * B and A @ diag(w) is A * w: no n x n matrix
+            if isinstance(n.a, Diag):
+                w, pw = self.go(n.a.x)
+                b, pb = self.go(n.b)
+                wb = f"{w if pw == ATOM else f'({w})'}[:, None]" if n.b.ndim == 2 else w
+                return f"({wb} * {b if pb >= POW else f'({b})'})", ATOM
+            a, pa = self.go(n.a)
+            w, pw = self.go(n.b.x)
+            return f"({a if pa >= POW else f'({a})'} * {w if pw >= POW else f'({w})'})", ATOM
         if isinstance(n, MatMul):
             a, pa = self.go(n.a)
             b, pb = self.go(n.b)
@@ -831,7 +905,7 @@ class _Text:
             if self.numpy:
                 return MATRIX_FUNCTIONS[n.fn].code["numpy"].replace("np.", NP + ".").format(s), ATOM
             return f"{n.fn}({s})", ATOM
-        if isinstance(n, DiagOf):
+        if isinstance(n, (DiagOf, Diag)):
             return f"{self.fn('diag')}({self.go(n.x)[0]})", ATOM
         if isinstance(n, Outer):
             return f"{self.fn('outer')}({self.go(n.u)[0]}, {self.go(n.v)[0]})", ATOM
@@ -966,7 +1040,7 @@ class _Latex:
             return rf"\textstyle\sum_{{\text{{axis }} {ax}}} {self.paren(s, p, MUL)}", MUL
         if isinstance(n, Trace):
             return rf"\operatorname{{tr}}\left({self.go(n.x)[0]}\right)", ATOM
-        if isinstance(n, DiagOf):
+        if isinstance(n, (DiagOf, Diag)):
             return rf"\operatorname{{diag}}\left({self.go(n.x)[0]}\right)", ATOM
         if isinstance(n, Outer):
             u, pu = self.go(n.u)

@@ -284,7 +284,36 @@ def prepare(e: Expr, lhs: Sequence[Index], strict: bool = False) -> tuple[Expr, 
     tensors = {n.name for n in walk(e) if isinstance(n, Tensor)} if not strict else set()
     e = rename_bound(e, {i.name for i in lhs} | tensors)
     e = dim_collisions(e, lhs)
-    return _plan(e, strict)
+    e, plan = _plan(e, strict)
+    if not strict:
+        pulled = _pull_out(e, plan)
+        if pulled is not e:
+            e, plan = _plan(pulled, strict)
+    return e, plan
+
+
+def _pull_out(e: Expr, plan: Mapping[tuple, frozenset[str]]) -> Expr:
+    """Factors of an explicitly printed sum that do not involve its indices, moved in front
+    of it: ``sum[n](2 * X[n,d]^2)`` prints ``2 * sum[n](X[n,d]^2)`` (same value)."""
+
+    def go(n: Expr, path: tuple) -> Expr:
+        kids = n.children
+        if not kids:
+            return n
+        new = [go(k, path + (i,)) for i, k in enumerate(kids)]
+        if any(a is not b for a, b in zip(new, kids)):
+            n = n.rebuild(new)
+        if isinstance(n, Sum) and isinstance(n.body, Mul):
+            bound = set(n.indices)
+            if any(i.name not in plan.get(path, frozenset()) for i in bound):  # explicit
+                outer = [f for f in n.body.factors if not (f.free & bound)]
+                inner = [f for f in n.body.factors if f.free & bound]
+                if outer and inner:
+                    body = inner[0] if len(inner) == 1 else Mul(inner)
+                    return Mul(outer + [Sum(n.indices, body)])
+        return n
+
+    return go(e, ())
 
 
 # ---------------------------------------------------------------- notations
@@ -357,6 +386,11 @@ class Notation:
     def ref(self, num: str, den: str) -> tuple[str, int]:
         """A Jacobian tensor used inside an expression."""
         return f"(d{num}/d{den})", ATOM
+
+    def second(self, num: str, den: str, den2: str | None) -> str:
+        """d2 num / d den d den2; ``den2`` None: the second derivative w.r.t. den twice
+        (a Hessian's diagonal)."""
+        return f"d2{num}/d{den}d{den2}" if den2 is not None else f"d2{num}/d{den}^2"
 
     # -- operators
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
@@ -485,6 +519,9 @@ class UnicodeNotation(Notation):
     def ref(self, num: str, den: str) -> tuple[str, int]:
         return self.derivative(num, den)
 
+    def second(self, num: str, den: str, den2: str | None) -> str:
+        return f"∂²{num}/∂{den}∂{den2}" if den2 is not None else f"∂²{num}/∂{den}²"
+
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
             return f"√({b})", ATOM
@@ -607,6 +644,10 @@ class LatexNotation(Notation):
 
     def ref(self, num: str, den: str) -> tuple[str, int]:
         return self.derivative(num, den)
+
+    def second(self, num: str, den: str, den2: str | None) -> str:
+        bottom = rf"\partial {den} \partial {den2}" if den2 is not None else rf"\partial {den}^{{2}}"
+        return rf"\frac{{\partial^{{2}} {num}}}{{{bottom}}}"
 
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
@@ -747,6 +788,10 @@ class _Printer:
         if name in self.refs:
             num, rank, den = self.refs[name]
             a, b = _names(indices[:rank]), _names(indices[rank:])
+            if self.adjoints and num in self.adjoints and nt is not TEXT:  # d(dl/dh)/dW
+                loss, primal = self.adjoints[num]
+                inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, a))[0]
+                return nt.derivative(inner, nt.tensor(den, b), compound=True)[0], ATOM
             return nt.ref(nt.tensor(num, a), nt.tensor(den, b))
         if name in self.adjoints:
             loss, primal = self.adjoints[name]
@@ -792,6 +837,12 @@ class _Printer:
             return (*nt.big_sum(explicit, *self.full(e.body, path + (0,))), False)
         if isinstance(e, Deriv):
             den = nt.tensor(e.wrt.name, _names(e.wrt.indices))
+            if self.adjoints and e.wrt.name in self.adjoints and nt is not TEXT:  # d(..)/d(dl/dh)
+                den = nt.paren(self.tensor(e.wrt.name, e.wrt.indices)[0])
+            if isinstance(e.num, Tensor) and self.adjoints and e.num.name in self.adjoints \
+                    and nt is not TEXT:  # d(dl/dh[n,k])/dW[p,q]
+                return (*nt.derivative(self.tensor(e.num.name, e.num.indices)[0], den, compound=True),
+                        False)
             if isinstance(e.num, Tensor):
                 return (*nt.derivative(nt.tensor(e.num.name, _names(e.num.indices)), den), False)
             return (*nt.derivative(self.full(e.num, path + (0,))[0], den, compound=True), False)
@@ -956,15 +1007,26 @@ _DISPLAY = re.compile(r"d(\w+)(?:\[([\w,]*)\])?/d(\w+)(?:\[([\w,]*)\])?")
 
 
 def _head(st, lhs: str | None, refs: Mapping | None, nt: Notation,
-          adjoints: Adjoints | None) -> str:
+          adjoints: Adjoints | None, second: Mapping | None = None) -> str:
     """The left-hand side of ``st``. In text a given ``lhs`` is printed verbatim; in the
     other notations a Jacobian is spelled from ``refs`` (or from ``lhs`` when it is the
-    ``dY[i,j]/dX[p,q]`` form jacobian() displays)."""
+    ``dY[i,j]/dX[p,q]`` form jacobian() displays), a Hessian from ``second`` (name ->
+    (loss, x, rank of x, y, diagonal)): ``∂²L/∂x_i∂x_j``."""
     if nt is TEXT:  # as before the other notations existed: refs are not consulted
         return lhs if lhs is not None else lhs_text(st.name, st.indices, adjoints=adjoints)
+    if second and st.name in second:
+        loss, x, rank, y, diagonal = second[st.name]
+        a = nt.tensor(x, _names(st.indices[:rank]))
+        if diagonal:
+            return nt.second(nt.tensor(loss, ()), a, None)
+        return nt.second(nt.tensor(loss, ()), a, nt.tensor(y, _names(st.indices[rank:])))
     if refs and st.name in refs:
         num, rank, den = refs[st.name]
         a, b = _names(st.indices[:rank]), _names(st.indices[rank:])
+        if adjoints and num in adjoints:  # the Jacobian of an adjoint: d(dl/dh)/dW
+            loss, primal = adjoints[num]
+            inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, a))[0]
+            return nt.derivative(inner, nt.tensor(den, b), compound=True)[0]
         return nt.derivative(nt.tensor(num, a), nt.tensor(den, b))[0]
     m = _DISPLAY.fullmatch(lhs) if lhs is not None else None
     if m is not None:
@@ -976,12 +1038,12 @@ def _head(st, lhs: str | None, refs: Mapping | None, nt: Notation,
 
 def statement_text(st, lhs: str | None = None, reorder: bool = False,
                    refs: Mapping | None = None, *, notation: str | Notation = "text",
-                   adjoints: Adjoints | None = None) -> str:
+                   adjoints: Adjoints | None = None, second: Mapping | None = None) -> str:
     """``lhs = rhs`` in ``notation``; ``lhs`` (text, as jacobian() displays it) overrides
-    the left-hand side."""
+    the left-hand side; ``second`` spells Hessians (see :func:`_head`)."""
     nt = notation_of(notation)
     rhs = expr_text(st.rhs, st.indices, reorder, refs, notation=nt, adjoints=adjoints)
-    return f"{_head(st, lhs, refs, nt, adjoints)} = {rhs}"
+    return f"{_head(st, lhs, refs, nt, adjoints, second)} = {rhs}"
 
 
 def program_text(p) -> str:

@@ -61,6 +61,11 @@ MATRIX_RULE = "derivative of a matrix function"
 MATRIX_NOTES = {"inv": "d inv(A) = -inv(A) dA inv(A)", "det": "d det(A) = det(A) inv(A)^T : dA",
                 "logdet": "d logdet(A) = inv(A)^T : dA"}
 MATRIX = "conversion to matrix form"
+HESSIAN = "the Hessian is the Jacobian of the gradient"
+DIAGONAL = "the diagonal of the Hessian"
+HVP = "the Hessian-vector product is the directional derivative of the gradient"
+TANGENT = "directional derivative along v (chain rule through the intermediate tensors)"
+SUBSTITUTE_JACOBIANS = "substituting the intermediate Jacobians"
 
 
 @dataclass
@@ -609,6 +614,119 @@ def _jacobian_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]
     return sections
 
 
+def _tangent_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]) -> list[Section]:
+    """Forward mode along a tangent ``v``: ``tY[I] = dY[I]/dX[P] * v[P] + dY[I]/dZ[Q] * tZ[Q]``."""
+    b = _Builder(d)
+    sections: list[Section] = []
+    fwd = d.forward
+    (x,) = d.wrt
+    tangent = {p: t for t, p in d.tangent_of.items()}
+    for ds in d.program.statements:
+        if ds.name not in d.tangent_of:
+            continue
+        y = d.tangent_of[ds.name]
+        st = fwd.defined[y]
+        I = ds.indices
+        lhs = Tensor(ds.name, I)
+        sec = Section(f"{ds.name} (the change of {y} along {d.seed})")
+        b.definition(sec, y)
+        rhs = rename_bound(st.rhs, {i.name for i in I})
+        rhs = substitute(rhs, dict(zip(st.indices, I)))
+        answers = {rhs: Tensor(y, I)}
+        used = {i.name for i in I} | index_names(rhs) | set(fwd.dims)
+        start: list[Expr] = []
+        if _depends(rhs, x):
+            P = _fresh_indices(fwd.dims[x], used)
+            used |= {p.name for p in P}
+            start.append(Sum(P, Mul((Deriv(rhs, Tensor(x, P)), Tensor(d.seed, P)))))
+        for z in dict.fromkeys(r.name for r in tensor_refs(rhs)):
+            tz = tangent.get(z)
+            if tz is None:
+                continue
+            Q = _fresh_indices(fwd.dims[z], used)
+            used |= {q.name for q in Q}
+            start.append(Sum(Q, Mul((Deriv(rhs, Tensor(z, Q)), Tensor(tz, Q)))))
+        begin = _add(start)
+        sec.steps.append(Step(TANGENT, lhs, begin))
+        ex, expanded = expand_steps(lhs, begin, answers)
+        sec.steps += ex
+        s_steps, total = simplify_steps(lhs, expanded)
+        _extend(sec.steps, s_steps, total)
+        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
+        sections.append(sec)
+    return sections
+
+
+def _second_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]) -> list[Section]:
+    """A Hessian (or Hessian-vector product): the gradient's sections, then those of the
+    forward-mode derivative of the gradient program, then the result with the
+    intermediate Jacobians (tangents) substituted."""
+    g, j = d.parts
+    x = d.wrt[0]
+    need = {g.outputs[x]}
+    for s in reversed(g.replay):
+        if s.name in need:
+            need.update(r.name for r in tensor_refs(s.rhs))
+    sections = _grad_sections(g, {ln.name: ln for ln in g.matrix().lines if not ln.helper}, need)
+    jlines = {ln.name: ln for ln in j.matrix().lines if not ln.helper}
+    if d.kind == "hvp":
+        sections += _tangent_sections(j, jlines)
+    else:
+        for sec in _jacobian_sections(j, jlines):
+            num, rank, den = j.refs[sec.steps[-1].lhs.name]
+            if num in g.adjoint_of:  # the Jacobian of an adjoint: d(dL/dh[n,k])/dW[p,q]
+                idx = [i.name for i in sec.steps[-1].lhs.indices]
+                a = f"[{','.join(idx[:rank])}]" if rank else ""
+                b = f"[{','.join(idx[rank:])}]" if len(idx) > rank else ""
+                sec.title = f"d(d{d.loss}/d{g.adjoint_of[num]}{a})/d{den}{b}"
+            sections.append(sec)
+    (out,) = d.outputs.values()
+    ds = d.program.defined[out]
+    final = next(iter(j.outputs.values()))
+    jst = j.program.defined[final]
+    info = d.second.get(out)
+    title = out
+    if info is not None:
+        loss, xx, rank, yy, diagonal = info
+        ix = [i.name for i in ds.indices]
+        title = f"d2{loss}/d{xx}[{','.join(ix[:rank])}]" + (
+            "^2" if diagonal else f"d{yy}[{','.join(ix[rank:])}]")
+    sec = Section(title)
+    lhs = Tensor(out, ds.indices)
+    if d.kind == "hvp":
+        first = Tensor(final, ds.indices)
+        sec.steps.append(Step(HVP, lhs, first, (f"along {d.seed}",)))
+    elif info is not None and info[4]:  # the diagonal: the second group of indices is the first
+        first = Tensor(final, ds.indices + ds.indices)
+        sec.steps.append(Step(DIAGONAL, lhs, first))
+    else:
+        first = Tensor(final, ds.indices)
+        sec.steps.append(Step(HESSIAN, lhs, first))
+    body = substitute(jst.rhs, dict(zip(jst.indices, first.indices)))
+    if d.inlined and any(r.name in d.inlined for r in tensor_refs(body)):
+        def expand(n: Expr) -> Expr:
+            if isinstance(n, Tensor) and n.name in d.inlined:
+                bst = d.inlined[n.name]
+                return substitute(bst.rhs, dict(zip(bst.indices, n.indices)))
+            return n
+
+        used = [r for r in dict.fromkeys(tensor_refs(body)) if r.name in d.inlined]
+        body = map_bottom_up(body, expand)
+        note: list = []
+        for r in used:
+            note += [", "] if note else []
+            note.append(r)
+        sec.steps.append(Step(SUBSTITUTE_JACOBIANS if d.kind != "hvp" else SUBSTITUTION, lhs,
+                              body, tuple(note)))
+    else:
+        sec.steps.append(Step(SUBSTITUTION, lhs, body))
+    s_steps, total = simplify_steps(lhs, body)
+    _extend(sec.steps, s_steps, total)
+    _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(out))
+    sections.append(sec)
+    return sections
+
+
 def derivation_steps(d: "Derivation", wrt: str | None = None) -> "Steps":
     """The step-by-step derivation of ``d`` (of every result, or of the one for ``wrt``)."""
     out = Steps(d)
@@ -645,6 +763,10 @@ def _sections(d: "Derivation", wrt: str | None = None) -> list[Section]:
                 need.update(r.name for r in tensor_refs(s.rhs))
     if d.kind == "grad":
         return _grad_sections(d, lines, need)
+    if d.parts is not None:
+        return _second_sections(d, lines)
+    if d.kind == "jvp":
+        return _tangent_sections(d, lines)
     return _jacobian_sections(d, lines, need)
 
 
@@ -670,7 +792,14 @@ class Steps(list):
 
         d = self.derivation
         lhs_idx = _lhs_indices(st.lhs)
-        lhs = _expr(self._shown(st.lhs), lhs_idx, notation, self.adjoints, d.refs)
+        if isinstance(st.lhs, Tensor) and st.lhs.name in d.second and notation != "text":
+            from .program import Statement
+            from .render import _head, notation_of
+
+            lhs = _head(Statement(st.lhs.name, st.lhs.indices, ZERO), None, None,
+                        notation_of(notation), None, d.second)
+        else:
+            lhs = _expr(self._shown(st.lhs), lhs_idx, notation, self.adjoints, d.refs)
         if st.matrix is not None:
             ln = st.matrix
             if ln.node is None:  # no matrix form: each slice's, or the einsum form
@@ -706,6 +835,9 @@ class Steps(list):
             return f"∂{d.loss}/∂{p}" if notation == "unicode" else f"d{d.loss}/d{p}"
         if name in d.refs:
             num, _, den = d.refs[name]
+            if num in d.adjoint_of:  # the Jacobian of an adjoint
+                num = f"(∂{d.loss}/∂{d.adjoint_of[num]})" if notation == "unicode" else \
+                    f"(d{d.loss}/d{d.adjoint_of[num]})"
             return f"∂{num}/∂{den}" if notation == "unicode" else f"d{num}/d{den}"
         return name
 
@@ -752,8 +884,10 @@ class Steps(list):
         return "\n".join(out)
 
     def _section_title(self, title: str, notation: str) -> str:
-        if notation == "unicode":
-            return "∂" + title[1:].replace("/d", "/∂", 1) if title.startswith("d") else title
+        if notation == "unicode" and title.startswith("d2"):
+            return "∂²" + title[2:].replace("/d", "/∂").replace("]d", "]∂")
+        if notation == "unicode" and title.startswith("d"):
+            return "∂" + title[1:].replace("(d", "(∂").replace("/d", "/∂")
         return title
 
     def __str__(self) -> str:

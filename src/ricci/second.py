@@ -1,0 +1,212 @@
+"""Stage 3c: second derivatives — Hessians, their diagonals, Hessian-vector products.
+
+All three are forward mode over reverse mode, on programs:
+
+1. :func:`~ricci.autodiff.grad` writes the gradient ``dx[I] = dL/dx[I]`` as a program
+   (its adjoints are statements, shared, linear in the length of the program);
+2. forward mode (:func:`~ricci.autodiff.jacobian`) differentiates that program w.r.t.
+   ``y[J]``: every statement on the way gets its Jacobian ``dZ[K]/dy[J]``, or for
+   :func:`hvp` its directional derivative ``tZ[K] = dZ[K]/dy[J] * v[J]``;
+3. an intermediate Jacobian without a summation that is not a sum of terms (a product
+   such as ``X[n,j] * p[n] * (1 - p[n])``, or one with a delta, ``delta[h,q] * X[n,p]``)
+   is substituted into its uses and the result simplified, so the deltas eat their
+   indices and the Hessian is one closed form: ``H[d,e] = X[n,d] * X[n,e] * p[n] *
+   (1 - p[n])`` for logistic regression, ``H[i,j] = A[i,j] + A[j,i]`` for ``x^T A x``.
+   Nothing sparse (a delta) is ever materialised, and the Hessian of a program costs what
+   its closed form costs, not one reverse pass per entry.
+
+The substitution terminates: each step removes one statement, and a statement only reads
+statements before it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .autodiff import (_Names, _closure, _err, _grad, _jacobian, _no_gc, _output, _parse_wrt,
+                       as_program, inline_statements)
+from .derivation import Derivation
+from .errors import RicciError
+from .expr import Expr, Index, Sum, fresh_name, index_names, substitute, successors, tensor_refs
+from .program import Program, Statement
+from .simplify import simplify
+
+
+def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,
+            diagonal: bool = False) -> Derivation:
+    """The Hessian ``H[I,J] = d2L/dx[I]dx[J]`` of the scalar ``of`` (default: the last
+    statement) w.r.t. the input ``wrt="x"``; ``wrt=("x", "y")`` gives the mixed second
+    derivative ``d2L/dx[I]dy[J]``. Names may fix the indices: ``wrt=("x[i]", "x[j]")``.
+
+    Compiled, the result has shape ``x.shape + y.shape`` (the dict key is ``"x"``, or
+    ``"x,y"`` for a mixed one). With ``diagonal=True`` (``x`` only) the result is the
+    diagonal ``H[I,I]``, shape ``x.shape``, computed without forming the Hessian.
+    """
+    with _no_gc():
+        return _hessian(as_program(program), wrt, of, diagonal)
+
+
+def hvp(program: Program | str, wrt: str, of: str | None = None) -> Derivation:
+    """The Hessian-vector product ``Hv[I] = d2L/dx[I]dx[J] * v[J]`` of the scalar ``of``
+    w.r.t. ``wrt``, without forming the Hessian: the directional derivative of the
+    gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
+    another name if the program uses ``v``). Compiled, the result has x's shape."""
+    with _no_gc():
+        return _hvp(as_program(program), wrt, of)
+
+
+def _pair(prog: Program, wrt: str | Sequence[str]) -> tuple[str, str]:
+    if isinstance(wrt, str):
+        return wrt, wrt.split("[")[0].strip()
+    items = list(wrt)
+    if len(items) == 1:
+        return items[0], items[0].split("[")[0].strip()
+    if len(items) != 2 or not all(isinstance(w, str) for w in items):
+        raise RicciError(f"wrt must be an input's name, or a pair of names for a mixed second "
+                         f"derivative, got {wrt!r}")
+    return items[0], items[1]
+
+
+def _scalar(prog: Program, of: str | None, what: str) -> str:
+    out = _output(prog, of)
+    if prog.dims[out]:
+        idx = ",".join(prog.defined[out].indices[k].name for k in range(len(prog.dims[out])))
+        raise _err(prog, f"{what} needs a scalar output, but '{out}' has indices [{idx}]", out,
+                   hint=f"sum it to a scalar first, e.g. L = sum[{idx}]({out}[{idx}])")
+    return out
+
+
+def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: bool) -> Derivation:
+    xspec, yspec = _pair(prog, wrt)
+    out = _scalar(prog, of, "a Hessian")
+    (x, _), = _parse_wrt(prog, xspec)
+    (y, ychosen), = _parse_wrt(prog, yspec)
+    if diagonal and x != y:
+        raise RicciError(f"diagonal=True needs one input (the diagonal of d2L/dx dx); "
+                         f"got the mixed pair ('{x}', '{y}')")
+    g = _grad(prog, [xspec], out)
+    gout = g.outputs[x]
+    gidx = g.program.defined[gout].indices
+    if ychosen is None:
+        ychosen = _second_names(g.program, x, y, gidx)
+    elif set(ychosen) & {i.name for i in gidx}:
+        raise RicciError(f"wrt {list(wrt)!r}: the two groups of indices must have different names")
+    j = _jacobian(g.program, f"{y}[{','.join(ychosen)}]", gout)
+    names = _Names(j.program)
+    hname = names.claim("H", f"H_{x}", f"H_{x}_{y}")
+    derived = [s for s in j.program.statements if s.name in j.refs or s.name == j.outputs[y]]
+    final = j.outputs[y]
+    bodies: dict[str, Statement] = {}
+    derived = inline_statements(derived, {n for n in j.refs if n != final}, bodies=bodies)
+    last = derived[-1]
+    rhs = last.rhs
+    idx = last.indices
+    if diagonal:
+        hname = names.claim("diagH", f"diagH_{x}")
+        idx = last.indices[:len(gidx)]
+        rhs = simplify(substitute(rhs, dict(zip(last.indices[len(gidx):], idx))))
+    derived[-1] = Statement(hname, idx, rhs, derived=True)
+    key = x if x == y else f"{x},{y}"
+    kind = "hessian"
+    return _result(kind, prog, g, j, derived, {key: hname}, (x,) if x == y else (x, y), out,
+                   seed=None, second={hname: (out, x, len(gidx), y, diagonal)}, inlined=bodies)
+
+
+def _hvp(prog: Program, wrt: str, of: str | None) -> Derivation:
+    if not isinstance(wrt, str):
+        raise RicciError(f"hvp is w.r.t. one input, got wrt={wrt!r}")
+    out = _scalar(prog, of, "a Hessian-vector product")
+    (x, _), = _parse_wrt(prog, wrt)
+    g = _grad(prog, [wrt], out)
+    v = _Names(g.program).claim("v", f"v_{x}", f"t_{x}")
+    j = _jacobian(g.program, x, g.outputs[x], tangent=v)
+    names = _Names(j.program)
+    hname = names.claim("Hv", f"Hv_{x}")
+    final = j.outputs[x]
+    tangents = [s for s in j.program.statements if s in j.shown]
+    bodies: dict[str, Statement] = {}
+    derived = inline_statements(tangents, {s.name for s in tangents if s.name != final}, bodies=bodies)
+    last = derived[-1]
+    derived[-1] = Statement(hname, last.indices, last.rhs, derived=True)
+    return _result("hvp", prog, g, j, derived, {x: hname}, (x,), out, seed=v, second={},
+                   inlined=bodies)
+
+
+def _second_names(gprog: Program, x: str, y: str, gidx: tuple[Index, ...]) -> list[str]:
+    """Names for the indices of ``y`` in ``d2L/dx[I]dy[J]``: the letters after I's for the
+    Hessian (``H[i,j]``, ``H[i,r,j,s]``), distinct from every left-hand index and tensor."""
+    avoid = set(gprog.dims) | {i.name for i in gidx}
+    for s in gprog.statements:
+        avoid |= {i.name for i in s.indices}
+    dims = gprog.dims[y]
+    out: list[str] = []
+    for k, d in enumerate(dims):
+        # not a name the program gives another dim (j of V[j,r] is not U's row index)
+        other = {n for dd, ns in gprog.dim_names.items() if dd != d for n in ns}
+        prefer = successors(gidx[k].name) if x == y else list(gprog.dim_names.get(d, ()))
+        n = fresh_name(avoid | other, prefer)
+        avoid.add(n)
+        out.append(n)
+    return out
+
+
+def _tidy(st: Statement, dim_names: dict[str, tuple[str, ...]], tensors: set[str]) -> Statement:
+    """``st`` with each summed index named as the user wrote its dim where that name is
+    free there (``X[n,d] * X[n,e]``, not the ``q`` a substitution left)."""
+
+    def go(n: Expr, taken: set[str]) -> Expr:
+        if isinstance(n, Sum):
+            ren: dict[Index, Index] = {}
+            used = taken | index_names(n) | tensors
+            for b in n.indices:
+                wants = dim_names.get(b.dim, ())
+                wants = tuple(wants) + tuple(successors(wants[0]) if wants else ())
+                for w in wants:  # the first free one; b's own name if it comes first
+                    if w == b.name:
+                        break
+                    if w not in used:
+                        ren[b] = Index(w, b.dim)
+                        used.add(w)
+                        break
+            body = substitute(n.body, ren) if ren else n.body
+            idx = [ren.get(b, b) for b in n.indices]
+            return Sum(idx, go(body, taken | {i.name for i in idx}))
+        kids = n.children
+        if not kids:
+            return n
+        return n.rebuild(tuple(go(k, taken) for k in kids))
+
+    rhs = go(st.rhs, {i.name for i in st.indices})
+    return st if rhs == st.rhs else st.replace(simplify(rhs))
+
+
+def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: list[Statement],
+            outputs: dict[str, str], wrt: tuple[str, ...], out: str, seed: str | None,
+            second: dict, inlined: dict[str, Statement]) -> Derivation:
+    """The Derivation of a second derivative: the forward and gradient statements the
+    result reads (from ``g.program``), then ``derived``."""
+    derived = [_tidy(s, prog.dim_names, set(j.program.dims)) for s in derived]
+    need = _closure(g.program, derived)
+    dims = dict(j.program.dims)
+    for s in derived:
+        dims[s.name] = tuple(i.dim for i in s.indices)
+    program = Program(need + derived, dims, dim_names=prog.dim_names, source=prog.source)
+    # the gradient's statements the result reads, and the names ricci introduced that
+    # those read (z1 of a logistic regression is not shown when only p is read)
+    gshown = {s.name for s in g.shown}
+    shown = [s for s in need if s.name in gshown and s.derived] + derived
+    # every intermediate Jacobian is spelled as one (the steps derive them all)
+    refs, display = dict(j.refs), dict(j.display)
+    adjoint_of = dict(g.adjoint_of)  # also spells the Jacobians of adjoints: d(dL/dh)/dW
+    read = {r.name for s in shown for r in tensor_refs(s.rhs)}
+    read |= {refs[r][0] for r in list(read) if r in refs}
+    read |= {adjoint_of[r] for r in list(read) if r in adjoint_of}
+    # named by ricci (z1 = X @ W1) and read, if only as dL/dz1: its definition is shown
+    lifted = [s for s in g.forward.statements if s.name in gshown and not s.derived and s.name in read]
+    shown = lifted + shown
+    return Derivation(kind, program, source_program=prog, wrt=wrt, of=out, outputs=outputs,
+                      shown=shown, seed=seed, display=display, refs=refs, adjoint_of=adjoint_of,
+                      forward=g.forward, inline=dict(g.inline), parts=(g, j), second=second,
+                      inlined=inlined, tangent_of=j.tangent_of,
+                      replay=list(g.replay) + [s for s in j.program.statements if s.derived
+                                               and s.name not in g.program.defined] + derived)
