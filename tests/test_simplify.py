@@ -133,6 +133,53 @@ def test_products_are_not_distributed_over_sums():
     assert simp("y[i] = (x[i] + 1) * (x[i] + 2)") == "y[i] = (1 + x[i]) * (2 + x[i])"
 
 
+# -- textbook functions recognised
+
+def test_sigmoid_and_softplus_are_recognised():
+    assert simp("y[i] = 1 / (1 + exp(-x[i]))") == "y[i] = sigmoid(x[i])"
+    assert simp("y[i] = exp(x[i]) / (1 + exp(x[i]))") == "y[i] = sigmoid(x[i])"
+    assert simp("y[i] = log(1 + exp(x[i]))") == "y[i] = softplus(x[i])"
+    assert simp("y[i] = 2 * exp(x[i]) / (1 + exp(x[i]))^2") == \
+        "y[i] = 2 * sigmoid(x[i]) * (1 - sigmoid(x[i]))"
+    assert simp("y[i] = exp(x[i]) * (1 - sigmoid(x[i]))") == "y[i] = sigmoid(x[i])"
+    assert simp("y[i] = sigmoid(x[i]) * sigmoid(-x[i])") == "y[i] = sigmoid(x[i]) * (1 - sigmoid(x[i]))"
+    # the exponents differ: only the divisor is a sigmoid
+    assert simp("y[i] = exp(x[i]) / (1 + exp(2 * x[i]))") == "y[i] = exp(x[i]) * sigmoid(-2 * x[i])"
+
+
+def test_derivatives_of_written_out_sigmoids_are_textbook():
+    assert str(ricci.grad("L = sum[n](1 / (1 + exp(-z[n])))", "z")) == \
+        "dz[n] = sigmoid(z[n]) * (1 - sigmoid(z[n]))"
+    assert str(ricci.grad("L = sum[n](log(1 + exp(z[n])))", "z")) == "dz[n] = sigmoid(z[n])"
+
+
+def test_common_factors_come_out_when_shorter():
+    from ricci.simplify import factor_common, node_count
+
+    def fc(text):
+        st = ricci.parse(text).statements[-1]
+        e = simplify(st.rhs)
+        out = factor_common(e)
+        assert node_count(out) <= node_count(e)
+        rng = np.random.default_rng(0)
+        p = ricci.parse(text)
+        q = Program([st.replace(out)], p.dims, dim_names=p.dim_names)
+        sizes = {d: 3 for ds in p.dims.values() for d in ds}
+        inputs = {n: rng.uniform(0.5, 1.5, [3] * len(p.dims[n])) for n in p.inputs}
+        np.testing.assert_allclose(evaluate(q, {n: inputs[n] for n in q.inputs}, dim_sizes=sizes)[st.name],
+                                   evaluate(p, inputs, dim_sizes=sizes)[st.name], rtol=1e-12)
+        return statement_text(st.replace(out), reorder=True)
+
+    # the two sums bind different names; the factored one keeps one of them
+    assert fc("H[d,e] = X[n,d]*X[n,e]*s[n]*(1-y[n]) + X[m,d]*X[m,e]*s[m]*y[m]") in \
+        ("H[d,e] = X[n,d] * X[n,e] * s[n]", "H[d,e] = X[m,d] * X[m,e] * s[m]")
+    assert fc("h[n] = s[n]*(1-s[n])^2 - s[n]^2*(1-s[n])") == "h[n] = s[n] * (1 - 2 * s[n]) * (1 - s[n])"
+    # a delta in some terms only: diag(p) - outer(p, p) stays as it is
+    assert fc("J[c,d] = p[c]*delta[c,d] - p[c]*p[d]") == "J[c,d] = p[c] * delta[c,d] - p[c] * p[d]"
+    # nothing in common
+    assert fc("y[i] = a[i] + b[i]") == "y[i] = a[i] + b[i]"
+
+
 def test_simplify_is_idempotent_and_terminates_on_deep_expressions():
     text = "y[i] = " + " + ".join(f"{k} * x[i]^{k}" for k in range(1, 40))
     p = ricci.parse(text)

@@ -35,7 +35,7 @@ from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Size, S
 from .program import Program, Statement
 from .resolve import parse
 from .reuse import reuse
-from .simplify import expand_if_smaller, node_count, simplify
+from .simplify import alpha_key, expand_if_smaller, node_count, simplify
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*\])?\s*$")
 
@@ -176,16 +176,22 @@ def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, lis
         refs = [r for r in tensor_refs(arg) if r.name in dep]
         return len(refs) >= 2 or (bool(refs) and any(isinstance(n, Sum) for n in walk(arg)))
 
+    seen: dict[tuple, Statement] = {}  # an argument met again (up to index names) is reused
+
     def lift_call(n: Expr, s: Statement) -> Expr:
         if not (isinstance(n, Call) and qualifies(n.args[0])):
             return n
         arg = n.args[0]
-        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
         idx = _ordered_free(arg, s.indices)
+        key = alpha_key(substitute(arg, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)}))
+        if key in seen:
+            return Call(n.fn, (Tensor(seen[key].name, idx),))
+        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
         st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
         dims[name] = tuple(i.dim for i in idx)
         out.append(st)
         lifted.append(st)
+        seen[key] = st
         dep.add(name)
         return Call(n.fn, (Tensor(name, idx),))
 
@@ -327,6 +333,8 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
             dY = seed
         else:
             rhs = simplify(Add(contributions.pop(s.name, [])))
+            if isinstance(rhs, Add) and not any(isinstance(n, Sum) for n in walk(rhs)):
+                rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
             if isinstance(rhs, Const) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
                 dY = inline[s.name] = rhs  # used where it is needed, not given a statement
             else:

@@ -47,11 +47,17 @@ class CheckReport:
     backend: str = "numpy"
     ok: bool = True
     failures: list[str] = field(default_factory=list)
+    #: what was checked: "grad", "jacobian", "hessian", "hvp" (the rows are then the
+    #: result's keys: "x", or "x,y" for a mixed Hessian)
+    kind: str = "grad"
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
-        lines = [f"check of d{self.of} w.r.t. {', '.join(self.wrt)} ({self.backend} code; sizes {sizes})",
-                 f"  {'input':<10} {'max |grad|':>12} {'vs torch':>12} {'vs finite diff':>15}"]
+        what, col = {"hessian": (f"the Hessian of {self.of}", "max |H|"),
+                     "hvp": (f"the Hessian-vector product of {self.of}", "max |Hv|")}.get(
+            self.kind, (f"d{self.of}", "max |grad|"))
+        lines = [f"check of {what} w.r.t. {', '.join(self.wrt)} ({self.backend} code; sizes {sizes})",
+                 f"  {'input':<10} {col:>12} {'vs torch':>12} {'vs finite diff':>15}"]
         for w in self.wrt:
             t = self.torch_error.get(w)
             ts = "n/a" if t is None else f"{t:.2e}"
@@ -162,6 +168,12 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     got = d.compile(backend).call(arrays, None, dim_size)
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
+    if d.kind in ("hessian", "hvp"):
+        report = CheckReport(of=d.of, wrt=tuple(d.outputs), sizes=shown, backend=backend, kind=d.kind)
+        _check_second(d, report, got, arrays, fwd_inputs, forward, rng, atol, fd_tol * 10)
+        if not report.ok and raise_on_mismatch:
+            raise RicciError(f"{d.kind} check failed\n" + str(report) + "\n\nderivation:\n" + str(d))
+        return report
     upstream = arrays.get(d.seed) if d.seed else None
 
     def loss(env: Mapping[str, Any]) -> Any:
@@ -238,3 +250,108 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     if not report.ok and raise_on_mismatch:
         raise RicciError("gradient check failed\n" + str(report) + "\n\nderivation:\n" + str(d))
     return report
+
+
+def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarray],
+                  arrays: Mapping[str, np.ndarray], fwd_inputs: Mapping[str, np.ndarray],
+                  forward, rng: np.random.Generator, atol: float, fd_tol: float) -> None:
+    """A Hessian (its diagonal, or a Hessian-vector product) against
+    ``torch.autograd.functional.hessian`` and second-order central differences of the
+    forward program: ``(f(++) - f(+-) - f(-+) + f(--)) / 4 h^2`` per entry (a sample of
+    200 entries when there are more than 400). A Hessian-vector product is compared with
+    the torch Hessian times ``v`` and with differences of ricci's own gradient along v."""
+    ((key, _),) = d.outputs.items()
+    info = next(iter(d.second.values()), None)
+    x = d.wrt[0]
+    y = d.wrt[1] if len(d.wrt) > 1 else x
+    diagonal = bool(info and info[4])
+    xs, ys = arrays[x].shape, arrays[y].shape
+    nx, ny = int(np.prod(xs)), int(np.prod(ys))
+    if d.kind == "hvp":
+        want_shape = xs
+    else:
+        want_shape = xs if diagonal else xs + ys
+    g = got[key]
+    if g.shape != want_shape:
+        raise RicciError(f"the result for '{key}' has shape {g.shape}, not {want_shape}")
+
+    def f(env: Mapping[str, np.ndarray]) -> float:
+        return float(np.asarray(forward(env)[d.of]))
+
+    def shaped(full: np.ndarray) -> np.ndarray:
+        """The full (nx, ny) Hessian as the result is shaped."""
+        if d.kind == "hvp":
+            return (full @ arrays[d.seed].reshape(-1)).reshape(xs)
+        if diagonal:
+            return np.diagonal(full).reshape(xs)
+        return full.reshape(xs + ys)
+
+    ref_torch = None
+    if _torch_available() and x in fwd_inputs and y in fwd_inputs:
+        import torch
+        from torch.autograd.functional import hessian as torch_hessian
+
+        tin = {k: torch.tensor(v, dtype=torch.float64) for k, v in fwd_inputs.items()}
+        if x == y:
+            def fx(a):
+                return forward({**tin, x: a}, "torch")[d.of]
+
+            full = torch_hessian(fx, tin[x]).detach().numpy().reshape(nx, nx)
+        else:
+            def fxy(a, b):
+                return forward({**tin, x: a, y: b}, "torch")[d.of]
+
+            full = torch_hessian(fxy, (tin[x], tin[y]))[0][1].detach().numpy().reshape(nx, ny)
+        ref_torch = shaped(full)
+    elif _torch_available():
+        ref_torch = np.zeros(want_shape)  # L does not depend on x or y
+
+    # central differences: second-order ones of L, or first-order ones of ricci's gradient
+    fd = np.full(want_shape, np.nan)
+    if x not in fwd_inputs or y not in fwd_inputs:
+        fd[...] = 0.0
+    elif d.kind == "hvp":
+        from .autodiff import grad
+
+        gfn = grad(d.source_program, x, d.of).compile("numpy")
+        v = arrays[d.seed]
+        h = 1e-6 * max(1.0, float(np.max(np.abs(fwd_inputs[x]))))
+        plus = gfn.call({**fwd_inputs, x: fwd_inputs[x] + h * v}, None)[x]
+        minus = gfn.call({**fwd_inputs, x: fwd_inputs[x] - h * v}, None)[x]
+        fd = (np.asarray(plus) - np.asarray(minus)) / (2 * h)
+    else:
+        pairs = [(a, a) for a in range(nx)] if diagonal else [(a, b) for a in range(nx) for b in range(ny)]
+        if len(pairs) > 400:
+            pairs = [pairs[k] for k in rng.choice(len(pairs), size=200, replace=False)]
+        flat_fd = fd.reshape(-1)
+        for a, b in pairs:
+            ha = 1e-4 * max(1.0, abs(float(fwd_inputs[x].reshape(-1)[a])))
+            hb = 1e-4 * max(1.0, abs(float(fwd_inputs[y].reshape(-1)[b])))
+            vals = []
+            for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                env = dict(fwd_inputs)
+                xa = env[x].reshape(-1).copy()
+                xa[a] += sa * ha
+                env[x] = xa.reshape(xs)
+                yb = env[y].reshape(-1).copy()
+                yb[b] += sb * hb
+                env[y] = yb.reshape(ys)
+                vals.append(f(env))
+            flat_fd[a if diagonal else a * ny + b] = (vals[0] - vals[1] - vals[2] + vals[3]) / (4 * ha * hb)
+    finite_g = g[np.isfinite(g)]
+    report.scale[key] = float(np.max(np.abs(finite_g))) if finite_g.size else 0.0
+    scale = max(1.0, report.scale[key])
+    mask = ~np.isnan(fd)
+    fd_err = max_error(g[mask], fd[mask]) if mask.any() else 0.0
+    report.fd_error[key] = fd_err
+    if fd_err > fd_tol * scale:
+        report.ok = False
+        report.failures.append(f"{key}: finite differences differ by {fd_err:.3e}")
+    if ref_torch is not None:
+        t_err = max_error(g, ref_torch)
+        report.torch_error[key] = t_err
+        if t_err > atol * scale:
+            report.ok = False
+            report.failures.append(f"{key}: torch autograd differs by {t_err:.3e}")
+    else:
+        report.torch_error[key] = None

@@ -4,7 +4,10 @@
 
     ricci grad PROGRAM --wrt X A [--of Y] [--emit FORMAT] [--steps]
     ricci jacobian PROGRAM --wrt X [--of Y] [--emit FORMAT] [--steps]
-    ricci check PROGRAM --wrt X [--of Y] [--sizes i=3,j=4] [--seed N]
+    ricci hessian PROGRAM --wrt x [y] [--diagonal] [--of L] [--emit FORMAT] [--steps]
+    ricci hvp PROGRAM --wrt x [--of L] [--emit FORMAT] [--steps]
+    ricci check PROGRAM --wrt X [--kind grad|jacobian|hessian|diagonal|hvp] [--of Y]
+                [--sizes i=3,j=4] [--seed N] [--backend numpy|torch|jax]
     ricci parse PROGRAM [--emit index|unicode|latex]
 
 FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
@@ -21,6 +24,7 @@ import sys
 from typing import Sequence
 
 from .autodiff import grad, jacobian
+from .second import hessian, hvp
 from .check import check
 from .errors import RicciError
 from .program import Program
@@ -79,16 +83,28 @@ def _parser() -> argparse.ArgumentParser:
     j = sub.add_parser("jacobian", help="the derivative tensor dY[...]/dX[...]")
     common(j)
     emit(j)
-    c = sub.add_parser("check", help="compare the compiled gradient with torch autograd and "
+    h = sub.add_parser("hessian", help="the Hessian d2L/dx dx of a scalar (d2L/dx dy with two "
+                       "names), in closed form")
+    common(h)
+    h.add_argument("--diagonal", action="store_true", help="only the diagonal of the Hessian")
+    emit(h)
+    hv = sub.add_parser("hvp", help="the Hessian-vector product H v, without forming H (an extra "
+                        "input v of x's shape)")
+    common(hv)
+    emit(hv)
+    c = sub.add_parser("check", help="compare the compiled gradient (or Jacobian, Hessian, "
+                       "Hessian diagonal, Hessian-vector product) with torch autograd and "
                        "finite differences")
     common(c)
+    c.add_argument("--kind", choices=["grad", "jacobian", "hessian", "diagonal", "hvp"],
+                   default="grad", help="what to check (default: the gradient)")
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--backend", choices=["numpy", "torch", "jax"], default="numpy")
     pa = sub.add_parser("parse", help="print the program in normalised form")
     pa.add_argument("program")
     pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
-    for sp in (g, j, c, pa):
+    for sp in (g, j, h, hv, c, pa):
         sp.add_argument("--syntax", choices=["auto", "ricci", "latex"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
     return p
@@ -115,6 +131,18 @@ def _show(d, emit: str, steps: bool) -> str:
     return str(d)
 
 
+def _derive(command: str, program: Program, wrt: list[str], of: str | None, diagonal: bool):
+    if command in ("grad", "jacobian"):
+        return (grad if command == "grad" else jacobian)(program, wrt, of=of)
+    if command == "hvp":
+        if len(wrt) != 1:
+            raise RicciError(f"hvp is w.r.t. one input; --wrt names {len(wrt)}")
+        return hvp(program, wrt[0], of=of)
+    if len(wrt) > 2:
+        raise RicciError(f"a Hessian is w.r.t. one input (or two, for a mixed one); --wrt names {len(wrt)}")
+    return hessian(program, wrt[0] if len(wrt) == 1 else tuple(wrt), of=of, diagonal=diagonal)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -122,13 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "parse":
             print({"index": str, "unicode": Program.unicode, "latex": Program.latex}[args.emit](program))
             return 0
-        if args.command in ("grad", "jacobian"):
-            fn = grad if args.command == "grad" else jacobian
-            out = _show(fn(program, args.wrt, of=args.of), args.emit, args.steps)
+        if args.command in ("grad", "jacobian", "hessian", "hvp"):
+            d = _derive(args.command, program, args.wrt, args.of, getattr(args, "diagonal", False))
+            out = _show(d, args.emit, args.steps)
             print(out, end="" if out.endswith("\n") else "\n")
             return 0
+        d = None
+        if args.kind != "grad":
+            d = _derive({"diagonal": "hessian"}.get(args.kind, args.kind), program, args.wrt,
+                        args.of, args.kind == "diagonal")
         report = check(program, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
-                       backend=args.backend, raise_on_mismatch=False)
+                       backend=args.backend, derivation=d, raise_on_mismatch=False)
         print(report)
         return 0 if report.ok else 1
     except RicciError as e:

@@ -360,14 +360,14 @@ class _Converter:
             else:
                 nums.append(self.conv(f))
         eyes = [v for v in nums if isinstance(v.node, Eye)]
-        if len(eyes) == 1 and any(v.axes and v is not eyes[0] for v in nums) and all(
+        if len(eyes) == 1 and any(v.axes and v is not eyes[0] for v in nums + dens) and all(
                 v is eyes[0] or (len(v.axes) == 1 and v.axes[0] in eyes[0].axes) or not v.axes
                 for v in nums + dens):
             # v[i] * u[j] * delta[i,j] = diag(v * u)[i,j]: the delta makes i = j
             scal = [v.node for v in nums if not v.axes]
             vec = [v.node for v in nums if v.axes and v is not eyes[0]]
-            w = vec[0] if len(vec) == 1 and not dens else Prod(
-                Fraction(1), tuple(vec), tuple(v.node for v in dens if v.axes), 1)
+            vdens = tuple(v.node for v in dens if v.axes)
+            w = vec[0] if len(vec) == 1 and not vdens else Prod(Fraction(1), tuple(vec), vdens, 1)
             sdens = tuple(v.node for v in dens if not v.axes)
             node = Diag(w)
             if coef != 1 or scal or sdens:

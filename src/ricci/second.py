@@ -27,9 +27,10 @@ from .autodiff import (_Names, _closure, _err, _grad, _jacobian, _no_gc, _output
                        as_program, inline_statements)
 from .derivation import Derivation
 from .errors import RicciError
-from .expr import Expr, Index, Sum, fresh_name, index_names, substitute, successors, tensor_refs
+from .expr import (Expr, Index, Sum, Tensor, fresh_name, index_names, map_bottom_up, substitute,
+                   successors, tensor_refs, walk)
 from .program import Program, Statement
-from .simplify import simplify
+from .simplify import factor_common, node_count, simplify
 
 
 def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,
@@ -180,12 +181,39 @@ def _tidy(st: Statement, dim_names: dict[str, tuple[str, ...]], tensors: set[str
     return st if rhs == st.rhs else st.replace(simplify(rhs))
 
 
+def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[str, ...]],
+            tensors: set[str]) -> list[Statement]:
+    """The statements as a textbook writes them: a small elementwise gradient value they
+    read substituted (``dz1 = sigmoid(z1)``: ``sigmoid(z1) * (1 - sigmoid(z1))``, not
+    ``dz1 * (1 - dz1)``), summed indices named as the user wrote them, factors common to
+    all terms taken out where that is shorter (``s * (1-s) * (1-y) + s * (1-s) * y`` is
+    ``s * (1-s)``)."""
+    small = {s.name: s for s in g.program.statements
+             if s.derived and node_count(s.rhs) <= 12
+             and not any(isinstance(n, Sum) for n in walk(s.rhs))}
+
+    def expand(n: Expr) -> Expr:
+        if isinstance(n, Tensor) and n.name in small:
+            b = small[n.name]
+            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
+        return n
+
+    out = []
+    for st in derived:
+        if any(r.name in small for r in tensor_refs(st.rhs)):
+            st = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+        st = _tidy(st, dim_names, tensors)
+        rhs = factor_common(st.rhs)
+        out.append(st if rhs is st.rhs else st.replace(rhs))
+    return out
+
+
 def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: list[Statement],
             outputs: dict[str, str], wrt: tuple[str, ...], out: str, seed: str | None,
             second: dict, inlined: dict[str, Statement]) -> Derivation:
     """The Derivation of a second derivative: the forward and gradient statements the
     result reads (from ``g.program``), then ``derived``."""
-    derived = [_tidy(s, prog.dim_names, set(j.program.dims)) for s in derived]
+    derived = _polish(derived, g, prog.dim_names, set(j.program.dims))
     need = _closure(g.program, derived)
     dims = dict(j.program.dims)
     for s in derived:

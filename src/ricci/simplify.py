@@ -13,9 +13,15 @@ Kronecker delta whose index is summed eaten. Products are *not* distributed over
 (shared subexpressions stay factored), except over a sum holding a delta that can then
 eat an index.
 
-Why it terminates: every rule but four strictly shrinks the tree (removes a node, a
+Textbook forms are recognised: ``exp(u) / (1 + exp(u))`` and ``1 / (1 + exp(-u))`` are
+``sigmoid(u)``, ``log(1 + exp(u))`` is ``softplus(u)`` (so their derivatives are
+``sigmoid(u) * (1 - sigmoid(u))``, not two exponential terms).
+
+Why it terminates: every rule but five strictly shrinks the tree (removes a node, a
 factor, a term, a delta, a bound index or an index occurrence) or sorts children into
-canonical order, which is idempotent. The four that can grow it move structure one way
+canonical order, which is idempotent. ``sigmoid-complement`` grows it by one node but
+removes the ``sigmoid(-u)`` it needs, which only shrinking rules create. The four others
+that can grow it move structure one way
 only and never back: ``mul-hoist-sum`` moves a sum outward past a product,
 ``sum-split`` and ``delta-distribute`` move a sum of terms outward past a summation or
 a product (as in computing a disjunctive normal form, which terminates), and
@@ -378,6 +384,83 @@ def _call_const(e: Call) -> Expr | None:
     return None if v is None else Const(v)
 
 
+def _exp_arg(e: Expr) -> Expr | None:
+    """``u`` if ``e`` is ``exp(u)``."""
+    return e.args[0] if isinstance(e, Call) and e.fn == "exp" else None
+
+
+def _one_plus_exp(e: Expr) -> Expr | None:
+    """``u`` if ``e`` is ``1 + exp(u)``."""
+    if isinstance(e, Add) and len(e.terms) == 2 and ONE in e.terms:
+        other = e.terms[0] if e.terms[1] == ONE else e.terms[1]
+        return _exp_arg(other)
+    return None
+
+
+def _negated(u: Expr) -> Expr:
+    c, rest = split_coef(u)
+    return with_coef(-c, rest)
+
+
+@rule("softplus-recognise", Call, "log(1 + exp(u)) -> softplus(u)")
+def _softplus(e: Call) -> Expr | None:
+    if e.fn != "log":
+        return None
+    u = _one_plus_exp(e.args[0])
+    return None if u is None else Call("softplus", (u,))
+
+
+@rule("sigmoid-recognise", Pow, "(1 + exp(-u))^-1 -> sigmoid(u)")
+def _sigmoid_pow(e: Pow) -> Expr | None:
+    if e.exp != Const(-1):
+        return None
+    u = _one_plus_exp(e.base)
+    return None if u is None else Call("sigmoid", (_negated(u),))
+
+
+@rule("sigmoid-recognise-ratio", Mul,
+      "exp(u) * (1 + exp(u))^-2 -> sigmoid(u) / (1 + exp(u));  exp(u) * sigmoid(-u) -> sigmoid(u)")
+def _sigmoid_ratio(e: Mul) -> Expr | None:
+    fs = list(e.factors)
+    for k, f in enumerate(fs):
+        base, a = _base_exp(f)  # exp(u)^a, a >= 1
+        u = _exp_arg(base)
+        if u is None or a < 1:
+            continue
+        left = [] if a == 1 else [Pow(base, Const(a - 1))]
+        for m, g in enumerate(fs):
+            if m == k:
+                continue
+            rest = [h for n, h in enumerate(fs) if n not in (k, m)]
+            if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1 \
+                    and _one_plus_exp(g.base) == u:
+                x = g.exp.value + 1
+                keep = [] if x == 0 else [Pow(g.base, Const(x))]
+                return _mul(rest + left + keep + [Call("sigmoid", (u,))])
+            if (isinstance(g, Call) and g.fn == "sigmoid" and g.args[0] == _negated(u)) or \
+                    g == _one_minus_sigmoid(u):  # exp(u) * (1 - sigmoid(u)) is sigmoid(u)
+                return _mul(rest + left + [Call("sigmoid", (u,))])
+    return None
+
+
+def _one_minus_sigmoid(u: Expr) -> Expr:
+    return Add((ONE, Mul((Const(-1), Call("sigmoid", (u,))))))
+
+
+@rule("sigmoid-complement", Mul, "sigmoid(u) * sigmoid(-u) -> sigmoid(u) * (1 - sigmoid(u))")
+def _sigmoid_complement(e: Mul) -> Expr | None:
+    fs = list(e.factors)
+    for k, f in enumerate(fs):
+        if not (isinstance(f, Call) and f.fn == "sigmoid"):
+            continue
+        neg = Call("sigmoid", (_negated(f.args[0]),))
+        for m, g in enumerate(fs):
+            if m != k and g == neg and split_coef(f.args[0])[0] > 0:
+                rest = [h for n, h in enumerate(fs) if n != m]
+                return Mul(rest + [_one_minus_sigmoid(f.args[0])])
+    return None
+
+
 # ---------------------------------------------------------------- Delta
 
 
@@ -585,3 +668,77 @@ def expand_if_smaller(e: Expr) -> Expr:
     ``(-y/p + (1-y)/(1-p)) * p * (1-p)`` becomes ``p - y``."""
     x = expand(e, budget=8 * node_count(e) + 40)
     return x if x is not None and node_count(x) < node_count(e) else e
+
+
+def factor_common(e: Expr) -> Expr:
+    """``e`` with the factors common to all its terms taken out, when that makes it
+    smaller: ``sum[n](X[n,d] * s[n] * (1 - y[n])) + sum[n](X[n,d] * s[n] * y[n])`` is
+    ``sum[n](X[n,d] * s[n])``, the remaining ``(1 - y[n]) + y[n]`` adding up to 1; and
+    ``s * (1 - s)^2 - s^2 * (1 - s)`` is ``s * (1 - s) * (1 - 2 * s)``. A transform of its
+    own, applied once (the rewrite rules never re-factor a sum of terms): the terms must
+    sum over the same indices and hold the same deltas (``diag(p) - outer(p, p)`` stays as
+    it is), and a common factor has the same sign of power in each."""
+    if not isinstance(e, Add) or len(e.terms) < 2:
+        return e
+    parsed = []
+    for t in e.terms:
+        bound = t.indices if isinstance(t, Sum) else ()
+        body = t.body if isinstance(t, Sum) else t
+        c, rest = split_coef(body)
+        fs = rest.factors if isinstance(rest, Mul) else ([] if rest == ONE else [rest])
+        powers: dict[Expr, Fraction] = {}
+        for f in fs:
+            b, x = _base_exp(f)
+            powers[b] = powers.get(b, Fraction(0)) + x
+        parsed.append((frozenset(bound), bound, c, powers))
+    deltas = [frozenset(b for b in p[3] if isinstance(b, Delta)) for p in parsed]
+    if len(set(deltas)) != 1:  # p[c]*delta[c,d] - p[c]*p[d] stays: diag(p) - outer(p, p)
+        return e
+    if len({p[0] for p in parsed}) != 1:
+        parsed = _same_binders(parsed)
+        if parsed is None:
+            return e
+    common: dict[Expr, Fraction] = {}
+    for b, x in parsed[0][3].items():
+        xs = [p[3].get(b) for p in parsed]
+        if any(v is None for v in xs):
+            continue
+        if all(v > 0 for v in xs):
+            common[b] = min(xs)
+        elif all(v < 0 for v in xs):
+            common[b] = max(xs)
+    if not common:
+        return e
+    rests = []
+    for _, _, c, powers in parsed:
+        fs = [b if x == 1 else Pow(b, Const(x)) for b, x in
+              ((b, x - common.get(b, 0)) for b, x in powers.items()) if x != 0]
+        rests.append(with_coef(c, _mul(fs)))
+    inner = Add(rests)
+    out: Expr = Mul([b if x == 1 else Pow(b, Const(x)) for b, x in common.items()] + [inner])
+    bound = parsed[0][1]
+    if bound:
+        out = Sum(bound, out)
+    out = simplify(out)
+    return out if node_count(out) < node_count(e) else e
+
+
+def _same_binders(parsed: list) -> list | None:
+    """The terms with their summed indices renamed to the first term's, matched by dim
+    (each dim summed at most once), or None."""
+    first = parsed[0][1]
+    dims = [b.dim for b in first]
+    if len(set(dims)) != len(dims):
+        return None
+    out = [parsed[0]]
+    for key, bound, c, powers in parsed[1:]:
+        if sorted(b.dim for b in bound) != sorted(dims):
+            return None
+        ren = {b: next(f for f in first if f.dim == b.dim) for b in bound}
+        # a target name must not be free in the term (it would be captured)
+        free = set().union(*(b.free for b in powers)) if powers else set()
+        if any(t in free for t in ren.values()):
+            return None
+        powers = {substitute(b, ren): x for b, x in powers.items()}
+        out.append((frozenset(first), first, c, powers))
+    return out
