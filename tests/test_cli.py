@@ -122,3 +122,36 @@ def test_latex_input_is_detected(capsys):
     assert capsys.readouterr().out == "yhat[i] = sigmoid(W[i,j] * x[j] + b[i])\n"
     assert main(["parse", "y_{ij} = x_{ik} a_{kj}", "--syntax", "ricci"]) == 1
     assert "unexpected character '{'" in capsys.readouterr().err
+
+
+QUAD = "L = x[i]*A[i,j]*x[j]"
+
+
+def test_hessian(capsys, tmp_path):
+    code, out, _ = run(capsys, "hessian", QUAD, "--wrt", "x")
+    assert (code, out) == (0, "H[i,j] = A[i,j] + A[j,i]\n")
+    code, out, _ = run(capsys, "hessian", QUAD, "--wrt", "x", "--emit", "matrix")
+    assert (code, out) == (0, "H = A + A.T\n")
+    code, out, _ = run(capsys, "hessian", QUAD, "--wrt", "x", "--diagonal")
+    assert (code, out) == (0, "diagH[i] = 2 * A[i,i]\n")
+    f = tmp_path / "logreg.ricci"
+    f.write_text("p[n] = sigmoid(X[n,d]*w[d])\nL = -sum[n](y[n]*log(p[n]) + (1 - y[n])*log(1 - p[n]))\n")
+    code, out, _ = run(capsys, "hessian", str(f), "--wrt", "w", "--emit", "numpy")
+    assert code == 0 and "def hessian_L(X, w, y):" in out and "H = _gram(X, t2)" in out
+    code, out, _ = run(capsys, "hessian", "L = sum[i,j]((U[i,r]*V[j,r] - R[i,j])^2)", "--wrt", "U", "V")
+    assert code == 0 and out.startswith("H[i,r,j,p] = ")
+    code, out, _ = run(capsys, "hessian", QUAD, "--wrt", "x", "--steps")
+    assert code == 0 and "d(dL/dx[i])/dx[j]:" in out
+    code, _, err = run(capsys, "hessian", "Y[i] = x[i]^2", "--wrt", "x")
+    assert code == 1 and "a Hessian needs a scalar output, but 'Y' has indices [i]" in err and "^" in err
+
+
+def test_hvp_and_check_kinds(capsys):
+    code, out, _ = run(capsys, "hvp", QUAD, "--wrt", "x")
+    assert (code, out) == (0, "Hv[i] = (A[i,j] + A[j,i]) * v[j]\n")
+    for kind, title in (("hessian", "the Hessian of L"), ("diagonal", "the Hessian diagonal of L"),
+                        ("hvp", "the Hessian-vector product of L"), ("grad", "dL w.r.t. x")):
+        code, out, _ = run(capsys, "check", QUAD, "--wrt", "x", "--kind", kind)
+        assert code == 0 and title in out and out.rstrip().endswith("OK"), out
+    code, out, _ = run(capsys, "check", "Y[i] = x[i]^2", "--wrt", "x", "--kind", "jacobian")
+    assert code == 0 and out.rstrip().endswith("OK")

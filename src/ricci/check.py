@@ -47,13 +47,14 @@ class CheckReport:
     backend: str = "numpy"
     ok: bool = True
     failures: list[str] = field(default_factory=list)
-    #: what was checked: "grad", "jacobian", "hessian", "hvp" (the rows are then the
+    #: what was checked: "grad", "jacobian", "hessian", "diagonal", "hvp" (the rows are then the
     #: result's keys: "x", or "x,y" for a mixed Hessian)
     kind: str = "grad"
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         what, col = {"hessian": (f"the Hessian of {self.of}", "max |H|"),
+                     "diagonal": (f"the Hessian diagonal of {self.of}", "max |diagH|"),
                      "hvp": (f"the Hessian-vector product of {self.of}", "max |Hv|")}.get(
             self.kind, (f"d{self.of}", "max |grad|"))
         lines = [f"check of {what} w.r.t. {', '.join(self.wrt)} ({self.backend} code; sizes {sizes})",
@@ -169,8 +170,10 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
     if d.kind in ("hessian", "hvp"):
-        report = CheckReport(of=d.of, wrt=tuple(d.outputs), sizes=shown, backend=backend, kind=d.kind)
-        _check_second(d, report, got, arrays, fwd_inputs, forward, rng, atol, fd_tol * 10)
+        diag = any(info[4] for info in d.second.values())
+        report = CheckReport(of=d.of, wrt=tuple(d.outputs), sizes=shown, backend=backend,
+                             kind="diagonal" if diag else d.kind)
+        _check_second(d, report, got, arrays, fwd_inputs, forward, rng, atol, fd_tol * 10, dim_size)
         if not report.ok and raise_on_mismatch:
             raise RicciError(f"{d.kind} check failed\n" + str(report) + "\n\nderivation:\n" + str(d))
         return report
@@ -254,7 +257,8 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
 
 def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarray],
                   arrays: Mapping[str, np.ndarray], fwd_inputs: Mapping[str, np.ndarray],
-                  forward, rng: np.random.Generator, atol: float, fd_tol: float) -> None:
+                  forward, rng: np.random.Generator, atol: float, fd_tol: float,
+                  dim_size: Mapping[str, int]) -> None:
     """A Hessian (its diagonal, or a Hessian-vector product) against
     ``torch.autograd.functional.hessian`` and second-order central differences of the
     forward program: ``(f(++) - f(+-) - f(-+) + f(--)) / 4 h^2`` per entry (a sample of
@@ -316,8 +320,8 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
         gfn = grad(d.source_program, x, d.of).compile("numpy")
         v = arrays[d.seed]
         h = 1e-6 * max(1.0, float(np.max(np.abs(fwd_inputs[x]))))
-        plus = gfn.call({**fwd_inputs, x: fwd_inputs[x] + h * v}, None)[x]
-        minus = gfn.call({**fwd_inputs, x: fwd_inputs[x] - h * v}, None)[x]
+        plus = gfn.call({**fwd_inputs, x: fwd_inputs[x] + h * v}, None, dim_size)[x]
+        minus = gfn.call({**fwd_inputs, x: fwd_inputs[x] - h * v}, None, dim_size)[x]
         fd = (np.asarray(plus) - np.asarray(minus)) / (2 * h)
     else:
         pairs = [(a, a) for a in range(nx)] if diagonal else [(a, b) for a in range(nx) for b in range(ny)]

@@ -110,6 +110,9 @@ class NumpyBackend(_Base):
     def scalar_result(self, code: str, number: bool) -> str:
         return f"np.asarray({code}, dtype={self.dtype or 'np.float64'})" if number else f"np.asarray({code})"
 
+    def gram(self, a: str, w: str) -> str:
+        return f"_gram({a}, {w})"
+
     prelude = '''
 def _delta(n, k, dtype):
     out = np.zeros((n,) * k, dtype=dtype)
@@ -117,6 +120,15 @@ def _delta(n, k, dtype):
     out[(i,) * k] = 1.0
     return out
 '''
+    preludes = {"_gram": '''
+def _gram(a, w):
+    """a.T @ diag(w) @ a. It is symmetric: with w >= 0 it is b.T @ b for b = a * sqrt(w),
+    which numpy computes with one BLAS syrk (half the work of a matrix product)."""
+    if (w >= 0).all():
+        b = a * np.sqrt(w)[:, None]
+        return b.T @ b
+    return (a * w[:, None]).T @ a
+'''}
 
     def asarray(self, x: Any) -> Any:
         import numpy as np
@@ -308,7 +320,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
-    reserved = set(be.reserved) | {"_delta"}
+    reserved = set(be.reserved) | {"_delta", "_gram"}
     all_names = set(program.dims) | set(inputs)
     py = {n: _py_name(n, reserved) for n in all_names}
     # arrays the function makes take the dtype of an input with axes (else of any input)
@@ -389,8 +401,12 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         doc = (doc + "\n\n" if doc else "") + "sizes: the sizes of indices no input carries: " + \
             ", ".join(f"{k!r}" for k in size_keys.values())
     lines = [be.header]
-    if "_delta(" in "\n".join(body):
+    text = "\n".join(body)
+    if "_delta(" in text:
         lines.append(be.prelude)
+    for helper, code in getattr(be, "preludes", {}).items():
+        if helper + "(" in text:
+            lines.append(code)
     lines.append("")
     lines.append(f"def {function}({args}):")
     if doc:

@@ -369,6 +369,9 @@ class Lowerer:
         if len(operands) == 1:
             return self.reduce(operands[0], keep)
         ops = [self.bind(v) for v in operands]
+        gram = self.gram(ops, keep)
+        if gram is not None:
+            return gram
         letters: dict[Index, str] = {}
         for v in ops:
             for a in v.axes:
@@ -396,6 +399,28 @@ class Lowerer:
             live.append(self.bind(new) if live else new)
         (res,) = live
         return res
+
+    def gram(self, ops: list[Val], keep: Axes) -> Val | None:
+        """``A[c,i] * w[c] * A[c,j]`` summed over c (a weighted Gram matrix such as
+        logistic regression's Hessian ``X.T @ diag(w) @ X``) as the backend's ``gram(A, w)``
+        where it has one: the result is symmetric, so it costs half a matrix product."""
+        spell = getattr(self.b, "gram", None)
+        if spell is None or len(ops) < 3 or len(keep) != 2:
+            return None
+        ws = [v for v in ops if len(v.axes) == 1]
+        ms = [v for v in ops if len(v.axes) == 2]
+        if len(ws) + 2 != len(ops) or len(ms) != 2 or ms[0].code != ms[1].code \
+                or len({v.axes for v in ws}) != 1:
+            return None
+        (c,), (a, b) = ws[0].axes, ms
+        if c in keep or c not in a.axes or c not in b.axes or a.axes.index(c) != b.axes.index(c):
+            return None
+        pos = a.axes.index(c)
+        if {a.axes[1 - pos], b.axes[1 - pos]} != set(keep):
+            return None
+        w = ws[0] if len(ws) == 1 else self.bind(Val(" * ".join(v.wrapped(MUL) for v in ws), (c,), MUL))
+        mat = a.code if pos == 0 else self.b.permute(a.code, (1, 0))
+        return Val(spell(mat, w.code), keep, ATOM)
 
     def solve(self, inv: Val, y: Val, c: Index) -> Val | None:
         """``inv(A)[r,c] * y[c,...]`` as ``solve(A, y)`` (``solve(A.T, y)`` when ``c`` is the

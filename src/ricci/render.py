@@ -788,7 +788,7 @@ class _Printer:
         if name in self.refs:
             num, rank, den = self.refs[name]
             a, b = _names(indices[:rank]), _names(indices[rank:])
-            if self.adjoints and num in self.adjoints and nt is not TEXT:  # d(dl/dh)/dW
+            if self.adjoints and num in self.adjoints:  # d(dl/dh)/dW
                 loss, primal = self.adjoints[num]
                 inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, a))[0]
                 return nt.derivative(inner, nt.tensor(den, b), compound=True)[0], ATOM
@@ -837,10 +837,10 @@ class _Printer:
             return (*nt.big_sum(explicit, *self.full(e.body, path + (0,))), False)
         if isinstance(e, Deriv):
             den = nt.tensor(e.wrt.name, _names(e.wrt.indices))
-            if self.adjoints and e.wrt.name in self.adjoints and nt is not TEXT:  # d(..)/d(dl/dh)
+            if self.adjoints and e.wrt.name in self.adjoints:  # d(..)/d(dl/dh)
                 den = nt.paren(self.tensor(e.wrt.name, e.wrt.indices)[0])
-            if isinstance(e.num, Tensor) and self.adjoints and e.num.name in self.adjoints \
-                    and nt is not TEXT:  # d(dl/dh[n,k])/dW[p,q]
+            if isinstance(e.num, Tensor) and self.adjoints and e.num.name in self.adjoints:
+                # d(dl/dh[n,k])/dW[p,q]
                 return (*nt.derivative(self.tensor(e.num.name, e.num.indices)[0], den, compound=True),
                         False)
             if isinstance(e.num, Tensor):

@@ -128,7 +128,8 @@ class _Pattern:
             self.bound, rhs = rhs.indices, rhs.body
         fs = list(rhs.factors) if isinstance(rhs, Mul) else [rhs]
         self.ok = len(fs) >= 2 and not any(isinstance(f, Const) for f in fs) \
-            and len(set(st.indices)) == len(st.indices)
+            and len(set(st.indices)) == len(st.indices) \
+            and set(st.indices) <= _occurring(rhs)  # dT1[i] = L * log(2) broadcasts: no pattern
         self.factors = _powers(fs)
 
 

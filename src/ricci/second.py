@@ -92,9 +92,9 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
         ychosen = _second_names(g.program, x, y, gidx)
     elif set(ychosen) & {i.name for i in gidx}:
         raise RicciError(f"wrt {list(wrt)!r}: the two groups of indices must have different names")
-    j = _jacobian(g.program, f"{y}[{','.join(ychosen)}]", gout)
+    j = _jacobian(g.program, f"{y}[{','.join(ychosen)}]" if ychosen else y, gout)
     names = _Names(j.program)
-    hname = names.claim("H", f"H_{x}", f"H_{x}_{y}")
+    hname = names.claim("H", f"H_{x}") if x == y else names.claim("H", f"H_{x}_{y}")
     derived = [s for s in j.program.statements if s.name in j.refs or s.name == j.outputs[y]]
     final = j.outputs[y]
     bodies: dict[str, Statement] = {}
