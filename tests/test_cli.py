@@ -155,3 +155,13 @@ def test_hvp_and_check_kinds(capsys):
         assert code == 0 and title in out and out.rstrip().endswith("OK"), out
     code, out, _ = run(capsys, "check", "Y[i] = x[i]^2", "--wrt", "x", "--kind", "jacobian")
     assert code == 0 and out.rstrip().endswith("OK")
+
+
+def test_check_with_the_jax_backend_is_float64_in_a_fresh_process():
+    # jax computes in float32 unless told otherwise: check enables 64-bit types itself
+    pytest.importorskip("jax")
+    for kind in ("grad", "hessian", "hvp"):
+        r = subprocess.run([sys.executable, "-m", "ricci", "check", "L = sum[i](exp(x[i]) * y[i])",
+                            "--wrt", "x", "--kind", kind, "--backend", "jax"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and r.stdout.rstrip().endswith("OK"), r.stdout + r.stderr

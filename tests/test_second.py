@@ -35,6 +35,9 @@ L = sum[n,k]((Y[n,k] - T[n,k])^2)"""
 CE = """p[k] = exp(z[k]) / sum[j](exp(z[j]))
 L = -sum[k](y[k]*log(p[k]))"""
 LSE = "L = log(sum[k](exp(z[k]))) - sum[k](y[k]*z[k])"
+CEBATCH = """m[n] = sum[k](exp(z[n,k]))
+p[n,k] = exp(z[n,k]) / m[n]
+L = -sum[n,k](t[n,k] * log(p[n,k]))"""
 LOGDET = "L = logdet(S) - C[i,j]*S[j,i]"
 QUAD = "L = x[i]*A[i,j]*x[j]"
 
@@ -62,6 +65,8 @@ def _inputs(name, rng):
     if name in ("ce", "lse"):
         y = rng.uniform(size=k)
         return {"z": rng.standard_normal(k), "y": y / y.sum()}
+    if name == "cebatch":
+        return {"z": rng.standard_normal((n, k)), "t": np.eye(k)[rng.integers(0, k, n)]}
     if name == "logdet":
         return {"S": _spd(rng, d), "C": rng.standard_normal((d, d))}
     raise KeyError(name)
@@ -86,16 +91,18 @@ def _loss(name):
         return lambda z, y: -(y * torch.log(torch.softmax(z, 0))).sum()
     if name == "lse":
         return lambda z, y: torch.logsumexp(z, 0) - (y * z).sum()
+    if name == "cebatch":
+        return lambda z, t: -(t * torch.log_softmax(z, 1)).sum()
     if name == "logdet":
         return lambda S, C: torch.logdet(S) - (C * S.T).sum()
     raise KeyError(name)
 
 
 TEXT = {"quad": QUAD, "logreg": LOGREG, "lsq": LSQ, "mf": MF, "mlp": MLP, "ce": CE, "lse": LSE,
-        "logdet": LOGDET}
+        "cebatch": CEBATCH, "logdet": LOGDET}
 #: (case, wrt): every problem of the issue, and the first layer's weights of the MLP
 SINGLE = [("quad", "x"), ("logreg", "w"), ("lsq", "w"), ("mf", "U"), ("mf", "V"), ("mlp", "W1"),
-          ("mlp", "W2"), ("mlp", "b1"), ("ce", "z"), ("lse", "z"), ("logdet", "S")]
+          ("mlp", "W2"), ("mlp", "b1"), ("ce", "z"), ("lse", "z"), ("cebatch", "z"), ("logdet", "S")]
 MIXED = [("mf", "U", "V"), ("mlp", "W1", "W2"), ("mlp", "W1", "b1"), ("logreg", "w", "X")]
 
 
@@ -176,6 +183,9 @@ def test_printed_hessians_are_the_textbook_ones():
     assert "slices: for each i, k: [i,:,k,:] = delta[i,k] * 2 * (V.T @ V)" in str(d.matrix())
     d = ricci.hessian(CE, "z")
     assert str(d.matrix()).splitlines()[0] == "dp/dz = diag(p) - outer(p, p)"
+    # over a batch: one block per sample, the sample's diag(p) - p p^T times its total target
+    assert str(ricci.hessian(CEBATCH, "z")) == \
+        "H[n,k,o,l] = (p[n,k] * delta[k,l] - p[n,k] * p[n,l]) * sum[q](t[n,q]) * delta[n,o]"
     assert str(ricci.hessian("L = logdet(S)", "S")) == "H[i,j,k,l] = -inv(S)[l,i] * inv(S)[j,k]"
     # written-out sigmoids are recognised
     d = ricci.hessian("L = sum[n](log(1 + exp(X[n,d]*w[d])))", "w")
@@ -235,7 +245,7 @@ def test_no_hessian_is_formed_for_an_hvp():
 # ---------------------------------------------------------------- steps and check
 
 
-@pytest.mark.parametrize("name,x", SINGLE[:7] + [("ce", "z"), ("logdet", "S")])
+@pytest.mark.parametrize("name,x", SINGLE[:7] + [("ce", "z"), ("cebatch", "z"), ("logdet", "S")])
 def test_steps_of_second_derivatives_hold_numerically(name, x):
     for d in (ricci.hessian(TEXT[name], x), ricci.hessian(TEXT[name], x, diagonal=True),
               ricci.hvp(TEXT[name], x)):

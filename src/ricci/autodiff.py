@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 from .derivation import Derivation
 from .differentiate import derivative_terms
 from .errors import RicciError
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Size, Sum, Tensor, fresh_name,
+from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor, fresh_name,
                    index_names, map_bottom_up, rename_bound, substitute, successors, tensor_refs,
                    walk)
 from .program import Program, Statement
@@ -333,7 +333,8 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
             dY = seed
         else:
             rhs = simplify(Add(contributions.pop(s.name, [])))
-            if isinstance(rhs, Add) and not any(isinstance(n, Sum) for n in walk(rhs)):
+            if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES \
+                    and not any(isinstance(n, Sum) for n in walk(rhs)):
                 rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
             if isinstance(rhs, Const) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
                 dY = inline[s.name] = rhs  # used where it is needed, not given a statement
@@ -393,14 +394,27 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
                       forward=lifted_prog, inline=inline, replay=replay)
 
 
+#: the largest adjoint expression that is multiplied out to find cancelling terms
+_INLINE_NODES = 48
+
+
 def _inline_adjoints(rhs: Expr, derived: Sequence[Statement]) -> Expr:
     """``rhs`` with an elementwise adjoint it reads substituted, where the (expanded) result
     is no bigger (terms cancel): ``dz = dp * p * (1 - p)`` with ``dp = -y/p + (1-y)/(1-p)``
-    is ``p - y``. An adjoint substituted everywhere is dropped by the caller."""
+    is ``p - y``. An adjoint substituted everywhere is dropped by the caller.
+
+    Only a small ``rhs`` is tried (at most ``_INLINE_NODES`` nodes), so the cost per
+    statement is bounded and reverse mode stays linear in the length of the program (the
+    ``db = dz1 + dz2 + ... + dzT`` of a T-step RNN is not expanded T times)."""
+    if node_count(rhs) > _INLINE_NODES:
+        return rhs
     by_name = {st.name: st for st in derived}
     for ref in dict.fromkeys(r for r in tensor_refs(rhs) if r.name in by_name):
         st = by_name[ref.name]
-        if any(isinstance(n, Sum) for n in walk(st.rhs)):
+        # terms cancel against a division in the adjoint (-y/p + (1-y)/(1-p)); nothing to
+        # gain from an adjoint with no division, or with a sum
+        if any(isinstance(n, Sum) for n in walk(st.rhs)) or not any(
+                isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in walk(st.rhs)):
             continue
         body = substitute(rename_bound(st.rhs, index_names(rhs)), dict(zip(st.indices, ref.indices)))
         cand = expand_if_smaller(simplify(map_bottom_up(rhs, lambda n: body if n == ref else n)))

@@ -14,8 +14,9 @@ report gives the largest absolute error against each reference; a mismatch raise
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -112,6 +113,22 @@ def _torch_tensor(a: np.ndarray):
     return torch.tensor(a, dtype=torch.float64)
 
 
+@contextmanager
+def _float64(backend: str) -> Iterator[None]:
+    """JAX computes in float32 unless 64-bit types are enabled: enable them while the
+    check runs ricci's jax code (and leave the setting as it was)."""
+    if backend != "jax":
+        yield
+        return
+    import jax
+
+    ctx = getattr(jax, "enable_x64", None)
+    if ctx is None:  # older jax
+        from jax.experimental import enable_x64 as ctx
+    with ctx(True):
+        yield
+
+
 def _torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -166,7 +183,8 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     if not ok:
         raise RicciError("the program is not finite at the random inputs ricci tried "
                          "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own")
-    got = d.compile(backend).call(arrays, None, dim_size)
+    with _float64(backend):
+        got = d.compile(backend).call(arrays, None, dim_size)
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
     if d.kind in ("hessian", "hvp"):

@@ -163,7 +163,7 @@ def _tidy(st: Statement, dim_names: dict[str, tuple[str, ...]], tensors: set[str
                 wants = dim_names.get(b.dim, ())
                 wants = tuple(wants) + tuple(successors(wants[0]) if wants else ())
                 for w in wants:  # the first free one; b's own name if it comes first
-                    if w == b.name:
+                    if w == b.name and w not in tensors:  # (never a tensor's name: sum[m](t[n,m]) * m[n])
                         break
                     if w not in used:
                         ren[b] = Index(w, b.dim)
@@ -198,14 +198,40 @@ def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[
             return substitute(b.rhs, dict(zip(b.indices, n.indices)))
         return n
 
+    # a small reduction (dm[n] = sum[k](t[n,k]) / m[n]) too, where that is no longer:
+    # then the forward values come back (dm[n] * exp(z[n,k]) is sum[j](t[n,j]) * p[n,k])
+    sums = {s.name: s for s in g.program.statements
+            if s.derived and s.name not in small and node_count(s.rhs) <= 12
+            and any(isinstance(n, Sum) for n in walk(s.rhs))}
     out = []
     for st in derived:
         if any(r.name in small for r in tensor_refs(st.rhs)):
             st = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+        if st is derived[-1] and any(r.name in sums for r in tensor_refs(st.rhs)):
+            st = _substitute_reductions(st, sums, g.forward)
         st = _tidy(st, dim_names, tensors)
         rhs = factor_common(st.rhs)
         out.append(st if rhs is st.rhs else st.replace(rhs))
     return out
+
+
+def _substitute_reductions(st: Statement, sums: dict[str, Statement], forward: Program) -> Statement:
+    """``st`` with the reductions in ``sums`` substituted and forward values reused,
+    if that gives no more nodes than ``st`` and the reductions' statements together."""
+    from .autodiff import _reuse_forward
+
+    used = {r.name for r in tensor_refs(st.rhs) if r.name in sums}
+
+    def expand(n: Expr) -> Expr:
+        if isinstance(n, Tensor) and n.name in used:
+            b = sums[n.name]
+            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
+        return n
+
+    cand = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+    (cand,) = _reuse_forward(forward, [cand])
+    before = node_count(st.rhs) + sum(node_count(sums[n].rhs) for n in used)
+    return cand if node_count(cand.rhs) <= before else st
 
 
 def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: list[Statement],
@@ -213,9 +239,14 @@ def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: lis
             second: dict, inlined: dict[str, Statement]) -> Derivation:
     """The Derivation of a second derivative: the forward and gradient statements the
     result reads (from ``g.program``), then ``derived``."""
-    derived = _polish(derived, g, prog.dim_names, set(j.program.dims))
-    need = _closure(g.program, derived)
-    dims = dict(j.program.dims)
+    derived = _polish(derived, g, prog.dim_names, set(j.program.dims) | set(prog.dims) | set(g.forward.dims))
+    # forward values polishing brought back (p of a softmax) may not be in g.program
+    defs = {s.name: s for s in g.program.statements}
+    fwd = {s.name for s in g.forward.statements}
+    merged = [defs.get(s.name, s) for s in g.forward.statements] + \
+        [s for s in g.program.statements if s.name not in fwd]
+    need = _closure(Program(merged, {**g.forward.dims, **g.program.dims}), derived)
+    dims = {**g.forward.dims, **j.program.dims}
     for s in derived:
         dims[s.name] = tuple(i.dim for i in s.indices)
     program = Program(need + derived, dims, dim_names=prog.dim_names, source=prog.source)

@@ -676,8 +676,9 @@ def factor_common(e: Expr) -> Expr:
     ``sum[n](X[n,d] * s[n])``, the remaining ``(1 - y[n]) + y[n]`` adding up to 1; and
     ``s * (1 - s)^2 - s^2 * (1 - s)`` is ``s * (1 - s) * (1 - 2 * s)``. A transform of its
     own, applied once (the rewrite rules never re-factor a sum of terms): the terms must
-    sum over the same indices and hold the same deltas (``diag(p) - outer(p, p)`` stays as
-    it is), and a common factor has the same sign of power in each."""
+    sum over the same indices, a common factor has the same sign of power in each, and
+    where the terms hold different deltas a factor sharing an index with those stays in
+    (``diag(p) - outer(p, p)`` stays as it is)."""
     if not isinstance(e, Add) or len(e.terms) < 2:
         return e
     parsed = []
@@ -692,8 +693,11 @@ def factor_common(e: Expr) -> Expr:
             powers[b] = powers.get(b, Fraction(0)) + x
         parsed.append((frozenset(bound), bound, c, powers))
     deltas = [frozenset(b for b in p[3] if isinstance(b, Delta)) for p in parsed]
-    if len(set(deltas)) != 1:  # p[c]*delta[c,d] - p[c]*p[d] stays: diag(p) - outer(p, p)
-        return e
+    # where the terms hold different deltas, a factor sharing an index with one of those
+    # stays in: p[c]*delta[c,d] - p[c]*p[d] stays diag(p) - outer(p, p), while a common
+    # delta[n,o] and the factors free of c, d come out
+    differ = frozenset().union(*deltas) - frozenset.intersection(*deltas)
+    apart = {i for dl in differ for i in dl.indices}
     if len({p[0] for p in parsed}) != 1:
         parsed = _same_binders(parsed)
         if parsed is None:
@@ -701,7 +705,7 @@ def factor_common(e: Expr) -> Expr:
     common: dict[Expr, Fraction] = {}
     for b, x in parsed[0][3].items():
         xs = [p[3].get(b) for p in parsed]
-        if any(v is None for v in xs):
+        if any(v is None for v in xs) or (apart and set(b.free) & apart):
             continue
         if all(v > 0 for v in xs):
             common[b] = min(xs)
