@@ -192,12 +192,6 @@ def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[
              if s.derived and node_count(s.rhs) <= 12
              and not any(isinstance(n, Sum) for n in walk(s.rhs))}
 
-    def expand(n: Expr) -> Expr:
-        if isinstance(n, Tensor) and n.name in small:
-            b = small[n.name]
-            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
-        return n
-
     # a small reduction (dm[n] = sum[k](t[n,k]) / m[n]) too, where that is no longer:
     # then the forward values come back (dm[n] * exp(z[n,k]) is sum[j](t[n,j]) * p[n,k])
     sums = {s.name: s for s in g.program.statements
@@ -206,7 +200,7 @@ def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[
     out = []
     for st in derived:
         if any(r.name in small for r in tensor_refs(st.rhs)):
-            st = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+            st = st.replace(_expanded(st.rhs, small))
         if st is derived[-1] and any(r.name in sums for r in tensor_refs(st.rhs)):
             st = _substitute_reductions(st, sums, g.forward)
         st = _tidy(st, dim_names, tensors)
@@ -215,20 +209,26 @@ def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[
     return out
 
 
+def _expanded(rhs: Expr, defs: dict[str, Statement]) -> Expr:
+    """``rhs`` with every reference to a statement of ``defs`` replaced by its right-hand
+    side (indices renamed to the reference's), simplified."""
+
+    def expand(n: Expr) -> Expr:
+        if isinstance(n, Tensor) and n.name in defs:
+            b = defs[n.name]
+            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
+        return n
+
+    return simplify(map_bottom_up(rhs, expand))
+
+
 def _substitute_reductions(st: Statement, sums: dict[str, Statement], forward: Program) -> Statement:
     """``st`` with the reductions in ``sums`` substituted and forward values reused,
     if that gives no more nodes than ``st`` and the reductions' statements together."""
     from .autodiff import _reuse_forward
 
     used = {r.name for r in tensor_refs(st.rhs) if r.name in sums}
-
-    def expand(n: Expr) -> Expr:
-        if isinstance(n, Tensor) and n.name in used:
-            b = sums[n.name]
-            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
-        return n
-
-    cand = st.replace(simplify(map_bottom_up(st.rhs, expand)))
+    cand = st.replace(_expanded(st.rhs, sums))
     (cand,) = _reuse_forward(forward, [cand])
     before = node_count(st.rhs) + sum(node_count(sums[n].rhs) for n in used)
     return cand if node_count(cand.rhs) <= before else st
