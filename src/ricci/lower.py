@@ -372,33 +372,8 @@ class Lowerer:
         gram = self.gram(ops, keep)
         if gram is not None:
             return gram
-        letters: dict[Index, str] = {}
-        for v in ops:
-            for a in v.axes:
-                letters.setdefault(a, oe.get_symbol(len(letters)))
-        inputs = ["".join(letters[a] for a in v.axes) for v in ops]
-        out = "".join(letters[a] for a in keep)
-        sizes = {letters[a]: self.size_hint(a.dim) for a in letters}
-        shapes = [tuple(sizes[c] for c in s) for s in inputs]
-        path, _ = oe.contract_path(",".join(inputs) + "->" + out, *shapes, shapes=True,
-                                   optimize="optimal" if len(ops) <= 4 else "greedy")
-        live = list(ops)
-        for pair in path:
-            picked = [live[k] for k in sorted(pair)]
-            for k in sorted(pair, reverse=True):
-                live.pop(k)
-            rest_axes = set(keep)
-            for v in live:
-                rest_axes.update(v.axes)
-            if len(picked) == 1:
-                new = self.reduce(picked[0], tuple(a for a in picked[0].axes if a in rest_axes))
-            else:
-                new = picked[0]
-                for nxt in picked[1:]:
-                    new = self.binary(new, nxt, rest_axes)
-            live.append(self.bind(new) if live else new)
-        (res,) = live
-        return res
+        return contract_pairwise(ops, keep, lambda a: self.size_hint(a.dim), 4, self.reduce,
+                                 self.binary, self.bind)
 
     def gram(self, ops: list[Val], keep: Axes) -> Val | None:
         """``A[c,i] * w[c] * A[c,j]`` summed over c (a weighted Gram matrix such as
@@ -493,6 +468,42 @@ class Lowerer:
         spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
                 "".join(letters[x] for x in out))
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optimal_upto: int,
+                      reduce: Callable, binary: Callable, store: Callable = lambda v: v):
+    """Contract ``ops`` (values with ``.axes``) down to the axes ``keep``, two at a time in
+    the order opt_einsum chooses for the sizes ``size(axis)`` (its optimal search up to
+    ``optimal_upto`` operands, greedy beyond). ``reduce(v, axes)`` sums a lone operand
+    down to ``axes``; ``binary(a, b, needed)`` contracts two, keeping the axes in
+    ``needed``; ``store`` is applied to every intermediate (not to the result). Shared by
+    code generation and the matrix view, so both pair the operands the same way."""
+    letters: dict[Index, str] = {}
+    for v in ops:
+        for a in v.axes:
+            letters.setdefault(a, oe.get_symbol(len(letters)))
+    spec = ",".join("".join(letters[a] for a in v.axes) for v in ops) + "->" + \
+        "".join(letters[a] for a in keep)
+    shapes = [tuple(size(a) for a in v.axes) for v in ops]
+    path, _ = oe.contract_path(spec, *shapes, shapes=True,
+                               optimize="optimal" if len(ops) <= optimal_upto else "greedy")
+    live = list(ops)
+    for pair in path:
+        picked = [live[k] for k in sorted(pair)]
+        for k in sorted(pair, reverse=True):
+            live.pop(k)
+        needed = set(keep)
+        for v in live:
+            needed.update(v.axes)
+        if len(picked) == 1:
+            new = reduce(picked[0], tuple(a for a in picked[0].axes if a in needed))
+        else:
+            new = picked[0]
+            for nxt in picked[1:]:
+                new = binary(new, nxt, needed)
+        live.append(store(new) if live else new)
+    (res,) = live
+    return res
 
 
 def _one_minus_square(f: Expr) -> Expr | None:

@@ -35,6 +35,7 @@ from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, 
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
 from .greek import GREEK
+from .lower import contract_pairwise
 from .render import dim_collisions, number_text
 from .simplify import split_coef, with_coef
 
@@ -468,31 +469,7 @@ class _Converter:
     def contract(self, ops: list[MVal], keep: Axes) -> MVal:
         if len(ops) == 1:
             return self.reduce(ops[0], keep)
-        letters: dict[Index, str] = {}
-        for v in ops:
-            for a in v.axes:
-                letters.setdefault(a, oe.get_symbol(len(letters)))
-        spec = ",".join("".join(letters[a] for a in v.axes) for v in ops) + "->" + \
-            "".join(letters[a] for a in keep)
-        shapes = [tuple(8 for _ in v.axes) for v in ops]
-        path, _ = oe.contract_path(spec, *shapes, shapes=True, optimize="optimal" if len(ops) <= 5 else "greedy")
-        live = list(ops)
-        for pair in path:
-            picked = [live[k] for k in sorted(pair)]
-            for k in sorted(pair, reverse=True):
-                live.pop(k)
-            rest = set(keep)
-            for v in live:
-                rest.update(v.axes)
-            if len(picked) == 1:
-                new = self.reduce(picked[0], tuple(a for a in picked[0].axes if a in rest))
-            else:
-                new = picked[0]
-                for nxt in picked[1:]:
-                    new = self.binary(new, nxt, rest)
-            live.append(new)
-        (res,) = live
-        return res
+        return contract_pairwise(ops, keep, lambda a: 8, 5, self.reduce, self.binary)
 
     def reduce(self, v: MVal, keep: Axes) -> MVal:
         drop = tuple(k for k, a in enumerate(v.axes) if a not in keep)
