@@ -15,8 +15,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RicciError
 from .functions import FUNCTIONS, one_call
-from .lower import Lowerer
+from .lower import ADD, UNARY, Lowerer, Val
 from .program import Program
+from .simplify import split_coef, with_coef
 from .stable import stabilize
 
 
@@ -315,8 +316,11 @@ def _py_name(name: str, reserved: set[str]) -> str:
 
 def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str], *,
              backend: str = "numpy", function: str = "f", doc: str = "",
-             size_hints: Mapping[str, int] | None = None) -> Generated:
-    """Source of ``def function(inputs...)`` returning ``{key: value of outputs[key]}``."""
+             size_hints: Mapping[str, int] | None = None, in_place: bool = True) -> Generated:
+    """Source of ``def function(inputs...)`` returning ``{key: value of outputs[key]}``.
+
+    With ``in_place=False`` sums are accumulated out of place (``dU = dU + t``), so that
+    every operation of a torch function can be differentiated again by autograd."""
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
@@ -366,12 +370,15 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         name = py[st.name]
         terms = _accumulable(st)
         if terms:
-            # one step per term, so that each is added as soon as its inputs exist
+            # one step per term, so that each is added as soon as its inputs exist; a
+            # negative coefficient is kept as a sign (subtracted), never read off the code
             for t in terms:
+                c, rest = split_coef(t)
                 low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
                 low.want = st.indices
-                v = low.align(low.lower(_rename_refs(t, renamed)), st.indices)
-                steps.append(_Step(low.lines, name, v.code, movable=True))
+                term = with_coef(-c, rest) if c < 0 else t
+                v = low.align(low.lower(_rename_refs(term, renamed)), st.indices)
+                steps.append(_Step(low.lines, name, v, negated=c < 0, movable=True))
             continue
         low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
         low.want = st.indices
@@ -392,7 +399,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             code = be.copy(code)  # never return an input (or another result) itself
         steps.append(_Step(low.lines + [f"{name} = {code}"], movable=st.name in out_names))
     keep = {py[n] for n in inputs} | {py[v] for v in out_names}
-    body = _schedule(steps, be, keep)
+    body = _schedule(steps, be, keep, in_place)
     ret = ", ".join(f"{k!r}: {py[v]}" for k, v in outputs.items())
     body.append(f"return {{{ret}}}")
     args = ", ".join(py[n] for n in inputs)
@@ -418,13 +425,19 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
 
 @dataclass
 class _Step:
-    """Lines of generated code; an accumulation step adds ``code`` into ``target``."""
+    """Lines of generated code; an accumulation step adds the term ``value`` (subtracts
+    it when ``negated``) into ``target``."""
 
     lines: list[str]
     target: str | None = None
-    code: str = ""
+    value: Val | None = None
+    negated: bool = False
     #: may run as soon as its inputs exist (accumulations, and results nothing else reads)
     movable: bool = False
+
+    @property
+    def code(self) -> str:
+        return self.value.code if self.value is not None else ""
 
 
 _IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
@@ -441,7 +454,7 @@ def _accumulable(st) -> list | None:
     return list(rhs.terms) if all(t.free == full for t in rhs.terms) else None
 
 
-def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
+def _schedule(steps: list[_Step], be: "_Base", keep: set[str], in_place: bool = True) -> list[str]:
     """Order the steps, emit the accumulations, and free every variable after its last use.
 
     An accumulation step moves up to just after the step that defines the last of its
@@ -479,12 +492,16 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
         while k + len(group) < len(order) and order[k + len(group)].target == step.target:
             group.append(order[k + len(group)])
         pre = [ln for g in group for ln in g.lines]
-        codes = [g.code for g in group]
-        # a negated term is subtracted: a - b, dU -= b (never + -b)
-        expr = codes[0] + "".join(f" - {c[1:]}" if c.startswith("-") else f" + {c}" for c in codes[1:])
+        # a negated term is subtracted: a - b, dU -= b (never + -b); each term is
+        # parenthesised by its precedence, so a term that is itself a sum stays whole
+        expr = _signed_sum([(g.negated, g.value) for g in group if g.value is not None])
         if step.target in started:
-            if expr.startswith("-") and len(codes) == 1:
-                pre.append(f"{step.target} -= {expr[1:]}")
+            if not in_place:  # dU = dU + a - b: every operation stays out of place
+                terms = [(False, Val(step.target, ()))] + [(g.negated, g.value) for g in group
+                                                            if g.value is not None]
+                pre.append(f"{step.target} = {_signed_sum(terms)}")
+            elif len(group) == 1 and step.negated and step.value is not None:
+                pre.append(f"{step.target} -= {step.value.code}")
             else:
                 pre.append(f"{step.target} += {expr}")
         else:
@@ -512,6 +529,18 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str]) -> list[str]:
         out.append(ln)
         if n in dies:
             out.append("del " + ", ".join(sorted(dies[n])))
+    return out
+
+
+def _signed_sum(terms: Sequence[tuple[bool, Val]]) -> str:
+    """``a - b + c`` from (negated, value) pairs, each value parenthesised as its
+    precedence needs (``t1 - (a + b)``, ``-(a + b) + c``)."""
+    out = ""
+    for k, (neg, v) in enumerate(terms):
+        if k == 0:
+            out = "-" + v.wrapped(UNARY) if neg else v.wrapped(ADD - 1)
+        else:
+            out += (" - " if neg else " + ") + v.wrapped(ADD)
     return out
 
 

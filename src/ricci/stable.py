@@ -31,7 +31,7 @@ from typing import Mapping
 from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size,
                    Sum, Tensor, map_bottom_up, rename_bound, substitute, walk)
 from .program import Program, Statement
-from .simplify import simplify
+from .simplify import expand, node_count, simplify
 
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
 
@@ -39,20 +39,39 @@ Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indi
 def _groups(program: Program) -> dict[str, tuple[int, ...]]:
     """Tensors whose exponential is summed over some of their axes: name -> those axes.
 
-    A tensor summed over two different sets of axes is left alone (no single maximum)."""
+    A normaliser, a sum of the exponentials alone (``sum[k](exp(z[n,k]))``), decides the
+    axes; without one, any sum holding the exponential does (a contraction such as
+    ``sum[m](exp(s[n,m]) * v[m,e])``). A tensor summed over two different sets of axes
+    that way is left alone (no single maximum)."""
+    pure: dict[str, set[tuple[int, ...]]] = {}
     found: dict[str, set[tuple[int, ...]]] = {}
     for st in program.statements:
         for n in walk(st.rhs):
             if not isinstance(n, Sum):
                 continue
             bound = set(n.indices)
+            factors = n.body.factors if isinstance(n.body, Mul) else (n.body,)
+            alone = all(not (f.free & bound) or _is_exp_of_tensor(f) for f in factors)
             for m in walk(n.body):
-                if isinstance(m, Call) and m.fn == "exp" and isinstance(m.args[0], Tensor):
+                if _is_exp_of_tensor(m):
                     z = m.args[0]
                     axes = tuple(k for k, i in enumerate(z.indices) if i in bound)
-                    if axes and len(set(z.indices)) == len(z.indices):
+                    if axes:
                         found.setdefault(z.name, set()).add(axes)
-    return {z: next(iter(a)) for z, a in found.items() if len(a) == 1}
+                        if alone and m in factors:
+                            pure.setdefault(z.name, set()).add(axes)
+    out = {}
+    for z, axes in found.items():
+        choice = pure.get(z, axes)
+        if len(choice) == 1:
+            out[z] = next(iter(choice))
+    return out
+
+
+def _is_exp_of_tensor(e: Expr) -> bool:
+    """``exp(z[...])`` of a tensor with distinct indices."""
+    return isinstance(e, Call) and e.fn == "exp" and isinstance(e.args[0], Tensor) \
+        and len(set(e.args[0].indices)) == len(e.args[0].indices)
 
 
 class _Stabilizer:
@@ -215,19 +234,158 @@ class _Stabilizer:
                                                    self.plain_value(simplify(body)))))
 
     def statement(self, st: Statement) -> None:
-        rhs = simplify(self.prepare(st.rhs))
+        rhs = _cancel(_normal(self.prepare(st.rhs)))
         m, s = self.split(rhs)
         lhs = list(st.indices)
         if st.name in self.outputs or st.name in self.plain or \
                 any(not set(idx) <= set(lhs) for _, idx in s):
             m, s = self.materialise(m, s), {}
-        m = simplify(m)
+        m = _cancel(_normal(m))
         self.scale[st.name] = {(e, tuple(lhs.index(i) for i in idx)): k for (e, idx), k in s.items()}
         if self.is_positive(m):
             self.positive.add(st.name)
-        if _is_monomial(m) and st.name not in self.outputs:
+        if st.name not in self.outputs and st.name not in self.plain and (_is_monomial(m) or (
+                (_divides_by_exp(m) or _holds_exp(m)) and node_count(m) <= _SUBSTITUTE_NODES)):
+            # a product is cheap to recompute where it is used; a value that holds an
+            # exponential (which may underflow to 0: a probability) or divides by one is
+            # substituted, so that a division by it cancels against the exponential
             self.monomial[st.name] = st.replace(m)
         self.out.append(st.replace(m))
+
+
+#: the largest value that divides by an exponential and is substituted into its uses
+_SUBSTITUTE_NODES = 200
+
+
+def _divides_by_exp(e: Expr) -> bool:
+    """``e`` divides by an exponential: ``-t / exp(z - c)``, which is infinite where the
+    exponential underflows. (A sum of the shifted exponentials holds their maximum,
+    ``exp(0) = 1``, so dividing by it is safe.)"""
+    return any(isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0
+               and _holds_exp(n.base) for n in walk(e))
+
+
+def _holds_exp(e: Expr) -> bool:
+    """An exponential in ``e`` outside every sum and every other function."""
+    if isinstance(e, Call):
+        return e.fn == "exp"
+    return not isinstance(e, (Sum, Max, MatFn)) and any(_holds_exp(k) for k in e.children)
+
+
+def _canonical_binders(e: Expr) -> Expr:
+    """``e`` with every summed index renamed by its position in its sum and the height of
+    the sums nested below it (``~<height>.<k>``): a sum's names depend on nothing outside
+    it, so sums equal up to the names of their indices are equal nodes and cancel (the
+    ``sum[j](exp(z[n,j]))`` a substituted value brings in and the ``sum[l](exp(z[n,l]))``
+    it is divided by). Heights decrease inwards, so nested sums never share a name.
+    (``~`` is in no name a person writes.)"""
+    memo: dict[Expr, tuple[Expr, int]] = {}
+
+    def go(n: Expr) -> tuple[Expr, int]:
+        hit = memo.get(n)
+        if hit is not None:
+            return hit
+        kids = n.children
+        done = [go(k) for k in kids]
+        height = max((h for _, h in done), default=0)
+        new = n if all(a is b for a, (b, _) in zip(kids, done)) else n.rebuild([b for b, _ in done])
+        if isinstance(new, (Sum, Max)):
+            ren = {i: Index(f"~{height}.{k}", i.dim) for k, i in enumerate(new.indices)}
+            new = type(new)(tuple(ren[i] for i in new.indices), substitute(new.body, ren))
+            height += 1
+        memo[n] = (new, height)
+        return new, height
+
+    return go(e)[0]
+
+
+def _cancel_factors(e: Expr) -> Expr:
+    """Every product flattened (``(a * b)^-1`` is ``a^-1 * b^-1``) and its equal factors
+    merged (``s * t / s`` is ``t``), before the simplifier hoists a sum out of a product
+    and so hides the ``s`` that cancels."""
+
+    def factors(f: Expr, k: Fraction, out: list[tuple[Expr, Fraction]]) -> None:
+        if isinstance(f, Mul):
+            for g in f.factors:
+                factors(g, k, out)
+        elif isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value.denominator == 1 \
+                and isinstance(f.base, Mul):
+            factors(f.base, k * f.exp.value, out)
+        elif isinstance(f, Pow) and isinstance(f.exp, Const):
+            out.append((f.base, k * f.exp.value))
+        else:
+            out.append((f, k))
+
+    def fn(n: Expr) -> Expr:
+        if not isinstance(n, Mul):
+            return n
+        parts: list[tuple[Expr, Fraction]] = []
+        factors(n, Fraction(1), parts)
+        power: dict[Expr, Fraction] = {}
+        for b, k in parts:
+            if not isinstance(b, (Tensor, Const)):  # equal up to the simplifier's normal form
+                b = _canonical_binders(simplify(b))
+            power[b] = power.get(b, Fraction(0)) + k
+        if len(power) == len(parts):
+            return n
+        return Mul([b if k == 1 else Pow(b, Const(k)) for b, k in power.items() if k != 0] or [ONE])
+
+    return map_bottom_up(e, fn)
+
+
+def _factor_sums(e: Expr) -> Expr:
+    """Every sum of a product split into its independent parts, the inverse of the
+    simplifier's hoisting: ``sum[p,l](t[p] * E * exp(z[l]))`` is
+    ``E * sum[p](t[p]) * sum[l](exp(z[l]))``, so that each part can cancel on its own."""
+
+    def fn(n: Expr) -> Expr:
+        if not (isinstance(n, Sum) and isinstance(n.body, Mul)):
+            return n
+        bound = set(n.indices)
+        groups: list[tuple[set[Index], list[Expr]]] = []
+        outside: list[Expr] = []
+        for f in n.body.factors:
+            mine = f.free & bound
+            if not mine:
+                outside.append(f)
+                continue
+            joined = [g for g in groups if g[0] & mine]
+            idx, fs = set(mine), [f]
+            for g in joined:
+                idx |= g[0]
+                fs = g[1] + fs
+                groups.remove(g)
+            groups.append((idx, fs))
+        if len(groups) + len(outside) <= 1:
+            return n
+        unused = [i for i in n.indices if not any(i in g[0] for g in groups)]
+        parts = [Sum([i for i in n.indices if i in idx], fs[0] if len(fs) == 1 else Mul(fs))
+                 for idx, fs in groups]
+        if unused:
+            parts.append(Sum(unused, ONE))
+        return Mul(outside + parts)
+
+    return map_bottom_up(e, fn)
+
+
+def _normal(e: Expr) -> Expr:
+    """``e`` simplified so that what cancels does: sums factored into independent parts,
+    canonical summed indices, equal factors merged; repeated until that changes nothing."""
+    for _ in range(4):
+        x = simplify(_cancel_factors(_canonical_binders(_factor_sums(simplify(e)))))
+        if x == e:
+            break
+        e = x
+    return e
+
+
+def _cancel(e: Expr) -> Expr:
+    """``e`` multiplied out where that removes a division by an exponential:
+    ``exp(a) * (-t / exp(a) + s)`` is ``-t + exp(a) * s``."""
+    if not _divides_by_exp(e):
+        return e
+    x = expand(e, budget=8 * node_count(e) + 40)
+    return x if x is not None and not _divides_by_exp(x) else e
 
 
 def _is_monomial(e: Expr) -> bool:
@@ -254,10 +412,96 @@ def _claim(name: str, taken: set[str]) -> str:
 def stabilize(program: Program, outputs: Mapping[str, str] | set[str]) -> Program:
     """``program`` rewritten so that sums of exponentials never overflow (see the module
     docstring); unchanged when it has none. ``outputs`` are the statements whose values
-    the caller reads (they are stored plainly)."""
+    the caller reads (they are stored plainly).
+
+    How the user splits the program into statements does not matter: an exponential
+    stored as its own statement (``E[n,k] = exp(Z[n,k])``, summed later) is read through
+    its uses, and the argument of a summed exponential that is not a tensor
+    (``exp(Z[n,k] + b[k])``) gets a statement of its own, so that its maximum can be
+    taken."""
+    outs = set(outputs.values()) if isinstance(outputs, Mapping) else set(outputs)
+    program = _lift_summed_exp_args(_substitute_exp_statements(program, outs))
     groups = _groups(program)
     if not groups:
         return program
-    outs = set(outputs.values()) if isinstance(outputs, Mapping) else set(outputs)
     return _Stabilizer(program, groups, outs).run()
+
+
+def _summed_exps(e: Expr, bound: frozenset = frozenset()) -> list[tuple[Call, frozenset]]:
+    """Every ``exp(u)`` in ``e`` with the indices summed around it (by enclosing ``Sum``s)."""
+    out: list[tuple[Call, frozenset]] = []
+    stack: list[tuple[Expr, frozenset]] = [(e, bound)]
+    while stack:
+        n, b = stack.pop()
+        if isinstance(n, Call) and n.fn == "exp":
+            out.append((n, b))
+        if isinstance(n, Sum):
+            stack.append((n.body, b | set(n.indices)))
+        else:
+            stack.extend((k, b) for k in n.children)
+    return out
+
+
+def _substitute_exp_statements(program: Program, outputs: set[str]) -> Program:
+    """Statements that are products holding an exponential (``E[n,k] = exp(Z[n,k])``,
+    or ``G[n,k] = 2 * E[n,k]`` after it) substituted into their uses, when some use sums
+    one over an index: ``sum[j](E[n,j])`` is then seen as the sum of exponentials it is.
+    The statements themselves stay (computed where something still reads them)."""
+    plain = {n.arg.name for st in program.statements for n in walk(st.rhs) if isinstance(n, MatFn)}
+    done: dict[str, Statement] = {}
+
+    def expand_ref(n: Expr) -> Expr:
+        if isinstance(n, Tensor) and n.name in done:
+            d = done[n.name]
+            return substitute(rename_bound(d.rhs, {i.name for i in n.indices}), dict(zip(d.indices, n.indices)))
+        return n
+
+    out = []
+    summed = False
+    for st in program.statements:
+        if done:
+            for n in walk(st.rhs):
+                if isinstance(n, Sum):
+                    bound = set(n.indices)
+                    summed = summed or any(isinstance(r, Tensor) and r.name in done and set(r.indices) & bound
+                                           for r in walk(n.body))
+            if any(isinstance(n, Tensor) and n.name in done for n in walk(st.rhs)):
+                st = st.replace(map_bottom_up(st.rhs, expand_ref))
+        if st.name not in outputs and st.name not in plain and _is_monomial(st.rhs) \
+                and any(isinstance(n, Call) and n.fn == "exp" for n in walk(st.rhs)):
+            done[st.name] = st
+        out.append(st)
+    if not summed:
+        return program
+    return Program(out, program.dims, dim_names=program.dim_names, source=program.source)
+
+
+def _lift_summed_exp_args(program: Program) -> Program:
+    """``exp(u)`` summed over an index of ``u``, where ``u`` is not a tensor with distinct
+    indices, becomes ``exp(v[...])`` with a new statement ``v[...] = u``."""
+    taken = set(program.dims) | set(program.defined)
+    dims = dict(program.dims)
+    out: list[Statement] = []
+    changed = False
+    for st in program.statements:
+        lifted: dict[Expr, Tensor] = {}
+        for call, bound in _summed_exps(st.rhs):
+            u = call.args[0]
+            if (isinstance(u, Tensor) and len(set(u.indices)) == len(u.indices)) \
+                    or not (u.free & bound) or u in lifted:
+                continue
+            idx = tuple(sorted(u.free, key=lambda i: (i.name, i.dim)))
+            name = _claim(f"{st.name}_arg", taken)
+            dims[name] = tuple(i.dim for i in idx)
+            out.append(Statement(name, idx, u))
+            lifted[u] = Tensor(name, idx)
+        if lifted:
+            changed = True
+            st = st.replace(map_bottom_up(st.rhs, lambda n: Call("exp", (lifted[n.args[0]],))
+                                          if isinstance(n, Call) and n.fn == "exp" and n.args[0] in lifted
+                                          else n))
+        out.append(st)
+    if not changed:
+        return program
+    return Program(out, dims, dim_names=program.dim_names, source=program.source)
 
