@@ -14,6 +14,7 @@ report gives the largest absolute error against each reference; a mismatch raise
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -24,6 +25,8 @@ from .autodiff import as_program, grad
 from .derivation import Derivation
 from .errors import RicciError
 from .evaluate import evaluate
+from .expr import MatFn, index_occurrences, walk
+from .limits import current, guarded
 from .program import Program
 from .shapes import all_dims
 
@@ -76,6 +79,9 @@ def _dim_sizes(program: Program, also: Program,
     shown: dict[str, int] = {}
     k = 0
     taken = set(sizes.values())
+    for key, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise RicciError(f"size of index '{key}' must be a positive int, got {v!r}")
     for d in dict.fromkeys(all_dims(program) + all_dims(also)):
         names = program.names_for_dim(d)
         given = [sizes[n] for n in names if n in sizes]
@@ -94,6 +100,39 @@ def _dim_sizes(program: Program, also: Program,
     if unknown:
         raise RicciError(f"sizes names index '{unknown[0]}', which the program does not use")
     return out, shown
+
+
+def _well_conditioned(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random square matrix that suits inv, det and logdet: not symmetric (so that a
+    transposed inverse cannot pass unnoticed), strictly diagonally dominant with a
+    positive diagonal, so every eigenvalue has a positive real part and det > 0."""
+    a = rng.standard_normal((n, n))
+    np.fill_diagonal(a, 0.0)
+    np.fill_diagonal(a, np.abs(a).sum(axis=1) + rng.uniform(0.5, 1.5, n))
+    return a
+
+
+def _check_budget(program: Program, forward: Program, dim_size: Mapping[str, int]) -> None:
+    """Refuse sizes whose arrays would not fit: every tensor, and every statement's index
+    space (the reference interpreter contracts a product in one einsum over all its
+    indices), at most ``check_elements`` elements."""
+    bound = current().check_elements
+    for p in (program, forward):
+        for name in list(p.inputs) + list(p.defined):
+            n = math.prod(dim_size[x] for x in p.dims[name])
+            if n > bound:
+                raise RicciError(f"'{name}' would have {n} elements at these sizes, more than the "
+                                 f"limit of {bound} for ricci.check",
+                                 hint="check with smaller sizes (the check is as good at small sizes), "
+                                      "or raise the limit: with ricci.limits(check_elements=...)")
+        for st in p.statements:
+            dims = {i.dim for i in index_occurrences(st.rhs)} | {i.dim for i in st.indices}
+            n = math.prod(dim_size[x] for x in dims)
+            if n > bound:
+                raise RicciError(f"evaluating '{st.name}' at these sizes would take {n} elements, "
+                                 f"more than the limit of {bound} for ricci.check",
+                                 hint="check with smaller sizes, or raise the limit: "
+                                      "with ricci.limits(check_elements=...)")
 
 
 def max_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -137,6 +176,7 @@ def _torch_available() -> bool:
     return True
 
 
+@guarded("checking")
 def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, int] | None = None,
           of: str | None = None, *, seed: int = 0, backend: str = "numpy",
           derivation: Derivation | None = None, atol: float = 1e-8, fd_tol: float = 1e-5,
@@ -150,17 +190,23 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     (both are exact up to rounding), ``fd_tol`` against finite differences.
     """
     prog = as_program(program)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise RicciError(f"seed must be an int >= 0, got {seed!r}")
     d = derivation if derivation is not None else grad(prog, wrt, of)
     dp = d.program
     fwd = prog.upto(d.of)
     dim_size, shown = _dim_sizes(dp, fwd, sizes)
+    _check_budget(dp, fwd, dim_size)
     rng = np.random.default_rng(seed)
+    operands = {n.arg.name for st in fwd.statements for n in walk(st.rhs) if isinstance(n, MatFn)}
 
     def make(positive: bool) -> dict[str, np.ndarray]:
         arrays = {}
         for name in d.inputs:
             shape = tuple(dim_size[x] for x in dp.dims[name])
-            if positive and name != d.seed:
+            if name in operands:
+                arrays[name] = _well_conditioned(rng, shape[0])
+            elif positive and name != d.seed:
                 arrays[name] = rng.uniform(0.5, 1.5, size=shape)
             else:
                 arrays[name] = rng.standard_normal(shape)

@@ -13,7 +13,8 @@
 FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
 PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
 notation or in LaTeX (``y_{ij} = x_{ik} a_{kj}``; detected, or ``--syntax latex``).
-Errors are printed without a traceback and exit with status 1.
+Errors are printed as one ``ricci: error:`` message (with a caret block for an error in
+the program text), never a traceback; see :func:`main` for the exit statuses.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence, TextIO
 
 from .autodiff import grad, jacobian
 from .second import hessian, hvp
@@ -31,12 +32,29 @@ from .program import Program
 from .resolve import parse
 
 
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text (a byte-order mark is dropped), or a RicciError at the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise RicciError(f"{where} is not UTF-8 text: byte 0x{data[e.start]:02x} at line {line}, "
+                         f"column {col}", hint="save the program as UTF-8") from None
+
+
 def _read_program(arg: str) -> str:
     if arg == "-":
-        return sys.stdin.read()
+        raw = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
+        return _decode(raw.read(), "standard input") if raw is not None else sys.stdin.read().lstrip("\ufeff")
+    if os.path.isdir(arg):
+        raise RicciError(f"{arg} is a directory, not a program file")
     if os.path.isfile(arg):
-        with open(arg, encoding="utf-8") as f:
-            return f.read()
+        try:
+            with open(arg, "rb") as f:
+                return _decode(f.read(), arg)
+        except OSError as e:
+            raise RicciError(f"cannot read {arg}: {e.strerror or e}") from None
     if "=" not in arg and (arg.endswith(".ricci") or os.sep in arg):
         raise RicciError(f"no such file: {arg}")
     return arg
@@ -53,16 +71,26 @@ def _sizes(text: str | None) -> dict[str, int]:
             raise RicciError(f"cannot read --sizes item {part!r}: write index=size, e.g. i=3,j=4")
         k, v = part.split("=", 1)
         try:
-            out[k.strip()] = int(v)
+            n = int(v)
         except ValueError:
             raise RicciError(f"cannot read --sizes item {part!r}: the size must be an integer") from None
+        if n < 1:
+            raise RicciError(f"cannot read --sizes item {part!r}: a size is at least 1")
+        out[k.strip()] = n
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one ``ricci: error:`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"ricci: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ricci", description="Tensor calculus in index notation: "
+    p = _Parser(prog="ricci", description="Tensor calculus in index notation: "
                                 "symbolic gradients with Kronecker deltas, checked against PyTorch.")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser, many: bool = True) -> None:
         sp.add_argument("program", help="a file, the program text itself, or - for stdin")
@@ -99,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--kind", choices=["grad", "jacobian", "hessian", "diagonal", "hvp"],
                    default="grad", help="what to check (default: the gradient)")
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (an int >= 0)")
     c.add_argument("--backend", choices=["numpy", "torch", "jax"], default="numpy")
     pa = sub.add_parser("parse", help="print the program in normalised form")
     pa.add_argument("program")
@@ -143,17 +171,70 @@ def _derive(command: str, program: Program, wrt: list[str], of: str | None, diag
     return hessian(program, wrt[0] if len(wrt) == 1 else tuple(wrt), of=of, diagonal=diagonal)
 
 
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"the seed is an int >= 0, not {n}")
+    return n
+
+
+def _print(text: str, stream: TextIO | None = None) -> None:
+    """``text`` on standard output (or ``stream``), in UTF-8 when the stream's encoding
+    cannot hold it (a C locale)."""
+    stream = stream or sys.stdout
+    text += "" if text.endswith("\n") else "\n"
+    raw = getattr(stream, "buffer", None)
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        if raw is not None:  # (stderr would write \xb2 escapes, and the caret would drift)
+            stream.flush()
+            raw.write(text.encode("utf-8"))
+            raw.flush()
+            return
+    stream.write(text)
+    stream.flush()
+
+
+def _error(text: str) -> None:
+    _print(f"ricci: error: {text}", sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit status is 0 (done, check passed), 1 (an error, or
+    a check that failed), 2 (a usage error), 3 (a bug in ricci: an internal error) or 130
+    (interrupted). Nothing but one ``ricci: error:`` message (with the caret block of an
+    error in the program text) is ever printed for a failure: never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:  # `ricci ... | head`: the reader is gone
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback for a user
+        _error(f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+               f"this is a bug in ricci, please report it with the command line")
+        return 3
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         program = parse(_read_program(args.program), syntax=args.syntax)
         if args.command == "parse":
-            print({"index": str, "unicode": Program.unicode, "latex": Program.latex}[args.emit](program))
+            _print({"index": str, "unicode": Program.unicode, "latex": Program.latex}[args.emit](program))
             return 0
         if args.command in ("grad", "jacobian", "hessian", "hvp"):
             d = _derive(args.command, program, args.wrt, args.of, getattr(args, "diagonal", False))
-            out = _show(d, args.emit, args.steps)
-            print(out, end="" if out.endswith("\n") else "\n")
+            _print(_show(d, args.emit, args.steps))
             return 0
         d = None
         if args.kind != "grad":
@@ -161,10 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.of, args.kind == "diagonal")
         report = check(program, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
                        backend=args.backend, derivation=d, raise_on_mismatch=False)
-        print(report)
+        _print(str(report))
         return 0 if report.ok else 1
     except RicciError as e:
-        print(f"ricci: error: {e}", file=sys.stderr)
+        _error(str(e))
         return 1
 
 

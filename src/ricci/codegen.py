@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -131,13 +132,6 @@ def _gram(a, w):
     return (a * w[:, None]).T @ a
 '''}
 
-    def asarray(self, x: Any) -> Any:
-        import numpy as np
-
-        a = np.asarray(x)
-        if not np.issubdtype(a.dtype, np.floating):
-            a = a.astype(np.float64)
-        return a
 
 
 class TorchBackend(_Base):
@@ -196,13 +190,6 @@ def _delta(n, k, dtype):
     return out
 '''
 
-    def asarray(self, x: Any) -> Any:
-        import torch
-
-        t = torch.as_tensor(x)
-        if not t.is_floating_point():
-            t = t.to(torch.float64)
-        return t
 
 
 class JaxBackend(_Base):
@@ -258,13 +245,6 @@ def _delta(n, k, dtype):
     return jnp.zeros((n,) * k, dtype=dtype).at[(i,) * k].set(1.0)
 '''
 
-    def asarray(self, x: Any) -> Any:
-        import jax.numpy as jnp
-
-        a = jnp.asarray(x)
-        if not jnp.issubdtype(a.dtype, jnp.floating):
-            a = a.astype(float)  # jax's default float: float64 with jax_enable_x64
-        return a
 
 
 #: a non-negative float literal, as ricci spells constants (``2.0``, ``0.5``, ``1e-05``)
@@ -308,10 +288,27 @@ class Generated:
         return bool(self.size_keys)
 
 
-def _py_name(name: str, reserved: set[str]) -> str:
-    if keyword.iskeyword(name) or name in reserved or name == "sizes":
-        return name + "_"
-    return name
+def _py_names(names: Sequence[str], reserved: set[str]) -> dict[str, str]:
+    """A distinct, valid Python identifier for every name: the name itself where it is one
+    (``lambda`` becomes ``lambda_``, a name the code needs, ``np`` or ``sizes``, gets a
+    ``_``). Python reads identifiers NFKC-normalised (``ｘ`` is ``x``), so names are kept
+    distinct in that form, and a name that is no identifier (a program built by hand) is
+    spelled with ``_`` for its other characters."""
+    out: dict[str, str] = {}
+    taken = {unicodedata.normalize("NFKC", r) for r in reserved} | {"sizes", "float"}
+    for name in sorted(names, key=lambda n: (unicodedata.normalize("NFKC", n) != n, n)):
+        base = unicodedata.normalize("NFKC", name)
+        if not base.isidentifier():
+            base = re.sub(r"\W", "_", base)
+            base = base if base[:1].isalpha() or base[:1] == "_" else "_" + base
+        cand = base + "_" if keyword.iskeyword(base) or base in taken else base
+        k = 2
+        while cand in taken or keyword.iskeyword(cand):
+            cand = f"{base}_{k}"
+            k += 1
+        taken.add(cand)
+        out[name] = cand
+    return out
 
 
 def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str], *,
@@ -325,8 +322,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
     reserved = set(be.reserved) | {"_delta", "_gram"}
-    all_names = set(program.dims) | set(inputs)
-    py = {n: _py_name(n, reserved) for n in all_names}
+    py = _py_names(list(dict.fromkeys(list(program.dims) + list(inputs))), reserved)
     # arrays the function makes take the dtype of an input with axes (else of any input)
     ranked = [n for n in inputs if program.dims.get(n)] or list(inputs)
     be.dtype = f"{py[ranked[0]]}.dtype" if ranked else None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from .codegen import Generated, compile_source, generate, get_backend
+from .codegen import Generated, generate, get_backend
 from .errors import RicciError
 from .expr import Expr
 from .program import Program, Statement
 from .render import statement_text
-from .shapes import Binder
 
 
 class Derivation:
@@ -184,38 +183,23 @@ class Derivation:
         return self._generate(backend, _dim_hints(self.program, sizes)).source
 
     def compile(self, backend: str = "numpy") -> Callable[..., dict]:
-        """A function taking every input as a keyword argument and returning a dict from
-        each ``wrt`` name to its result (gradient: the input's shape; Jacobian: the
-        output's shape followed by the input's). Inputs are checked before any
-        arithmetic: a missing input or sizes that disagree raise :class:`RicciError`.
+        """A function taking every input (by keyword, or positionally in the order of
+        ``d.inputs``) and returning a dict from each ``wrt`` name to its result
+        (gradient: the input's shape; Jacobian: the output's shape followed by the
+        input's). Inputs are checked and converted before any arithmetic (see
+        :mod:`ricci.calling`: types, one floating dtype, shapes, matrix operands);
         ``sizes={index: n}`` gives the sizes of indices no input carries.
         """
         if backend in self._compiled:
             return self._compiled[backend]
-        be = get_backend(backend)
-        gen = self._generate(backend)
-        fn = compile_source(gen, f"<ricci {self.kind} of {self.of}>")
-        inputs, keys = self.inputs, gen.size_keys
-        binder = Binder(self.program, inputs, self.source_program)
+        from .calling import Compiled
 
-        def call(arrays: Mapping[str, Any], sizes: Mapping[str, int] | None,
-                 dim_sizes: Mapping[str, int] | None = None) -> dict:
-            arrs = {k: be.asarray(v) for k, v in arrays.items()}
-            dims = binder.bind(arrs, sizes, dim_sizes)
-            args = [arrs[n] for n in inputs]  # positional: the source may rename keywords
-            if keys:
-                return fn(*args, sizes={key: dims[d] for d, key in keys.items()})
-            return fn(*args)
-
-        def run(**kwargs: Any) -> dict:
-            sizes = kwargs.pop("sizes", None) if "sizes" not in inputs else None
-            return call(kwargs, sizes)
-
-        run.call = call  # type: ignore[attr-defined]  # (arrays, sizes, dim_sizes): used by check
-        run.__doc__ = gen.source
-        run.source = gen.source  # type: ignore[attr-defined]
-        self._compiled[backend] = run
-        return run
+        get_backend(backend)
+        fn = Compiled(self._generate(backend), backend, self.code_program, self.source_program,
+                      label=f"the {self.kind} of {self.of}", filename=f"<ricci {self.kind} of {self.of}>",
+                      forward=self.forward)
+        self._compiled[backend] = fn
+        return fn
 
 
 def _dim_hints(program: Program, sizes: Mapping[str, int] | None) -> dict[str, int]:

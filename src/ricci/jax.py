@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .codegen import get_backend
+from .calling import Compiled, bind_arguments, convert
 from .derivation import Derivation
 from .errors import RicciError
 from .program import Program
 
-# the helpers are shared with ricci.torch, which (like this module) imports its library
+# the builder is shared with ricci.torch, which (like this module) imports its library
 # only when a function is built
-from .torch import _build, _Code, _positional
+from .torch import _build
 
 __all__ = ["function", "JaxFunction"]
 
@@ -59,8 +59,8 @@ class JaxFunction:
     * ``f.custom_vjp``: the ``jax.custom_vjp`` function itself (positional arrays only).
     """
 
-    def __init__(self, derivation: Derivation, names: tuple[str, ...], forward: _Code,
-                 backward: _Code) -> None:
+    def __init__(self, derivation: Derivation, names: tuple[str, ...], forward: Compiled,
+                 backward: Compiled) -> None:
         jax = _jax()
         from jax.custom_derivatives import SymbolicZero
 
@@ -70,7 +70,6 @@ class JaxFunction:
         self.output = derivation.of
         self.forward_source = forward.source
         self.backward_source = backward.source
-        self._be = get_backend("jax")
         wrt = set(self.wrt)
         seed = derivation.seed
         fwd_inputs = forward.inputs
@@ -79,7 +78,7 @@ class JaxFunction:
 
         def primal(*args):
             arrays = dict(zip(names, args))
-            return forward({n: arrays[n] for n in fwd_inputs})[derivation.of]
+            return forward.call({n: arrays[n] for n in fwd_inputs})[derivation.of]
 
         def primal_fwd(*args):
             # with symbolic_zeros, each argument says whether it is being differentiated
@@ -98,7 +97,7 @@ class JaxFunction:
             arrays = dict(zip(names, values))
             if seed is not None:
                 arrays[seed] = g
-            grads = backward(arrays)
+            grads = backward.call(arrays)
             out = []
             for name, v in zip(names, values):
                 if name not in wrt:
@@ -118,8 +117,8 @@ class JaxFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The program's output; inputs positionally in the order of ``self.inputs``, or by
         keyword. Lists, NumPy arrays and numbers are made JAX arrays (integers: floats)."""
-        args_ = _positional(self._label, self.inputs, args, kwargs)
-        return self.custom_vjp(*(self._be.asarray(a) for a in args_))
+        given = convert("jax", bind_arguments(self._label, self.inputs, args, kwargs))
+        return self.custom_vjp(*(given[n] for n in self.inputs))
 
     def __repr__(self) -> str:
         return (f"<ricci.jax.function {self.output}({', '.join(self.inputs)}), "

@@ -14,12 +14,14 @@ so the same lowering serves NumPy and PyTorch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Protocol, Sequence
 
 import opt_einsum as oe
 
+from .errors import RicciError
 from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
                    substitute, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
@@ -71,10 +73,33 @@ class Val:
 
 
 def _const_code(v: Fraction) -> str:
-    if v.denominator == 1:
-        return f"{v.numerator}.0" if abs(v.numerator) < 10**15 else repr(float(v))
-    t = number_text(v)
-    return t if "/" not in t else repr(float(v))
+    """A constant as a float literal of the generated code: exact when it has a short
+    decimal form (``0.5``, ``1e-05``), else the nearest float64. A constant float64
+    cannot hold (beyond about 1.8e308, or so small it would be 0) is an error, not a
+    silent ``inf`` or ``0.0``."""
+    if v.denominator == 1 and abs(v.numerator) < 10**15:
+        return f"{v.numerator}.0"
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if math.isinf(f) or (f == 0 and v != 0):
+        raise RicciError(f"the constant {_magnitude(v)} is out of the range of float64, which the "
+                         f"generated code computes in",
+                         hint="rescale the program so that its constants lie between about "
+                              "1e-308 and 1e308")
+    if v.denominator != 1 and len(str(v.denominator)) < 30:
+        t = number_text(v)
+        if "/" not in t and len(t) <= 40:
+            return t
+    return repr(f)
+
+
+def _magnitude(v: Fraction) -> str:
+    """``v`` for a message, whatever its size: ``about 1e400`` (from the lengths of its
+    numerator and denominator, never a conversion of a huge number)."""
+    e = round((abs(v.numerator).bit_length() - v.denominator.bit_length()) * math.log10(2))
+    return f"about {'-' if v < 0 else ''}1e{e}"
 
 
 class Lowerer:
@@ -272,6 +297,8 @@ class Lowerer:
             if not xs or y.free != frozenset().union(*(g.free for g in used)):
                 return left, out
             x = xs[0]
+            if not _has_tensor(x) or not _has_tensor(y):  # the kernels take tensors, not numbers
+                return left, out
             for g in used + [x]:
                 take(g)
             yv, xv = self.lower(y), self.lower(x)
@@ -504,6 +531,11 @@ def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optim
         live.append(store(new) if live else new)
     (res,) = live
     return res
+
+
+def _has_tensor(e: Expr) -> bool:
+    """``e`` reads an array (its lowered value is no plain Python number)."""
+    return any(isinstance(n, (Tensor, MatFn, Delta)) for n in walk(e))
 
 
 def _one_minus_square(f: Expr) -> Expr | None:

@@ -23,19 +23,29 @@ def _span_of(program: Program, tensor: str) -> Span | None:
 
 
 def _index_label(program: Program, dim: str) -> str:
-    names = program.names_for_dim(dim)
-    if not names:
-        return f"index of size class {dim}"
+    """A dim as a person knows it: by its index names, else as an axis of a tensor
+    (``axis 0 of 'K'``); never by its internal label."""
+    names = [n for n in program.names_for_dim(dim) if not n.startswith("#")]
     if len(names) == 1:
         return f"index '{names[0]}'"
-    return "index " + "/".join(f"'{n}'" for n in names)
+    if names:
+        return "index " + "/".join(f"'{n}'" for n in names)
+    for name in list(program.inputs) + list(program.defined):
+        dims = program.dims.get(name, ())
+        if dim in dims:
+            return f"axis {dims.index(dim)} of '{name}'"
+    return "an index of the program"  # pragma: no cover - every dim belongs to a tensor or an index
 
 
 def all_dims(program: Program) -> list[str]:
+    """The dims the statements of ``program`` use (its inputs' axes, the statements' axes
+    and every index in them); a tensor's dims count only where a statement uses it."""
     out: dict[str, None] = {}
-    for dims in program.dims.values():
-        for d in dims:
-            out.setdefault(d, None)
+    used = set(program.inputs) | set(program.defined)
+    for name, dims in program.dims.items():
+        if name in used:
+            for d in dims:
+                out.setdefault(d, None)
     for s in program.statements:
         for i in index_occurrences(s.rhs):
             out.setdefault(i.dim, None)
@@ -69,8 +79,7 @@ class Binder:
              dim_sizes: Mapping[str, int] | None = None) -> dict[str, int]:
         """Sizes of every dim. Dims no array carries take their size from ``sizes`` (by
         index name) or ``dim_sizes`` (by dim label)."""
-        if len(arrays) != len(self.inputs) or not self.input_set.issuperset(arrays):
-            self._missing_or_unknown(arrays)
+        self.check_names(arrays)
         out: dict[str, int] = {}
         owner: dict[str, tuple[str, int]] = {}
         for name, dims in self.input_dims:
@@ -94,9 +103,28 @@ class Binder:
                         f"along axis {a0} but '{name}' has size {n} along axis {a}", name,
                         hint="the same index must have the same size everywhere it is used")
                 owner.setdefault(d, (name, a))
+        if sizes:
+            self._agree(out, owner, sizes)
         if self.other_dims:
             self._other_sizes(out, sizes or {}, dim_sizes or {})
         return out
+
+    def _agree(self, out: Mapping[str, int], owner: Mapping[str, tuple[str, int]],
+               sizes: Mapping[str, int]) -> None:
+        """A size given for an index an input carries must be the input's."""
+        for d, n in out.items():
+            for k in self.program.names_for_dim(d):
+                if k in sizes and sizes[k] != n:
+                    t, a = owner[d]
+                    raise self.error(f"sizes gives index '{k}' size {sizes[k]!r}, but '{t}' has size "
+                                     f"{n} along axis {a}", t,
+                                     hint=f"drop '{k}' from sizes (the arrays give it), or pass "
+                                          f"arrays of that size")
+
+    def check_names(self, arrays: Mapping[str, Any]) -> None:
+        """Every input given, and nothing else (a missing one is pointed at in the program)."""
+        if len(arrays) != len(self.inputs) or not self.input_set.issuperset(arrays):
+            self._missing_or_unknown(arrays)
 
     def _missing_or_unknown(self, arrays: Mapping[str, Any]) -> None:
         missing = [n for n in self.inputs if n not in arrays]
@@ -128,9 +156,10 @@ class Binder:
                 raise RicciError(f"sizes disagree: '{k1}' and '{k2}' denote the same dimension "
                                  f"but sizes gives {v1} and {v2}")
             if not given:
-                label = names[0] if names else d
-                raise RicciError(f"the size of index '{label}' is unknown: no input has it",
-                                 hint=f"pass sizes={{'{label}': ...}}")
+                label = _index_label(self.program, d)
+                key = next((n for n in names if not n.startswith("#")), None)
+                raise RicciError(f"the size of {label} is unknown: no input has it",
+                                 hint=f"pass sizes={{'{key}': ...}}" if key else None)
             out[d] = given[0][1]
 
 
