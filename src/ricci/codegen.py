@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RicciError
 from .functions import FUNCTIONS, one_call
+from .limits import tick
 from .lower import ADD, UNARY, Lowerer, Val
 from .program import Program
 from .simplify import split_coef, with_coef
@@ -363,6 +364,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     for st in program.statements:
         if st.name not in needed:
             continue
+        tick()
         name = py[st.name]
         terms = _accumulable(st)
         if terms:
@@ -458,22 +460,23 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str], in_place: bool = 
     pass and each step's values can be freed at once. Consecutive terms of one sum are
     joined back into a single ``a + b + c``.
     """
-    defines: list[set[str]] = []
-    order: list[_Step] = []
+    # each fixed step, with the movable steps placed after it (in the order they came);
+    # a movable step goes after the last step (fixed, or moved) defining one of its inputs
+    slots: list[tuple[_Step | None, list[_Step]]] = [(None, [])]  # slot 0: before them all
+    slot_of: dict[str, int] = {}  # name -> the last slot defining it
     for step in steps:
         assigned = {m.group(1) for ln in step.lines for m in [re.match(r"(\w+) =", ln)] if m}
         if step.movable:
             uses = set(_IDENT.findall(step.code)) | {u for ln in step.lines for u in _IDENT.findall(ln)}
-            known = set().union(*defines) if defines else set()
-            deps = (uses & known) - assigned
-            at = max((k for k, d in enumerate(defines) if d & deps), default=len(order) - 1) + 1
-            while at < len(order) and order[at].movable:  # keep the order of moved steps
-                at += 1
-            order.insert(at, step)
-            defines.insert(at, assigned | ({step.target} if step.target else set()))
+            at = max((slot_of[u] for u in uses - assigned if u in slot_of), default=len(slots) - 1)
+            slots[at][1].append(step)
+            assigned |= {step.target} if step.target else set()
         else:
-            order.append(step)
-            defines.append(assigned)
+            slots.append((step, []))
+            at = len(slots) - 1
+        for name in assigned:
+            slot_of[name] = max(at, slot_of.get(name, at))
+    order = [x for fixed, moved in slots for x in ([fixed] if fixed is not None else []) + moved]
     # join consecutive terms of one sum; the first term of each sum assigns, the others add
     lines_per_step: list[list[str]] = []
     started: set[str] = set()

@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .codegen import Generated, generate, get_backend
 from .errors import RicciError
 from .expr import Expr
+from .limits import guarded
 from .program import Program, Statement
 from .render import statement_text
 
@@ -78,6 +79,7 @@ class Derivation:
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
         self._compiled: dict[str, Callable[..., dict]] = {}
+        self._generated: dict[tuple, Generated] = {}  # a derivation does not change
         self._matrix = None
 
     @property
@@ -89,6 +91,7 @@ class Derivation:
         return "l"
 
     # -- text
+    @guarded("printing")
     def lines(self, notation: str = "text") -> list[str]:
         """The result, one statement per line, in ``notation`` (``"text"``, ``"unicode"``
         or ``"latex"``). Text keeps ricci's names (``dX``); the other notations write an
@@ -117,6 +120,7 @@ class Derivation:
         return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
             "\n\\end{aligned}"
 
+    @guarded("writing the report")
     def markdown(self, steps: bool = False, code: str | None = "numpy") -> str:
         """A Markdown report: the program, the steps (with ``steps``), the result in index
         and matrix notation (math in ``$$``, and as text), and the generated code."""
@@ -140,6 +144,7 @@ class Derivation:
         return self.program.defined[self.outputs[name]]
 
     # -- matrix notation
+    @guarded("writing matrix notation")
     def matrix(self):
         """The result in matrix notation where it exists (``dX = dY @ A.T``); for a result
         with no matrix form (a raw 4-index Jacobian), the index form, the reason, the einsum
@@ -155,6 +160,7 @@ class Derivation:
         return self._matrix
 
     # -- steps
+    @guarded("writing the steps")
     def steps(self, wrt: str | None = None):
         """The derivation step by step, as a person writes it by hand: a
         :class:`~ricci.steps.Steps` list (each :class:`~ricci.steps.Step` has the rule
@@ -165,6 +171,12 @@ class Derivation:
 
     # -- code
     def _generate(self, backend: str, size_hints: Mapping[str, int] | None = None) -> Generated:
+        key = (backend, tuple(sorted((size_hints or {}).items())))
+        if key not in self._generated:
+            self._generated[key] = self._generate_new(backend, size_hints)
+        return self._generated[key]
+
+    def _generate_new(self, backend: str, size_hints: Mapping[str, int] | None) -> Generated:
         fname = f"{self.kind}_{self.of}"
         what = {"grad": "Gradients", "jacobian": "Jacobians", "jvp": "Directional derivatives",
                 "hvp": "Hessian-vector product"}.get(self.kind, "Hessian")
@@ -174,6 +186,7 @@ class Derivation:
         return generate(self.code_program, self.outputs, self.inputs, backend=backend, function=fname,
                         doc=doc, size_hints=size_hints)
 
+    @guarded("generating code")
     def source(self, backend: str = "numpy", *, sizes: Mapping[str, int] | None = None) -> str:
         """Standalone Python source of a function computing the results.
 
@@ -182,6 +195,7 @@ class Derivation:
         """
         return self._generate(backend, _dim_hints(self.program, sizes)).source
 
+    @guarded("generating code")
     def compile(self, backend: str = "numpy") -> Callable[..., dict]:
         """A function taking every input (by keyword, or positionally in the order of
         ``d.inputs``) and returning a dict from each ``wrt`` name to its result
