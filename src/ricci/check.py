@@ -21,7 +21,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import validate
 from .autodiff import as_program, grad
+from .codegen import BACKENDS
 from .derivation import Derivation
 from .errors import RicciError
 from .evaluate import evaluate
@@ -74,6 +76,9 @@ class CheckReport:
 def _dim_sizes(program: Program, also: Program,
                sizes: Mapping[str, int] | None) -> tuple[dict[str, int], dict[str, int]]:
     """A size for every dim of both programs: from ``sizes`` (by index name) or a distinct default."""
+    if sizes is not None and not isinstance(sizes, Mapping):
+        raise RicciError(f"sizes must be a mapping from index names to sizes, such as {{'i': 3}}, "
+                         f"not a {type(sizes).__name__}")
     sizes = dict(sizes or {})
     out: dict[str, int] = {}
     shown: dict[str, int] = {}
@@ -192,6 +197,12 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     prog = as_program(program)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise RicciError(f"seed must be an int >= 0, got {seed!r}")
+    validate.choice(backend, list(BACKENDS), "backend")
+    atol, fd_tol = validate.positive(atol, "atol"), validate.positive(fd_tol, "fd_tol")
+    validate.flag(raise_on_mismatch, "raise_on_mismatch")
+    if derivation is not None and not isinstance(derivation, Derivation):
+        raise RicciError(f"derivation must be a Derivation (from ricci.grad, jacobian, hessian or "
+                         f"hvp), not a {type(derivation).__name__}")
     d = derivation if derivation is not None else grad(prog, wrt, of)
     dp = d.program
     fwd = prog.upto(d.of)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from .codegen import Generated, generate, get_backend
+from . import validate
+from .codegen import BACKENDS, Generated, generate, get_backend
 from .errors import RicciError
 from .expr import Expr
 from .limits import guarded
 from .program import Program, Statement
 from .render import statement_text
+
+
+#: the notations a derivation prints in
+NOTATIONS = ("text", "unicode", "latex")
 
 
 class Derivation:
@@ -96,6 +101,7 @@ class Derivation:
         """The result, one statement per line, in ``notation`` (``"text"``, ``"unicode"``
         or ``"latex"``). Text keeps ricci's names (``dX``); the other notations write an
         adjoint as the derivative of the loss (``∂l/∂X_ik``)."""
+        notation = validate.choice(notation, NOTATIONS, "notation")
         adjoints = None if notation == "text" else self.adjoints()
         return [statement_text(s, self.display.get(s.name), reorder=s.derived, refs=self.refs,
                                notation=notation, adjoints=adjoints, second=self.second)
@@ -126,6 +132,9 @@ class Derivation:
         and matrix notation (math in ``$$``, and as text), and the generated code."""
         from .report import derivation_markdown
 
+        validate.flag(steps, "steps")
+        if code is not None:
+            validate.choice(code, list(BACKENDS), "code backend")
         return derivation_markdown(self, steps=steps, code=code)
 
     def __repr__(self) -> str:
@@ -139,6 +148,7 @@ class Derivation:
 
     def __getitem__(self, name: str) -> Statement:
         """The statement giving the result for input ``name`` (``d["X"]``)."""
+        validate.name(name, "the key of a derivation")
         if name not in self.outputs:
             raise RicciError(f"no result for '{name}': this derivation is w.r.t. {', '.join(self.wrt)}")
         return self.program.defined[self.outputs[name]]
@@ -167,6 +177,7 @@ class Derivation:
         applied and the equation after it). ``wrt`` limits it to one input's result."""
         from .steps import derivation_steps
 
+        validate.name(wrt, "wrt", optional=True)
         return derivation_steps(self, wrt)
 
     # -- code
@@ -193,7 +204,10 @@ class Derivation:
         ``sizes`` (index name -> size) only guides the contraction order of products of
         three or more tensors; the function works for any sizes.
         """
-        return self._generate(backend, _dim_hints(self.program, sizes)).source
+        from .calling import check_sizes
+
+        validate.choice(backend, list(BACKENDS), "backend")
+        return self._generate(backend, _dim_hints(self.program, check_sizes(self.source_program, sizes))).source
 
     @guarded("generating code")
     def compile(self, backend: str = "numpy") -> Callable[..., dict]:
@@ -204,6 +218,7 @@ class Derivation:
         :mod:`ricci.calling`: types, one floating dtype, shapes, matrix operands);
         ``sizes={index: n}`` gives the sizes of indices no input carries.
         """
+        validate.choice(backend, list(BACKENDS), "backend")
         if backend in self._compiled:
             return self._compiled[backend]
         from .calling import Compiled

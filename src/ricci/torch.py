@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .autodiff import as_program, grad
+from . import validate
 from .calling import Compiled, bind_arguments, check_sizes, convert
 from .codegen import generate
 from .derivation import Derivation
@@ -49,7 +50,7 @@ def _build(program: Program | str, inputs: str | Sequence[str], of: str | None,
            ) -> tuple[Derivation, tuple[str, ...], Compiled, Compiled]:
     """The derivation, the positional inputs, and the forward and gradient code."""
     prog = as_program(program)
-    d = grad(prog, inputs, of)
+    d = grad(prog, validate.names(inputs, "inputs"), validate.name(of, "of", optional=True))
     check_sizes(d.source_program, sizes)
     names = tuple(n for n in d.inputs if n != d.seed)
     fwd = d.source_program.upto(d.of)
