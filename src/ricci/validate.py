@@ -15,7 +15,7 @@ def choice(value: Any, choices: Sequence[str], what: str) -> str:
     """``value``, one of the strings ``choices``."""
     if isinstance(value, str) and value in choices:
         return value
-    listed = ", ".join(repr(c) for c in choices)
+    listed = " or ".join(filter(None, [", ".join(repr(c) for c in choices[:-1]), repr(choices[-1])]))
     if isinstance(value, str):
         close = difflib.get_close_matches(value, list(choices), n=1)
         raise RicciError(f"unknown {what} {value!r}: choose {listed}",
