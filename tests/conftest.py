@@ -18,3 +18,28 @@ def katex():
             pytest.fail(f"KaTeX is required (CI, or {_katex.REQUIRE_ENV}=1) but cannot run: {reason}")
         pytest.skip(reason)
     return _katex.katex_errors
+
+
+#: tests of a second or more (hypothesis runs over random programs, notebooks, fresh
+#: processes): with the JAX variants of parametrised tests (JAX compiles every new shape),
+#: they make the slow tier; ``pytest -m "not slow"`` is the fast tier for the edit-test loop
+SLOW = {
+    "test_check_with_the_jax_backend_is_float64_in_a_fresh_process", "test_gradients_match_torch",
+    "test_unicode_and_latex_steps", "test_numpy_and_torch_code_agree", "test_steps_of_random_programs_hold",
+    "test_derived_programs_print_and_parse_back", "test_printing_round_trips",
+    "test_numpy_and_jax_code_agree", "test_tour_notebook_runs_and_shows_typeset_math",
+    "test_jacobians_match_torch", "test_hessian_vector_products_match_torch",
+    "test_matrix_forms_of_random_programs_are_exact", "test_hessians_of_random_programs_check",
+    "test_parser_accepts_and_means_the_index_rule", "test_mixed_hessians_of_random_programs_check",
+    "test_hvps_of_random_programs_check", "test_hessian_diagonals_of_random_programs_check",
+    "test_in_a_fresh_process_on_a_non_utf8_terminal", "test_console_script_and_module_entry_points",
+    "test_forward_code_of_random_programs_matches_the_oracle",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        params = getattr(getattr(item, "callspec", None), "id", "")
+        if name in SLOW or "jax" in params.split("-") or "jax" in name:
+            item.add_marker(pytest.mark.slow)

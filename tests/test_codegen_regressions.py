@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 import ricci
 from ricci.codegen import _py_names, generate
-from ricci.lower import _const_code
+from ricci.lower import float_literal
 
 from strategies import Model, models
 
@@ -124,7 +124,7 @@ def test_constants_float64_cannot_hold_are_an_error():
 
     for v in (Fraction(10) ** 400, Fraction(1, 10**400), -Fraction(10) ** 309):
         with pytest.raises(ricci.RicciError, match="out of the range of float64"):
-            _const_code(v)
-    assert _const_code(Fraction(1, 2)) == "0.5"
-    assert float(_const_code(Fraction(1, 3))) == 1 / 3
-    assert float(_const_code(Fraction(10) ** 300)) == 1e300
+            float_literal(v)
+    assert float_literal(Fraction(1, 2)) == "0.5"
+    assert float(float_literal(Fraction(1, 3))) == 1 / 3
+    assert float(float_literal(Fraction(10) ** 300)) == 1e300

@@ -13,6 +13,7 @@ offending token, the way einops and opt_einsum point into an equation::
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -71,10 +72,27 @@ class RicciError(Exception):
                 pad = " " * len(str(sp.line))
                 out.append(f"   {pad} |")
                 out.append(f"   {sp.line} | {text}")
-                out.append(f"   {pad} | " + " " * (sp.column - 1) + "^" * max(1, sp.length))
+                out.append(f"   {pad} | " + _pad(text[:sp.column - 1]) +
+                           "^" * max(1, _width(text[sp.column - 1:sp.column - 1 + sp.length])))
         if self.hint:
             out.append(f"hint: {self.hint}")
         return "\n".join(out)
 
     def __str__(self) -> str:  # pragma: no cover - Exception.__str__ already does this
         return self._render()
+
+
+def _pad(before: str) -> str:
+    """Blanks as wide on a terminal as ``before``: its tabs kept, a wide character (``ｘ``,
+    CJK) two columns, a combining mark none, so the caret lands under its token."""
+    return "".join("\t" if c == "\t" else " " * _width(c) for c in before)
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text`` (at least 1 for the caret's sake)."""
+    w = 0
+    for c in text:
+        if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+            continue
+        w += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return max(1, w)

@@ -29,15 +29,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+import unicodedata
 from fractions import Fraction
 from itertools import pairwise
+from typing import NamedTuple
 
 from .errors import RicciError, Span
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
-from .parse import (KEYWORDS, AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA,
-                    ProdA, Ref, SizeA, StmtA, SumA)
+from .limits import current, guarded, tick
+from .parse import (KEYWORDS, AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA, ProdA, Ref,
+                    SizeA, StmtA, SumA, character_error, check_name, is_name_char, nesting_error,
+                    number_value, prepare_text, statements_error)
 
 __all__ = ["looks_like_latex", "parse_latex_statements", "tokenize_latex"]
 
@@ -103,8 +106,7 @@ _UNICODE_OPS = {"·": "*", "×": "*", "⋅": "*", "−": "-", "∑": "sum"}
 # ---------------------------------------------------------------- tokens
 
 
-@dataclass(frozen=True)
-class Tok:
+class Tok(NamedTuple):
     """A LaTeX token. ``text`` is normalised (an operator, a command name without its
     backslash, a letter, a number, a bracket); ``src`` is as written; ``pos`` / ``end`` are
     offsets into the text (two tokens touch when one's ``end`` is the other's ``pos``)."""
@@ -122,7 +124,9 @@ def _describe(t: Tok) -> str:
     if t.kind == "EOF":
         return "the end of the program"
     if t.kind == "SEP":
-        return {"\n": "the end of the line", ";": "';'"}.get(t.src, f"the end of the statement ('{t.src}')")
+        if t.src in ("\n", "\r"):
+            return "the end of the line"
+        return "';'" if t.src == ";" else f"the end of the statement ('{t.src}')"
     return repr(t.src)
 
 
@@ -137,18 +141,20 @@ class _Lexer:
         self.braces: list[Tok] = []
 
     def span(self, start: int, end: int) -> Span:
-        return Span(self.line, start - self.line_start + 1, max(1, end - start))
+        return Span(self.line, start - self.line_start + 1, end - start if end > start else 1)
 
     def err(self, msg: str, start: int, end: int | None = None, hint: str | None = None) -> RicciError:
         return RicciError(msg, span=self.span(start, end if end is not None else start + 1),
                           source=self.text, hint=hint)
 
     def emit(self, kind: str, text: str, start: int, end: int, sized: bool = False) -> None:
-        self.toks.append(Tok(kind, text, self.span(start, end), start, end,
-                             self.text[start:end], sized))
+        span = Span(self.line, start - self.line_start + 1, end - start if end > start else 1)
+        self.toks.append(_new(Tok, (kind, text, span, start, end, self.text[start:end], sized)))
 
     def skip_space(self) -> None:
-        while self.i < len(self.text) and self.text[self.i] in " \t\r":
+        """Skip spaces and tabs (not a line break: lines are counted in :meth:`run`)."""
+        t = self.text
+        while self.i < len(t) and (t[self.i] in " \t" or t.startswith("\r\n", self.i)):
             self.i += 1
 
     def command_name(self, start: int) -> tuple[str, int]:
@@ -219,19 +225,31 @@ class _Lexer:
 
     def run(self) -> list[Tok]:
         t, n = self.text, len(self.text)
+        append, single = self.toks.append, _SINGLE
         while self.i < n:
             i = self.i
             c = t[i]
-            if c == "\n":
+            one = single.get(c)
+            if one is not None:  # a letter, an operator, a bracket: one character, one token
+                kind, change = one
+                if change > 0:
+                    self.depth += 1
+                elif change < 0 and self.depth:
+                    self.depth -= 1
+                append(_new(Tok, (kind, c, Span(self.line, i - self.line_start + 1, 1), i, i + 1, c, False)))
+                self.i = i + 1
+                continue
+            if c == "\n" or c == "\r":  # a line break: \n, \r\n or \r, at the end of its line
+                j = i + (2 if t.startswith("\r\n", i) else 1)
                 if self.depth == 0:
                     self.emit("SEP", "\n", i, i + 1)
-                self.i, self.line, self.line_start = i + 1, self.line + 1, i + 1
+                self.i, self.line, self.line_start = j, self.line + 1, j
                 continue
-            if c in " \t\r&~":
+            if c in " \t&~":
                 self.i += 1
                 continue
             if c == "%":
-                while self.i < n and t[self.i] != "\n":
+                while self.i < n and t[self.i] not in "\r\n":
                     self.i += 1
                 continue
             if c == "$":  # math delimiters end a statement
@@ -243,6 +261,10 @@ class _Lexer:
                 self.i += 1
                 continue
             if c == "\\":
+                if t[i + 1:i + 2] in ("\n", "\r"):  # a control space ending the line: the statement goes on
+                    j = i + (3 if t.startswith("\r\n", i + 1) else 2)
+                    self.i, self.line, self.line_start = j, self.line + 1, j
+                    continue
                 self.command(i)
                 continue
             if c.isascii() and c.isalpha():
@@ -259,7 +281,7 @@ class _Lexer:
                                      i, i + 1, c))
                 self.i += 1
                 continue
-            if c.isdigit() or (c == "." and i + 1 < n and t[i + 1].isdigit()):
+            if "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= t[i + 1] <= "9"):
                 self.number(i)
                 continue
             if c == "{":
@@ -298,7 +320,12 @@ class _Lexer:
                 self.emit("OP", c, i, i + 1)
                 self.i += 1
                 continue
-            raise self.err(f"unexpected character {c!r}", i)
+            if unicodedata.category(c) == "Zs":  # a no-break space, a thin space, ...
+                self.i += 1
+                continue
+            last = self.toks[-1] if self.toks else None
+            before = last.src if last is not None and last.end == i and last.kind in ("LETTER", "NUMBER") else ""
+            raise character_error(t, i, self.line, i - self.line_start + 1, latex=True, before=before)
         if self.braces:
             b = self.braces[-1]
             raise RicciError("unclosed '{'", span=b.span, source=t,
@@ -307,22 +334,10 @@ class _Lexer:
         return self.toks
 
     def number(self, i: int) -> None:
-        t, n = self.text, len(self.text)
-        j = i
-        while j < n and t[j].isdigit():
-            j += 1
-        if j < n and t[j] == "." and j + 1 < n and t[j + 1].isdigit():
-            j += 1
-            while j < n and t[j].isdigit():
-                j += 1
-        if j < n and t[j] in "eE":
-            k = j + 1
-            if k < n and t[k] in "+-":
-                k += 1
-            if k < n and t[k].isdigit():
-                while k < n and t[k].isdigit():
-                    k += 1
-                j = k
+        t = self.text
+        m = _NUMBER.match(t, i)
+        assert m is not None
+        j = m.end()
         self.emit("NUMBER", t[i:j], i, j)
         self.i = j
 
@@ -381,6 +396,44 @@ class _Lexer:
                 self.emit("OP", op, i, end)
             return
         self.emit("CMD", name, i, end)
+        if name in WORD_COMMANDS:
+            self.unicode_word()
+
+    def unicode_word(self) -> None:
+        """After ``\\text``, ``\\mathrm``, ...: a braced word with letters beyond ASCII
+        (``\\text{ı}``, how ricci prints such a name) is one LETTER token, its name checked
+        like a name of ricci syntax (:func:`ricci.parse.check_name`)."""
+        t, j = self.text, self.i
+        while j < len(t) and t[j] in " \t":
+            j += 1
+        close = t.find("}", j)
+        if j >= len(t) or t[j] != "{" or close < 0:
+            return
+        word = t[j + 1:close]
+        if word.isascii() or not word or "{" in word:
+            return
+        plain = word.replace("\\_", "_")
+        if "\\" in plain or not all(is_name_char(c) for c in plain):
+            return
+        self.emit("LBRACE", "{", j, j + 1)
+        self.braces.append(self.toks[-1])
+        self.depth += 1
+        check_name(plain, self.line, j + 2 - self.line_start, t)
+        self.emit("LETTER", plain, j + 1, close)
+        self.braces.pop()
+        self.depth -= 1
+        self.emit("RBRACE", "}", close, close + 1)
+        self.i = close + 1
+
+
+_new = tuple.__new__
+#: the tokens of one character: (kind, change of bracket depth)
+_SINGLE: dict[str, tuple[str, int]] = {
+    **{c: ("LETTER", 0) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+    **{c: ("OP", 0) for c in "+-*/^_=,'!<>"}, "(": ("OPEN", 1), "[": ("OPEN", 1), ")": ("CLOSE", -1),
+    "]": ("CLOSE", -1), "|": ("BAR", 0)}
+#: a number: ASCII digits, a decimal point only before a digit, an exponent only with digits
+_NUMBER = re.compile(r"[0-9]*(?:\.[0-9]+|[0-9])(?:[eE][+-]?[0-9]+)?")
 
 
 def tokenize_latex(text: str) -> list[Tok]:
@@ -415,6 +468,8 @@ class _Parser:
         self.calls = 0  # matrix-function calls so far (their placeholder slots are unique)
         self.flat: set[int] = set()       # ids of products that merge into an enclosing product
         self.additive: set[int] = set()   # ids of {a + b} groups (braces do not show when typeset)
+        self.depth = 0  # levels of nesting open (see enter)
+        self.max_depth = current().nesting
 
     # -- helpers
     @property
@@ -444,6 +499,17 @@ class _Parser:
         if last.span.line != start.span.line or last.end <= start.pos:
             return start.span
         return Span(start.span.line, start.span.column, last.end - start.pos)
+
+    def enter(self, t: Tok) -> None:
+        """Open a level of nesting at ``t``: a bracket, a brace group, an absolute value, a
+        function, ``\\frac``, ``\\sqrt``, ``\\sum``, an accent, an exponent or a unary
+        sign (each one level, with its brackets or braces); :meth:`leave` closes it."""
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise nesting_error(self.depth, t.span, self.text)
+
+    def leave(self) -> None:
+        self.depth -= 1
 
     def touching(self, a: Tok, b: Tok) -> bool:
         return a.end == b.pos
@@ -490,11 +556,15 @@ class _Parser:
     def program(self) -> list[StmtA]:
         out: list[StmtA] = []
         lines = self.text.splitlines()
+        bound = current().statements
         while True:
             while self.at("SEP"):
                 self.take()
             if self.at("EOF"):
                 return out
+            if len(out) == bound:
+                raise statements_error(bound + 1, self.tok.span, self.text)
+            tick()
             st = self.statement()
             st.text = lines[st.span.line - 1] if st.span.line - 1 < len(lines) else ""
             out.append(st)
@@ -589,13 +659,17 @@ class _Parser:
     def unary(self) -> Node:
         if self.at("OP", "-"):
             t = self.take()
+            self.enter(t)
             inner = self.unary()
+            self.leave()
             if id(inner) in self.additive:
                 raise self._braces_error(inner)
             return NegA(inner, t.span)
         if self.at("OP", "+"):
-            self.take()
-            return self.unary()
+            self.enter(self.take())
+            inner = self.unary()
+            self.leave()
+            return inner
         return self.power()
 
     def power(self) -> Node:
@@ -603,7 +677,7 @@ class _Parser:
         base = self.atom()
         if self.at("OP", "_") and _inverse_of(base) is not None:  # (A^{-1})_{ij}
             name, op = _inverse_of(base)
-            return self._matrix_node("inv", name, op, start)
+            base = self._matrix_node("inv", name, op, start)
         if self.at("OP", "^"):
             caret = self.take()
             if id(base) in self.additive:
@@ -621,7 +695,13 @@ class _Parser:
         return base
 
     def script(self, op: Tok) -> Node:
-        """The argument of ``^``: one token, or an expression in braces."""
+        """The argument of ``^``: one token, or an expression in braces (one level)."""
+        self.enter(op)
+        node = self._script(op)
+        self.leave()
+        return node
+
+    def _script(self, op: Tok) -> Node:
         t = self.tok
         if t.kind == "LBRACE":
             self.take()
@@ -638,7 +718,7 @@ class _Parser:
             if len(t.text) > 1:
                 raise self.err(f"'^{t.text}' is ambiguous: LaTeX sets only '{t.text[0]}' as "
                                f"the exponent", t, hint=f"write ^{{{t.text}}}")
-            return Num(Fraction(t.text), t.span)
+            return Num(number_value(t.text, t.span, self.text), t.span)
         if t.kind == "LETTER":
             if t.text == "T":
                 raise self.err("a transpose is not needed in index notation", t,
@@ -661,7 +741,7 @@ class _Parser:
         t = self.tok
         if t.kind == "NUMBER":
             self.take()
-            return Num(Fraction(t.text), t.span)
+            return Num(number_value(t.text, t.span, self.text), t.span)
         if t.kind == "OPEN":
             return self.group()
         if t.kind == "LBRACE":
@@ -700,20 +780,24 @@ class _Parser:
 
     def group(self) -> Node:
         open_ = self.take()
+        self.enter(open_)
         saved, self.abs_depth = self.abs_depth, 0
         inner = self.expr()
         self.abs_depth = saved
+        self.leave()
         self.expect_close(open_, f"on line {open_.span.line}, column {open_.span.column}")
         return Group(inner, open_.span)
 
     def braces(self, lhs: bool = False) -> Node:
         """``{...}``: groups like invisible parentheses; ``{W_1}_{ij}`` names a tensor."""
         open_ = self.take()
+        self.enter(open_)
         saved, self.abs_depth = self.abs_depth, 0
         if self.at("RBRACE"):
             raise self.err("empty braces", open_)
         inner = self.expr()
         self.abs_depth = saved
+        self.leave()
         self.expect_rbrace(open_, "")
         if self.at("OP", "_") or (self.at("OP", "^") and self.layer_label() is not None):
             if isinstance(inner, Ref) and not inner.bracketed:
@@ -732,9 +816,11 @@ class _Parser:
 
     def absolute(self) -> Node:
         open_ = self.take()
+        self.enter(open_)
         self.abs_depth += 1
         inner = self.expr()
         self.abs_depth -= 1
+        self.leave()
         if self.at("RVERT") or self.at("BAR"):
             self.take()
             return CallA("abs", inner, open_.span)
@@ -785,7 +871,7 @@ class _Parser:
                     raise self.err("the left-hand side cannot have a power", op)
                 caret = self.take()
                 exp = self.script(caret)
-        name_ok = base.replace("_", "a").isalnum() and not base[0].isdigit()
+        name_ok = base.isidentifier()
         if not name_ok:  # pragma: no cover - names are built from letters and digits
             raise self.err(f"'{base}' is not a valid name", span)
         ref = Ref(base, list(indices or []), span, indices is not None)
@@ -1017,7 +1103,10 @@ class _Parser:
             if self.at("OPEN", "["):
                 raise self.err("only square roots are supported", self.tok,
                                hint=UNSUPPORTED["sqrt["])
-            return CallA("sqrt", self.argument(t, "\\sqrt{x}"), t.span)
+            self.enter(t)
+            arg = self.argument(t, "\\sqrt{x}")
+            self.leave()
+            return CallA("sqrt", arg, t.span)
         if name == "sum":
             return self.summation(t)
         if name in UNSUPPORTED:
@@ -1068,7 +1157,13 @@ class _Parser:
 
     def call(self, fn: str, t: Tok) -> Node:
         """A function and its argument: ``\\tanh(x)``, ``\\tanh{x}``, ``\\log p_{nk}``,
-        ``\\sin^2(x)`` (the square of the sine)."""
+        ``\\sin^2(x)`` (the square of the sine). One level of nesting."""
+        self.enter(t)
+        node = self._call(fn, t)
+        self.leave()
+        return node
+
+    def _call(self, fn: str, t: Tok) -> Node:
         exp = caret = None
         if self.at("OP", "^"):
             caret = self.take()
@@ -1120,7 +1215,7 @@ class _Parser:
                 self.pos -= 1
                 self.toks[self.pos] = Tok("NUMBER", rest, sp, t.pos + 1, t.end, rest)
                 return Num(Fraction(t.text[0]), Span(t.span.line, t.span.column, 1))
-            return Num(Fraction(t.text), t.span)
+            return Num(number_value(t.text, t.span, self.text), t.span)
         if t.kind == "LETTER" or (t.kind == "CMD" and t.text in GREEK and t.text != "delta"):
             self.take()  # \sqrt x_i: the argument keeps its subscript, a power stays outside
             return self.name(t.text, t, powers=False)
@@ -1131,8 +1226,10 @@ class _Parser:
         """``\\frac{a}{b}`` is ``a / b`` with each part grouped: one factor ``a`` (or the
         factors of a product ``a``) divided by ``(b)``."""
         self.take()
+        self.enter(t)
         num = self.argument(t, "\\frac{a}{b}")
         den = self.argument(t, "\\frac{a}{b}")
+        self.leave()
         factors: list[tuple[bool, Node]] = []
         if isinstance(num, ProdA):
             factors.extend(num.factors)
@@ -1170,7 +1267,9 @@ class _Parser:
                            hint="write \\sum_{k} x_k, or rely on the repeated index: x_k y_k")
         if not (self.starts_operand() or self.at("OP", "-")):
             raise self.err(f"\\sum needs a summand, found {_describe(self.tok)}", self.tok)
+        self.enter(t)
         body = self.product(self.unary())
+        self.leave()
         return SumA(indices, body, t.span)
 
     def skip_script(self, op: Tok) -> None:
@@ -1204,7 +1303,9 @@ class _Parser:
         if inner.kind == "LETTER" or (inner.kind == "CMD" and (
                 (inner.text in GREEK and inner.text != "delta") or inner.text in WORD_COMMANDS
                 or inner.text in DECORATIONS)):
+            self.enter(cmd)
             node = self.atom(lhs=True)
+            self.leave()
         else:
             raise self.err(f"expected a name in {cmd.src}{{...}}, found {_describe(inner)}", inner)
         if not self.at("RBRACE"):
@@ -1222,6 +1323,10 @@ class _Parser:
             raise self.err(f"expected '(' after {self.text[t.pos:self.toks[self.pos - 1].end]}, "
                            f"found {_describe(open_)}", hint="write \\operatorname{size}(k)")
         parts: list[Tok] = []
+        if self.tok.kind == "CMD" and self.tok.text in WORD_COMMANDS:  # size(\mathit{batch})
+            cmd = self.take()
+            word = self.word(cmd)
+            parts.append(Tok("WORD", word, self.span_from(cmd), cmd.pos, self.toks[self.pos - 1].end, word))
         while self.tok.kind in ("LETTER", "NUMBER") or (
                 self.tok.kind == "CMD" and self.tok.text in GREEK and not parts):
             if parts and not self.touching(parts[-1], self.tok):
@@ -1243,15 +1348,17 @@ class _Parser:
 # ---------------------------------------------------------------- entry points
 
 
+@guarded("parsing")
 def parse_latex_statements(text: str) -> list[StmtA]:
     """Parse LaTeX-like program text into the statement syntax trees :mod:`ricci.parse`
     builds (raises :class:`RicciError` with a caret into ``text``)."""
-    return _Parser(text).program()
+    return _Parser(prepare_text(text)).program()
 
 
 _RICCI_INDEXING = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*\[")
 
 
+@guarded("parsing")
 def looks_like_latex(text: str) -> bool:
     """Whether ``text`` is meant as LaTeX rather than ricci syntax (for ``syntax="auto"``).
 
@@ -1265,22 +1372,33 @@ def looks_like_latex(text: str) -> bool:
     """
     if not isinstance(text, str):
         return False
+    try:
+        text = prepare_text(text)
+    except RicciError:
+        return False
+    return detect(text)[0] == "latex"
+
+
+def detect(text: str) -> tuple[str, list[StmtA] | None, RicciError | None]:
+    """:func:`looks_like_latex` for prepared text: ``(syntax, statements, error)``, with the
+    statements (or the error) of that syntax when deciding parsed the text already, so
+    that ``syntax="auto"`` parses a program once (``None, None`` when it did not)."""
     code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     if any(c in code for c in "\\{}"):
-        return True
+        return "latex", None, None
     if any(c in code for c in "$&") and not _RICCI_INDEXING.search(code):
-        return True
+        return "latex", None, None
     without_comments = "\n".join(line.split("%", 1)[0] for line in code.splitlines())
     if "[" in without_comments or "]" in without_comments:
-        return False
-    from .parse import parse_statements
+        return "ricci", None, None
+    from .parse import Parser
 
     try:
-        parse_statements(text)
-        return False
-    except RicciError:
-        pass
+        return "ricci", Parser(text).program(), None
+    except RicciError as e:
+        ricci_error = e
     try:
-        return bool(parse_latex_statements(text))
+        stmts = _Parser(text).program()
     except RicciError:
-        return False
+        return "ricci", None, ricci_error
+    return ("latex", stmts, None) if stmts else ("ricci", None, ricci_error)

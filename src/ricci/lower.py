@@ -72,7 +72,7 @@ class Val:
         return self.code if self.prec > above else f"({self.code})"
 
 
-def _const_code(v: Fraction) -> str:
+def float_literal(v: Fraction) -> str:
     """A constant as a float literal of the generated code: exact when it has a short
     decimal form (``0.5``, ``1e-05``), else the nearest float64. A constant float64
     cannot hold (beyond about 1.8e308, or so small it would be 0) is an error, not a
@@ -170,7 +170,7 @@ class Lowerer:
 
     def _lower(self, e: Expr) -> Val:
         if isinstance(e, Const):
-            c = _const_code(e.value)
+            c = float_literal(e.value)
             return Val(c, (), UNARY if c.startswith("-") else ATOM, number=True)
         if isinstance(e, Size):
             return Val(self.size_code(e.index.dim), (), number=True)
@@ -253,7 +253,7 @@ class Lowerer:
                     code, still = self.b.number_result(self.b.sqrt(base.code))
                     return Val(f"1.0 / {code}", base.axes, MUL, still)
                 return Val(f"1.0 / {self.b.sqrt(base.code)}", base.axes, MUL)
-            xc = _const_code(x) if x.denominator != 1 else str(x.numerator)
+            xc = float_literal(x) if x.denominator != 1 else str(x.numerator)
             xc = xc if not xc.startswith("-") else f"({xc})"
             return Val(f"{base.wrapped()} ** {xc}", base.axes, POW)
         ex = self.lower(e.exp)
@@ -322,7 +322,7 @@ class Lowerer:
         aligned = [self.align(v, target) for v in nums]
         number = all(v.number for v in nums + dens)
         if abs(coef) != 1 or not aligned:
-            aligned.insert(0, Val(_const_code(abs(coef)), (), number=True))
+            aligned.insert(0, Val(float_literal(abs(coef)), (), number=True))
         if len(aligned) == 1 and not dens:
             out = aligned[0]
         else:
@@ -384,7 +384,7 @@ class Lowerer:
                          target, MUL)
         extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
         if abs(coef) != 1:
-            extra.insert(0, _const_code(abs(coef)))
+            extra.insert(0, float_literal(abs(coef)))
         number = not operands and all(s.number for s in scalars)
         out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL, number) \
             if extra else Val(result.code, result.axes, result.prec, number)

@@ -35,8 +35,8 @@ from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, 
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
 from .greek import GREEK
-from .lower import contract_pairwise
-from .render import dim_collisions, number_text
+from .lower import contract_pairwise, float_literal
+from .render import dim_collisions, integer_text, number_text
 from .simplify import split_coef, with_coef
 
 Axes = tuple[Index, ...]
@@ -815,7 +815,7 @@ class _Text:
             return self.name(n.name), ATOM
         if isinstance(n, Num):
             v = n.value
-            s = (repr(float(abs(v))) if np_ else number_text(abs(v)))
+            s = (float_literal(abs(v)) if np_ else number_text(abs(v)))
             s = s if "/" not in s else f"({s})"
             return (f"-{s}", UNARY) if v < 0 else (s, ATOM)
         if isinstance(n, SizeOf):
@@ -907,7 +907,7 @@ class _Text:
             parts.append(s if p >= POW else f"({s})")
         c = abs(n.coef)
         if c != 1 or not parts:
-            cs = repr(float(c)) if self.numpy else number_text(c)
+            cs = float_literal(c) if self.numpy else number_text(c)
             parts.insert(0, cs if "/" not in cs else f"({cs})")
         out = " * ".join(parts)
         for d in n.divisors:
@@ -935,9 +935,9 @@ def render_numpy(n: M, name: Callable[[str], str] = lambda s: s) -> str:
 def _latex_num(v: Fraction) -> str:
     v = abs(v)
     if v.denominator == 1:
-        return str(v.numerator)
+        return integer_text(v.numerator)
     s = number_text(v)
-    return s if "/" not in s else rf"\frac{{{v.numerator}}}{{{v.denominator}}}"
+    return s if "/" not in s else rf"\frac{{{integer_text(v.numerator)}}}{{{integer_text(v.denominator)}}}"
 
 
 class _Latex:

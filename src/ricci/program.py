@@ -16,16 +16,18 @@ compiled and differentiated again.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import Span
 from .expr import Expr, Index, Tensor, tensor_refs
+from .limits import guarded
+from .parse import gc_paused
 
 
 class Statement:
     """``name[indices] = rhs``. Equality ignores source positions."""
 
-    __slots__ = ("name", "indices", "rhs", "span", "ref_spans", "index_spans", "derived")
+    __slots__ = ("derived", "index_spans", "indices", "name", "ref_spans", "rhs", "span")
 
     def __init__(self, name: str, indices: Sequence[Index], rhs: Expr, *,
                  span: Span | None = None,
@@ -45,11 +47,12 @@ class Statement:
     def lhs(self) -> Tensor:
         return Tensor(self.name, self.indices)
 
-    def replace(self, rhs: Expr) -> "Statement":
+    def replace(self, rhs: Expr) -> Statement:
         return Statement(self.name, self.indices, rhs, span=self.span,
                          ref_spans=self.ref_spans, index_spans=self.index_spans,
                          derived=self.derived)
 
+    @guarded("comparing")
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Statement):
             return NotImplemented
@@ -58,10 +61,12 @@ class Statement:
     def __hash__(self) -> int:
         return hash((self.name, self.indices, self.rhs))
 
+    @guarded("printing")
     def __str__(self) -> str:
         from .render import statement_text
 
-        return statement_text(self, reorder=self.derived)
+        with gc_paused():
+            return statement_text(self, reorder=self.derived)
 
     __repr__ = __str__
 
@@ -71,19 +76,23 @@ class Program:
 
     def __init__(self, statements: Iterable[Statement], dims: Mapping[str, Sequence[str]],
                  *, dim_names: Mapping[str, Sequence[str]] | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None, inputs: Sequence[str] | None = None) -> None:
+        """``inputs``, when the caller knows them, must be what would be computed: the
+        names used but not defined, in order of first use."""
         self.statements: tuple[Statement, ...] = tuple(statements)
         self.dims: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in dims.items()}
         #: index names that denote each dim label (for ``sizes={...}`` and messages)
         self.dim_names: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (dim_names or {}).items()}
         self.source = source
         self.defined: dict[str, Statement] = {s.name: s for s in self.statements}
-        seen: dict[str, None] = {}
-        for s in self.statements:
-            for r in tensor_refs(s.rhs):
-                if r.name not in self.defined:
-                    seen.setdefault(r.name, None)
-        self.inputs: tuple[str, ...] = tuple(seen)
+        if inputs is None:
+            seen: dict[str, None] = {}
+            for s in self.statements:
+                for r in tensor_refs(s.rhs):
+                    if r.name not in self.defined:
+                        seen.setdefault(r.name, None)
+            inputs = tuple(seen)
+        self.inputs: tuple[str, ...] = tuple(inputs)
 
     def rank(self, name: str) -> int:
         return len(self.dims[name])
@@ -94,7 +103,7 @@ class Program:
     def names_for_dim(self, dim: str) -> tuple[str, ...]:
         return self.dim_names.get(dim, ())
 
-    def upto(self, name: str) -> "Program":
+    def upto(self, name: str) -> Program:
         """The statements ``name`` depends on (and its own), in order."""
         need = {name}
         keep: list[Statement] = []
@@ -104,6 +113,7 @@ class Program:
                 need.update(r.name for r in tensor_refs(s.rhs))
         return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.source)
 
+    @guarded("comparing")
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Program):
             return NotImplemented
@@ -112,28 +122,35 @@ class Program:
     def __hash__(self) -> int:
         return hash(self.statements)
 
+    @guarded("printing")
     def __str__(self) -> str:
         from .render import program_text
 
-        return program_text(self)
+        with gc_paused():
+            return program_text(self)
 
     def __repr__(self) -> str:
         return f"Program({str(self)!r})"
 
+    @guarded("printing")
     def latex(self) -> str:
         """The program in LaTeX, as written: one equation, or an ``aligned`` block."""
         from .render import statement_text
 
-        rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
+        with gc_paused():
+            rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
         if len(rows) == 1:
             return rows[0]
         return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
             "\n\\end{aligned}"
 
+    @guarded("printing")
     def unicode(self) -> str:
+        """The program in Unicode index notation (``Y_ij = X_ik A_kj``), one statement a line."""
         from .render import statement_text
 
-        return "\n".join(statement_text(s, reorder=s.derived, notation="unicode") for s in self.statements)
+        with gc_paused():
+            return "\n".join(statement_text(s, reorder=s.derived, notation="unicode") for s in self.statements)
 
     def _repr_markdown_(self) -> str:
         return "```\n" + str(self) + "\n```\n\n$$" + self.latex() + "$$"

@@ -18,14 +18,17 @@ Only the spelling differs, and a :class:`Notation` object owns all of it: ``"tex
 
 from __future__ import annotations
 
+import math
 import re
+import sys
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Mapping, Sequence
 
 from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
+from .limits import current, tick
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is
@@ -35,32 +38,101 @@ ADD, OPEN, QUOT, MUL, FRAC, UNARY, POW, ATOM = 10, 15, 18, 20, 25, 30, 40, 50
 
 
 def number_text(v: Fraction) -> str:
-    """Exact decimal text when the fraction has one (``0.5``, ``1e-05``), else ``p/q``."""
+    """Exact text of ``v``, for any size: ``2``, ``0.5``, ``1e-05``, ``1e+300``,
+    ``0.107032224408900379083``, else ``p/q``.
+
+    Numbers that float64 spells exactly print as Python's ``repr`` does; other integers and
+    terminating decimals print exactly, in scientific notation when they have many leading
+    or trailing zeros (``1.5e+400``); integers of any length print (never a ``str`` of a
+    huge integer, which Python refuses). Every number the parser accepts prints as a
+    literal it accepts back, with no more significant digits (so within ``literal_digits``).
+    """
+    if v < 0:
+        return "-" + number_text(-v)
     if v.denominator == 1:
-        return str(v.numerator)
+        return integer_text(v.numerator)
     d = v.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    if d == 1:
-        f = float(v)
-        if Fraction(repr(f)) == v:
-            return repr(f)
-        return _exact_decimal(v)  # 0.107032224408900379083, not p/10^21
-    return f"{v.numerator}/{v.denominator}"
+    twos = (d & -d).bit_length() - 1
+    fives = _power_of(5, d >> twos)
+    if fives is None:
+        return f"{integer_text(v.numerator)}/{integer_text(d)}"
+    if v <= _FLOAT_MAX:
+        f = repr(float(v))
+        if Fraction(f) == v:
+            return f
+    scale = max(twos, fives)  # v * 10^scale is an integer
+    return _scientific_text(v.numerator * 2 ** (scale - twos) * 5 ** (scale - fives), -scale)
 
 
-def _exact_decimal(v: Fraction) -> str:
-    """The terminating decimal expansion of ``v`` (its denominator is 2^a 5^b), exactly."""
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    scale = 0
-    while (v * 10 ** scale).denominator != 1:
-        scale += 1
-    digits = str((v * 10 ** scale).numerator).rjust(scale + 1, "0")
-    whole, frac = digits[:-scale] or "0", digits[-scale:]
-    return f"{sign}{whole}.{frac}" if scale else f"{sign}{whole}"
+_FLOAT_MAX = Fraction(sys.float_info.max)
+#: integers below this convert with ``str`` (Python refuses more than 4300 digits, and a
+#: program may lower that limit to 640)
+_SHORT = 10 ** 500
+
+
+def _digits(n: int) -> str:
+    """``str(n)`` for ``n >= 0`` of any length, in chunks ``str`` accepts."""
+    if n < _SHORT:
+        return str(n)
+    half = int(n.bit_length() * 0.30103) // 2
+    hi, lo = divmod(n, 10 ** half)
+    return _digits(hi) + _digits(lo).rjust(half, "0")
+
+
+def _power_of(base: int, n: int) -> int | None:
+    """``k`` with ``base ** k == n``, or None (found from the bit length, not by division)."""
+    if n == 1:
+        return 0
+    k = round(n.bit_length() / math.log2(base))
+    for c in (k - 1, k, k + 1):
+        if c > 0 and base ** c == n:
+            return c
+    return None
+
+
+def integer_text(n: int) -> str:
+    """A non-negative integer: its digits; ``repr`` of its float when that is exact and
+    shorter (``1e+30``); exact scientific notation when it has many trailing zeros."""
+    if n < 10 ** 16:
+        return str(n)
+    if n <= _FLOAT_MAX:
+        f = repr(float(n))
+        if Fraction(f) == n:
+            return f
+    return _scientific_text(n, 0)
+
+
+def _scientific_text(m: int, e: int) -> str:
+    """``m * 10^e`` (``m > 0``) exactly: ``d.ddde+N`` when it has six or more leading or
+    trailing zeros and its digits and exponent digits are within ``literal_digits`` (so that
+    it parses back), else plain."""
+    zeros = 0
+    if m % 10 == 0:
+        zeros = min((m & -m).bit_length() - 1, _multiplicity(5, m))
+        m //= 10 ** zeros
+    e += zeros
+    digits = _digits(m)
+    adjusted = e + len(digits) - 1
+    many_zeros = adjusted < -6 or (adjusted >= 21 and e > 5)
+    if many_zeros and len(digits) + len(str(abs(adjusted))) <= current().literal_digits:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{mantissa}e{adjusted:+03d}"
+    if e >= 0:
+        return digits + "0" * e
+    digits = digits.rjust(-e + 1, "0")
+    return f"{digits[:e]}.{digits[e:]}"
+
+
+def _multiplicity(base: int, n: int) -> int:
+    """The largest ``k`` with ``base ** k`` dividing ``n > 0`` (by repeated squaring)."""
+    k, powers = 0, [base]
+    while n % powers[-1] == 0:
+        powers.append(powers[-1] ** 2)
+    for i in range(len(powers) - 2, -1, -1):
+        if n % powers[i] == 0:
+            n //= powers[i]
+            k += 2 ** i
+    return k
 
 
 # ---------------------------------------------------------------- preparation
@@ -72,9 +144,7 @@ def dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
     bad: list[Index] = []
     for n in walk(e):
         idx: Sequence[Index] = ()
-        if isinstance(n, (Tensor, Delta, Transposed)):
-            idx = n.indices
-        elif isinstance(n, Sum):
+        if isinstance(n, (Tensor, Delta, Transposed, Sum)):
             idx = n.indices
         elif isinstance(n, Size):
             idx = (n.index,)
@@ -208,11 +278,16 @@ class _Planner:
 
     Two implicit sums of the same name clash when they are in different scopes or meet in
     one product (the parser would merge them); the first clash found is reported.
+
+    The sums accepted for a name are pairwise compatible (same scope, and any two meet in a
+    sum of terms), so a new one is compatible with all of them exactly when it is with the
+    last one visited: in pre-order, that one meets it deepest (the others meet it there or
+    where they meet the last one). So each check is one comparison, not one per sum.
     """
 
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
-        self.accepted: dict[str, list[tuple[tuple, tuple]]] = {}  # name -> (path, scope)
+        self.accepted: dict[str, tuple[tuple, tuple]] = {}  # name -> (path, scope) of the last one
         self.kinds: dict[tuple, str] = {}  # path -> "add" | "mul" | "other"
         self.plan: dict[tuple, frozenset[str]] = {}
         self.clash: tuple[tuple, str] | None = None
@@ -224,11 +299,12 @@ class _Planner:
         if isinstance(n, Sum):
             implicit = set()
             for k in sorted(_eligible(n, self.strict)):
-                if any(not self._compatible(path, scope, p2, sc2) for p2, sc2 in self.accepted.get(k, [])):
+                last = self.accepted.get(k)
+                if last is not None and not self._compatible(path, scope, *last):
                     self.clash = (path, k)
                     return
                 implicit.add(k)
-                self.accepted.setdefault(k, []).append((path, scope))
+                self.accepted[k] = (path, scope)
             self.plan[path] = frozenset(implicit)
         nested = (isinstance(n, Call) or (isinstance(n, Pow) and not _is_reciprocal(n))
                   or _is_compound_deriv(n))
@@ -453,7 +529,9 @@ class Notation:
 
 
 def _superscript(v: Fraction) -> str | None:
-    return str(v.numerator).translate(_SUPERSCRIPT) if v.denominator == 1 else None
+    """An integer as superscript digits (``⁻²``), None for anything else."""
+    t = number_text(v)
+    return t.translate(_SUPERSCRIPT) if v.denominator == 1 and t.lstrip("-").isdigit() else None
 
 
 def _scientific(s: str) -> tuple[str, int] | None:
@@ -572,6 +650,9 @@ def _spell_call(spelling: str, args: str, paren) -> str:
     return spelling.replace("#1", args) if "#1" in spelling else spelling + paren(args)
 
 
+_ENDS_WITH_COMMAND = re.compile(r"\\[A-Za-z]+$")
+
+
 class LatexNotation(Notation):
     """LaTeX (KaTeX's subset): ``\\frac{\\partial l}{\\partial X_{ik}} = \\frac{\\partial l}{\\partial Y_{ij}} A_{kj}``.
 
@@ -590,7 +671,7 @@ class LatexNotation(Notation):
     def number(self, v: Fraction) -> tuple[str, int]:
         s = number_text(v)
         if "/" in s:
-            return rf"\frac{{{v.numerator}}}{{{v.denominator}}}", FRAC
+            return rf"\frac{{{integer_text(v.numerator)}}}{{{integer_text(v.denominator)}}}", FRAC
         sci = _scientific(s)
         if sci is None:
             return s, ATOM
@@ -613,8 +694,16 @@ class LatexNotation(Notation):
         return self.symbol(name)
 
     def index_list(self, names: Sequence[str]) -> str:
+        """``ij``, ``\\mu\\nu``, ``\\alpha i`` (a space ends a command before a letter);
+        with commas when an index has a longer name (``\\mathit{batch},k``)."""
         single = all(len(n) == 1 or n in GREEK for n in names)
-        return ("" if single else ",").join(self.symbol(n) for n in names)
+        if not single:
+            return ",".join(self.symbol(n) for n in names)
+        out = ""
+        for n in names:
+            s = self.symbol(n)
+            out += (" " if _ENDS_WITH_COMMAND.search(out) and s[:1].isalpha() else "") + s
+        return out
 
     def tensor(self, name: str, indices: Sequence[str]) -> str:
         return f"{self.symbol(name)}_{{{self.index_list(indices)}}}" if indices else self.symbol(name)
@@ -654,6 +743,8 @@ class LatexNotation(Notation):
             return rf"\sqrt{{{b}}}", ATOM
         if value is not None and "/" in number_text(abs(value)):  # x^{1/3}, not x^{\frac13}
             x = ("-" if value < 0 else "") + number_text(abs(value))
+        if x == "T":  # the power of a scalar named T, not a transpose (as x^{T} reads)
+            x = r"\mathit{T}"
         return f"{b if bp >= ATOM else self.paren(b)}^{{{x}}}", POW
 
     def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
@@ -800,12 +891,16 @@ class _Printer:
 
     def text(self, e: Expr, path: tuple = ()) -> tuple[str, int, bool]:
         nt = self.nt
+        if type(e) is Tensor:
+            if not self.refs and not self.adjoints:
+                return nt.tensor(e.name, [i.name for i in e.indices]), ATOM, False
+            return (*self.tensor(e.name, e.indices), False)
+        if type(e) is Mul:
+            return self.product([(f, path + (k,)) for k, f in enumerate(e.factors)])
         if isinstance(e, Const):
             v = e.value
             s, p = nt.number(abs(v))
-            return s, p, v < 0
-        if isinstance(e, Tensor):
-            return (*self.tensor(e.name, e.indices), False)
+            return s, p, v.numerator < 0
         if isinstance(e, Delta):
             return nt.delta(_names(e.indices)), ATOM, False
         if isinstance(e, Size):
@@ -822,8 +917,6 @@ class _Printer:
             x, xp = self.full(e.exp, path + (1,))
             value = e.exp.value if isinstance(e.exp, Const) else None
             return (*nt.power(b, bp, x, xp, value), False)
-        if isinstance(e, Mul):
-            return self.product([(f, path + (k,)) for k, f in enumerate(e.factors)])
         if isinstance(e, Add):
             return self.sum_of_terms(e, path)
         if isinstance(e, Sum):
@@ -892,12 +985,14 @@ class _Printer:
 
     def product_as_written(self, factors: list[tuple[Expr, tuple]]) -> tuple[str, int, bool]:
         neg = False
-        if isinstance(factors[0][0], Const) and factors[0][0].value < 0:
+        first = factors[0][0]
+        if type(first) is Const and first.value.numerator < 0:  # type: ignore[attr-defined]
             neg = True  # a leading -1 (unary minus) or negative number is the sign
-            if factors[0][0].value == -1 and len(factors) > 1:
+            v = first.value  # type: ignore[attr-defined]
+            if v.numerator == -1 and v.denominator == 1 and len(factors) > 1:
                 factors = factors[1:]
             else:
-                factors = [(Const(-factors[0][0].value), factors[0][1])] + factors[1:]
+                factors = [(Const(-v), factors[0][1])] + factors[1:]
         if len(factors) == 1 and not _is_reciprocal_factor(factors[0][0]):
             s, p, n = self.text(*factors[0])
             if neg and n:  # -(-b): both signs kept, as written
@@ -930,6 +1025,17 @@ class _Printer:
             else:
                 out += (" - " if neg else " + ") + self.nt.term(s, p, last)
         return out, ADD, False
+
+
+class _NoPath(tuple):
+    """The path of every node when there is no plan to look paths up in: extending it
+    gives itself, so printing a deep expression builds no paths (O(depth) each)."""
+
+    def __add__(self, other: object) -> _NoPath:  # type: ignore[override]
+        return self
+
+
+_NO_PATH = _NoPath()
 
 
 def _chain(factors: list[Expr], before: list[Expr]) -> list[Expr]:
@@ -979,18 +1085,34 @@ def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
     tensors as derivatives, ``adjoints`` (name -> (loss, primal)) prints adjoint tensors
     as the loss's derivative: ``dY[p,j]`` as ``dl/dY[p,j]``.
     """
-    e2, plan = prepare(e, lhs, strict=not reorder)
-    present = set(lhs)
-    for n in walk(e2):
-        if isinstance(n, (Tensor, Delta, Sum, Transposed)):
-            present.update(n.indices)
-        elif isinstance(n, MatFn):
-            present.update(n.out)
-    names = {i.dim: i.name for i in reversed(list(lhs))}
-    for i in sorted(present - set(lhs)):
-        names.setdefault(i.dim, i.name)
+    present, sizes, summed = set(lhs), False, False
+    for n in walk(e):
+        t = type(n)
+        if t is Tensor or t is Delta or t is Transposed:
+            present.update(n.indices)  # type: ignore[attr-defined]
+        elif t is MatFn:
+            present.update(n.out)  # type: ignore[attr-defined]
+        elif t is Sum:
+            summed = True
+        elif t is Size:
+            sizes = True
+    plan: dict[tuple, frozenset[str]] = {}
+    e2 = e
+    if summed:  # bound indices: rename and plan them (prepare is the identity without)
+        e2, plan = prepare(e, lhs, strict=not reorder)
+        present = set(lhs)
+        for n in walk(e2):
+            if isinstance(n, (Tensor, Delta, Sum, Transposed)):
+                present.update(n.indices)
+            elif isinstance(n, MatFn):
+                present.update(n.out)
+    names: dict[str, str] = {}  # a name for each dim, for size(...) of an index not present
+    if sizes:
+        names = {i.dim: i.name for i in reversed(list(lhs))}
+        for i in sorted(present - set(lhs)):
+            names.setdefault(i.dim, i.name)
     printer = _Printer(lhs, plan, reorder, refs, names, present, notation_of(notation), adjoints)
-    return printer.full(e2)[0]
+    return printer.full(e2, () if plan else _NO_PATH)[0]
 
 
 def lhs_text(name: str, indices: Sequence[Index | str], *, notation: str | Notation = "text",
@@ -1048,8 +1170,11 @@ def statement_text(st, lhs: str | None = None, reorder: bool = False,
 
 def program_text(p) -> str:
     """The program as source text that parses back (see :func:`parseable`)."""
-    return "\n".join(statement_text(parseable(s), reorder=getattr(s, "derived", False))
-                     for s in p.statements)
+    lines = []
+    for s in p.statements:
+        tick()
+        lines.append(statement_text(parseable(s), reorder=getattr(s, "derived", False)))
+    return "\n".join(lines)
 
 
 def parseable(st):

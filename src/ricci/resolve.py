@@ -22,16 +22,16 @@ unique, so labels never collide and do not depend on the layout of the text).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator
 
 from .errors import RicciError, Span
-from .expr import (MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
-                   operand)
-from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA, ProdA, Ref, SizeA,
-                    StmtA, SumA, parse_statements)
+from .expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
+from .limits import current, guarded, tick
+from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, Parser, PowA, ProdA, Ref,
+                    SizeA, StmtA, SumA, gc_paused, limit_hint, prepare_text)
 from .program import Program, Statement
 
 
+@guarded("parsing")
 def parse(text: str, syntax: str = "ricci") -> Program:
     """Parse program text into a :class:`~ricci.program.Program`.
 
@@ -43,84 +43,96 @@ def parse(text: str, syntax: str = "ricci") -> Program:
     """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    from .latex_parse import looks_like_latex, parse_latex_statements
+    from .latex_parse import _Parser, detect
 
-    if syntax == "auto":
-        syntax = "latex" if looks_like_latex(text) else "ricci"
-    if syntax == "ricci":
-        stmts = parse_statements(text)
-    elif syntax == "latex":
-        stmts = parse_latex_statements(text)
-    else:
+    if syntax not in ("ricci", "latex", "auto"):
         raise RicciError(f"unknown syntax {syntax!r}", hint="use 'ricci', 'latex' or 'auto'")
-    if not stmts:
-        raise RicciError("the program is empty: write at least one statement such as "
-                         "'Y[i,j] = X[i,k] * A[k,j]'")
-    return _Builder(stmts, text).build()
+    text = prepare_text(text)
+    with gc_paused():
+        stmts: list[StmtA] | None = None
+        if syntax == "auto":
+            syntax, stmts, error = detect(text)
+            if error is not None:
+                raise error
+        if stmts is None:
+            stmts = Parser(text).program() if syntax == "ricci" else _Parser(text).program()
+        if not stmts:
+            raise RicciError("the program is empty: write at least one statement such as "
+                             "'Y[i,j] = X[i,k] * A[k,j]'")
+        program = _Builder(stmts, text).build()
+        del stmts  # the syntax trees go while the collector is paused: it never sees them
+    return program
 
 
 # ---------------------------------------------------------------- tree walking
 
 
-def _refs(node: Node) -> Iterator[Ref]:
-    """Every tensor reference; the operand of ``inv(A)`` counts as ``A`` used with its two
-    placeholder indices (so ranks, definitions and sizes are checked like any use)."""
-    if isinstance(node, Ref):
-        yield node
-    elif isinstance(node, MatCallA):
-        op = node.operand
-        yield Ref(op.name, [Name(node.slots[0], op.span), Name(node.slots[1], op.span)], op.span, True)
-    for child in _kids(node):
-        yield from _refs(child)
+class _Walk:
+    """One statement's syntax tree, walked once, in source order: ``refs``, every tensor
+    reference (the operand of ``inv(A)`` counts as ``A`` used with its two placeholder
+    indices, so ranks, definitions and sizes are checked like any use); ``names``, every
+    index name written (left-hand side first); ``deltas`` and ``matcalls``."""
 
+    __slots__ = ("deltas", "matcalls", "names", "refs")
 
-def _kids(node: Node) -> list[Node]:
-    if isinstance(node, AddA):
-        return [t for _, t in node.terms]
-    if isinstance(node, ProdA):
-        return [f for _, f in node.factors]
-    if isinstance(node, (NegA, Group)):
-        return [node.node]
-    if isinstance(node, CallA):
-        return [node.arg]
-    if isinstance(node, PowA):
-        return [node.base, node.exp]
-    if isinstance(node, SumA):
-        return [node.body]
-    return []
-
-
-def _matrix_calls(node: Node) -> Iterator[MatCallA]:
-    if isinstance(node, MatCallA):
-        yield node
-    for child in _kids(node):
-        yield from _matrix_calls(child)
-
-
-def _index_names(node: Node) -> Iterator[Name]:
-    if isinstance(node, (Ref, DeltaA, SumA, MatCallA)):
-        yield from node.indices
-    elif isinstance(node, SizeA):
-        yield node.index
-    for child in _kids(node):
-        yield from _index_names(child)
+    def __init__(self, s: StmtA) -> None:
+        refs: list[Ref] = []
+        names: list[Name] = list(s.indices or [])
+        self.deltas: list[DeltaA] = []
+        self.matcalls: list[MatCallA] = []
+        stack: list[Node] = [s.rhs]
+        pop, push = stack.pop, stack.append
+        while stack:
+            n = pop()
+            t = type(n)
+            if t is Ref:
+                refs.append(n)  # type: ignore[arg-type]
+                names.extend(n.indices)  # type: ignore[union-attr]
+            elif t is ProdA or t is AddA:
+                stack.extend(reversed(n.kids()))
+            elif t is CallA or t is Group or t is NegA:
+                push(n.kids()[0])
+            elif t is PowA:
+                assert isinstance(n, PowA)
+                push(n.exp)
+                push(n.base)
+            elif t is SumA:
+                assert isinstance(n, SumA)
+                names.extend(n.indices)
+                push(n.body)
+            elif t is DeltaA:
+                assert isinstance(n, DeltaA)
+                self.deltas.append(n)
+                names.extend(n.indices)
+            elif t is MatCallA:
+                assert isinstance(n, MatCallA)
+                self.matcalls.append(n)
+                op = n.operand
+                refs.append(Ref(op.name, [Name(n.slots[0], op.span), Name(n.slots[1], op.span)], op.span, True))
+                names.extend(n.indices)
+            elif t is SizeA:
+                assert isinstance(n, SizeA)
+                names.append(n.index)
+        self.refs = refs
+        self.names = names
 
 
 class _UnionFind:
+    """Union-find over slots numbered 0, 1, 2, ... (``parent``; path halving in ``find``;
+    :meth:`_Builder.dims` links roots)."""
+
     def __init__(self) -> None:
-        self.parent: dict[tuple, tuple] = {}
+        self.parent: list[int] = []
 
-    def find(self, x: tuple) -> tuple:
-        p = self.parent.setdefault(x, x)
-        while p != x:
-            self.parent[x] = self.parent.setdefault(p, p)
-            x, p = p, self.parent[p]
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = x = parent[parent[x]]
         return x
-
-    def union(self, a: tuple, b: tuple) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[rb] = ra
 
 
 def _plural(n: int) -> str:
@@ -131,9 +143,31 @@ class _Builder:
     def __init__(self, stmts: list[StmtA], source: str) -> None:
         self.stmts = stmts
         self.source = source
+        self.walks = [_Walk(s) for s in stmts]
+        self.inputs: tuple[str, ...] = ()  # names used and never defined (set by dims)
 
     def err(self, msg: str, span: Span | None, hint: str | None = None) -> RicciError:
         return RicciError(msg, span=span, source=self.source, hint=hint)
+
+    # -- pass 0: the indices limit
+    def check_indices(self, s: StmtA, w: _Walk) -> None:
+        """At most ``indices`` distinct index names in a statement, and so in a tensor."""
+        bound = current().indices
+        if len(w.names) <= bound:
+            return
+        lists = [(s.name, s.indices or [])] + [(r.name, r.indices) for r in w.refs] + \
+            [("delta", d.indices) for d in w.deltas]
+        for owner, idx in lists:
+            if len(idx) > bound:
+                raise self.err(f"{owner} has {len(idx)} indices, more than the limit of {bound}",
+                               idx[bound].span, hint=limit_hint("indices", "use tensors of lower rank"))
+        first: dict[str, Name] = {}
+        for n in w.names:
+            first.setdefault(n.name, n)
+        if len(first) > bound:
+            crossing = sorted(first.values(), key=lambda n: (n.span.line, n.span.column))[bound]
+            raise self.err(f"statement {s.name} uses {len(first)} index names, more than the limit of {bound}",
+                           crossing.span, hint=limit_hint("indices", "split the statement into several"))
 
     # -- pass 1: definitions, uses and ranks
     def check_names(self) -> dict[str, int]:
@@ -145,28 +179,37 @@ class _Builder:
             first_def[s.name] = s
         ranks: dict[str, tuple[int, Span]] = {}
         operand_of: dict[str, str] = {}  # names used as the operand of inv(...), det(...)
-        for s in self.stmts:
-            for n in _matrix_calls(s.rhs):
+        for w in self.walks:
+            for n in w.matcalls:
                 operand_of.setdefault(n.operand.name, n.fn)
         defined: set[str] = set()
 
-        def use(name: str, rank: int, span: Span, bracketed: bool) -> None:
-            if name in ranks and ranks[name][0] != rank:
-                r0, sp0 = ranks[name]
-                if name in operand_of:
-                    other = rank if r0 == 2 else r0
-                    fn = operand_of[name]
-                    raise self.err(f"{fn} needs a square matrix, but '{name}' is used with "
-                                   f"{_plural(other)} ({'here' if r0 == 2 else f'line {sp0.line}, column {sp0.column}'})",
-                                   span if r0 == 2 else sp0,
-                                   hint=f"the operand of {fn} is a tensor with 2 indices of the same size")
-                raise self.err(f"'{name}' is used with {_plural(rank)} here but with "
-                               f"{_plural(r0)} on line {sp0.line}, column {sp0.column}", span,
-                               hint="a tensor is always used with the same number of indices")
-            ranks.setdefault(name, (rank, span))
+        def use(name: str, rank: int, span: Span) -> None:
+            known = ranks.get(name)
+            if known is None:
+                ranks[name] = (rank, span)
+                return
+            r0, sp0 = known
+            if r0 == rank:
+                return
+            if name in operand_of:
+                other = rank if r0 == 2 else r0
+                fn = operand_of[name]
+                raise self.err(f"{fn} needs a square matrix, but '{name}' is used with "
+                               f"{_plural(other)} ({'here' if r0 == 2 else f'line {sp0.line}, column {sp0.column}'})",
+                               span if r0 == 2 else sp0,
+                               hint=f"the operand of {fn} is a tensor with 2 indices of the same size")
+            raise self.err(f"'{name}' is used with {_plural(rank)} here but with "
+                           f"{_plural(r0)} on line {sp0.line}, column {sp0.column}", span,
+                           hint="a tensor is always used with the same number of indices")
 
-        for s in self.stmts:
-            for r in _refs(s.rhs):
+        for s, w in zip(self.stmts, self.walks):
+            self.check_indices(s, w)
+            for r in w.refs:
+                known = ranks.get(r.name)
+                if known is not None and known[0] == len(r.indices) and (r.name in defined or
+                                                                         r.name not in first_def):
+                    continue  # the common case: an input or an earlier statement, used as before
                 if r.name == s.name:
                     raise self.err(f"'{s.name}' is used in its own definition", r.span,
                                    hint="define a new name for the updated value")
@@ -174,7 +217,7 @@ class _Builder:
                     raise self.err(f"'{r.name}' is used before its definition "
                                    f"(on line {first_def[r.name].span.line})", r.span,
                                    hint="statements run in order: move the definition up")
-                use(r.name, len(r.indices), r.span, r.bracketed)
+                use(r.name, len(r.indices), r.span)
             lhs = s.indices or []
             seen: dict[str, Name] = {}
             for n in lhs:
@@ -182,86 +225,116 @@ class _Builder:
                     raise self.err(f"index '{n.name}' appears twice on the left of {s.name}", n.span,
                                    hint="use delta[...] on the right for a diagonal")
                 seen[n.name] = n
-            use(s.name, len(lhs), s.span, s.indices is not None)
+            use(s.name, len(lhs), s.span)
             defined.add(s.name)
         return {k: v[0] for k, v in ranks.items()}
 
     # -- pass 2: dims
-    def dims(self, ranks: dict[str, int]) -> tuple[_UnionFind, dict[tuple, str]]:
+    def dims(self, ranks: dict[str, int]) -> tuple[dict[str, tuple[str, ...]], list[dict[str, str]]]:
+        """The dim label of every tensor axis, and of every index name of each statement
+        (matrix-function slots included), by union-find over axes and index names."""
         uf = _UnionFind()
-        for si, s in enumerate(self.stmts):
+        parent, find = uf.parent, uf.find
+        axis: dict[str, int] = {}  # tensor -> the slot of its first axis
+        for name, r in ranks.items():
+            axis[name] = len(parent)
+            parent.extend(range(len(parent), len(parent) + r))
+        slots: list[dict[str, int]] = []
+
+        def tie(own: dict[str, int], name: str, slot: int) -> None:
+            """``name`` (an index of the statement ``own`` maps) ranges over ``slot``."""
+            cur = own.get(name)
+            if cur is None:
+                own[name] = slot
+            elif cur != slot:
+                ra, rb = find(cur), find(slot)
+                if ra != rb:
+                    parent[rb] = ra
+
+        for s, w in zip(self.stmts, self.walks):
+            own: dict[str, int] = {}  # index name -> a slot of its class
             for a, n in enumerate(s.indices or []):
-                uf.union(("I", si, n.name), ("T", s.name, a))
-            stack: list[Node] = [s.rhs]
-            while stack:
-                node = stack.pop()
-                if isinstance(node, Ref):
-                    for a, n in enumerate(node.indices):
-                        uf.union(("I", si, n.name), ("T", node.name, a))
-                elif isinstance(node, DeltaA):
-                    for n in node.indices:
-                        uf.union(("I", si, node.indices[0].name), ("I", si, n.name))
-                elif isinstance(node, MatCallA):
-                    # the operand is square; an index of inv(A) ranges over its rows
-                    r, c = node.slots
-                    uf.union(("I", si, r), ("T", node.operand.name, 0))
-                    uf.union(("I", si, c), ("T", node.operand.name, 1))
-                    uf.union(("I", si, r), ("I", si, c))
-                    for n in node.indices:
-                        uf.union(("I", si, r), ("I", si, n.name))
-                elif isinstance(node, SizeA):
-                    uf.find(("I", si, node.index.name))
-                elif isinstance(node, SumA):
-                    for n in node.indices:
-                        uf.find(("I", si, n.name))
-                stack.extend(_kids(node))
-        defined = [s.name for s in self.stmts]
-        inputs: list[str] = []
-        for s in self.stmts:
-            for r in _refs(s.rhs):
-                if r.name not in defined and r.name not in inputs:
-                    inputs.append(r.name)
-        labels: dict[tuple, str] = {}
-        for name in inputs + defined:
+                tie(own, n.name, axis[s.name] + a)
+            for r in w.refs:  # the operands of matrix functions too: rows and columns
+                base = axis[r.name]
+                for a, n in enumerate(r.indices):
+                    tie(own, n.name, base + a)
+            for n in w.names:  # indices tied to no tensor axis (yet)
+                if n.name not in own:
+                    own[n.name] = uf.add()
+            for d in w.deltas:
+                first = own[d.indices[0].name]
+                for n in d.indices[1:]:
+                    tie(own, n.name, first)
+            for m in w.matcalls:  # the operand is square; an index of inv(A) ranges over its rows
+                rows = own[m.slots[0]]
+                tie(own, m.slots[1], rows)
+                for n in m.indices:
+                    tie(own, n.name, rows)
+            slots.append(own)
+        defined = {s.name: None for s in self.stmts}
+        inputs: dict[str, None] = {}
+        for w in self.walks:
+            for r in w.refs:
+                if r.name not in defined:
+                    inputs.setdefault(r.name, None)
+        label: dict[int, str] = {}
+        for name in list(inputs) + list(defined):
             for a in range(ranks[name]):
-                labels.setdefault(uf.find(("T", name, a)), f"{name}:{a}")
-        for si, s in enumerate(self.stmts):
-            for n in list(s.indices or []) + list(_index_names(s.rhs)):
-                labels.setdefault(uf.find(("I", si, n.name)), f"{n.name}@{s.name}")
-        return uf, labels
+                label.setdefault(find(axis[name] + a), f"{name}:{a}")
+        for s, w, own in zip(self.stmts, self.walks, slots):
+            for n in w.names:  # in the order written (own has tensor-tied names first)
+                root = find(own[n.name])
+                if root not in label:
+                    label[root] = f"{n.name}@{s.name}"
+        dims = {name: tuple(label[find(axis[name] + a)] for a in range(r)) for name, r in ranks.items()}
+        self.inputs = tuple(inputs)
+        out = []
+        for w, own in zip(self.walks, slots):  # names in the order written, then the slots
+            names = {n.name: label[find(own[n.name])] for n in w.names}
+            for m in w.matcalls:
+                for slot in m.slots:
+                    names[slot] = label[find(own[slot])]
+            out.append(names)
+        return dims, out
 
     def build(self) -> Program:
         ranks = self.check_names()
-        uf, labels = self.dims(ranks)
+        dims, stmt_labels = self.dims(ranks)
         statements = []
         dim_names: dict[str, list[str]] = defaultdict(list)
-        for si, s in enumerate(self.stmts):
-            def label(name: str, si: int = si) -> str:
-                return labels[uf.find(("I", si, name))]
-            st = _StatementResolver(self, s, label).resolve()
-            statements.append(st)
-            for n in list(s.indices or []) + list(_index_names(s.rhs)):
-                lst = dim_names[label(n.name)]
-                if n.name not in lst:
-                    lst.append(n.name)
-        dims = {name: tuple(labels[uf.find(("T", name, a))] for a in range(r))
-                for name, r in ranks.items()}
-        return Program(statements, dims, dim_names=dim_names, source=self.source)
+        for s, w, own in zip(self.stmts, self.walks, stmt_labels):
+            for nm, lab in own.items():
+                if nm[0] != "#":
+                    lst = dim_names[lab]
+                    if nm not in lst:
+                        lst.append(nm)
+            tick()
+            statements.append(_StatementResolver(self, s, own.__getitem__, w).resolve())
+        return Program(statements, dims, dim_names=dim_names, source=self.source, inputs=self.inputs)
 
 
 class _StatementResolver:
-    def __init__(self, builder: _Builder, stmt: StmtA, label) -> None:
+    def __init__(self, builder: _Builder, stmt: StmtA, label, walk: _Walk) -> None:
         self.b = builder
         self.s = stmt
         self.label = label
+        self.walk = walk
         self.free = {n.name for n in (stmt.indices or [])}
+        #: every index is free: no implicit sums to place (the common case, resolved faster)
+        self.all_free = all(n.name in self.free for n in walk.names)
+        self.indices: dict[str, Index] = {}
 
     def idx(self, name: str) -> Index:
-        return Index(name, self.label(name))
+        i = self.indices.get(name)
+        if i is None:
+            i = self.indices[name] = Index(name, self.label(name))
+        return i
 
     def resolve(self) -> Statement:
         s = self.s
-        self.check_ambiguity()
+        if not self.all_free:
+            self.check_ambiguity()
         rhs = self.scope(s.rhs, frozenset(self.free))
         lhs = [self.idx(n.name) for n in (s.indices or [])]
         for n, i in zip(s.indices or [], lhs):
@@ -270,10 +343,10 @@ class _StatementResolver:
                                  n.span, hint="every index of the left-hand side must appear in "
                                  "some term on the right (terms that lack it are broadcast)")
         ref_spans: dict[str, Span] = {}
-        for r in _refs(s.rhs):
+        for r in self.walk.refs:
             ref_spans.setdefault(r.name, r.span)
         index_spans: dict[str, Span] = {}
-        for n in list(s.indices or []) + list(_index_names(s.rhs)):
+        for n in self.walk.names:
             index_spans.setdefault(n.name, n.span)
         return Statement(s.name, lhs, rhs, span=s.span, ref_spans=ref_spans, index_spans=index_spans)
 
@@ -301,7 +374,7 @@ class _StatementResolver:
                 scopes.append("an exponent")
                 go(node.exp, known, len(scopes) - 1)
                 return
-            for k in _kids(node):
+            for k in node.kids():
                 go(k, known, sc)
 
         go(self.s.rhs, frozenset(self.free), 0)
@@ -330,7 +403,7 @@ class _StatementResolver:
             elif isinstance(n, (CallA, PowA)):
                 return
             else:
-                for k in _kids(n):
+                for k in n.kids():
                     go(k, kn)
 
         go(node, known)
@@ -349,11 +422,12 @@ class _StatementResolver:
         if not isinstance(node, ProdA):
             return self.factor(node, known)
         counts: dict[str, int] = {}
-        for _, f in node.factors:
-            for name in self.direct(f, known):
-                counts[name] = counts.get(name, 0) + 1
+        if not self.all_free:
+            for _, f in node.factors:
+                for name in self.direct(f, known):
+                    counts[name] = counts.get(name, 0) + 1
         bound = [n for n, c in counts.items() if c >= 2]
-        inner = known | set(bound)
+        inner = known | set(bound) if bound else known
         factors = []
         for divides, f in node.factors:
             e = self.factor(f, inner)
@@ -362,11 +436,11 @@ class _StatementResolver:
         return Sum([self.idx(n) for n in bound], e) if bound else e
 
     def factor(self, node: Node, known: frozenset) -> Expr:
+        if type(node) is Ref:
+            e: Expr = Tensor(node.name, [self.idx(n.name) for n in node.indices])
+            return e if self.all_free else self.bind_atom(node.indices, e, known)
         if isinstance(node, Num):
             return Const(node.value)
-        if isinstance(node, Ref):
-            e: Expr = Tensor(node.name, [self.idx(n.name) for n in node.indices])
-            return self.bind_atom(node.indices, e, known)
         if isinstance(node, DeltaA):
             if len(node.indices) < 2:
                 raise self.b.err("delta needs at least two indices", node.span)
