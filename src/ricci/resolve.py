@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from . import validate
 from .errors import RicciError, Span
 from .expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
 from .limits import current, guarded, tick
@@ -45,8 +46,7 @@ def parse(text: str, syntax: str = "ricci") -> Program:
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
     from .latex_parse import _Parser, detect
 
-    if syntax not in ("ricci", "latex", "auto"):
-        raise RicciError(f"unknown syntax {syntax!r}", hint="use 'ricci', 'latex' or 'auto'")
+    validate.choice(syntax, ("ricci", "latex", "auto"), "syntax")
     text = prepare_text(text)
     with gc_paused():
         stmts: list[StmtA] | None = None
