@@ -24,18 +24,37 @@ For (b) and (c) the tables give the time per layer/step and the ratio
 time(N)/time(N/2): about 2 means the derivation grows linearly with program length.
 The matmul derivation is checked against a 5 ms target and the 64-step RNN against 1 s.
 
+(d) scale: inputs far larger than anyone writes, where a superlinear step would show,
+each at size N and N/2 (the ratio time(N)/time(N/2) is about 2 when the derivation is
+linear, 4 when quadratic):
+
+* ``exp(exp(...(x)...))`` nested N deep, ``grad`` w.r.t. x (N = 100);
+* the power tower ``x^x^...^x`` (right-associative), N high, ``grad`` (N = 100);
+* a product of N factors, ``grad``: ``x*x*...*x``, ``sum[i](x[i]*x[i]*...)``,
+  ``x0*x1*...`` w.r.t. x0 and ``sum[i](a0[i]*a1[i]*...)`` w.r.t. a0 (N = 10,000);
+* the Hessian of an N-statement chain ``z0[i] = tanh(x[i]); z1[i] = tanh(z0[i]); ...;
+  L = sum[i](z{N-1}[i])`` w.r.t. x (N = 200), with the peak memory the derivation
+  allocates (tracemalloc, measured in a separate run);
+* ``grad`` of the same chain, N = 2,000 statements.
+
+Each is timed once per size, in this process, parse included, as CPU time (the wall
+time is printed too; ``--quick``: a quarter of the sizes, median of 3, no verdict); the
+targets are printed (met / not met), never asserted.
+
 Usage::
 
     python benchmarks/derive.py            # full run
     python benchmarks/derive.py --quick    # smoke run: fewer repeats, sizes up to 16
+    python benchmarks/derive.py --scale    # only (d), the scale cases
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import ricci
 
@@ -45,19 +64,19 @@ RNN64_TARGET_S = 1.0
 SEEDS: dict[str, tuple[str, list[str]]] = {
     "matmul": ("Y[i,j] = X[i,k] * A[k,j]", ["X", "A"]),
     "affine+tanh+sq.loss": (
-        "z[n,j] = x[n,i]*W[i,j] + b[j]\n"
-        "y[n,j] = tanh(z[n,j])\n"
-        "L = sum[n,j]((y[n,j] - t[n,j])^2)",
+        ("z[n,j] = x[n,i]*W[i,j] + b[j]\n"
+         "y[n,j] = tanh(z[n,j])\n"
+         "L = sum[n,j]((y[n,j] - t[n,j])^2)"),
         ["W", "b"]),
     "neuron+sq.loss": (
-        "y[i] = sigmoid(W[i,j]*x[j] + b[i])\n"
-        "L = sum[i]((y[i] - t[i])^2)",
+        ("y[i] = sigmoid(W[i,j]*x[j] + b[i])\n"
+         "L = sum[i]((y[i] - t[i])^2)"),
         ["W", "b"]),
     "layer norm": (
-        "mu[n] = sum[d](x[n,d]) / size(d)\n"
-        "xc[n,d] = x[n,d] - mu[n]\n"
-        "var[n] = sum[d](xc[n,d]^2) / size(d)\n"
-        "y[n,d] = xc[n,d] / sqrt(var[n] + 0.00001)",
+        ("mu[n] = sum[d](x[n,d]) / size(d)\n"
+         "xc[n,d] = x[n,d] - mu[n]\n"
+         "var[n] = sum[d](xc[n,d]^2) / size(d)\n"
+         "y[n,d] = xc[n,d] / sqrt(var[n] + 0.00001)"),
         ["x"]),
 }
 
@@ -140,23 +159,124 @@ def scaling_table(title: str, unit: str, make: Callable[[int], tuple[str, list[s
     return derive_times
 
 
+def nested_exp(n: int) -> tuple[str, str]:
+    return "L = " + "exp(" * n + "x" + ")" * n, "x"
+
+
+def power_tower(n: int) -> tuple[str, str]:
+    return "L = " + "^".join(["x"] * n), "x"
+
+
+def product_same(n: int) -> tuple[str, str]:
+    return "L = " + "*".join(["x"] * n), "x"
+
+
+def product_same_indexed(n: int) -> tuple[str, str]:
+    return "L = sum[i](" + "*".join(["x[i]"] * n) + ")", "x"
+
+
+def product_distinct(n: int) -> tuple[str, str]:
+    return "L = " + "*".join(f"x{k}" for k in range(n)), "x0"
+
+
+def product_distinct_indexed(n: int) -> tuple[str, str]:
+    return "L = sum[i](" + "*".join(f"a{k}[i]" for k in range(n)) + ")", "a0"
+
+
+def tanh_chain(n: int) -> tuple[str, str]:
+    lines = ["z0[i] = tanh(x[i])"] + [f"z{k}[i] = tanh(z{k - 1}[i])" for k in range(1, n)]
+    return "\n".join(lines + [f"L = sum[i](z{n - 1}[i])"]), "x"
+
+
+#: (d): name, program maker, the operation, the full size, the target at that size (s)
+SCALE: list[tuple[str, Callable[[int], tuple[str, str]], str, int, float]] = [
+    ("nested exp", nested_exp, "grad", 100, 1.0),
+    ("power tower", power_tower, "grad", 100, 1.5),
+    ("x*x*...*x", product_same, "grad", 10_000, 3.0),
+    ("sum x[i]*x[i]*...", product_same_indexed, "grad", 10_000, 3.0),
+    ("x0*x1*... (wrt x0)", product_distinct, "grad", 10_000, 3.0),
+    ("sum a0[i]*a1[i]*...", product_distinct_indexed, "grad", 10_000, 3.0),
+    ("tanh chain Hessian", tanh_chain, "hessian", 200, 2.0),
+    ("tanh chain grad", tanh_chain, "grad", 2_000, 2.0),
+]
+
+
+def peak_memory_mb(fn: Callable[[], object]) -> float:
+    """The peak of memory allocated while ``fn()`` runs (tracemalloc), in MB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def scale_table(quick: bool) -> list[tuple[str, float, float]]:
+    """(d): time at N and N/2 for each case; returns (case, seconds at N, target).
+
+    The time is the CPU time of the process (``time.process_time``: the derivation is
+    single-threaded, and on a shared machine the wall time also counts the waits for a
+    core); the wall time at N is printed next to it."""
+    print("(d) scale: derivation time (CPU s) at size N and N/2, parse included")
+    print(f"{'case':<22} {'op':<8} {'N':>6} {'s at N/2':>9} {'s at N':>9} {'ratio':>6} {'wall s':>7}")
+    out = []
+    for name, make, op, full, target in SCALE:
+        n = full // 4 if quick else full
+        fn = getattr(ricci, op)
+        times: dict[int, tuple[float, float]] = {}
+        for size in (n // 2, n):
+            text, wrt = make(size)
+            times[size] = _once(functools.partial(fn, text, wrt=wrt), 3 if quick else 1)
+        ratio = times[n][0] / times[n // 2][0]
+        print(f"{name:<22} {op:<8} {n:>6} {times[n // 2][0]:9.3f} {times[n][0]:9.3f} {ratio:6.2f} "
+              f"{times[n][1]:7.3f}")
+        if not quick:  # the targets are for the full sizes
+            out.append((name, times[n][0], target))
+    text, wrt = tanh_chain(50 if quick else 200)
+    mb = peak_memory_mb(lambda: ricci.hessian(text, wrt=wrt))
+    print(f"peak memory allocated by the Hessian of the {50 if quick else 200}-statement chain: "
+          f"{mb:.0f} MB")
+    print()
+    return out
+
+
+def _once(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of ``fn()``: the median of ``reps`` runs."""
+    runs = []
+    for _ in range(reps):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        runs.append((time.process_time() - c0, time.perf_counter() - t0))
+    return sorted(runs)[len(runs) // 2]
+
+
 def verdict(what: str, seconds: float | None, target: float) -> None:
     if seconds is None:
         print(f"{what}: not measured (size not in this run)")
         return
-    status = "met" if seconds <= target else "MISSED"
+    status = "met" if seconds <= target else "not met"
     print(f"{what}: {seconds * 1e3:.3f} ms vs target {target * 1e3:g} ms -> {status}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, sizes up to 16")
+    ap.add_argument("--scale", action="store_true", help="only the scale cases (d)")
     args = ap.parse_args()
+    if args.scale:
+        print(f"ricci {ricci.__version__}; {'median of 3 runs' if args.quick else 'one run'} per size\n")
+        scale = scale_table(args.quick)
+        print("targets (scale, at N)")
+        for name, seconds, target in scale:
+            verdict(name, seconds, target)
+        return
     if args.quick:
-        timing = dict(budget=0.05, min_reps=3, max_reps=20)
+        timing = {"budget": 0.05, "min_reps": 3, "max_reps": 20}
         sizes = [1, 2, 4, 8, 16]
     else:
-        timing = dict(budget=1.0, min_reps=7, max_reps=500)
+        timing = {"budget": 1.0, "min_reps": 7, "max_reps": 500}
         sizes = [1, 2, 4, 8, 16, 32, 64]
     print(f"ricci {ricci.__version__}; median of repeats "
           f"({timing['min_reps']}..{timing['max_reps']}, ~{timing['budget']} s per case)\n")
@@ -165,10 +285,13 @@ def main() -> None:
     scaling_table("(b) L-layer tanh MLP + squared loss, w.r.t. all W_l, b_l", "L", mlp_program,
                   sizes, timing)
     rnn = scaling_table("(c) T-step RNN, output s_T, w.r.t. U, W, b", "T", rnn_program, sizes, timing)
+    scale = scale_table(args.quick)
 
     print("targets (derivation only)")
     verdict("matmul", seeds["matmul"], MATMUL_TARGET_S)
     verdict("RNN, 64 steps", rnn.get(64), RNN64_TARGET_S)
+    for name, seconds, target in scale:
+        verdict(name, seconds, target)
 
 
 if __name__ == "__main__":

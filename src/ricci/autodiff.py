@@ -21,23 +21,61 @@ Both return a :class:`~ricci.derivation.Derivation` whose program is an ordinary
 
 from __future__ import annotations
 
+import functools
 import gc
-import re
+from collections.abc import Container, Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Sequence
 
 from .derivation import Derivation
 from .differentiate import derivative_terms
 from .errors import RicciError
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor, fresh_name,
-                   index_names, map_bottom_up, rename_bound, substitute, successors, tensor_refs,
-                   walk)
+from .expr import (
+    ONE,
+    ZERO,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    contains,
+    distinct,
+    fresh_name,
+    index_names,
+    map_bottom_up,
+    rename_bound,
+    replace_tensors,
+    substitute,
+    successors,
+    tensor_refs,
+    walk,
+)
+from .limits import check_size, guarded, tick
 from .program import Program, Statement
 from .resolve import parse
 from .reuse import reuse
-from .simplify import alpha_key, expand_if_smaller, node_count, simplify
+from .simplify import alpha_key, expand_if_smaller, node_count, shared_memo, simplify
 
-_WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*\])?\s*$")
+
+def _read_wrt(item: str) -> tuple[str, list[str] | None] | None:
+    """``"X"`` -> ``("X", None)``, ``"X[k, l]"`` -> ``("X", ["k", "l"])``, or ``None`` when
+    the text is not of that form. A name is what the parser accepts: a Python identifier
+    (``str.isidentifier``: ``W``, ``α``, ``σ2``); spaces around names are allowed."""
+    text = item.strip()
+    if not text.endswith("]"):
+        return (text, None) if text.isidentifier() else None
+    name, bracket, inner = text[:-1].partition("[")
+    name = name.strip()
+    names = [n.strip() for n in inner.split(",")]
+    if not bracket or not name.isidentifier() or not all(n.isidentifier() for n in names):
+        return None
+    return name, names
+
 
 
 def as_program(program: Program | str) -> Program:
@@ -75,15 +113,15 @@ def _parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[
     if not items:
         raise RicciError("wrt is empty: name at least one input to differentiate with respect to")
     out: list[tuple[str, list[str] | None]] = []
+    seen: set[str] = set()
     for item in items:
         if not isinstance(item, str):
             raise RicciError(f"wrt must name inputs as strings, got {item!r}")
-        m = _WRT.match(item)
-        if not m:
+        read = _read_wrt(item)
+        if read is None:
             raise RicciError(f"cannot read wrt={item!r}: write a name such as 'X', or 'X[k,l]' "
                              f"to choose the names of its indices")
-        name, idx = m.group(1), m.group(2)
-        names = [s.strip() for s in idx.split(",")] if idx else None
+        name, names = read
         if name in prog.defined:
             raise _err(prog, f"wrt names '{name}', which the program computes; gradients are "
                        f"taken with respect to inputs", name,
@@ -98,8 +136,9 @@ def _parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[
                                  f"{prog.rank(name)}")
             if len(set(names)) != len(names):
                 raise RicciError(f"wrt={item!r} repeats an index name")
-        if any(n == name for n, _ in out):
+        if name in seen:
             raise RicciError(f"wrt names '{name}' twice")
+        seen.add(name)
         out.append((name, names))
     return out
 
@@ -148,13 +187,12 @@ def _depends(prog: Program, roots: Iterable[str]) -> set[str]:
 
 def _ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
     out = [i for i in prefer if i in e.free]
-    for n in walk(e):
+    for n in distinct(e):
         if isinstance(n, Tensor):
             for i in n.indices:
                 if i in e.free and i not in out:
                     out.append(i)
-    for i in sorted(e.free - set(out)):
-        out.append(i)
+    out.extend(sorted(e.free - set(out)))
     return out
 
 
@@ -173,10 +211,10 @@ def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, lis
     def qualifies(arg: Expr) -> bool:
         if isinstance(arg, (Tensor, Const, Size)):
             return False
-        refs = [r for r in tensor_refs(arg) if r.name in dep]
-        return len(refs) >= 2 or (bool(refs) and any(isinstance(n, Sum) for n in walk(arg)))
+        refs = [n for n in walk(arg) if isinstance(n, Tensor) and n.name in dep]  # x[i] * x[i]: 2
+        return len(refs) >= 2 or (bool(refs) and contains(arg, Sum))
 
-    seen: dict[tuple, Statement] = {}  # an argument met again (up to index names) is reused
+    seen: dict[Expr, Statement] = {}  # an argument met again (up to index names) is reused
 
     def lift_call(n: Expr, s: Statement) -> Expr:
         if not (isinstance(n, Call) and qualifies(n.args[0])):
@@ -198,7 +236,7 @@ def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, lis
     for s in prog.statements:
         rhs = s.rhs
         if any(r.name in dep for r in tensor_refs(rhs)):
-            rhs = map_bottom_up(rhs, lambda n, s=s: lift_call(n, s))
+            rhs = map_bottom_up(rhs, functools.partial(lift_call, s=s))
         out.append(s.replace(rhs) if rhs is not s.rhs else s)
     return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
 
@@ -213,6 +251,16 @@ def _first_uses(prog: Program) -> dict[str, tuple[Index, ...]]:
     return out
 
 
+class _Union:
+    """The union of several collections of names, for ``in`` only."""
+
+    def __init__(self, parts: Sequence[Container[str]]) -> None:
+        self.parts = parts
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in p for p in self.parts)
+
+
 def _input_indices(prog: Program, name: str, chosen: list[str] | None,
                    first_uses: dict[str, tuple[Index, ...]]) -> tuple[Index, ...]:
     """The indices a gradient of input ``name`` is written with: its first use's, made distinct."""
@@ -221,7 +269,7 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None,
         return tuple(Index(n, d) for n, d in zip(chosen, dims))
     first = first_uses.get(name)
     if first is None:  # never used: the gradient is zero, any distinct names do
-        return _fresh(dims, set(), prefer="ijklmn")
+        return _fresh(dims, prefer="ijklmn")
     names: list[str] = []
     for i in first:
         names.append(i.name if i.name not in names else
@@ -229,12 +277,15 @@ def _input_indices(prog: Program, name: str, chosen: list[str] | None,
     return tuple(Index(n, d) for n, d in zip(names, dims))
 
 
-def _fresh(dims: Sequence[str], avoid: set[str], prefer: Sequence[str] = ()) -> tuple[Index, ...]:
+def _fresh(dims: Sequence[str], *avoid: Container[str], prefer: Sequence[str] = ()) -> tuple[Index, ...]:
+    """Distinct new indices of ``dims``, named unlike anything in the ``avoid`` collections
+    (read in place, never copied: a statement's fresh names cost O(1), not O(program))."""
     out = []
-    used = set(avoid)
+    mine: set[str] = set()
+    taken = _Union((mine, *avoid))
     for d in dims:
-        n = fresh_name(used, prefer)
-        used.add(n)
+        n = fresh_name(taken, prefer)
+        mine.add(n)
         out.append(Index(n, d))
     return tuple(out)
 
@@ -286,6 +337,7 @@ def _no_gc():
             gc.enable()
 
 
+@guarded("differentiating")
 def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
     """Gradients of ``of`` (default: the last statement) w.r.t. the inputs ``wrt``.
 
@@ -293,7 +345,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     extra input named ``d`` + the output's name (``dY``). ``wrt`` items may fix the names
     of the gradient's indices: ``"W[a,b]"``.
     """
-    with _no_gc():
+    with _no_gc(), shared_memo():
         return _grad(as_program(program), wrt, of)
 
 
@@ -329,12 +381,13 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     for s in reversed(stmts):
         if s.name not in needs:
             continue
+        tick()
         if s.name == out:
             dY = seed
         else:
             rhs = simplify(Add(contributions.pop(s.name, [])))
-            if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES \
-                    and not any(isinstance(n, Sum) for n in walk(rhs)):
+            check_size(rhs.nodes, f"the adjoint of {s.name}")
+            if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES and not contains(rhs, Sum):
                 rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
             if isinstance(rhs, Const) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
                 dY = inline[s.name] = rhs  # used where it is needed, not given a statement
@@ -348,16 +401,20 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
             continue
         answers = _answers(s)
         stmt_names = {i.name for i in s.indices} | index_names(s.rhs)
-        for x in dict.fromkeys(r.name for r in tensor_refs(s.rhs)):
+        own_of: dict[str, list[str]] = {}  # the index names of each tensor's references
+        for r in tensor_refs(s.rhs):
+            own_of.setdefault(r.name, []).extend(i.name for i in r.indices)
+        for x, own in own_of.items():
             if x not in needs:
                 continue
             target = grad_idx[x] if x in grad_idx else lifted_prog.defined[x].indices
-            fresh = _fresh(dims[x], stmt_names | {i.name for i in target} | tensor_names_of)
+            fresh = _fresh(dims[x], stmt_names | {i.name for i in target}, tensor_names_of)
             terms = derivative_terms(s.rhs, x, fresh, answers)
             if not terms:
                 continue
+            tick()
             c = simplify(Add([Sum(s.indices, Mul((dY, t))) for t in terms]))
-            own = [i.name for r in tensor_refs(s.rhs) if r.name == x for i in r.indices]
+            check_size(c.nodes, f"the adjoint of {x}")
             eaten = own + sorted(stmt_names - index_names(c))
             c = substitute(c, dict(zip(fresh, target)), prefer=eaten)
             contributions.setdefault(x, []).append(c)
@@ -367,6 +424,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
         gname = names.adjoint(name)
         dims[gname] = dims[name]
         rhs = simplify(Add(contributions.pop(name, [])))
+        check_size(rhs.nodes, f"the gradient of {name}")
         derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
         outputs[name] = gname
 
@@ -374,12 +432,17 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     # substitute elementwise adjoints where terms then cancel (dz = p - y); an adjoint no
     # statement reads any more is dropped (and kept as an inline value, for the steps)
     done: list[Statement] = []
+    done_by_name: dict[str, Statement] = {}
     for st in derived:
-        done.append(st.replace(_inline_adjoints(st.rhs, done)))
+        tick()
+        st = st.replace(_inline_adjoints(st.rhs, done_by_name))
+        done.append(st)
+        done_by_name[st.name] = st
     used = {r.name for st in done for r in tensor_refs(st.rhs)} | set(outputs.values())
     derived = [st for st in done if st.name in used]
     derived = _reuse_forward(lifted_prog, derived)
-    replay = [st if st.name not in used else next(d for d in derived if d.name == st.name)
+    final = {d.name: d for d in derived}
+    replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
     forward = _closure(lifted_prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
@@ -398,7 +461,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
 _INLINE_NODES = 48
 
 
-def _inline_adjoints(rhs: Expr, derived: Sequence[Statement]) -> Expr:
+def _inline_adjoints(rhs: Expr, by_name: Mapping[str, Statement]) -> Expr:
     """``rhs`` with an elementwise adjoint it reads substituted, where the (expanded) result
     is no bigger (terms cancel): ``dz = dp * p * (1 - p)`` with ``dp = -y/p + (1-y)/(1-p)``
     is ``p - y``. An adjoint substituted everywhere is dropped by the caller.
@@ -408,19 +471,22 @@ def _inline_adjoints(rhs: Expr, derived: Sequence[Statement]) -> Expr:
     ``db = dz1 + dz2 + ... + dzT`` of a T-step RNN is not expanded T times)."""
     if node_count(rhs) > _INLINE_NODES:
         return rhs
-    by_name = {st.name: st for st in derived}
     for ref in dict.fromkeys(r for r in tensor_refs(rhs) if r.name in by_name):
         st = by_name[ref.name]
         # terms cancel against a division in the adjoint (-y/p + (1-y)/(1-p)); nothing to
         # gain from an adjoint with no division, or with a sum
-        if any(isinstance(n, Sum) for n in walk(st.rhs)) or not any(
-                isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in walk(st.rhs)):
+        if contains(st.rhs, Sum) or not any(
+                isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in distinct(st.rhs)):
             continue
         body = substitute(rename_bound(st.rhs, index_names(rhs)), dict(zip(st.indices, ref.indices)))
-        cand = expand_if_smaller(simplify(map_bottom_up(rhs, lambda n: body if n == ref else n)))
+        cand = expand_if_smaller(simplify(map_bottom_up(rhs, functools.partial(_put, ref, body))))
         if node_count(cand) <= node_count(rhs):  # no bigger, and one adjoint fewer to read
             rhs = cand
     return rhs
+
+
+def _put(ref: Expr, body: Expr, n: Expr) -> Expr:
+    return body if n == ref else n
 
 
 def _ancestors(prog: Program, out: str) -> set[str]:
@@ -434,13 +500,14 @@ def _ancestors(prog: Program, out: str) -> set[str]:
 # ---------------------------------------------------------------- forward mode
 
 
+@guarded("differentiating")
 def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
     """The derivative tensor ``dY[i,j]/dX[p,q]`` of ``of`` w.r.t. each input in ``wrt``.
 
     Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
     ``wrt="X[k,l]"``. Intermediates are chained in forward mode, one statement each.
     """
-    with _no_gc():
+    with _no_gc(), shared_memo():
         return _jacobian(as_program(program), wrt, of)
 
 
@@ -484,13 +551,14 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
         for s in prog.statements:
             if s.name not in dep:
                 continue
+            tick()
             rhs = rename_bound(s.rhs, pnames | {i.name for i in s.indices})
             answers = {rhs: s.lhs}
             used = {i.name for i in s.indices} | index_names(rhs) | pnames
             if tangent is None:
                 terms = list(derivative_terms(rhs, x, P, answers))
             else:  # sum[P](dY/dX[P] * v[P]): the deltas eat P
-                Pf = _fresh(dims[x], used | set(dims))
+                Pf = _fresh(dims[x], used, dims)
                 used |= {p.name for p in Pf}
                 terms = [Sum(Pf, Mul((t, Tensor(tangent, Pf))))
                          for t in derivative_terms(rhs, x, Pf, answers)]
@@ -504,6 +572,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
                 for t in derivative_terms(rhs, z, Q, answers):
                     terms.append(Sum(Q, Mul((t, jz))))
             e = simplify(Add(terms))
+            check_size(e.nodes, f"the derivative of {s.name}")
             if s.name != out and isinstance(e, Const):
                 jac[s.name] = inline[f"{s.name}/{x}"] = e  # a constant Jacobian: used inline
                 continue
@@ -552,20 +621,18 @@ def inline_statements(stmts: Sequence[Statement], candidates: set[str],
     substituted statements (each with the earlier ones substituted into it)."""
     bodies = {} if bodies is None else bodies
 
-    def expand(n: Expr) -> Expr:
-        if isinstance(n, Tensor) and n.name in bodies:
-            b = bodies[n.name]
-            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
-        return n
+    def expand(n: Tensor) -> Expr:
+        b = bodies[n.name]
+        return substitute(b.rhs, dict(zip(b.indices, n.indices)))
 
     out: list[Statement] = []
     for st in stmts:
         if bodies and any(r.name in bodies for r in tensor_refs(st.rhs)):
-            st = st.replace(simplify(map_bottom_up(st.rhs, expand)))
-        nodes = list(walk(st.rhs))
-        if st.name in candidates and not isinstance(st.rhs, Add) \
-                and not any(isinstance(n, Sum) for n in nodes) \
-                and (not sparse_only or any(isinstance(n, Delta) for n in nodes)):
+            tick()
+            st = st.replace(simplify(replace_tensors(st.rhs, bodies, expand)))
+            check_size(st.rhs.nodes, f"the derivative {st.name}")
+        if st.name in candidates and not isinstance(st.rhs, Add) and not contains(st.rhs, Sum) \
+                and (not sparse_only or contains(st.rhs, Delta)):
             bodies[st.name] = st
             continue
         out.append(st)

@@ -23,11 +23,27 @@ stay as they are (never expanded). The number of terms is the number of occurren
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from .expr import (ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
-                   tensor_names)
+from .expr import (
+    ONE,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    contains,
+    where,
+)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
+from .limits import tick
 
 Terms = list[Expr]
 DRule = Callable[[Expr, "_Ctx"], Terms]
@@ -46,31 +62,34 @@ def drule(node_type: type):
 
 
 class _Ctx:
+    """One derivative, memoised per node (a shared subtree is differentiated once). Only
+    the children that mention ``wrt`` are visited (:func:`~ricci.expr.where`, cached in the
+    nodes): the derivatives of one statement w.r.t. each of the n tensors it reads cost
+    O(n) together, not O(n) each."""
+
     def __init__(self, wrt: str, fresh: Sequence[Index], answers: Mapping[Expr, Expr]) -> None:
         self.wrt = wrt
         self.fresh = tuple(fresh)
         self.answers = answers
         self.memo: dict[Expr, Terms] = {}
 
+    def has(self, e: Expr) -> bool:
+        """Does ``e`` mention the tensor ``wrt`` (a matrix function's operand included)?"""
+        if isinstance(e, Tensor):
+            return e.name == self.wrt
+        return contains(e, Tensor) and self.wrt in where(e)
+
+    def positions(self, e: Expr) -> tuple[int, ...]:
+        """The positions of the children of ``e`` that mention ``wrt``, in order."""
+        return where(e).get(self.wrt, ())
+
     def d(self, e: Expr) -> Terms:
         hit = self.memo.get(e)
         if hit is None:
-            hit = RULES[type(e)](e, self) if self.wrt in _names(e) else []
+            tick()
+            hit = RULES[type(e)](e, self) if self.has(e) else []
             self.memo[e] = hit
         return hit
-
-
-_names_cache: dict[Expr, set[str]] = {}
-
-
-def _names(e: Expr) -> set[str]:
-    hit = _names_cache.get(e)
-    if hit is None:
-        if len(_names_cache) > 200000:
-            _names_cache.clear()
-        hit = tensor_names(e)
-        _names_cache[e] = hit
-    return hit
 
 
 def derivative_terms(e: Expr, wrt: str, fresh: Sequence[Index],
@@ -81,6 +100,16 @@ def derivative_terms(e: Expr, wrt: str, fresh: Sequence[Index],
     left-hand side that defines it), so derivatives such as ``1 - tanh(z)^2`` reuse it.
     """
     return _Ctx(wrt, fresh, answers or {}).d(e)
+
+
+def _factors(t: Expr) -> tuple[Expr, ...]:
+    """The factors of a derivative term, to splice into the product that holds it: a term
+    of a nested chain (``exp(exp(x))``, ``x^x^x``) is one flat product, built once, rather
+    than products nested as deep as the chain, each of which the simplifier would
+    flatten and sort again (cubic in the depth). A term holding a sum stays one factor:
+    the simplifier hoists its sums out of the inner product first, and that order
+    decides the names of the summed indices printed."""
+    return t.factors if isinstance(t, Mul) and not contains(t, Sum) else (t,)
 
 
 # ---------------------------------------------------------------- rules
@@ -106,17 +135,30 @@ def _d_constant(e: Expr, c: _Ctx) -> Terms:
 @drule(Add)
 def _d_add(e: Add, c: _Ctx) -> Terms:
     # d (f + g) = df + dg
-    return [t for term in e.terms for t in c.d(term)]
+    return [t for k in c.positions(e) for t in c.d(e.terms[k])]
 
 
 @drule(Mul)
 def _d_mul(e: Mul, c: _Ctx) -> Terms:
-    # d (f * g) = df * g + f * dg
+    # d (f * g) = df * g + f * dg; a factor repeated m times (x * x * ... * x) gives one
+    # term m * (the term of its first occurrence), not m alike terms of the whole product
     out: Terms = []
     fs = e.factors
-    for k, f in enumerate(fs):
+    at = c.positions(e)  # (the other factors' derivatives are 0)
+    seen: dict[Expr, int] = {}
+    for k in at:
+        seen[fs[k]] = seen.get(fs[k], 0) + 1
+    done: set[Expr] = set()
+    for k in at:
+        f = fs[k]
+        if f in done:
+            continue
+        done.add(f)
+        m = seen[f]
         for t in c.d(f):
-            out.append(Mul(fs[:k] + (t,) + fs[k + 1:]))
+            tick()
+            term: Expr = Mul(fs[:k] + _factors(t) + fs[k + 1:])
+            out.append(term if m == 1 else Mul((Const(m), term)))
     return out
 
 
@@ -133,11 +175,11 @@ def _d_pow(e: Pow, c: _Ctx) -> Terms:
     if isinstance(x, Const):
         # d f^c = c * f^(c-1) * df
         lower = Pow(b, Const(x.value - 1))
-        out += [Mul((x, lower, t)) for t in c.d(b)]
+        out += [Mul((x, lower) + _factors(t)) for t in c.d(b)]
         return out
     # d f^g = g * f^(g-1) * df + f^g * log(f) * dg
-    out += [Mul((x, Pow(b, Add((x, Const(-1)))), t)) for t in c.d(b)]
-    out += [Mul((c.answers.get(e, e), Call("log", (b,)), t)) for t in c.d(x)]
+    out += [Mul((x, Pow(b, Add((x, Const(-1))))) + _factors(t)) for t in c.d(b)]
+    out += [Mul((c.answers.get(e, e), Call("log", (b,))) + _factors(t)) for t in c.d(x)]
     return out
 
 
@@ -159,4 +201,4 @@ def _d_call(e: Call, c: _Ctx) -> Terms:
         return []
     ans = c.answers.get(e, e)
     slope = FUNCTIONS[e.fn].deriv(u, ans)
-    return [Mul((slope, t)) for t in inner]
+    return [Mul((slope,) + _factors(t)) for t in inner]

@@ -2,9 +2,28 @@
 
 Invariants (every stage relies on them):
 
-* Nodes are immutable. Equality and hashing are structural and computed once, at
-  construction, from ``_key`` (a tuple of the node's rank, fields and children's keys),
-  so comparing or hashing a subtree is O(1) after it is built.
+* Nodes are immutable. Equality, hashing and order are structural, defined by ``_key``:
+  a tuple of the node's rank, its fields and its children (the nodes themselves). Two
+  nodes are equal when their keys are; ``a < b`` compares keys lexicographically (the
+  canonical order of factors and terms). ``_hash`` is computed once, at construction,
+  from the key, whose children hash in O(1) (their own cached hash): building a node
+  costs O(number of children) however deep it is. Comparing two nodes stops at the
+  first child whose hash differs, so it costs O(depth) for unequal trees, never
+  O(depth^2) as nested tuples of keys would; the outcomes for pairs of larger trees are
+  memoised (bounded, cleared after each derivation). Small constants are interned
+  (``Const(2) is Const(2)``).
+* ``nodes`` is the number of nodes of the tree, shared subtrees counted each time (as
+  :func:`walk` visits them): ``1 + sum(c.nodes for c in children)``, computed at
+  construction, so the size of an expression (and the ``expression_nodes`` limit) is
+  known in O(1). It can grow exponentially with sharing: it is a Python int.
+* ``kinds`` is a bit mask of the node types in the tree (bit ``RANK`` of each), so
+  :func:`contains` (is there a ``Sum``, a ``Delta``, ...) is O(1).
+* ``_refs`` caches :func:`tensor_refs` of an inner node once asked, and ``_where``
+  :func:`where` (``None`` before; a tensor's own refs are never stored, which would make
+  a reference cycle).
+* No node refers to itself, directly or not, and the tree walkers here are objects, not
+  recursive closures: nothing creates a reference cycle, so every intermediate
+  expression is freed as soon as it is unused (reverse mode pauses the cyclic collector).
 * An :class:`Index` is a ``(name, dim)`` pair. ``name`` is what a person reads; ``dim``
   labels the size class (two indices with the same ``dim`` always have the same size).
   Positional axis numbers never appear in an expression.
@@ -18,8 +37,9 @@ Invariants (every stage relies on them):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 
 class Index(NamedTuple):
@@ -32,7 +52,7 @@ class Index(NamedTuple):
         return self.name
 
 
-def _frac(v: int | float | str | Fraction) -> Fraction:
+def _frac(v: float | str | Fraction) -> Fraction:
     if isinstance(v, Fraction):
         return v
     if isinstance(v, float):
@@ -43,17 +63,31 @@ def _frac(v: int | float | str | Fraction) -> Fraction:
 class Expr:
     """Base class of all expression nodes."""
 
-    __slots__ = ("_key", "_hash", "free")
+    __slots__ = ("_hash", "_key", "_refs", "_where", "free", "kinds", "nodes")
     RANK = -1
 
     _key: tuple
     _hash: int
     free: frozenset[Index]
+    nodes: int
+    kinds: int
+    _refs: tuple[Tensor, ...] | None
+    _where: dict[str, tuple[int, ...]] | None
 
-    def _seal(self, key: tuple, free: frozenset[Index]) -> None:
+    def _seal(self, key: tuple, free: frozenset[Index], kids: tuple[Expr, ...] = ()) -> None:
+        """Set the key, the free indices, the hash, the node count and the kinds."""
         self._key = key
         self._hash = hash(key)
         self.free = free
+        n = 1
+        kinds = 1 << self.RANK
+        for k in kids:
+            n += k.nodes
+            kinds |= k.kinds
+        self.nodes = n
+        self.kinds = kinds
+        self._refs = None
+        self._where = None
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -69,11 +103,28 @@ class Expr:
     def __hash__(self) -> int:
         return self._hash
 
+    def __lt__(self, other: Expr) -> bool:
+        if self is other:
+            return False
+        if self.nodes < _DEEP or other.nodes < _DEEP:
+            return _key_lt(self._key, other._key)
+        pair = (self, other)
+        hit = _ORDER.get(pair)
+        if hit is None:
+            hit = _key_lt(self._key, other._key)
+            if len(_ORDER) >= _ORDER_SIZE:
+                _ORDER.clear()
+            _ORDER[pair] = hit
+        return hit
+
+    def __gt__(self, other: Expr) -> bool:
+        return other.__lt__(self)
+
     @property
-    def children(self) -> tuple["Expr", ...]:
+    def children(self) -> tuple[Expr, ...]:
         return ()
 
-    def rebuild(self, children: Sequence["Expr"]) -> "Expr":
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
         """The same node with new children (in the order of :attr:`children`)."""
         return self
 
@@ -83,15 +134,73 @@ class Expr:
         return expr_text(self)
 
 
+#: comparisons of big trees are memoised (by the pair of nodes, a bounded cache): sorting
+#: the factors of many products of deep expressions (x^x^...^x) compares the same pairs
+#: again and again, and each comparison walks down the common prefix of the two trees
+_DEEP = 4
+_ORDER_SIZE = 1 << 18
+_ORDER: dict[tuple[Expr, Expr], bool] = {}
+
+
+def _key_lt(a: tuple, b: tuple) -> bool:
+    """``a < b`` for two keys, as tuple comparison decides it (the first unequal element
+    decides; a proper prefix is smaller), in one pass: an element is skipped when it is
+    the same object, and two nodes are told unequal by their hashes, so each level of
+    the trees costs one call."""
+    for x, y in zip(a, b):
+        if x is y:
+            continue
+        if isinstance(x, Expr):
+            if x._hash == y._hash and x._key == y._key:
+                continue
+            return x.__lt__(y)
+        if type(x) is tuple:  # children (a tuple of nodes), or indices (a tuple of Index)
+            if x == y:
+                continue
+            return _key_lt(x, y)
+        if x == y:
+            continue
+        return bool(x < y)
+    return len(a) < len(b)
+
+
+def clear_order_memo() -> None:
+    """Forget the memoised comparisons (at the end of a derivation)."""
+    _ORDER.clear()
+
+
+#: the constants with a small numerator and denominator, one node per value (``Const(2)``
+#: is always the same object, so comparing keys that hold it stops at identity)
+_CONSTS: dict[Fraction, Const] = {}
+
+
 class Const(Expr):
-    """An exact rational constant."""
+    """An exact rational constant. Small values (numerator and denominator at most 1024)
+    are interned: one node per value."""
 
     __slots__ = ("value",)
     RANK = 0
+    value: Fraction
 
-    def __init__(self, value: int | float | str | Fraction) -> None:
-        self.value = _frac(value)
-        self._seal((0, self.value), frozenset())
+    def __new__(cls, value: float | str | Fraction) -> Const:  # noqa: PYI034 (never subclassed)
+        v = _frac(value)
+        small = abs(v.numerator) <= 1024 and v.denominator <= 1024
+        if small:
+            hit = _CONSTS.get(v)
+            if hit is not None:
+                return hit
+        self = super().__new__(cls)
+        self.value = v
+        self._seal((0, v), frozenset())
+        if small and len(_CONSTS) < 65536:
+            _CONSTS[v] = self
+        return self
+
+    def __init__(self, value: float | str | Fraction) -> None:
+        pass  # (sealed by __new__)
+
+    def __reduce__(self) -> tuple:
+        return (Const, (self.value,))
 
 
 class Size(Expr):
@@ -108,7 +217,7 @@ class Size(Expr):
 class Tensor(Expr):
     """A reference ``name[indices]`` to an input or a defined tensor (``()`` for a scalar)."""
 
-    __slots__ = ("name", "indices")
+    __slots__ = ("indices", "name")
     RANK = 2
 
     def __init__(self, name: str, indices: Sequence[Index] = ()) -> None:
@@ -120,14 +229,14 @@ class Tensor(Expr):
 class Call(Expr):
     """An elementwise function ``fn(args...)`` from the table in :mod:`ricci.functions`."""
 
-    __slots__ = ("fn", "args")
+    __slots__ = ("args", "fn")
     RANK = 3
 
     def __init__(self, fn: str, args: Sequence[Expr]) -> None:
         self.fn = fn
         self.args = tuple(args)
         free = frozenset().union(*(a.free for a in self.args))
-        self._seal((3, fn, tuple(a._key for a in self.args)), free)
+        self._seal((3, fn, self.args), free, self.args)
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -146,7 +255,7 @@ class Pow(Expr):
     def __init__(self, base: Expr, exp: Expr) -> None:
         self.base = base
         self.exp = exp
-        self._seal((4, base._key, exp._key), base.free | exp.free)
+        self._seal((4, base, exp), base.free | exp.free, (base, exp))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -165,7 +274,7 @@ class Mul(Expr):
     def __init__(self, factors: Sequence[Expr]) -> None:
         self.factors = tuple(factors)
         free = frozenset().union(*(f.free for f in self.factors))
-        self._seal((5, tuple(f._key for f in self.factors)), free)
+        self._seal((5, self.factors), free, self.factors)
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -184,7 +293,7 @@ class Add(Expr):
     def __init__(self, terms: Sequence[Expr]) -> None:
         self.terms = tuple(terms)
         free = frozenset().union(*(t.free for t in self.terms))
-        self._seal((6, tuple(t._key for t in self.terms)), free)
+        self._seal((6, self.terms), free, self.terms)
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -197,13 +306,13 @@ class Add(Expr):
 class Sum(Expr):
     """``sum[indices](body)``: the only node that sums."""
 
-    __slots__ = ("indices", "body")
+    __slots__ = ("body", "indices")
     RANK = 7
 
     def __init__(self, indices: Sequence[Index], body: Expr) -> None:
         self.indices = tuple(indices)
         self.body = body
-        self._seal((7, self.indices, body._key), body.free - frozenset(self.indices))
+        self._seal((7, self.indices, body), body.free - frozenset(self.indices), (body,))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -218,13 +327,13 @@ class Max(Expr):
     builds it (the stable form of a softmax subtracts a row maximum); it has no
     derivative and never appears in a derivation."""
 
-    __slots__ = ("indices", "body")
+    __slots__ = ("body", "indices")
     RANK = 12
 
     def __init__(self, indices: Sequence[Index], body: Expr) -> None:
         self.indices = tuple(indices)
         self.body = body
-        self._seal((12, self.indices, body._key), body.free - frozenset(self.indices))
+        self._seal((12, self.indices, body), body.free - frozenset(self.indices), (body,))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -256,14 +365,14 @@ class MatFn(Expr):
     so traversals see the tensor ``A``. The free indices are ``out``.
     """
 
-    __slots__ = ("fn", "arg", "out")
+    __slots__ = ("arg", "fn", "out")
     RANK = 11
 
     def __init__(self, fn: str, arg: Tensor, out: Sequence[Index] = ()) -> None:
         self.fn = fn
         self.arg = arg
         self.out = tuple(out)
-        self._seal((11, fn, arg._key, self.out), frozenset(self.out))
+        self._seal((11, fn, arg, self.out), frozenset(self.out), (arg,))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -274,7 +383,7 @@ class MatFn(Expr):
         assert isinstance(arg, Tensor)
         return MatFn(self.fn, arg, self.out)
 
-    def with_out(self, out: Sequence[Index]) -> "MatFn":
+    def with_out(self, out: Sequence[Index]) -> MatFn:
         return MatFn(self.fn, self.arg, out)
 
 
@@ -298,7 +407,7 @@ class Deriv(Expr):
     def __init__(self, num: Expr, wrt: Tensor) -> None:
         self.num = num
         self.wrt = wrt
-        self._seal((9, num._key, wrt._key), num.free | wrt.free)
+        self._seal((9, num, wrt), num.free | wrt.free, (num, wrt))
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -315,7 +424,7 @@ class Transposed(Expr):
     index sits inside a product, the last step before matrix notation. Display only,
     like :class:`Deriv`."""
 
-    __slots__ = ("name", "indices")
+    __slots__ = ("indices", "name")
     RANK = 10
 
     def __init__(self, name: str, indices: Sequence[Index]) -> None:
@@ -366,34 +475,100 @@ def walk(e: Expr) -> Iterator[Expr]:
         stack.extend(reversed(n.children))
 
 
+_TENSOR = 1 << Tensor.RANK
+
+
+def contains(e: Expr, *types: type[Expr]) -> bool:
+    """Does the tree ``e`` hold a node of one of ``types``? O(1) (see ``kinds``)."""
+    mask = 0
+    for t in types:
+        mask |= 1 << t.RANK
+    return bool(e.kinds & mask)
+
+
+def distinct(e: Expr) -> Iterator[Expr]:
+    """Pre-order traversal entering each inner node object once (a subtree shared by
+    reference is visited the first time only; a leaf may be yielded more than once):
+    linear in the size of the DAG, where :func:`walk` is linear in the size of the tree,
+    which sharing can make exponential. For questions whose answer is a set or a first
+    occurrence (which tensors, which indices, is there a sum)."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        kids = n.children
+        if kids:  # (a leaf met twice is yielded twice: cheaper than remembering it)
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            stack.extend(reversed(kids))
+        yield n
+
+
 def map_bottom_up(e: Expr, fn: Callable[[Expr], Expr], memo: dict | None = None) -> Expr:
     """Rebuild ``e`` applying ``fn`` to every node after its children (memoised per call)."""
-    memo = {} if memo is None else memo
+    return _Mapper(fn, {} if memo is None else memo).go(e)
 
-    def go(n: Expr) -> Expr:
-        hit = memo.get(n)
+
+class _Mapper:
+    # (the walkers below are objects, not closures: a recursive closure refers to itself
+    # through its cell, a reference cycle that keeps its memo alive until the cyclic
+    # garbage collector runs, which reverse mode pauses)
+    __slots__ = ("fn", "memo")
+
+    def __init__(self, fn: Callable[[Expr], Expr], memo: dict) -> None:
+        self.fn = fn
+        self.memo = memo
+
+    def go(self, n: Expr) -> Expr:
+        hit = self.memo.get(n)
         if hit is not None:
             return hit
         kids = n.children
+        n2 = n
         if kids:
-            new = tuple(go(k) for k in kids)
+            new = tuple([self.go(k) for k in kids])
             if any(a is not b for a, b in zip(new, kids)):
                 n2 = n.rebuild(new)
-            else:
-                n2 = n
-        else:
-            n2 = n
-        out = fn(n2)
-        memo[n] = out
+        out = self.fn(n2)
+        self.memo[n] = out
         return out
 
-    return go(e)
+
+def replace_tensors(e: Expr, names: Container[str], fn: Callable[[Tensor], Expr]) -> Expr:
+    """``e`` with every reference ``t`` to a tensor named in ``names`` replaced by
+    ``fn(t)`` (what :func:`map_bottom_up` does with such an ``fn``), descending only into
+    the subtrees that hold such a reference (found through the cached :func:`tensor_refs`):
+    substituting a statement into a large expression costs the path to its uses."""
+    return _Replacer(names, fn).go(e)
+
+
+class _Replacer:
+    __slots__ = ("fn", "memo", "names")
+
+    def __init__(self, names: Container[str], fn: Callable[[Tensor], Expr]) -> None:
+        self.names = names
+        self.fn = fn
+        self.memo: dict[Expr, Expr] = {}
+
+    def go(self, n: Expr) -> Expr:
+        if isinstance(n, Tensor):
+            return self.fn(n) if n.name in self.names else n
+        if not any(r.name in self.names for r in _refs(n)):
+            return n
+        hit = self.memo.get(n)
+        if hit is None:
+            kids = n.children
+            new = tuple([self.go(k) for k in kids])
+            hit = n if all(a is b for a, b in zip(new, kids)) else n.rebuild(new)
+            self.memo[n] = hit
+        return hit
 
 
 def index_occurrences(e: Expr) -> set[Index]:
     """Every index mentioned anywhere in ``e``: free, bound, in deltas and in sizes."""
     out: set[Index] = set()
-    for n in walk(e):
+    for n in distinct(e):
         if isinstance(n, (Tensor, Delta, Transposed)):
             out.update(n.indices)
         elif isinstance(n, MatFn):
@@ -410,12 +585,55 @@ def index_names(e: Expr) -> set[str]:
 
 
 def tensor_names(e: Expr) -> set[str]:
-    return {n.name for n in walk(e) if isinstance(n, Tensor)}
+    return {n.name for n in distinct(e) if isinstance(n, Tensor)}
 
 
 def tensor_refs(e: Expr) -> list[Tensor]:
-    """All tensor references in ``e``, in pre-order (duplicates kept)."""
-    return [n for n in walk(e) if isinstance(n, Tensor)]
+    """The distinct tensor references in ``e`` (``x[i]`` once however often it occurs), in
+    order of first occurrence in pre-order. Linear in the size of the DAG."""
+    return list(_refs(e))
+
+
+def where(e: Expr) -> dict[str, tuple[int, ...]]:
+    """Each tensor name referenced in ``e`` -> the positions of the children of ``e`` that
+    reference it (cached in the node): differentiating a sum of n terms w.r.t. one of
+    them visits that term, not all n."""
+    hit = e._where
+    if hit is None:
+        out: dict[str, list[int]] = {}
+        for k, c in enumerate(e.children):
+            for r in _refs(c):
+                at = out.setdefault(r.name, [])
+                if not at or at[-1] != k:
+                    at.append(k)
+        hit = e._where = {name: tuple(at) for name, at in out.items()}
+    return hit
+
+
+def _refs(e: Expr) -> tuple[Tensor, ...]:
+    """:func:`tensor_refs` as a tuple, cached in each inner node (post-order, iterative)."""
+    if isinstance(e, Tensor):
+        return (e,)
+    if e._refs is not None:
+        return e._refs
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        n, ready = stack.pop()
+        if n._refs is not None:
+            continue
+        if not n.kinds & _TENSOR:
+            n._refs = ()
+            continue
+        kids = n.children
+        if ready:
+            parts = [(k,) if isinstance(k, Tensor) else k._refs for k in kids]
+            n._refs = parts[0] if len(parts) == 1 else tuple(  # type: ignore[assignment]
+                dict.fromkeys(r for p in parts for r in p))  # type: ignore[union-attr]
+        else:
+            stack.append((n, True))
+            stack.extend((k, False) for k in reversed(kids) if not isinstance(k, Tensor))
+    assert e._refs is not None
+    return e._refs
 
 
 # ---------------------------------------------------------------- names
@@ -438,7 +656,7 @@ def successors(name: str) -> list[str]:
     return [f"{base}{n}" for n in range(2, 10)]
 
 
-def fresh_name(used: set[str], prefer: Iterable[str] = ()) -> str:
+def fresh_name(used: Container[str], prefer: Iterable[str] = ()) -> str:
     """The first name of ``prefer`` + :data:`FRESH_NAMES` + ``i1, j1, ...`` not in ``used``."""
     for name in list(prefer) + list(FRESH_NAMES):
         if name not in used:
@@ -459,15 +677,36 @@ def substitute(e: Expr, mapping: Mapping[Index, Index], prefer: Sequence[str] = 
 
     A bound index that equals a mapping target (and would capture a renamed occurrence)
     is alpha-renamed first, to a fresh name of the same dim; ``prefer`` lists names to try
-    first for that. ``Size(k)`` nodes are renamed with ``k``.
+    first for that. ``Size(k)`` nodes are renamed with ``k``. Memoised per node, so a
+    subtree shared by reference is renamed once.
     """
+    targets = {t.name for t in mapping.values()}
+    mapping = {k: v for k, v in mapping.items() if k != v}  # i -> i renames nothing
     if not mapping:
         return e
-    targets = set(mapping.values())
+    return _Renamer(targets, prefer).go(e, mapping)
 
-    def go(n: Expr, m: Mapping[Index, Index]) -> Expr:
+
+class _Renamer:
+    __slots__ = ("maps", "memo", "prefer", "targets")
+
+    def __init__(self, targets: set[str], prefer: Sequence[str]) -> None:
+        self.targets = targets
+        self.prefer = prefer
+        self.memo: dict[tuple[int, Expr], Expr] = {}  # per mapping object, kept alive in maps
+        self.maps: list[Mapping[Index, Index]] = []
+
+    def go(self, n: Expr, m: Mapping[Index, Index]) -> Expr:
         if not m:
             return n
+        key = (id(m), n)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = self.rename(n, m)
+            self.maps.append(m)
+        return hit
+
+    def rename(self, n: Expr, m: Mapping[Index, Index]) -> Expr:
         if isinstance(n, Tensor):
             if any(i in m for i in n.indices):
                 return Tensor(n.name, [m.get(i, i) for i in n.indices])
@@ -497,52 +736,58 @@ def substitute(e: Expr, mapping: Mapping[Index, Index], prefer: Sequence[str] = 
             new_idx = list(n.indices)
             body = n.body
             if clash:
-                used = index_names(n.body) | {t.name for t in targets} | {k.name for k in m}
+                used = index_names(n.body) | self.targets | {k.name for k in m}
                 ren: dict[Index, Index] = {}
                 for b in clash:
-                    nm = fresh_name(used, prefer)
+                    nm = fresh_name(used, self.prefer)
                     used.add(nm)
                     ren[b] = Index(nm, b.dim)
-                body = go(body, ren)
+                body = self.go(body, ren)
                 new_idx = [ren.get(b, b) for b in n.indices]
-            return Sum(new_idx, go(body, inner))
+            return Sum(new_idx, self.go(body, inner))
         kids = n.children
-        new = tuple(go(k, m) for k in kids)
+        new = tuple([self.go(k, m) for k in kids])
         if all(a is b for a, b in zip(new, kids)):
             return n
         return n.rebuild(new)
 
-    return go(e, mapping)
-
 
 def _mentions_size(e: Expr, k: Index) -> bool:
-    return any(isinstance(n, Size) and n.index == k for n in walk(e))
+    return any(isinstance(n, Size) and n.index == k for n in distinct(e))
 
 
 def rename_bound(e: Expr, avoid: set[str], prefer: Sequence[str] = ()) -> Expr:
     """Alpha-rename bound indices whose names are in ``avoid`` (or repeat an enclosing binder)."""
+    if not contains(e, Sum):
+        return e
+    # fresh names avoid every index name of e, even in size()
+    return _Unshadower(index_names(e), prefer).go(e, set(avoid) | {i.name for i in e.free})
 
-    everywhere = index_names(e)  # fresh names avoid every index name of e, even in size()
 
-    def go(n: Expr, taken: set[str]) -> Expr:
+class _Unshadower:
+    __slots__ = ("everywhere", "prefer")
+
+    def __init__(self, everywhere: set[str], prefer: Sequence[str]) -> None:
+        self.everywhere = everywhere
+        self.prefer = prefer
+
+    def go(self, n: Expr, taken: set[str]) -> Expr:
         if isinstance(n, Sum):
             ren: dict[Index, Index] = {}
-            used = taken | everywhere
+            used = taken | self.everywhere
             for b in n.indices:
                 if b.name in taken:
-                    nm = fresh_name(used, prefer)
+                    nm = fresh_name(used, self.prefer)
                     used.add(nm)
                     ren[b] = Index(nm, b.dim)
             body = substitute(n.body, ren) if ren else n.body
             idx = [ren.get(b, b) for b in n.indices]
             inner_taken = taken | {i.name for i in idx}
-            return Sum(idx, go(body, inner_taken))
+            return Sum(idx, self.go(body, inner_taken))
         kids = n.children
-        if not kids:
+        if not kids or not contains(n, Sum):  # only a sum renames
             return n
-        new = tuple(go(k, taken) for k in kids)
+        new = tuple([self.go(k, taken) for k in kids])
         if all(a is b for a, b in zip(new, kids)):
             return n
         return n.rebuild(new)
-
-    return go(e, set(avoid) | {i.name for i in e.free})

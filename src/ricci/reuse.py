@@ -16,11 +16,25 @@ backwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import Iterator, Sequence
 
-from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
-                   map_bottom_up)
+from .expr import (
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    map_bottom_up,
+)
+from .limits import tick
 from .program import Statement
 
 Ren = dict[Index, Index]
@@ -112,8 +126,11 @@ def _bag(ps: list[Expr], ts: list[Expr], ren: Ren) -> Iterator[Ren]:
             yield from _bag(ps[1:], ts[:k] + ts[k + 1:], r)
 
 
+_ONE = Fraction(1)
+
+
 def _powers(fs: Sequence[Expr]) -> list[tuple[Expr, Fraction]]:
-    return [(f.base, f.exp.value) if isinstance(f, Pow) and isinstance(f.exp, Const) else (f, Fraction(1))
+    return [(f.base, f.exp.value) if isinstance(f, Pow) and isinstance(f.exp, Const) else (f, _ONE)
             for f in fs]
 
 
@@ -127,37 +144,59 @@ class _Pattern:
         if isinstance(rhs, Sum):
             self.bound, rhs = rhs.indices, rhs.body
         fs = list(rhs.factors) if isinstance(rhs, Mul) else [rhs]
+        occurring = _occurring(rhs)
+        # dT1[i] = L * log(2) broadcasts, and L = sum[j,m](det(K) * F[j]) sums over an
+        # index no factor has (it is size(m) * ...): neither is a pattern
         self.ok = len(fs) >= 2 and not any(isinstance(f, Const) for f in fs) \
             and len(set(st.indices)) == len(st.indices) \
-            and set(st.indices) <= _occurring(rhs)  # dT1[i] = L * log(2) broadcasts: no pattern
+            and set(st.indices) <= occurring and set(self.bound) <= occurring
         self.factors = _powers(fs)
+        #: what a product must hold for the pattern to match (see :func:`_head`)
+        self.factor_heads = [_head(b) for b, _ in self.factors]
+        self.heads = frozenset(self.factor_heads)
+
+
+def _head(e: Expr) -> tuple:
+    """A cheap signature two expressions share whenever :func:`_unify` can match them."""
+    if isinstance(e, Tensor):
+        return (Tensor, e.name)
+    if isinstance(e, (Call, MatFn)):
+        return (type(e), e.fn)
+    return (type(e),)
 
 
 def _match(pat: _Pattern, bound: Sequence[Index], fs: list[tuple[Expr, Fraction]],
-           sign: int) -> tuple[Ren, list[int]] | None:
+           heads: list[tuple], sign: int) -> tuple[Ren, list[int]] | None:
     """Pattern factors matched to target factors (``sign`` -1: the pattern's reciprocal):
-    the renaming and, per pattern factor, the target factor it takes its power from."""
-
-    def go(k: int, ren: Ren, used: list[int]) -> tuple[Ren, list[int]] | None:
-        if k == len(pat.factors):
-            return ren, used
-        pb, pe = pat.factors[k]
-        want = pe * sign
-        for n, (tb, te) in enumerate(fs):
-            if n in used or te * want <= 0 or abs(te) < abs(want):
-                continue
-            for r in _unify(pb, tb, ren):
-                if any(r[j] not in bound for j in pat.bound if j in r):
-                    continue  # a summed index of the pattern is a summed index here
-                got = go(k + 1, r, used + [n])
-                if got is not None:
-                    return got
-        return None
-
-    return go(0, {}, [])
+    the renaming and, per pattern factor, the target factor it takes its power from.
+    ``heads`` are the targets' signatures (:func:`_head`): a factor is tried only where
+    they agree."""
+    return _match_from(0, {}, [], pat, bound, fs, heads, sign)
 
 
-def _rewrite(e: Expr, pats: list[_Pattern]) -> Expr:
+def _match_from(k: int, ren: Ren, used: list[int], pat: _Pattern, bound: Sequence[Index],
+                fs: list[tuple[Expr, Fraction]], heads: list[tuple],
+                sign: int) -> tuple[Ren, list[int]] | None:
+    if k == len(pat.factors):
+        return ren, used
+    pb, pe = pat.factors[k]
+    head = pat.factor_heads[k]
+    want = pe * sign
+    for n, (tb, te) in enumerate(fs):
+        # the target has at least the wanted power, of the same sign (te * want > 0)
+        if heads[n] != head or n in used or not want or (te > 0) != (want > 0) \
+                or abs(te) < abs(want):
+            continue
+        for r in _unify(pb, tb, ren):
+            if any(r[j] not in bound for j in pat.bound if j in r):
+                continue  # a summed index of the pattern is a summed index here
+            got = _match_from(k + 1, r, used + [n], pat, bound, fs, heads, sign)
+            if got is not None:
+                return got
+    return None
+
+
+def _rewrite(e: Expr, pats: list[_Pattern], index: dict[tuple, list[int]]) -> Expr:
     bound: tuple[Index, ...] = ()
     body = e
     if isinstance(e, Sum):
@@ -168,9 +207,10 @@ def _rewrite(e: Expr, pats: list[_Pattern]) -> Expr:
     changed = False
     for _ in range(64):  # each round consumes at least one factor's power
         hit = None
-        for pat in pats:
+        heads = [_head(b) for b, _ in fs]
+        for pat in _candidates(heads, index, pats):
             for sign in (1, -1):
-                m = _match(pat, bound, fs, sign)
+                m = _match(pat, bound, fs, heads, sign)
                 if m is not None:
                     hit = (pat, sign, *m)
                     break
@@ -198,6 +238,19 @@ def _rewrite(e: Expr, pats: list[_Pattern]) -> Expr:
     return Sum(bound, out) if bound else out
 
 
+def _candidates(heads: list[tuple], index: dict[tuple, list[int]],
+                pats: list[_Pattern]) -> list[_Pattern]:
+    """The patterns (in their order) whose factors' signatures all occur among ``heads``,
+    the signatures of a product's factors: only those can match, and looking them up
+    (rather than trying every forward statement on every product) keeps reuse linear in
+    the length of the program."""
+    present = set(heads)
+    found: set[int] = set()
+    for h in present:
+        found.update(index.get(h, ()))
+    return [pats[k] for k in sorted(found) if pats[k].heads <= present]
+
+
 def _occurring(e: Expr) -> set[Index]:
     from .expr import index_occurrences
 
@@ -209,5 +262,14 @@ def reuse(forward: Sequence[Statement], stmts: Sequence[Statement]) -> list[Stat
     pats = [p for p in (_Pattern(s) for s in forward) if p.ok]
     if not pats:
         return list(stmts)
+    index: dict[tuple, list[int]] = {}
+    for k, p in enumerate(pats):
+        for h in p.heads:
+            index.setdefault(h, []).append(k)
+
+    def rewrite(n: Expr) -> Expr:
+        tick()
+        return _rewrite(n, pats, index)
+
     memo: dict = {}
-    return [s.replace(map_bottom_up(s.rhs, lambda n: _rewrite(n, pats), memo)) for s in stmts]
+    return [s.replace(map_bottom_up(s.rhs, rewrite, memo)) for s in stmts]

@@ -21,18 +21,41 @@ statements before it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from .autodiff import (_Names, _closure, _err, _grad, _jacobian, _no_gc, _output, _parse_wrt,
-                       as_program, inline_statements)
+from .autodiff import (
+    _closure,
+    _err,
+    _grad,
+    _jacobian,
+    _Names,
+    _no_gc,
+    _output,
+    _parse_wrt,
+    as_program,
+    inline_statements,
+)
 from .derivation import Derivation
 from .errors import RicciError
-from .expr import (Expr, Index, Sum, Tensor, fresh_name, index_names, map_bottom_up, substitute,
-                   successors, tensor_refs, walk)
+from .expr import (
+    Expr,
+    Index,
+    Sum,
+    Tensor,
+    contains,
+    fresh_name,
+    index_names,
+    replace_tensors,
+    substitute,
+    successors,
+    tensor_refs,
+)
+from .limits import check_size, guarded, tick
 from .program import Program, Statement
-from .simplify import factor_common, node_count, simplify
+from .simplify import factor_common, node_count, shared_memo, simplify
 
 
+@guarded("computing a Hessian")
 def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,
             diagonal: bool = False) -> Derivation:
     """The Hessian ``H[I,J] = d2L/dx[I]dx[J]`` of the scalar ``of`` (default: the last
@@ -43,16 +66,17 @@ def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = N
     ``"x,y"`` for a mixed one). With ``diagonal=True`` (``x`` only) the result is the
     diagonal ``H[I,I]``, shape ``x.shape``, computed without forming the Hessian.
     """
-    with _no_gc():
+    with _no_gc(), shared_memo():
         return _hessian(as_program(program), wrt, of, diagonal)
 
 
+@guarded("computing a Hessian-vector product")
 def hvp(program: Program | str, wrt: str, of: str | None = None) -> Derivation:
     """The Hessian-vector product ``Hv[I] = d2L/dx[I]dx[J] * v[J]`` of the scalar ``of``
     w.r.t. ``wrt``, without forming the Hessian: the directional derivative of the
     gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
     another name if the program uses ``v``). Compiled, the result has x's shape."""
-    with _no_gc():
+    with _no_gc(), shared_memo():
         return _hvp(as_program(program), wrt, of)
 
 
@@ -154,31 +178,33 @@ def _second_names(gprog: Program, x: str, y: str, gidx: tuple[Index, ...]) -> li
 def _tidy(st: Statement, dim_names: dict[str, tuple[str, ...]], tensors: set[str]) -> Statement:
     """``st`` with each summed index named as the user wrote its dim where that name is
     free there (``X[n,d] * X[n,e]``, not the ``q`` a substitution left)."""
-
-    def go(n: Expr, taken: set[str]) -> Expr:
-        if isinstance(n, Sum):
-            ren: dict[Index, Index] = {}
-            used = taken | index_names(n) | tensors
-            for b in n.indices:
-                wants = dim_names.get(b.dim, ())
-                wants = tuple(wants) + tuple(successors(wants[0]) if wants else ())
-                for w in wants:  # the first free one; b's own name if it comes first
-                    if w == b.name and w not in tensors:  # (never a tensor's name: sum[m](t[n,m]) * m[n])
-                        break
-                    if w not in used:
-                        ren[b] = Index(w, b.dim)
-                        used.add(w)
-                        break
-            body = substitute(n.body, ren) if ren else n.body
-            idx = [ren.get(b, b) for b in n.indices]
-            return Sum(idx, go(body, taken | {i.name for i in idx}))
-        kids = n.children
-        if not kids:
-            return n
-        return n.rebuild(tuple(go(k, taken) for k in kids))
-
-    rhs = go(st.rhs, {i.name for i in st.indices})
+    rhs = _tidy_names(st.rhs, {i.name for i in st.indices}, dim_names, tensors)
     return st if rhs == st.rhs else st.replace(simplify(rhs))
+
+
+def _tidy_names(n: Expr, taken: set[str], dim_names: dict[str, tuple[str, ...]],
+                tensors: set[str]) -> Expr:
+    if isinstance(n, Sum):
+        ren: dict[Index, Index] = {}
+        used = taken | index_names(n) | tensors
+        for b in n.indices:
+            wants = dim_names.get(b.dim, ())
+            wants = tuple(wants) + tuple(successors(wants[0]) if wants else ())
+            for w in wants:  # the first free one; b's own name if it comes first
+                if w == b.name and w not in tensors:  # (never a tensor's name: sum[m](t[n,m]) * m[n])
+                    break
+                if w not in used:
+                    ren[b] = Index(w, b.dim)
+                    used.add(w)
+                    break
+        body = substitute(n.body, ren) if ren else n.body
+        idx = [ren.get(b, b) for b in n.indices]
+        return Sum(idx, _tidy_names(body, taken | {i.name for i in idx}, dim_names, tensors))
+    kids = n.children
+    if not kids or not contains(n, Sum):
+        return n
+    new = tuple([_tidy_names(k, taken, dim_names, tensors) for k in kids])
+    return n if all(a is b for a, b in zip(new, kids)) else n.rebuild(new)
 
 
 def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[str, ...]],
@@ -189,22 +215,22 @@ def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[
     all terms taken out where that is shorter (``s * (1-s) * (1-y) + s * (1-s) * y`` is
     ``s * (1-s)``)."""
     small = {s.name: s for s in g.program.statements
-             if s.derived and node_count(s.rhs) <= 12
-             and not any(isinstance(n, Sum) for n in walk(s.rhs))}
+             if s.derived and node_count(s.rhs) <= 12 and not contains(s.rhs, Sum)}
 
     # a small reduction (dm[n] = sum[k](t[n,k]) / m[n]) too, where that is no longer:
     # then the forward values come back (dm[n] * exp(z[n,k]) is sum[j](t[n,j]) * p[n,k])
     sums = {s.name: s for s in g.program.statements
-            if s.derived and s.name not in small and node_count(s.rhs) <= 12
-            and any(isinstance(n, Sum) for n in walk(s.rhs))}
+            if s.derived and s.name not in small and node_count(s.rhs) <= 12 and contains(s.rhs, Sum)}
     out = []
     for st in derived:
+        tick()
         if any(r.name in small for r in tensor_refs(st.rhs)):
             st = st.replace(_expanded(st.rhs, small))
         if st is derived[-1] and any(r.name in sums for r in tensor_refs(st.rhs)):
             st = _substitute_reductions(st, sums, g.forward)
         st = _tidy(st, dim_names, tensors)
         rhs = factor_common(st.rhs)
+        check_size(rhs.nodes, f"the derivative {st.name}")
         out.append(st if rhs is st.rhs else st.replace(rhs))
     return out
 
@@ -213,13 +239,11 @@ def _expanded(rhs: Expr, defs: dict[str, Statement]) -> Expr:
     """``rhs`` with every reference to a statement of ``defs`` replaced by its right-hand
     side (indices renamed to the reference's), simplified."""
 
-    def expand(n: Expr) -> Expr:
-        if isinstance(n, Tensor) and n.name in defs:
-            b = defs[n.name]
-            return substitute(b.rhs, dict(zip(b.indices, n.indices)))
-        return n
+    def expand(n: Tensor) -> Expr:
+        b = defs[n.name]
+        return substitute(b.rhs, dict(zip(b.indices, n.indices)))
 
-    return simplify(map_bottom_up(rhs, expand))
+    return simplify(replace_tensors(rhs, defs, expand))
 
 
 def _substitute_reductions(st: Statement, sums: dict[str, Statement], forward: Program) -> Statement:

@@ -4,7 +4,17 @@ Each rule is data: a :class:`Rule` with a name, the node type it applies to, a o
 example, and a function returning the rewritten node or ``None``. :data:`RULES` lists
 them in the order they are tried. The engine simplifies children first, then tries the
 rules of the node's type; when one fires, the result is simplified again, until no rule
-applies. Results are memoised per call, so shared subtrees are simplified once.
+applies. Results are memoised (per call, or per derivation inside :func:`shared_memo`),
+so shared subtrees are simplified once; every result is a fixed point. The engine reads
+the clock (:func:`~ricci.limits.tick`) once per node it simplifies.
+
+Costs: each rule looks at a node's children once or through a dictionary (never pairs
+of children), so simplifying a product of n factors is O(n log n); comparing two trees
+for the canonical order stops at the first child whose hash differs.
+
+Constants are folded exactly (Fractions) while they stay small (numerator and
+denominator below :data:`FOLD_LIMIT`, bounded *before* a power is computed): ``2^64``
+folds, ``2^10^10`` and ``10^400 * 10^400`` stay as they are written.
 
 The normal form reached: a term is ``sum[K](c * f1 * ... * fn)`` with the sum outermost
 (an einsum), constants folded into one leading coefficient, factors and terms in
@@ -27,21 +37,45 @@ only and never back: ``mul-hoist-sum`` moves a sum outward past a product,
 a product (as in computing a disjunctive normal form, which terminates), and
 ``pow-of-product`` moves an integer power inward past a product. No rule moves a sum
 inward, re-factors a sum of terms, or re-groups powers of a product, so no sequence of
-rewrites can cycle.
+rewrites can cycle. A fold refused because its result would be too big is a rule that
+does not fire, so the bound on constants adds no rewrite.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from math import isqrt
-from typing import Callable, Iterable
 
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Size, Sum, Tensor,
-                   fresh_name, index_names, substitute, successors, walk)
+from .expr import (
+    ONE,
+    ZERO,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    clear_order_memo,
+    contains,
+    distinct,
+    fresh_name,
+    index_names,
+    substitute,
+    successors,
+)
 from .functions import FUNCTIONS
+from .limits import tick
 
 
 @dataclass(frozen=True)
@@ -68,6 +102,34 @@ def rule(name: str, on: type, example: str):
 # ---------------------------------------------------------------- helpers
 
 
+#: constants are folded only while their numerators and denominators stay below this
+#: bound (checked before any big power is computed); a bigger value stays a symbolic
+#: power (``2^10000000000``) or an unfolded product, so folding never builds a gigantic
+#: integer whatever the input
+FOLD_LIMIT = 10 ** 400
+_FOLD_BITS = FOLD_LIMIT.bit_length()
+
+
+def small(v: Fraction) -> bool:
+    """Is ``v`` a constant the simplifier folds (numerator and denominator below
+    :data:`FOLD_LIMIT`)?"""
+    return abs(v.numerator) < FOLD_LIMIT and v.denominator < FOLD_LIMIT
+
+
+def _small_power(b: Fraction, x: int) -> Fraction | None:
+    """``b ** x`` if it is :func:`small` (``None`` otherwise), never computing a big one:
+    a power's bit length is bounded from below by ``|x| * (bits(b) - 1)`` first."""
+    if not small(b) or (b == 0 and x < 0):
+        return None
+    bits = max(abs(b.numerator).bit_length(), b.denominator.bit_length())
+    if abs(x) * (bits - 1) >= _FOLD_BITS:
+        return None
+    if bits <= 1:  # 0, 1 or -1, whose powers are cheap and small however big x is
+        x = (abs(x) % 2 + 2) * (1 if x > 0 else -1) if x else 0
+    v = b ** x
+    return v if small(v) else None
+
+
 def _mul(factors: list[Expr]) -> Expr:
     if not factors:
         return ONE
@@ -75,7 +137,7 @@ def _mul(factors: list[Expr]) -> Expr:
 
 
 def _sorted(items: Iterable[Expr]) -> list[Expr]:
-    return sorted(items, key=lambda e: e._key)
+    return sorted(items)  # (Expr.__lt__: the order of the keys)
 
 
 def split_coef(t: Expr) -> tuple[Fraction, Expr]:
@@ -88,7 +150,10 @@ def split_coef(t: Expr) -> tuple[Fraction, Expr]:
         c, body = split_coef(t.body)
         if c != 1:
             return c, Sum(t.indices, body)
-    return Fraction(1), t
+    return _ONE, t
+
+
+_ONE = Fraction(1)  # (Fractions are immutable: one object serves every use)
 
 
 def with_coef(c: Fraction, rest: Expr) -> Expr:
@@ -96,7 +161,7 @@ def with_coef(c: Fraction, rest: Expr) -> Expr:
         return ZERO
     if c == 1:
         return rest
-    if isinstance(rest, Const):
+    if isinstance(rest, Const) and small(c) and small(rest.value) and small(c * rest.value):
         return Const(c * rest.value)
     if isinstance(rest, Sum):
         return Sum(rest.indices, with_coef(c, rest.body))
@@ -122,9 +187,10 @@ def rename_apart(binders: tuple[Index, ...], body: Expr, avoid: set[Index],
 
 def _bound_in(e: Expr) -> set[Index]:
     out: set[Index] = set()
-    for n in walk(e):
-        if isinstance(n, Sum):
-            out.update(n.indices)
+    if contains(e, Sum):
+        for n in distinct(e):
+            if isinstance(n, Sum):
+                out.update(n.indices)
     return out
 
 
@@ -132,31 +198,47 @@ def _bound_in(e: Expr) -> set[Index]:
 
 
 @lru_cache(maxsize=65536)
-def alpha_key(e: Expr) -> tuple:
-    """A key equal for expressions that differ only in the names of summed indices."""
-    return _canon(e)._key
+def alpha_key(e: Expr) -> Expr:
+    """A key equal for expressions that differ only in the names of summed indices: ``e``
+    with its summed indices renamed canonically (an expression, so hashing it is O(1))."""
+    return _canon(e, {}, {})
 
 
-def _height(e: Expr) -> int:
-    if isinstance(e, Sum):
-        return 1 + _height(e.body)
-    return max((_height(c) for c in e.children), default=0)
+def _height(e: Expr, memo: dict[Expr, int]) -> int:
+    """The depth of nested sums in ``e``."""
+    if not contains(e, Sum):
+        return 0
+    hit = memo.get(e)
+    if hit is None:
+        if isinstance(e, Sum):
+            hit = 1 + _height(e.body, memo)
+        else:
+            hit = max((_height(c, memo) for c in e.children), default=0)
+        memo[e] = hit
+    return hit
 
 
-def _canon(e: Expr) -> Expr:
-    if not any(isinstance(n, Sum) for n in walk(e)):
+def _canon(e: Expr, heights: dict[Expr, int], memo: dict[Expr, Expr]) -> Expr:
+    if not contains(e, Sum):
         return e
+    hit = memo.get(e)
+    if hit is None:
+        hit = memo[e] = _canon_node(e, heights, memo)
+    return hit
+
+
+def _canon_node(e: Expr, heights: dict[Expr, int], memo: dict[Expr, Expr]) -> Expr:
     if isinstance(e, Sum):
-        body = _canon(e.body)
-        h = _height(e)
+        body = _canon(e.body, heights, memo)
+        h = _height(e, heights)
         bound = set(e.indices)
         masked = substitute(body, {b: Index("*", b.dim) for b in bound}) if bound else body
         factors = list(body.factors) if isinstance(body, Mul) else [body]
         mfactors = list(masked.factors) if isinstance(masked, Mul) else [masked]
-        order = sorted(range(len(factors)), key=lambda k: mfactors[k]._key)
+        order = sorted(range(len(factors)), key=lambda k: mfactors[k])
         names: dict[Index, Index] = {}
         for k in order:
-            for n in walk(factors[k]):
+            for n in distinct(factors[k]):  # (first occurrences: as in walk's order)
                 idx = n.indices if isinstance(n, (Tensor, Delta)) else (
                     (n.index,) if isinstance(n, Size) else ())
                 for i in idx:
@@ -168,9 +250,9 @@ def _canon(e: Expr) -> Expr:
         body2 = substitute(body, names)
         if isinstance(body2, Mul):
             body2 = Mul(_sorted(body2.factors))
-        return Sum(sorted((names[b] for b in e.indices)), body2)
+        return Sum(sorted(names[b] for b in e.indices), body2)
     kids = e.children
-    return e.rebuild([_canon(k) for k in kids]) if kids else e
+    return e.rebuild([_canon(k, heights, memo) for k in kids]) if kids else e
 
 
 # ---------------------------------------------------------------- Add
@@ -202,18 +284,30 @@ def _add_single(e: Add) -> Expr | None:
 
 @rule("add-like-terms", Add, "2*A[i,j]*x[j] + A[i,k]*x[k] - 1 + 3 -> 3*A[i,j]*x[j] + 2")
 def _add_like(e: Add) -> Expr | None:
-    groups: dict[tuple, list] = {}
+    # per class of like terms: [coefficient, rest, merged?, its terms]; a class whose
+    # coefficients do not add up to a small constant is left as its terms
+    groups: dict[Expr, list] = {}
     for t in e.terms:
         c, rest = split_coef(t)
         k = alpha_key(rest)
-        if k in groups:
-            groups[k][0] += c
-            groups[k][2] = True
-        else:
-            groups[k] = [c, rest, False]
-    if not any(g[2] for g in groups.values()):
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [c if small(c) else None, rest, False, [t]]
+            continue
+        g[3].append(t)
+        g[2] = True
+        if g[0] is not None:
+            total = g[0] + c if small(c) else None
+            g[0] = total if total is not None and small(total) else None
+    if not any(g[2] and g[0] is not None for g in groups.values()):
         return None
-    return Add([with_coef(c, rest) for c, rest, _ in groups.values()])
+    out: list[Expr] = []
+    for c, rest, _, terms in groups.values():
+        if c is None:
+            out.extend(terms)
+        else:
+            out.append(with_coef(c, rest))
+    return Add(out)
 
 
 @rule("add-sort", Add, "b + a -> a + b  (canonical order)")
@@ -247,9 +341,17 @@ def _mul_consts(e: Mul) -> Expr | None:
         return None
     c = Fraction(1)
     for f in consts:
+        if not small(f.value):
+            break
         c *= f.value
-    rest = [f for f in e.factors if not isinstance(f, Const)]
-    return _mul(([Const(c)] if c != 1 else []) + rest)
+        if not small(c):
+            break
+    else:
+        rest = [f for f in e.factors if not isinstance(f, Const)]
+        return _mul(([Const(c)] if c != 1 else []) + rest)
+    # the product is too big to fold: it stays a product (of its constants but 1)
+    kept = [f for f in e.factors if not (isinstance(f, Const) and f.value == 1)]
+    return None if len(kept) == len(e.factors) else _mul(kept)
 
 
 @rule("mul-single", Mul, "*(a) -> a")
@@ -259,14 +361,18 @@ def _mul_single(e: Mul) -> Expr | None:
     return e.factors[0] if len(e.factors) == 1 else None
 
 
-def _base_exp(f: Expr) -> tuple[Expr, Fraction | None]:
+def _base_exp(f: Expr) -> tuple[Expr, Fraction]:
     if isinstance(f, Pow) and isinstance(f.exp, Const):
         return f.base, f.exp.value
-    return f, Fraction(1)
+    return f, _ONE
 
 
 @rule("mul-powers", Mul, "a * a^2 / a -> a^2")
 def _mul_powers(e: Mul) -> Expr | None:
+    bases = [f.base if isinstance(f, Pow) and isinstance(f.exp, Const) else f
+             for f in e.factors if not isinstance(f, Const)]
+    if len(set(bases)) == len(bases):
+        return None  # (the common case, found in one pass)
     seen: dict[Expr, list] = {}
     merged = False
     order: list[Expr] = []
@@ -277,13 +383,15 @@ def _mul_powers(e: Mul) -> Expr | None:
         b, x = _base_exp(f)
         if b in seen:
             seen[b][0] += x
+            if not small(seen[b][0]):
+                return None  # the exponents add up to a gigantic one: left as they are
             merged = True
         else:
             seen[b] = [x]
             order.append(b)
     if not merged:
         return None
-    out = []
+    out: list[Expr] = []
     for b in order:
         if isinstance(b, Const) and b not in seen:
             out.append(b)
@@ -299,6 +407,7 @@ def _mul_hoist(e: Mul) -> Expr | None:
     if k is None:
         return None
     s = e.factors[k]
+    assert isinstance(s, Sum)
     others = list(e.factors[:k]) + list(e.factors[k + 1:])
     avoid: set[Index] = set()
     names: set[str] = set()
@@ -338,13 +447,17 @@ def _pow_consts(e: Pow) -> Expr | None:
     if not (isinstance(e.base, Const) and isinstance(e.exp, Const)):
         return None
     b, x = e.base.value, e.exp.value
+    if not small(b):
+        return None
     if x.denominator == 1 and abs(x) <= 64 and not (b == 0 and x < 0):
-        return Const(b ** int(x))
+        v = _small_power(b, int(x))
+        return None if v is None else Const(v)
     if x.denominator == 2 and b > 0:
         n, d = b.numerator, b.denominator
         rn, rd = isqrt(n), isqrt(d)
         if rn * rn == n and rd * rd == d and abs(x.numerator) <= 64:
-            return Const(Fraction(rn, rd) ** x.numerator)
+            v = _small_power(Fraction(rn, rd), x.numerator)
+            return None if v is None else Const(v)
     return None
 
 
@@ -353,7 +466,8 @@ def _pow_pow(e: Pow) -> Expr | None:
     if isinstance(e.base, Pow) and isinstance(e.exp, Const) and e.exp.value.denominator == 1:
         inner = e.base
         if isinstance(inner.exp, Const):
-            return Pow(inner.base, Const(inner.exp.value * e.exp.value))
+            x = inner.exp.value * e.exp.value if small(inner.exp.value) and small(e.exp.value) else None
+            return Pow(inner.base, Const(x)) if x is not None and small(x) else None
         return Pow(inner.base, Mul((inner.exp, e.exp)))
     return None
 
@@ -378,9 +492,11 @@ def _pow_delta(e: Pow) -> Expr | None:
 @rule("call-constant", Call, "exp(0) -> 1")
 def _call_const(e: Call) -> Expr | None:
     fold = FUNCTIONS[e.fn].fold
-    if fold is None or not all(isinstance(a, Const) for a in e.args):
+    if fold is None or not all(isinstance(a, Const) and small(a.value) for a in e.args):
         return None
-    v = fold(e.args[0].value)
+    (arg,) = e.args
+    assert isinstance(arg, Const)
+    v = fold(arg.value)
     return None if v is None else Const(v)
 
 
@@ -421,25 +537,45 @@ def _sigmoid_pow(e: Pow) -> Expr | None:
 @rule("sigmoid-recognise-ratio", Mul,
       "exp(u) * (1 + exp(u))^-2 -> sigmoid(u) / (1 + exp(u));  exp(u) * sigmoid(-u) -> sigmoid(u)")
 def _sigmoid_ratio(e: Mul) -> Expr | None:
-    fs = list(e.factors)
+    fs = e.factors
+    exps = []
     for k, f in enumerate(fs):
         base, a = _base_exp(f)  # exp(u)^a, a >= 1
         u = _exp_arg(base)
-        if u is None or a < 1:
+        if u is not None and a >= 1:
+            exps.append((k, u, base, a))
+    if not exps:
+        return None
+    # the factors exp(u) cancels against, indexed by what they are compared with (one
+    # pass, so a product of n factors costs O(n), not O(n^2)): (1 + exp(u))^-b with
+    # b >= 1, sigmoid(-u), and 1 - sigmoid(u)
+    by_base: dict[Expr, list[int]] = {}
+    by_arg: dict[Expr, list[int]] = {}
+    by_factor: dict[Expr, list[int]] = {}
+    for m, g in enumerate(fs):
+        by_factor.setdefault(g, []).append(m)
+        if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1:
+            v = _one_plus_exp(g.base)
+            if v is not None:
+                by_base.setdefault(v, []).append(m)
+        elif isinstance(g, Call) and g.fn == "sigmoid":
+            by_arg.setdefault(g.args[0], []).append(m)
+    for k, u, base, a in exps:
+        found = [m for ms in (by_base.get(u, ()), by_arg.get(_negated(u), ()),
+                              by_factor.get(_one_minus_sigmoid(u), ())) for m in ms if m != k]
+        if not found:
             continue
+        m = min(found)  # the first partner in the product
+        g = fs[m]
         left = [] if a == 1 else [Pow(base, Const(a - 1))]
-        for m, g in enumerate(fs):
-            if m == k:
-                continue
-            rest = [h for n, h in enumerate(fs) if n not in (k, m)]
-            if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1 \
-                    and _one_plus_exp(g.base) == u:
-                x = g.exp.value + 1
-                keep = [] if x == 0 else [Pow(g.base, Const(x))]
-                return _mul(rest + left + keep + [Call("sigmoid", (u,))])
-            if (isinstance(g, Call) and g.fn == "sigmoid" and g.args[0] == _negated(u)) or \
-                    g == _one_minus_sigmoid(u):  # exp(u) * (1 - sigmoid(u)) is sigmoid(u)
-                return _mul(rest + left + [Call("sigmoid", (u,))])
+        rest = [h for n, h in enumerate(fs) if n not in (k, m)]
+        if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1 \
+                and _one_plus_exp(g.base) == u:
+            x = g.exp.value + 1
+            keep = [] if x == 0 else [Pow(g.base, Const(x))]
+            return _mul(rest + left + keep + [Call("sigmoid", (u,))])
+        # exp(u) * sigmoid(-u), and exp(u) * (1 - sigmoid(u)), are sigmoid(u)
+        return _mul(rest + left + [Call("sigmoid", (u,))])
     return None
 
 
@@ -449,15 +585,21 @@ def _one_minus_sigmoid(u: Expr) -> Expr:
 
 @rule("sigmoid-complement", Mul, "sigmoid(u) * sigmoid(-u) -> sigmoid(u) * (1 - sigmoid(u))")
 def _sigmoid_complement(e: Mul) -> Expr | None:
-    fs = list(e.factors)
+    fs = e.factors
+    where: dict[Expr, list[int]] = {}
+    for k, f in enumerate(fs):
+        if isinstance(f, Call) and f.fn == "sigmoid":
+            where.setdefault(f, []).append(k)
+    if not where:
+        return None
     for k, f in enumerate(fs):
         if not (isinstance(f, Call) and f.fn == "sigmoid"):
             continue
         neg = Call("sigmoid", (_negated(f.args[0]),))
-        for m, g in enumerate(fs):
-            if m != k and g == neg and split_coef(f.args[0])[0] > 0:
-                rest = [h for n, h in enumerate(fs) if n != m]
-                return Mul(rest + [_one_minus_sigmoid(f.args[0])])
+        m = next((m for m in where.get(neg, ()) if m != k), None)
+        if m is not None and split_coef(f.args[0])[0] > 0:
+            rest = [h for n, h in enumerate(fs) if n != m]
+            return Mul(rest + [_one_minus_sigmoid(f.args[0])])
     return None
 
 
@@ -569,55 +711,93 @@ for _r in RULES:
 Trace = Callable[[Rule, Expr, Expr], None]
 
 
+#: the memo shared by the trace-less simplifications of one derivation (see shared_memo)
+_shared: ContextVar[dict | None] = ContextVar("ricci_simplify_memo", default=None)
+
+
+@contextmanager
+def shared_memo() -> Iterator[None]:
+    """Inside the block, every :func:`simplify` without a trace or a memo of its own shares
+    one memo, so an expression simplified once (a gradient statement substituted into
+    each of its uses) is never simplified again. Sound because simplification is a pure
+    function of the node and its results are fixed points. The outermost block owns the
+    memo; it is dropped on exit (with the memoised comparisons of :mod:`ricci.expr`)."""
+    if _shared.get() is not None:
+        yield
+        return
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+        clear_order_memo()
+
+
 def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -> Expr:
     """Rewrite ``e`` to its normal form. ``trace(rule, before, after)`` sees every rewrite."""
-    memo = {} if memo is None else memo
+    if memo is None:
+        memo = _shared.get() if trace is None else None
+        if memo is None:
+            memo = {}
+    limit = sys.getrecursionlimit()
+    try:
+        if limit < 20000:
+            sys.setrecursionlimit(20000)  # deep expressions recurse deeply; restored afterwards
+        return _Engine(memo, trace).go(e)
+    finally:
+        if limit < 20000:
+            sys.setrecursionlimit(limit)
 
-    def go(n: Expr) -> Expr:
+
+class _Engine:
+    """Children first, then the node's rules; a rewrite is simplified again. An object,
+    not a recursive closure (which would be a reference cycle keeping the memo alive
+    until the cyclic garbage collector runs)."""
+
+    __slots__ = ("memo", "trace")
+
+    def __init__(self, memo: dict, trace: Trace | None) -> None:
+        self.memo = memo
+        self.trace = trace
+
+    def go(self, n: Expr) -> Expr:
+        memo = self.memo
         hit = memo.get(n)
         if hit is not None:
             return hit
+        tick()
         kids = n.children
         cur = n
         if kids:
-            new = [go(k) for k in kids]
+            new = [self.go(k) for k in kids]
             if any(a is not b for a, b in zip(new, kids)):
                 cur = n.rebuild(new)
         out = cur
         for r in RULES_BY_TYPE.get(type(cur), ()):
             m = r.fn(cur)
             if m is not None and m != cur:
-                if trace is not None:
-                    trace(r, cur, m)
-                out = go(m)
+                if self.trace is not None:
+                    self.trace(r, cur, m)
+                out = self.go(m)
                 break
         memo[n] = out
         memo[out] = out
         return out
-
-    limit = sys.getrecursionlimit()
-    if limit >= 20000:
-        return go(e)
-    sys.setrecursionlimit(20000)  # deep expressions recurse deeply; restored afterwards
-    try:
-        return go(e)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 # ---------------------------------------------------------------- expansion (kept only when smaller)
 
 
 def node_count(e: Expr) -> int:
-    """The number of nodes of ``e`` (shared subtrees counted each time)."""
-    return sum(1 for _ in walk(e))
+    """The number of nodes of ``e`` (shared subtrees counted each time); O(1)."""
+    return e.nodes
 
 
 def _cancels(f: Expr, others: list[Expr]) -> bool:
     """``f`` (a sum) has a term with a negative power of something among ``others``."""
     bases = {o.base if isinstance(o, Pow) else o for o in others}
     for t in f.terms if isinstance(f, Add) else ():
-        c, rest = split_coef(t)
+        _, rest = split_coef(t)
         fs = rest.factors if isinstance(rest, Mul) else (rest,)
         if any(isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value < 0 and g.base in bases
                for g in fs):
@@ -629,34 +809,41 @@ def expand(e: Expr, budget: int = 400) -> Expr | None:
     """``e`` with products distributed over sums, each product simplified before the next
     distribution (so that ``x^-1 * x`` cancels before ``(1 - p)`` is multiplied out);
     ``None`` if that grows beyond ``budget`` nodes. Sums over indices are expanded inside."""
-    spent = [0]
+    try:
+        return _Expander(budget).go(e)
+    except _TooBig:
+        return None
 
-    def go(n: Expr) -> Expr:
-        spent[0] += 1
-        if spent[0] > budget:
+
+class _Expander:
+    __slots__ = ("budget", "spent")
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.spent = 0
+
+    def go(self, n: Expr) -> Expr:
+        self.spent += 1
+        if self.spent > self.budget:
             raise _TooBig
         if isinstance(n, Add):
-            return simplify(Add([go(t) for t in n.terms]))
+            return simplify(Add([self.go(t) for t in n.terms]))
         if isinstance(n, Sum):
-            return simplify(Sum(n.indices, go(n.body)))
+            return simplify(Sum(n.indices, self.go(n.body)))
         if not isinstance(n, Mul):
             return n
-        fs = [go(f) for f in n.factors]
+        fs = [self.go(f) for f in n.factors]
         adds = [k for k, f in enumerate(fs) if isinstance(f, Add)]
         if not adds:
             return simplify(Mul(fs))
         # distribute first the sum whose terms cancel against the other factors
         k = next((k for k in adds if _cancels(fs[k], fs[:k] + fs[k + 1:])), adds[0])
         rest = fs[:k] + fs[k + 1:]
-        out = simplify(Add([go(simplify(Mul(rest + [t]))) for t in fs[k].terms]))
-        if node_count(out) > budget:
+        terms = fs[k].terms  # type: ignore[attr-defined]  # (an Add)
+        out = simplify(Add([self.go(simplify(Mul(rest + [t]))) for t in terms]))
+        if node_count(out) > self.budget:
             raise _TooBig
         return out
-
-    try:
-        return go(e)
-    except _TooBig:
-        return None
 
 
 class _TooBig(Exception):
@@ -681,7 +868,7 @@ def factor_common(e: Expr) -> Expr:
     (``diag(p) - outer(p, p)`` stays as it is)."""
     if not isinstance(e, Add) or len(e.terms) < 2:
         return e
-    parsed = []
+    parsed: list[tuple[frozenset[Index], tuple[Index, ...], Fraction, dict[Expr, Fraction]]] = []
     for t in e.terms:
         bound = t.indices if isinstance(t, Sum) else ()
         body = t.body if isinstance(t, Sum) else t
@@ -699,14 +886,15 @@ def factor_common(e: Expr) -> Expr:
     differ = frozenset().union(*deltas) - frozenset.intersection(*deltas)
     apart = {i for dl in differ for i in dl.indices}
     if len({p[0] for p in parsed}) != 1:
-        parsed = _same_binders(parsed)
-        if parsed is None:
+        same = _same_binders(parsed)
+        if same is None:
             return e
+        parsed = same
     common: dict[Expr, Fraction] = {}
-    for b, x in parsed[0][3].items():
-        xs = [p[3].get(b) for p in parsed]
-        if any(v is None for v in xs) or (apart and set(b.free) & apart):
+    for b in parsed[0][3]:
+        if not all(b in p[3] for p in parsed) or (apart and set(b.free) & apart):
             continue
+        xs = [p[3][b] for p in parsed]
         if all(v > 0 for v in xs):
             common[b] = min(xs)
         elif all(v < 0 for v in xs):
