@@ -1,7 +1,7 @@
 """Input limits and hostile text: "never wrong, never a crash".
 
 Only :class:`ricci.RicciError` reaches a user, with a caret where the text goes wrong, and
-every limit of :mod:`ricci.limits` fails clearly: nesting, number literals, Unicode,
+every limit of :mod:`ricci.bounds` fails clearly: nesting, number literals, Unicode,
 sizes; parsing is linear (checked by structure, the benchmark times it); and every
 program ricci accepts prints as text that parses back to it (``parse(str(p)) == p``),
 however deep, big or Unicode.
@@ -18,7 +18,7 @@ import pytest
 import ricci
 from ricci import RicciError
 from ricci.expr import MINUS_ONE, Const, Index, Mul, Tensor
-from ricci.limits import limits
+from ricci import limits
 from ricci.parse import _tokenize_exact, number_value, tokenize
 from ricci.program import Statement
 from ricci.render import expr_text, number_text

@@ -32,7 +32,7 @@ from ricci.expr import (
     tensor_refs,
     walk,
 )
-from ricci.limits import limits
+from ricci import limits
 from ricci.simplify import FOLD_LIMIT, simplify, small
 
 pytest.importorskip("torch")

@@ -19,6 +19,7 @@ The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
 """
 
 from .autodiff import grad, jacobian
+from .bounds import Limits, limits
 from .check import CheckReport, check
 from .derivation import Derivation
 from .errors import RicciError
@@ -27,7 +28,7 @@ from .resolve import parse
 from .second import hessian, hvp
 
 __all__ = ["parse", "grad", "jacobian", "hessian", "hvp", "check", "Program", "Statement", "Derivation",
-           "CheckReport", "RicciError"]
+           "CheckReport", "RicciError", "limits", "Limits"]
 __version__ = "0.1.0"
 
 

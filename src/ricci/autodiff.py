@@ -55,7 +55,7 @@ from .expr import (
     tensor_refs,
     walk,
 )
-from .limits import check_size, guarded, tick
+from .bounds import check_size, guarded, tick
 from .program import Program, Statement
 from .resolve import parse
 from .reuse import reuse

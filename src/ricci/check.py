@@ -28,7 +28,7 @@ from .derivation import Derivation
 from .errors import RicciError
 from .evaluate import evaluate
 from .expr import MatFn, index_occurrences, walk
-from .limits import current, guarded
+from .bounds import current, guarded
 from .program import Program
 from .shapes import all_dims
 

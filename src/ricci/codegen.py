@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import RicciError
 from .functions import FUNCTIONS, one_call
-from .limits import tick
+from .bounds import tick
 from .lower import ADD, UNARY, Lowerer, Val
 from .program import Program
 from .simplify import split_coef, with_coef

@@ -8,7 +8,7 @@ from . import validate
 from .codegen import BACKENDS, Generated, generate, get_backend
 from .errors import RicciError
 from .expr import Expr
-from .limits import guarded
+from .bounds import guarded
 from .program import Program, Statement
 from .render import statement_text
 

@@ -43,7 +43,7 @@ from .expr import (
     where,
 )
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .limits import tick
+from .bounds import tick
 
 Terms = list[Expr]
 DRule = Callable[[Expr, "_Ctx"], Terms]

@@ -19,7 +19,7 @@ other control character is an error. A NUMBER is ASCII digits (``2``, ``0.5``, `
 ``1e-5``); a NAME is a Python identifier in NFKC normal form (``x``, ``W2``, ``σ``), so
 that every name is also a distinct name in generated code.
 
-Limits (:mod:`ricci.limits`), each an error with a caret where it is crossed: the text's
+Limits (:mod:`ricci.bounds`), each an error with a caret where it is crossed: the text's
 length (``text_chars``), the number of statements (``statements``), the nesting of one
 expression (``nesting``) and the digits of a number (``literal_digits``); numbers must also
 be representable in float64. What counts as a level of nesting: a parenthesis, a function
@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 from .errors import RicciError, Span
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .limits import current, guarded, tick
+from .bounds import current, guarded, tick
 
 KEYWORDS = ("sum", "delta", "size")
 #: names that do not simply name a tensor (see Parser.atom)

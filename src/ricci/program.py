@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import Span
 from .expr import Expr, Index, Tensor, tensor_refs
-from .limits import guarded
+from .bounds import guarded
 from .parse import gc_paused
 
 

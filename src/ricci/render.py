@@ -28,7 +28,7 @@ from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul,
                    Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
 from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .greek import GREEK
-from .limits import current, tick
+from .bounds import current, tick
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is

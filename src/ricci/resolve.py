@@ -26,7 +26,7 @@ from collections import defaultdict
 from . import validate
 from .errors import RicciError, Span
 from .expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
-from .limits import current, guarded, tick
+from .bounds import current, guarded, tick
 from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, Parser, PowA, ProdA, Ref,
                     SizeA, StmtA, SumA, gc_paused, limit_hint, prepare_text)
 from .program import Program, Statement

@@ -34,7 +34,7 @@ from .expr import (
     Tensor,
     map_bottom_up,
 )
-from .limits import tick
+from .bounds import tick
 from .program import Statement
 
 Ren = dict[Index, Index]

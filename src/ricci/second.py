@@ -50,7 +50,7 @@ from .expr import (
     successors,
     tensor_refs,
 )
-from .limits import check_size, guarded, tick
+from .bounds import check_size, guarded, tick
 from .program import Program, Statement
 from .simplify import factor_common, node_count, shared_memo, simplify
 

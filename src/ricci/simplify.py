@@ -6,7 +6,7 @@ them in the order they are tried. The engine simplifies children first, then tri
 rules of the node's type; when one fires, the result is simplified again, until no rule
 applies. Results are memoised (per call, or per derivation inside :func:`shared_memo`),
 so shared subtrees are simplified once; every result is a fixed point. The engine reads
-the clock (:func:`~ricci.limits.tick`) once per node it simplifies.
+the clock (:func:`~ricci.bounds.tick`) once per node it simplifies.
 
 Costs: each rule looks at a node's children once or through a dictionary (never pairs
 of children), so simplifying a product of n factors is O(n log n); comparing two trees
@@ -75,7 +75,7 @@ from .expr import (
     successors,
 )
 from .functions import FUNCTIONS
-from .limits import tick
+from .bounds import tick
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ limit                     default     what it bounds
 ``check_elements``        10000000    elements of the random arrays ``ricci.check`` builds
 ========================  ==========  ====================================================
 
-Change them for a block of code with the :func:`limits` context manager::
+Change them for a block of code with the :func:`limits` context manager (exported as
+``ricci.limits``, the table of defaults as ``ricci.Limits``)::
 
     with ricci.limits(seconds=5, nesting=64):
         d = ricci.grad(text, wrt="x")
