@@ -28,6 +28,7 @@ from contextlib import contextmanager
 
 from .derivation import Derivation
 from .differentiate import derivative_terms
+from . import validate
 from .errors import RicciError
 from .expr import (
     ONE,
@@ -109,6 +110,8 @@ def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
 
 
 def _parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[str] | None]]:
+    if not isinstance(wrt, (str, list, tuple)):
+        raise RicciError(f"wrt must name inputs: a str or a list of str, not {type(wrt).__name__}")
     items = [wrt] if isinstance(wrt, str) else list(wrt)
     if not items:
         raise RicciError("wrt is empty: name at least one input to differentiate with respect to")
@@ -146,6 +149,7 @@ def _parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[
 def _output(prog: Program, of: str | None) -> str:
     if of is None:
         return prog.statements[-1].name
+    validate.name(of, "of", optional=True)
     if of in prog.defined:
         return of
     if of in prog.dims:

@@ -36,6 +36,7 @@ from .autodiff import (
     inline_statements,
 )
 from .derivation import Derivation
+from . import validate
 from .errors import RicciError
 from .expr import (
     Expr,
@@ -81,6 +82,10 @@ def hvp(program: Program | str, wrt: str, of: str | None = None) -> Derivation:
 
 
 def _pair(prog: Program, wrt: str | Sequence[str]) -> tuple[str, str]:
+    if not (isinstance(wrt, str) or (isinstance(wrt, (list, tuple)) and wrt and
+                                     all(isinstance(w, str) for w in wrt))):
+        raise RicciError(f"wrt must be an input's name, or a pair of names for a mixed second "
+                         f"derivative, got {wrt!r}")
     if isinstance(wrt, str):
         return wrt, wrt.split("[")[0].strip()
     items = list(wrt)
@@ -102,6 +107,7 @@ def _scalar(prog: Program, of: str | None, what: str) -> str:
 
 
 def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: bool) -> Derivation:
+    validate.flag(diagonal, "diagonal")
     xspec, yspec = _pair(prog, wrt)
     out = _scalar(prog, of, "a Hessian")
     (x, _), = _parse_wrt(prog, xspec)
