@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .errors import RicciError
 from .functions import FUNCTIONS, one_call
 from .bounds import tick
-from .lower import ADD, UNARY, Lowerer, Val
+from .lower import ADD, UNARY, Lowerer, Repeats, Val
 from .program import Program
 from .simplify import split_coef, with_coef
 from .stable import stabilize
@@ -359,7 +359,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
 
     steps: list[_Step] = []
     shared: dict = {}
-    repeated = _repeated([st.rhs for st in program.statements if st.name in needed])
+    repeated = Repeats([st.rhs for st in program.statements if st.name in needed])
     out_names = set(outputs.values())
     for st in program.statements:
         if st.name not in needed:
@@ -559,27 +559,6 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
             return f"{py[n]}.shape"
     parts = [size_code(d) for d in dims]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-
-def _repeated(exprs: Sequence) -> set:
-    """Non-trivial subexpressions that occur more than once (worth computing once)."""
-    from .expr import Call, MatFn, Pow, Sum, walk
-    from .lower import canonical, whole
-
-    seen: set = set()
-    twice: set = set()
-    for e in exprs:
-        for n in walk(e):
-            if isinstance(n, MatFn):  # inv(A) used twice, with any indices: computed once
-                key = whole(n)
-            elif isinstance(n, (Call, Pow, Sum)) and n.free:  # up to the names of indices
-                key = canonical(n)[0]
-            else:
-                continue
-            if key in seen:
-                twice.add(key)
-            seen.add(key)
-    return twice
 
 
 def _needed(program: Program, outputs: set[str]) -> set[str]:

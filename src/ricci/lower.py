@@ -102,13 +102,81 @@ def _magnitude(v: Fraction) -> str:
     return f"about {'-' if v < 0 else ''}1e{e}"
 
 
+class Repeats:
+    """The subexpressions of some expressions worth computing once: an ``inv(A)`` read more
+    than once (with any indices), and a function call, power or sum with free indices that
+    occurs more than once up to the names of its indices (``key in repeats`` for a
+    :func:`canonical` key).
+
+    A canonical key costs a substitution, linear in the node's size; it is computed only
+    for nodes whose *shape* (the structure with index names dropped, one memoised pass)
+    occurs twice, so finding repeats in a deep expression is linear, not quadratic."""
+
+    def __init__(self, exprs: Sequence[Expr]) -> None:
+        self._ids: dict[tuple, int] = {}
+        self._shape: dict[Expr, int] = {}
+        self._canonical: dict[Expr, tuple[Expr, dict[Index, Index]]] = {}
+        nodes = [n for e in exprs for n in walk(e)
+                 if isinstance(n, MatFn) or (isinstance(n, (Call, Pow, Sum)) and n.free)]
+        count: dict[int, int] = {}
+        for n in nodes:
+            sh = self.shape(n)
+            count[sh] = count.get(sh, 0) + 1
+        self._twice = {sh for sh, c in count.items() if c > 1}
+        seen: set = set()
+        self.keys: set = set()
+        for n in nodes:
+            if self.shape(n) not in self._twice:
+                continue
+            key = whole(n) if isinstance(n, MatFn) else self.canonical(n)[0]
+            if key in seen:
+                self.keys.add(key)
+            seen.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def canonical(self, e: Expr) -> tuple[Expr, dict[Index, Index]]:
+        """:func:`canonical`, computed once per node."""
+        hit = self._canonical.get(e)
+        if hit is None:
+            hit = self._canonical[e] = canonical(e)
+        return hit
+
+    def may_repeat(self, e: Expr) -> bool:
+        """False when no other node has ``e``'s shape: then it is no repeat."""
+        return self.shape(e) in self._twice
+
+    def shape(self, e: Expr) -> int:
+        """A number for ``e``'s structure with its index names dropped (dims kept), equal for
+        nodes equal up to index names."""
+        hit = self._shape.get(e)
+        if hit is not None:
+            return hit
+        if isinstance(e, (Tensor, Delta)):
+            own: tuple = (type(e).__name__, getattr(e, "name", ""), tuple(i.dim for i in e.indices))
+        elif isinstance(e, MatFn):
+            own = ("MatFn", e.fn, e.arg.name, tuple(i.dim for i in e.out))
+        elif isinstance(e, Size):
+            own = ("Size", e.index.dim)
+        elif isinstance(e, Const):
+            own = ("Const", e.value)
+        elif isinstance(e, (Sum, Max)):
+            own = (type(e).__name__, tuple(i.dim for i in e.indices), self.shape(e.body))
+        else:
+            own = (type(e).__name__, getattr(e, "fn", ""), tuple(self.shape(k) for k in e.children))
+        out = self._ids.setdefault(own, len(self._ids))
+        self._shape[e] = out
+        return out
+
+
 class Lowerer:
     """Lowers expressions to code lines; ``size_code(dim)`` spells the size of a dim."""
 
     def __init__(self, backend: Backend, size_code: Callable[[str], str],
                  size_hint: Callable[[str], int], tmp: Callable[[], str],
                  shared: dict[Expr, Val] | None = None,
-                 repeated: set[Expr] | frozenset = frozenset()) -> None:
+                 repeated: Repeats | None = None) -> None:
         self.b = backend
         self.size_code = size_code
         self.size_hint = size_hint
@@ -116,7 +184,7 @@ class Lowerer:
         self.lines: list[str] = []
         #: subexpressions that occur more than once are computed once, into a temporary
         self.shared = {} if shared is None else shared
-        self.repeated = repeated
+        self.repeated = repeated if repeated is not None else Repeats(())
         #: the axis order the caller would like results in (the left-hand side's)
         self.want: Axes = ()
 
@@ -155,9 +223,9 @@ class Lowerer:
 
     # -- expressions
     def lower(self, e: Expr) -> Val:
-        if not isinstance(e, (Call, Pow, Sum)) or not e.free:
+        if not isinstance(e, (Call, Pow, Sum)) or not e.free or not self.repeated.may_repeat(e):
             return self._lower(e)
-        key, names = canonical(e)
+        key, names = self.repeated.canonical(e)
         hit = self.shared.get(key)
         if hit is not None:  # computed before, perhaps with other index names
             return Val(hit.code, tuple(names[a] for a in hit.axes))
