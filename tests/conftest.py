@@ -4,6 +4,10 @@ import pytest
 
 import katex as _katex
 
+#: RICCI_MUTANT=<name> applies a deliberate bug before the tests run (the mutation check
+#: of the test suite: python -m tests.fuzz --mutants, docs/reliability.md)
+pytest_plugins = ["fuzz.plugin"]
+
 
 @pytest.fixture(scope="session")
 def katex():

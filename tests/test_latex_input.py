@@ -492,3 +492,11 @@ def test_latex_printed_random_programs_read_back(m):
     back = latex(to_latex(p))
     if back != p:
         _same_values(p, back)
+
+
+def test_bug_a_tensor_named_e_under_a_power_is_not_the_exponential():
+    """Found by the parser fuzzer: ``e^x[i]`` printed as ``e^{x_{i}}`` read back as exp."""
+    p = ricci.parse("y[i] = e^x[i] + b")
+    assert r"\mathit{e}^{x_{i}}" in p.latex()
+    assert ricci.parse(p.latex(), syntax="latex") == p
+    assert str(ricci.parse(r"y_i = \mathrm{e}^{x_i}", syntax="latex")) == "y[i] = exp(x[i])"

@@ -1079,7 +1079,9 @@ class _Parser:
                 if lhs:
                     raise self.err(f"'{word}' is reserved and cannot be defined", t)
                 return self.matrix_call(word, t)
-            if word == "e" and self.at("OP", "^") and not lhs and self.layer_label() is None:
+            # \mathrm{e}^{x} is exp(x); \mathit{e} is a tensor named e (as ricci prints it)
+            if word == "e" and name != "mathit" and self.at("OP", "^") and not lhs \
+                    and self.layer_label() is None:
                 return self.exponential(t)
             if word == "size":
                 if lhs:

@@ -745,6 +745,8 @@ class LatexNotation(Notation):
             x = ("-" if value < 0 else "") + number_text(abs(value))
         if x == "T":  # the power of a scalar named T, not a transpose (as x^{T} reads)
             x = r"\mathit{T}"
+        if b == "e":  # a tensor named e, not Euler's number (as e^{x} reads)
+            b = r"\mathit{e}"
         return f"{b if bp >= ATOM else self.paren(b)}^{{{x}}}", POW
 
     def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
