@@ -128,3 +128,25 @@ def test_constants_float64_cannot_hold_are_an_error():
     assert float_literal(Fraction(1, 2)) == "0.5"
     assert float(float_literal(Fraction(1, 3))) == 1 / 3
     assert float(float_literal(Fraction(10) ** 300)) == 1e300
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_ascii_names_are_tracked_by_the_scheduler(backend):
+    """Fuzz finding #7: the scheduler's name pattern was ASCII, so `Ω_max` was freed before its
+    use (UnboundLocalError)."""
+    import numpy as np
+
+    d = ricci.jacobian("Y[l] = sum[m](exp(Ω[m,l])) * Ω[j,l]", wrt="Ω")
+    assert ricci.check("Y[l] = sum[m](exp(Ω[m,l])) * Ω[j,l]", wrt="Ω",
+                       derivation=d, backend=backend).ok
+    assert np.all(np.isfinite(np.asarray(d.compile(backend)(Ω=np.random.rand(3, 4))["Ω"])))
+
+
+@pytest.mark.parametrize("text", ["L = x^(9^9^9)", "L = x * 2^(10^6)"])
+def test_huge_constant_powers_are_an_error_not_an_overflow(text):
+    """Fuzz finding #15: a power of constants the simplifier does not fold (too big) reached
+    the generated code as Python arithmetic and raised OverflowError."""
+    with pytest.raises(ricci.RicciError, match="out of the range of float64|not finite"):
+        ricci.check(text, wrt="x")
+    with pytest.raises(ricci.RicciError, match="out of the range of float64"):
+        ricci.grad(text, wrt="x").source("numpy")

@@ -86,3 +86,25 @@ def test_split_softmax_is_stable_at_large_logits(case: str, backend: str) -> Non
         g = got[w]
         assert np.all(np.isfinite(g)), f"{case}: d{w} is not finite\n{d.source(backend)}"
         np.testing.assert_allclose(g, ref.numpy(), rtol=1e-9, atol=1e-9 * max(1.0, float(ref.abs().max())))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("center", [-1000.0, 1000.0])
+def test_the_diagonal_of_a_split_softmax_is_stable(backend: str, center: float) -> None:
+    """Fuzz finding #6: exp(z[q,q]) (a diagonal) was left unshifted, so p[q,q] was inf/inf."""
+    text = "E[n,k] = exp(z[n,k])\ns[n] = sum[k](E[n,k])\np[n,k] = E[n,k] / s[n]\nL = D[j,q] * p[q,q]"
+    rng = np.random.default_rng(3)
+    values = {"z": rng.standard_normal((3, 3)) + center, "D": rng.standard_normal((2, 3))}
+    tv = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    p = torch.softmax(tv["z"], 1)
+    loss = (tv["D"] * torch.diagonal(p)[None, :]).sum()
+    want = dict(zip(("D", "z"), torch.autograd.grad(loss, [tv["D"], tv["z"]])))
+    got = ricci.grad(text, wrt=["D", "z"]).compile(backend)(**values)
+    for w in want:
+        np.testing.assert_allclose(np.asarray(got[w]), want[w].numpy(), rtol=1e-9, atol=1e-12)
+    h = ricci.hessian("E[n,k] = exp(z[n,k])\ns[n] = sum[k](E[n,k])\np[n,k] = E[n,k] / s[n]\n"
+                      "L = p[q,q]", "z", diagonal=True).compile(backend)
+    hz = np.asarray(next(iter(h(z=values["z"]).values())))
+    ref = torch.autograd.functional.hessian(lambda z: torch.diagonal(torch.softmax(z, 1)).sum(),
+                                            torch.tensor(values["z"]))
+    np.testing.assert_allclose(hz, torch.einsum("abab->ab", ref).numpy(), rtol=1e-8, atol=1e-12)

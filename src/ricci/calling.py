@@ -302,16 +302,22 @@ class Compiled:
                                                   "determinant, such as a positive definite one")
         args = [arrs[n] for n in self.inputs]  # positional: the source may rename keywords
         extra = {"sizes": {key: dims[d] for d, key in self._size_keys.items()}} if self._size_keys else {}
-        if not self._operands:
-            return self._fn(*args, **extra)
         try:
             out = self._fn(*args, **extra)
+        except OverflowError as e:  # Python numbers (constants, sizes) raise where arrays give inf
+            raise RicciError(f"a number the {self.backend} code computes is out of the range of "
+                             f"float64 ({_first_line(e)})",
+                             hint="a constant or a power of a size is too large: rescale the "
+                                  "program") from None
         except (np.linalg.LinAlgError, RuntimeError) as e:
+            if not self._operands:
+                raise
             if not _is_linalg_error(e):
                 raise
             self._diagnose(arrs, dims, e)
             raise  # pragma: no cover - _diagnose raises
-        if not all(_all_finite(v) for v in out.values()) and all(_all_finite(v) for v in arrs.values()):
+        if self._operands and not all(_all_finite(v) for v in out.values()) \
+                and all(_all_finite(v) for v in arrs.values()):
             self._diagnose(arrs, dims, None)
         return out
 

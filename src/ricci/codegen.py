@@ -438,7 +438,8 @@ class _Step:
         return self.value.code if self.value is not None else ""
 
 
-_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+#: a Python identifier in generated code (any letters: tensors may be named Ω or σ)
+_IDENT = re.compile(r"(?<![.\w])(?!\d)\w+")
 
 
 def _accumulable(st) -> list | None:

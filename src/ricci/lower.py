@@ -303,6 +303,15 @@ class Lowerer:
         return Val(code, v.axes, v.prec if code == v.code else ATOM)
 
     def power(self, e: Pow) -> Val:
+        if isinstance(e.base, Const) and isinstance(e.exp, Const) and e.base.value > 0:
+            # a constant the simplifier left unfolded because it is huge: 9^387420489
+            digits = math.log10(e.base.value.numerator / e.base.value.denominator) * float(e.exp.value)
+            if abs(digits) > 307:
+                raise RicciError(f"the constant {number_text(e.base.value)}^{number_text(e.exp.value)} "
+                                 f"(about 1e{round(digits)}) is out of the range of float64, which the "
+                                 f"generated code computes in",
+                                 hint="rescale the program so that its constants lie between about "
+                                      "1e-308 and 1e308")
         base = self.lower(e.base)
         if isinstance(e.exp, Const):
             x = e.exp.value

@@ -121,8 +121,9 @@ class _Stabilizer:
         times scale, products of factors substituted."""
 
         def fn(n: Expr) -> Expr:
+            # (a diagonal exp(z[q,q]) too: exp(z[n,k]) = exp(z[n,k] - c[n]) E[n] for every n, k)
             if isinstance(n, Call) and n.fn == "exp" and isinstance(n.args[0], Tensor) \
-                    and n.args[0].name in self.groups and len(set(n.args[0].indices)) == len(n.args[0].indices):
+                    and n.args[0].name in self.groups:
                 z = n.args[0]
                 r = self.rest(z.name, z.indices)
                 shifted = Call("exp", (Add((z, Mul((Const(-1), self.c_ref(z.name, r))))),))
