@@ -500,3 +500,14 @@ def test_bug_a_tensor_named_e_under_a_power_is_not_the_exponential():
     assert r"\mathit{e}^{x_{i}}" in p.latex()
     assert ricci.parse(p.latex(), syntax="latex") == p
     assert str(ricci.parse(r"y_i = \mathrm{e}^{x_i}", syntax="latex")) == "y[i] = exp(x[i])"
+
+
+@pytest.mark.parametrize("text", ["x = σ * (a + b)", "x = sigma * (a + b)", "x = sigma * (a + b) * sigma",
+                                  "H = (A[n] * l[n]) / sum[n](s[n])", "H = (A[n] * l[n]) / (2 * sum[n](s[n]))",
+                                  "H = A[n] * l[n] / sum[m](s[m])"])
+def test_latex_reads_back_what_the_printer_wrote(text):
+    """Fuzz findings #9 (a tensor sigma before a parenthesis read back as the sigmoid) and #10
+    (an implicit sum in a numerator reached over the divisor's own sum of the same name)."""
+    p = ricci.parse(text)
+    back = ricci.parse(p.latex(), syntax="latex")
+    assert str(back).replace("sigma", "σ") == str(p).replace("sigma", "σ")

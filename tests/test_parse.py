@@ -110,3 +110,15 @@ def test_printing_round_trips(text):
     p = ricci.parse(text)
     assert str(p) == text
     assert ricci.parse(str(p)) == p
+
+
+@pytest.mark.parametrize("text", ["y = (x[i]*u[i]) * sum[i](v[i]*w[i])",
+                                  "y = sum[i](v[i]*w[i]) * (x[i]*u[i])",
+                                  "y = (x[i]*u[i]) * sum[i](v[i]*w[i]) * sum[i](a[i]*b[i])"])
+def test_sums_as_written_keep_their_names(text):
+    """Fuzz finding #14: a second sum over i was printed implicitly under a new name (j), which
+    parses to a program that is equal in value but not in structure; as written it stays
+    `sum[i](..)`."""
+    p = ricci.parse(text)
+    assert ricci.parse(str(p)) == p
+    assert "j" not in str(p)

@@ -298,11 +298,16 @@ class _Planner:
         self.kinds[path] = "add" if isinstance(n, Add) else "mul" if isinstance(n, Mul) else "other"
         if isinstance(n, Sum):
             implicit = set()
-            for k in sorted(_eligible(n, self.strict)):
-                last = self.accepted.get(k)
-                if last is not None and not self._compatible(path, scope, *last):
-                    self.clash = (path, k)
-                    return
+            eligible = sorted(_eligible(n, self.strict))
+            clashing = [k for k in eligible if k in self.accepted
+                        and not self._compatible(path, scope, *self.accepted[k])]
+            if clashing and self.strict and not self._enclosed(path, {i.name for i in n.indices}):
+                # as written: the user's own name, summed explicitly, `(x[i]*u[i]) * sum[i](..)`
+                eligible = []
+            elif clashing:
+                self.clash = (path, clashing[0])
+                return
+            for k in eligible:
                 implicit.add(k)
                 self.accepted[k] = (path, scope)
             self.plan[path] = frozenset(implicit)
@@ -310,6 +315,11 @@ class _Planner:
                   or _is_compound_deriv(n))
         for i, c in enumerate(n.children):
             self.visit(c, path + (i,), scope + (path + (i,),) if nested else scope)
+
+    def _enclosed(self, path: tuple, names: set[str]) -> bool:
+        """Whether an enclosing sum prints one of ``names`` implicitly (then an explicit sum
+        of that name inside it would be refused by the parser)."""
+        return any(self.plan.get(path[:d], frozenset()) & names for d in range(len(path)))
 
     def _compatible(self, path: tuple, scope: tuple, other: tuple, other_scope: tuple) -> bool:
         """Same scope, and they meet in a sum of terms (each summed on its own)."""
@@ -761,7 +771,9 @@ class LatexNotation(Notation):
         if not left:
             return right
         number_meets = right[:1].isdigit() or (left[-1:].isdigit() and re.match(r"\\frac\{\d", right))
-        return left + (r" \cdot " if number_meets else " ") + right
+        # a tensor named sigma before a parenthesis would read back as the function: \sigma(x)
+        call_like = left.endswith("\\sigma") and right.startswith(("(", "\\left("))
+        return left + (r" \cdot " if number_meets or call_like else " ") + right
 
     def splits(self, c: Fraction) -> bool:
         return c.denominator != 1 and "e" not in number_text(c)  # x/2, not 0.5 x
@@ -775,18 +787,25 @@ class LatexNotation(Notation):
         leads = [(coef and k == 0) or p == FRAC for k, (_, p) in enumerate(parts)]
         lead = [pt for pt, is_lead in zip(parts, leads) if is_lead]
         rest = [pt for pt, is_lead in zip(parts, leads) if not is_lead]
-        num = rest[0][0] if len(rest) == 1 else self.joined(rest) or "1"
         den = dens[0][0] if len(dens) == 1 else self.joined(dens)
+        num = self.numerator(rest, den)
         frac = rf"\frac{{{num}}}{{{den}}}"
         return (self.juxtapose(self.joined(lead), frac), MUL) if lead else (frac, FRAC)
+
+    def numerator(self, parts: Sequence[tuple[str, int]], den: str) -> str:
+        """The numerator of a ``\\frac``: a product factor in parentheses when the divisor
+        has a sum of its own, since an implicit sum in a numerator reaches over the divisor
+        (``\\frac{\\left(A_{n} l_{n}\\right)}{\\sum_{n} s_{n}}``)."""
+        if "\\sum_" in den:
+            parts = [(self.paren(t), ATOM) if p == MUL else (t, p) for t, p in parts]
+        return parts[0][0] if len(parts) == 1 else self.joined(parts) or "1"
 
     def written_product(self, items: Sequence[tuple[bool, str, int]]) -> tuple[str, int]:
         """Left to right, each divisor making a ``\\frac`` of everything before it."""
         acc: list[tuple[str, int]] = []
         for k, (div, s, p) in enumerate(items):
             if div:
-                num = acc[0][0] if len(acc) == 1 else self.joined(acc) or "1"
-                acc = [(rf"\frac{{{num}}}{{{s}}}", FRAC)]
+                acc = [(rf"\frac{{{self.numerator(acc, s)}}}{{{s}}}", FRAC)]
             else:
                 acc.append((s, ATOM if k == 0 and p == UNARY else p))  # -x y: (-x) y
         return acc[0] if len(acc) == 1 else (self.joined(acc), MUL)
