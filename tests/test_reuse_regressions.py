@@ -55,3 +55,21 @@ def test_a_pattern_summing_an_unused_index_is_not_reused():
     used = Statement("L2", (), Sum((j,), Mul((a, b))))
     (out,) = reuse([used], [derived])  # without the unused index it is the forward value
     assert out.rhs == Tensor("L2", ())
+
+
+@pytest.mark.parametrize("program, wrt", [
+    ("Sm = sum[k](Z[k])\nP[k] = Z[k] * Sm\nL = 2 + 2^P[k]", "Z"),
+    ("T1[q,m] = exp((G[m,r,q]^2)^(1/2))\nL = x[r,t] * T1[l,i]", "G"),
+])
+@pytest.mark.parametrize("kind", ["hessian", "diagonal", "hvp"])
+def test_a_bound_index_named_like_the_statements_is_not_a_pattern(program, wrt, kind):
+    """Fuzz finding #5: the gradient statement dP[k] = log(2) * 2^sum[k](P[k]) (the k on the
+    right is bound) was taken as a pattern for reuse, and its k leaked into the Hessian as a
+    free index (AssertionError in code generation)."""
+    if kind == "hvp":
+        d = ricci.hvp(program, wrt)
+    else:
+        d = ricci.hessian(program, wrt, diagonal=kind == "diagonal")
+    assert ricci.check(program, wrt=wrt, derivation=d).ok
+    for st in d.program.statements:
+        assert st.rhs.free <= set(st.indices), st

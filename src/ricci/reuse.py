@@ -146,10 +146,11 @@ class _Pattern:
         fs = list(rhs.factors) if isinstance(rhs, Mul) else [rhs]
         occurring = _occurring(rhs)
         # dT1[i] = L * log(2) broadcasts, and L = sum[j,m](det(K) * F[j]) sums over an
-        # index no factor has (it is size(m) * ...): neither is a pattern
+        # index no factor has (it is size(m) * ...): neither is a pattern; nor is
+        # dP[k] = log(2) * 2^sum[k](P[k]), whose k on the right is another (bound) k
         self.ok = len(fs) >= 2 and not any(isinstance(f, Const) for f in fs) \
             and len(set(st.indices)) == len(st.indices) \
-            and set(st.indices) <= occurring and set(self.bound) <= occurring
+            and set(st.indices) <= st.rhs.free and set(self.bound) <= occurring
         self.factors = _powers(fs)
         #: what a product must hold for the pattern to match (see :func:`_head`)
         self.factor_heads = [_head(b) for b, _ in self.factors]
