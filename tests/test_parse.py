@@ -122,3 +122,16 @@ def test_sums_as_written_keep_their_names(text):
     p = ricci.parse(text)
     assert ricci.parse(str(p)) == p
     assert "j" not in str(p)
+
+
+def test_delta_in_unicode_is_the_kronecker_delta():
+    """Fuzz finding #16: `δ[i,k]` was read as a tensor named δ, printed in LaTeX as `\\delta_{ik}`
+    and read back as the Kronecker delta. δ is the Kronecker delta everywhere (ricci prints it
+    so in Unicode, LaTeX reads \\delta so), and cannot name a tensor."""
+    p = ricci.parse("y[i] = δ[i,j] * x[j]")
+    assert p == ricci.parse("y[i] = delta[i,j] * x[j]")
+    assert ricci.parse(p.latex(), syntax="latex") == p
+    for text in ("δ = 2", "y = δ", "δ[i] = x[i]"):
+        with pytest.raises(ricci.RicciError, match="δ") as e:
+            ricci.parse(text)
+        assert "Kronecker" in str(e.value)

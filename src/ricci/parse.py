@@ -50,8 +50,11 @@ from .functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .bounds import current, guarded, tick
 
 KEYWORDS = ("sum", "delta", "size")
+#: the Kronecker delta's spellings: δ is how ricci prints it in Unicode and LaTeX reads \delta
+DELTA_NAMES = ("delta", "δ")
 #: names that do not simply name a tensor (see Parser.atom)
-_SPECIAL = frozenset(KEYWORDS) | frozenset(FUNCTIONS) | frozenset(MATRIX_FUNCTIONS)
+_SPECIAL = frozenset(KEYWORDS) | frozenset(DELTA_NAMES) | frozenset(FUNCTIONS) | frozenset(MATRIX_FUNCTIONS)
+_DELTA_HINT = "δ is the Kronecker delta (as \\delta in LaTeX); for a tensor, use another name"
 
 
 @contextmanager
@@ -687,7 +690,8 @@ class Parser:
             raise self.error(f"expected a statement such as 'Y[i,j] = ...', found {_describe(t)}")
         self.pos += 1
         if t.text in _SPECIAL:
-            raise self.error(f"'{t.text}' is reserved and cannot be defined", t)
+            raise self.error(f"'{t.text}' is reserved and cannot be defined", t,
+                             hint=_DELTA_HINT if t.text == "δ" else None)
         indices = None
         if self.toks[self.pos].text == "[":
             indices = self.names(t.text)
@@ -773,7 +777,7 @@ class Parser:
         fn = MATRIX_FUNCTIONS[t.text]
         self.take()  # (
         op = self.tok
-        if op.kind != "NAME" or op.text in KEYWORDS or op.text in FUNCTIONS or op.text in MATRIX_FUNCTIONS:
+        if op.kind != "NAME" or op.text in _SPECIAL:
             raise self.error(f"{t.text} takes a square matrix named by its tensor, such as {t.text}(A)",
                              op, hint=f"for an expression, define it first: C[i,j] = ...; then {t.text}(C)")
         self.take()
@@ -856,10 +860,11 @@ class Parser:
             self.depth -= d
             self.expect(")", "to close sum[...](")
             return SumA(idx, body, t.span)
-        if name == "delta":
+        if name in DELTA_NAMES:
             if not self.at("OP", "["):
-                raise self.error("delta needs its indices: delta[i,j]", t)
-            return DeltaA(self.names("delta"), t.span)
+                raise self.error(f"{name} needs its indices: {name}[i,j]", t,
+                                 hint=_DELTA_HINT if name == "δ" else None)
+            return DeltaA(self.names(name), t.span)
         if name == "size":
             self.expect("(", "after size")
             it = self.tok
