@@ -135,3 +135,12 @@ def test_delta_in_unicode_is_the_kronecker_delta():
         with pytest.raises(ricci.RicciError, match="δ") as e:
             ricci.parse(text)
         assert "Kronecker" in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["y = delta[k,s] * 2 * delta[l,k]", "y = sum[s](delta[k,s]) * delta[l,k]",
+                                  "y[i] = delta[i,s] * delta[s,j] * x[j]"])
+def test_size_classes_do_not_depend_on_the_order_of_the_text(text):
+    """Fuzz finding #17: an index class tied to no tensor was labelled by the first name met
+    (k in delta[k,s], s in sum[s](delta[k,s])), so str(p) parsed to a different program."""
+    p = ricci.parse(text)
+    assert ricci.parse(str(p)) == p

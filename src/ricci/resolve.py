@@ -14,9 +14,10 @@ The index rule (the pseudo-Einstein convention of the CS189 notes):
 
 Dims: within one statement an index name has one size; a tensor's axis has one size
 across the program. A union-find over (tensor, axis) and (statement, index name) slots
-gives every index its dim label: ``X:0`` for the first axis of ``X``, or ``k@Y`` for an
-index ``k`` of statement ``Y`` that no tensor axis is tied to (statement names are
-unique, so labels never collide and do not depend on the layout of the text).
+gives every index its dim label: ``X:0`` for the first axis of ``X``, or ``k@Y`` for the
+indices of statement ``Y`` that no tensor axis is tied to, ``k`` the alphabetically first
+of their names (statement names are unique, so labels never collide, and they do not
+depend on the order or layout of the text).
 """
 
 from __future__ import annotations
@@ -283,10 +284,12 @@ class _Builder:
             for a in range(ranks[name]):
                 label.setdefault(find(axis[name] + a), f"{name}:{a}")
         for s, w, own in zip(self.stmts, self.walks, slots):
-            for n in w.names:  # in the order written (own has tensor-tied names first)
-                root = find(own[n.name])
+            # the alphabetically first name of the class: the label does not depend on which
+            # of delta[k,s] and sum[s](...) comes first, so str(p) parses back to p
+            for name in sorted({n.name for n in w.names}):
+                root = find(own[name])
                 if root not in label:
-                    label[root] = f"{n.name}@{s.name}"
+                    label[root] = f"{name}@{s.name}"
         dims = {name: tuple(label[find(axis[name] + a)] for a in range(r)) for name, r in ranks.items()}
         self.inputs = tuple(inputs)
         out = []
