@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ricci.evaluate import evaluate
-from ricci.expr import index_occurrences
-from ricci.shapes import all_dims
+from ricci.verify.evaluate import evaluate
+from ricci.ir.expr import index_occurrences
+from ricci.ir.shapes import all_dims
 
 
 def values(d, rng, size=None):
@@ -50,6 +50,6 @@ def check_matrix_forms(d, seed: int = 0, tol: float = 1e-9) -> int:
 
 def _py_env(env):
     """Values by the names the matrix code uses (``lambda`` as ``lambda_``)."""
-    from ricci.matrix import py_name
+    from ricci.display.matrix import py_name
 
     return {py_name(k): v for k, v in env.items()}

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch.autograd.functional import jacobian
 
-from ricci.evaluate import evaluate
-from ricci.expr import (Deriv, Expr, Index, Tensor, Transposed, index_occurrences, map_bottom_up,
+from ricci.verify.evaluate import evaluate
+from ricci.ir.expr import (Deriv, Expr, Index, Tensor, Transposed, index_occurrences, map_bottom_up,
                         rename_bound, substitute)
-from ricci.program import Program, Statement
-from ricci.shapes import all_dims
+from ricci.ir.program import Program, Statement
+from ricci.ir.shapes import all_dims
 
 from matrix_check import _py_env
 
@@ -109,7 +109,7 @@ class StepChecker:
 
     def check(self, steps, tol: float = 1e-8) -> int:
         """Assert every step's equation; returns how many were checked."""
-        from ricci.steps import _lhs_indices
+        from ricci.display.steps import _lhs_indices
 
         # a second derivative's steps show matrix lines of its parts too
         views = [self.d.matrix()] + [pt.matrix() for pt in (self.d.parts or ())]

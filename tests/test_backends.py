@@ -24,8 +24,8 @@ from hypothesis import event, given
 
 import ricci
 from ricci.cli import main
-from ricci.evaluate import evaluate
-from ricci.shapes import all_dims
+from ricci.verify.evaluate import evaluate
+from ricci.ir.shapes import all_dims
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import ricci
-from ricci.codegen import _py_names, generate
-from ricci.lower import float_literal
+from ricci.codegen.emit import _py_names, generate
+from ricci.codegen.lower import float_literal
 
 from strategies import Model, models
 
@@ -26,7 +26,7 @@ BACKENDS = ["numpy", "torch", "jax"]
 
 
 def _run(program: ricci.Program, outputs: dict, inputs: dict, backend: str) -> dict:
-    from ricci.calling import Compiled
+    from ricci.codegen.calling import Compiled
 
     gen = generate(program, outputs, tuple(inputs), backend=backend)
     f = Compiled(gen, backend, program, program, label="test", filename="<test>")
@@ -85,7 +85,7 @@ def test_forward_code_of_random_programs_matches_the_oracle(m: Model):
         dims = m.dim_sizes(prog)
         if dims is None:
             return
-        from ricci.calling import Compiled
+        from ricci.codegen.calling import Compiled
 
         gen = generate(prog, outs, prog.inputs, backend="numpy")
         f = Compiled(gen, "numpy", prog, prog, label="test", filename="<test>")

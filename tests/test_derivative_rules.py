@@ -4,9 +4,9 @@ differences through :func:`ricci.check`. One test per entry of the derivative ta
 import pytest
 
 import ricci
-from ricci.differentiate import RULES as STRUCTURAL_RULES
-from ricci.expr import Add, Call, Const, Delta, MatFn, Mul, Pow, Size, Sum, Tensor
-from ricci.functions import FUNCTIONS
+from ricci.calculus.differentiate import RULES as STRUCTURAL_RULES
+from ricci.ir.expr import Add, Call, Const, Delta, MatFn, Mul, Pow, Size, Sum, Tensor
+from ricci.primitives.functions import FUNCTIONS
 
 
 def ok(prog, wrt, **kw):

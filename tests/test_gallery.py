@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import ricci
-from ricci.functions import FUNCTIONS
+from ricci.primitives.functions import FUNCTIONS
 
 import gallery_doc
 

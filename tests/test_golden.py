@@ -112,7 +112,7 @@ def test_cs189_jacobian_when_the_chosen_names_are_dummies_of_the_program():
 def test_the_delta_eats_an_index_003():
     prog = "v[i] = A[i,j]*delta[j,k]*B[i,k]"
     p = ricci.parse(prog)
-    from ricci.simplify import simplify
+    from ricci.simplify.rewrite import simplify
 
     st = p.statements[0]
     assert str(st.replace(simplify(st.rhs))) == "v[i] = A[i,k] * B[i,k]"

@@ -17,11 +17,11 @@ import pytest
 
 import ricci
 from ricci import RicciError
-from ricci.expr import MINUS_ONE, Const, Index, Mul, Tensor
+from ricci.ir.expr import MINUS_ONE, Const, Index, Mul, Tensor
 from ricci import limits
-from ricci.parse import _tokenize_exact, number_value, tokenize
-from ricci.program import Statement
-from ricci.render import expr_text, number_text
+from ricci.syntax.parse import _tokenize_exact, number_value, tokenize
+from ricci.ir.program import Statement
+from ricci.display.render import expr_text, number_text
 
 LIMIT = 128  # the default nesting limit
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 
 import ricci
 from ricci import RicciError
-from ricci.evaluate import evaluate
-from ricci.latex_parse import looks_like_latex, parse_latex_statements
+from ricci.verify.evaluate import evaluate
+from ricci.syntax.latex import looks_like_latex, parse_latex_statements
 
 from strategies import models
 
@@ -319,7 +319,7 @@ def test_detection_says_ricci_for_ricci():
 
 def test_detection_says_ricci_for_every_program_in_the_tests():
     """Every string literal in the other test files that ricci's parser accepts is ricci."""
-    from ricci.parse import parse_statements
+    from ricci.syntax.parse import parse_statements
 
     seen = 0
     for path in sorted(Path(__file__).parent.glob("test_*.py")):
@@ -355,7 +355,7 @@ def test_auto_and_explicit_syntax():
 
 
 def test_parse_latex_statements_builds_the_ricci_syntax_tree():
-    from ricci.parse import parse_statements
+    from ricci.syntax.parse import parse_statements
 
     def strip(x):  # compare trees without their spans
         if isinstance(x, list):
@@ -436,12 +436,12 @@ def test_auto_detected_latex_reports_latex_errors():
 
 
 def _latex_printer():
-    from ricci.render import statement_text
+    from ricci.display.render import statement_text
 
     try:
         statement_text(ricci.parse("y = x").statements[0], notation="latex")
     except (TypeError, ValueError, KeyError):
-        pytest.skip("the LaTeX notation of ricci.render is not available")
+        pytest.skip("the LaTeX notation of ricci.display.render is not available")
     return lambda p: " \\\\\n".join(
         statement_text(s, notation="latex", reorder=getattr(s, "derived", False))
         for s in p.statements)
@@ -449,7 +449,7 @@ def _latex_printer():
 
 def _same_values(a, b):
     """Both programs compute the same values (every dim of size 3, random positive inputs)."""
-    from ricci.expr import Index, walk
+    from ricci.ir.expr import Index, walk
 
     def labels(p):
         out = {d for dl in p.dims.values() for d in dl}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ricci
-from ricci.functions import MATRIX_FUNCTIONS
+from ricci.primitives.functions import MATRIX_FUNCTIONS
 from matrix_check import check_matrix_forms
 from steps_check import check_steps
 

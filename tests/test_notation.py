@@ -1,4 +1,4 @@
-"""One printer, three notations: ricci's text, Unicode and LaTeX (:mod:`ricci.render`).
+"""One printer, three notations: ricci's text, Unicode and LaTeX (:mod:`ricci.display.render`).
 
 Goldens for the articles' worked examples in every notation, hand-built expressions for
 every node type (the display-only ``Deriv`` and ``Transposed`` included) in both modes,
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import ricci
-from ricci.expr import Add, Call, Const, Deriv, Index, Mul, Pow, Size, Sum, Tensor, Transposed
-from ricci.functions import FUNCTIONS, defun
-from ricci.render import expr_text, lhs_text, statement_text
+from ricci.ir.expr import Add, Call, Const, Deriv, Index, Mul, Pow, Size, Sum, Tensor, Transposed
+from ricci.primitives.functions import FUNCTIONS, defun
+from ricci.display.render import expr_text, lhs_text, statement_text
 
 NOTATIONS = ("text", "unicode", "latex")
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.ricci"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ricci
-from ricci.evaluate import evaluate
+from ricci.verify.evaluate import evaluate
 
 rng = np.random.default_rng(0)
 A, B, W = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal((3, 5))

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import ricci
-from ricci.evaluate import evaluate
-from ricci.expr import Size, walk
-from ricci.shapes import all_dims
+from ricci.verify.evaluate import evaluate
+from ricci.ir.expr import Size, walk
+from ricci.ir.shapes import all_dims
 
 from strategies import CLASS_SIZES, LETTERS, Model, models
 

@@ -1,4 +1,4 @@
-"""Regression tests for the reuse of forward values in derived expressions (ricci.reuse).
+"""Regression tests for the reuse of forward values in derived expressions (ricci.calculus.reuse).
 
 A forward statement whose sum runs over an index none of its factors has
 (``L = sum[j,m](det(K) * F[j])``: ``m`` is unused, so L is ``size(m) * sum[j](...)``) is
@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 import ricci
-from ricci.expr import Index, Mul, Sum, Tensor
-from ricci.program import Statement
-from ricci.reuse import reuse
+from ricci.ir.expr import Index, Mul, Sum, Tensor
+from ricci.ir.program import Statement
+from ricci.calculus.reuse import reuse
 
 pytest.importorskip("torch")
 

@@ -1,4 +1,4 @@
-"""The input contract of compiled functions (ricci.calling), on every backend.
+"""The input contract of compiled functions (ricci.codegen.calling), on every backend.
 
 Every bad input is a RicciError naming it, before any arithmetic; good inputs are
 converted as documented (one floating dtype, positional or keyword arguments); a singular
@@ -140,9 +140,9 @@ def test_a_dead_statement_does_not_constrain_the_call(backend):
 
 
 def test_an_unknown_size_is_named_by_a_tensor_axis_never_an_internal_label():
-    from ricci.expr import MatFn, operand
-    from ricci.program import Program, Statement
-    from ricci.shapes import Binder
+    from ricci.ir.expr import MatFn, operand
+    from ricci.ir.program import Program, Statement
+    from ricci.ir.shapes import Binder
 
     # K's dims named by no index: only the matrix function uses them
     k = ricci.parse("L = logdet(K)").dims["K"][0]

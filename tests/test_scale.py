@@ -17,7 +17,7 @@ from fractions import Fraction
 import pytest
 
 import ricci
-from ricci.expr import (
+from ricci.ir.expr import (
     Add,
     Call,
     Const,
@@ -33,7 +33,7 @@ from ricci.expr import (
     walk,
 )
 from ricci import limits
-from ricci.simplify import FOLD_LIMIT, simplify, small
+from ricci.simplify.rewrite import FOLD_LIMIT, simplify, small
 
 pytest.importorskip("torch")
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import ricci
-from ricci import steps as S
+from ricci.display import steps as S
 from steps_check import check_steps
 from strategies import models
 

@@ -18,14 +18,14 @@ The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
 :mod:`~ricci.codegen` and :mod:`~ricci.render` (code and text).
 """
 
-from .autodiff import grad, jacobian
+from .calculus.autodiff import grad, jacobian
 from .bounds import Limits, limits
-from .check import CheckReport, check
-from .derivation import Derivation
+from .verify.check import CheckReport, check
+from .calculus.derivation import Derivation
 from .errors import RicciError
-from .program import Program, Statement
-from .resolve import parse
-from .second import hessian, hvp
+from .ir.program import Program, Statement
+from .syntax.resolve import parse
+from .calculus.second import hessian, hvp
 
 __all__ = ["parse", "grad", "jacobian", "hessian", "hvp", "check", "Program", "Statement", "Derivation",
            "CheckReport", "RicciError", "limits", "Limits"]

@@ -24,12 +24,12 @@ import os
 import sys
 from typing import NoReturn, Sequence, TextIO
 
-from .autodiff import grad, jacobian
-from .second import hessian, hvp
-from .check import check
+from .calculus.autodiff import grad, jacobian
+from .calculus.second import hessian, hvp
+from .verify.check import check
 from .errors import RicciError
-from .program import Program
-from .resolve import parse
+from .ir.program import Program
+from .syntax.resolve import parse
 
 
 def _decode(data: bytes, where: str) -> str:

@@ -4,19 +4,19 @@ Workers run under ``coverage.Coverage(branch=True)`` restricted to ricci's sourc
 (:func:`start` / :func:`stop`); the executed lines are then mapped back to ricci's own
 tables with ``inspect.getsourcelines``, without touching ``src/``:
 
-* derivative rules: each function of ``ricci.differentiate.RULES`` (one per node type)
+* derivative rules: each function of ``ricci.calculus.differentiate.RULES`` (one per node type)
   fired when a line of its body ran;
-* the derivative of each entry of ``ricci.functions.FUNCTIONS`` / ``MATRIX_FUNCTIONS``:
+* the derivative of each entry of ``ricci.primitives.functions.FUNCTIONS`` / ``MATRIX_FUNCTIONS``:
   the entries' ``deriv`` lambdas share source lines (``deriv=`` and ``fold=`` on one line),
   so these are counted by a wrapper the worker puts around each ``deriv`` (a matrix
   function's ``deriv`` is also checked by lines);
-* simplifier rules: each ``Rule.fn`` of ``ricci.simplify.RULES`` fired when one of its
+* simplifier rules: each ``Rule.fn`` of ``ricci.simplify.rewrite.RULES`` fired when one of its
   ``return`` statements that returns a value (not ``None``) ran;
-* code generation: each method of ``ricci.lower.Lowerer`` (entered, and each of its
+* code generation: each method of ``ricci.codegen.lower.Lowerer`` (entered, and each of its
   ``return`` statements, the spellings of a contraction), named paths (matrix product,
   batched matrix product, tensordot, einsum, solve, Gram matrix, fused kernels, ...) found
-  by a marker in their source line, and each function of ``ricci.stable`` and
-  ``ricci.codegen``.
+  by a marker in their source line, and each function of ``ricci.codegen.stable`` and
+  ``ricci.codegen.emit``.
 """
 
 from __future__ import annotations
@@ -78,13 +78,13 @@ def start():
     function table entry's ``deriv``."""
     import coverage
 
-    from ricci.functions import FUNCTIONS, MATRIX_FUNCTIONS
+    from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 
     for table, prefix in ((FUNCTIONS, "fn"), (MATRIX_FUNCTIONS, "matfn")):
         for name, f in list(table.items()):
             table[name] = dataclasses.replace(f, deriv=_counting(f.deriv, f"{prefix}:{name}"))
     cov = coverage.Coverage(branch=True, data_file=None, config_file=False,
-                            include=[str(ricci_dir() / "*.py")])
+                            include=[str(ricci_dir() / "*.py"), str(ricci_dir() / "*" / "*.py")])
     cov.start()
     return cov
 
@@ -150,8 +150,10 @@ def _ran(lines: dict[str, list[int]], fname: str, wanted) -> bool:
 
 def analyse(data: dict[str, Any]) -> dict[str, Any]:
     """For each table of ricci, which entries fired (see the module docstring)."""
-    from ricci import codegen, differentiate, lower, simplify, stable
-    from ricci.functions import FUNCTIONS, MATRIX_FUNCTIONS
+    from ricci.calculus import differentiate
+    from ricci.codegen import emit as codegen, lower, stable
+    from ricci.simplify import rewrite as simplify
+    from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 
     lines, calls = data["lines"], data["calls"]
     out: dict[str, Any] = {}

@@ -52,14 +52,14 @@ def patch_source(fn: Callable, old: str, new: str) -> Callable:
 
 
 def _function_entry(name: str, **changes: Any) -> None:
-    from ricci.functions import FUNCTIONS
+    from ricci.primitives.functions import FUNCTIONS
 
     FUNCTIONS[name] = dataclasses.replace(FUNCTIONS[name], **changes)
 
 
 def _rule(name: str, fn: Callable | None) -> None:
     """Replace (``fn``) or drop (None) the simplifier rule ``name``."""
-    from ricci import simplify
+    from ricci.simplify import rewrite as simplify
 
     old = next((r for r in simplify.RULES if r.name == name), None)
     if old is None:
@@ -75,15 +75,15 @@ def _rule(name: str, fn: Callable | None) -> None:
 
 
 def _tanh_sign() -> None:
-    from ricci.expr import Const, Mul
-    from ricci.functions import FUNCTIONS
+    from ricci.ir.expr import Const, Mul
+    from ricci.primitives.functions import FUNCTIONS
 
     orig = FUNCTIONS["tanh"].deriv
     _function_entry("tanh", deriv=lambda x, ans: Mul((Const(-1), orig(x, ans))))
 
 
 def _sigmoid_numpy() -> None:
-    from ricci.functions import FUNCTIONS
+    from ricci.primitives.functions import FUNCTIONS
 
     code = dict(FUNCTIONS["sigmoid"].code)
     code["numpy"] = "np.exp(np.minimum({0}, 0.0)) / (1.0 + np.exp(np.abs({0})))"
@@ -91,7 +91,7 @@ def _sigmoid_numpy() -> None:
 
 
 def _exp_numpy_ulps() -> None:
-    from ricci.functions import FUNCTIONS
+    from ricci.primitives.functions import FUNCTIONS
 
     code = dict(FUNCTIONS["exp"].code)
     code["numpy"] = "(np.exp({0}) * (1.0 + 1e-6))"
@@ -99,7 +99,7 @@ def _exp_numpy_ulps() -> None:
 
 
 def _pow_of_pow() -> None:
-    from ricci import simplify
+    from ricci.simplify import rewrite as simplify
 
     rule = next(r for r in simplify.RULES if r.name == "pow-of-pow")
     _rule("pow-of-pow", patch_source(rule.fn, "inner.exp.value * e.exp.value", "inner.exp.value + e.exp.value"))
@@ -110,19 +110,19 @@ def _drop_delta_eat() -> None:
 
 
 def _lower_add_sign() -> None:
-    from ricci.lower import Lowerer
+    from ricci.codegen.lower import Lowerer
 
     Lowerer.add = patch_source(Lowerer.add, '(" - " + a.wrapped(ADD)) if neg', '(" + " + a.wrapped(ADD)) if neg')
 
 
 def _matmul_transpose() -> None:
-    from ricci.lower import Lowerer
+    from ricci.codegen.lower import Lowerer
 
     Lowerer.binary = patch_source(Lowerer.binary, 'ac = f"{ac}.T"', 'ac = f"{ac}"')
 
 
 def _logdet_transpose() -> None:
-    from ricci.functions import MATRIX_FUNCTIONS
+    from ricci.primitives.functions import MATRIX_FUNCTIONS
 
     f = MATRIX_FUNCTIONS["logdet"]
     orig = f.deriv
@@ -130,13 +130,13 @@ def _logdet_transpose() -> None:
 
 
 def _parser_drops_minus() -> None:
-    from ricci.parse import Parser
+    from ricci.syntax.parse import Parser
 
     Parser.unary = patch_source(Parser.unary, "NegA(inner, t.span) if", "inner if")
 
 
 def _printer_number() -> None:
-    from ricci import render
+    from ricci.display import render
 
     orig = render.number_text
 
@@ -150,7 +150,7 @@ def _printer_number() -> None:
 
 
 def _latex_fraction() -> None:
-    from ricci.latex_parse import _Parser
+    from ricci.syntax.latex import _Parser
 
     _Parser.fraction = patch_source(_Parser.fraction, "factors.append((True, den))", "factors.append((False, den))")
 

@@ -133,8 +133,8 @@ def same_values(p: ricci.Program, q: ricci.Program) -> bool | None:
     be told (they do not evaluate, or not to finite numbers)."""
     import numpy as np
 
-    from ricci.evaluate import evaluate
-    from ricci.shapes import all_dims
+    from ricci.verify.evaluate import evaluate
+    from ricci.ir.shapes import all_dims
 
     if len(p.inputs) != len(q.inputs) or len(p.statements) != len(q.statements) or \
             any(p.rank(a) != q.rank(b) for a, b in zip(p.inputs, q.inputs)):

@@ -45,7 +45,7 @@ class _Gen:
 
 
 class RicciText(_Gen):
-    """Ricci syntax, from the grammar of ``ricci.parse``."""
+    """Ricci syntax, from the grammar of ``ricci.syntax.parse``."""
 
     def name(self) -> str:
         if self.ranks and self.coin(0.6):
@@ -153,7 +153,7 @@ class RicciText(_Gen):
 
 
 class LatexText(_Gen):
-    """LaTeX, from the grammar of ``ricci.latex_parse``."""
+    """LaTeX, from the grammar of ``ricci.syntax.latex``."""
 
     LETTERS = tuple("xyzWbAThpqvuw") + (r"\mu", r"\Sigma", r"\theta", "μ", "σ")
 

@@ -21,16 +21,16 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import validate
-from .autodiff import as_program, grad
-from .codegen import BACKENDS
-from .derivation import Derivation
-from .errors import RicciError
+from .. import validate
+from ..calculus.autodiff import as_program, grad
+from ..codegen.emit import BACKENDS
+from ..calculus.derivation import Derivation
+from ..errors import RicciError
 from .evaluate import evaluate
-from .expr import MatFn, index_occurrences, walk
-from .bounds import current, guarded
-from .program import Program
-from .shapes import all_dims
+from ..ir.expr import MatFn, index_occurrences, walk
+from ..bounds import current, guarded
+from ..ir.program import Program
+from ..ir.shapes import all_dims
 
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
 #: axis cannot go unnoticed
@@ -390,7 +390,7 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
     if x not in fwd_inputs or y not in fwd_inputs:
         fd[...] = 0.0
     elif d.kind == "hvp":
-        from .autodiff import grad
+        from ..calculus.autodiff import grad
 
         gfn = grad(d.source_program, x, d.of).compile("numpy")
         v = arrays[d.seed]

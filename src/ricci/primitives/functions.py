@@ -25,7 +25,7 @@ from fractions import Fraction
 from math import isqrt
 from typing import Callable
 
-from .expr import ONE, Call, Const, Expr, MatFn, Mul, Pow, Tensor, neg, sub
+from ..ir.expr import ONE, Call, Const, Expr, MatFn, Mul, Pow, Tensor, neg, sub
 
 Deriv = Callable[[Expr, Expr], Expr]
 Fold = Callable[[Fraction], "Fraction | None"]

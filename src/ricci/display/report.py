@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .derivation import Derivation
+    from ..calculus.derivation import Derivation
 
 
 def _block(lang: str, text: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .errors import RicciError, Span
+from ..errors import RicciError, Span
 from .expr import index_occurrences
 from .program import Program
 

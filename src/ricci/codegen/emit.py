@@ -14,12 +14,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import RicciError
-from .functions import FUNCTIONS, one_call
-from .bounds import tick
+from ..errors import RicciError
+from ..primitives.functions import FUNCTIONS, one_call
+from ..bounds import tick
 from .lower import ADD, UNARY, Lowerer, Repeats, Val
-from .program import Program
-from .simplify import split_coef, with_coef
+from ..ir.program import Program
+from ..simplify.rewrite import split_coef, with_coef
 from .stable import stabilize
 
 
@@ -444,7 +444,7 @@ _IDENT = re.compile(r"(?<![.\w])(?!\d)\w+")
 
 def _accumulable(st) -> list | None:
     """The terms of a sum that can be accumulated one by one (each has every index)."""
-    from .expr import Add
+    from ..ir.expr import Add
 
     rhs = st.rhs
     if not (isinstance(rhs, Add) and len(rhs.terms) >= 2 and st.indices):
@@ -563,7 +563,7 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
 
 
 def _needed(program: Program, outputs: set[str]) -> set[str]:
-    from .expr import tensor_refs
+    from ..ir.expr import tensor_refs
 
     need = set(outputs)
     for s in reversed(program.statements):
@@ -574,7 +574,7 @@ def _needed(program: Program, outputs: set[str]) -> set[str]:
 
 def _rename_refs(e, py: Mapping[str, str]):
     """``e`` with tensor names replaced by their Python names (``py`` holds only renamings)."""
-    from .expr import Tensor, map_bottom_up
+    from ..ir.expr import Tensor, map_bottom_up
 
     if not py:
         return e

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from .expr import (
+from ..ir.expr import (
     ONE,
     Add,
     Call,
@@ -42,8 +42,8 @@ from .expr import (
     contains,
     where,
 )
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .bounds import tick
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..bounds import tick
 
 Terms = list[Expr]
 DRule = Callable[[Expr, "_Ctx"], Terms]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
-from .expr import (
+from ..ir.expr import (
     Add,
     Call,
     Const,
@@ -34,8 +34,8 @@ from .expr import (
     Tensor,
     map_bottom_up,
 )
-from .bounds import tick
-from .program import Statement
+from ..bounds import tick
+from ..ir.program import Statement
 
 Ren = dict[Index, Index]
 
@@ -253,7 +253,7 @@ def _candidates(heads: list[tuple], index: dict[tuple, list[int]],
 
 
 def _occurring(e: Expr) -> set[Index]:
-    from .expr import index_occurrences
+    from ..ir.expr import index_occurrences
 
     return index_occurrences(e)
 

@@ -34,11 +34,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .codegen import Generated, compile_source
-from .errors import RicciError
-from .expr import MatFn, walk
-from .program import Program
-from .shapes import Binder
+from .emit import Generated, compile_source
+from ..errors import RicciError
+from ..ir.expr import MatFn, walk
+from ..ir.program import Program
+from ..ir.shapes import Binder
 
 
 def bind_arguments(label: str, names: Sequence[str], args: Sequence[Any],
@@ -327,7 +327,7 @@ class Compiled:
         values: dict[str, Any] = dict(arrs)
         inner = [n for n in self._operands if n not in values]
         if inner:  # operands the program computes: evaluate them with the reference interpreter
-            from .evaluate import evaluate
+            from ..verify.evaluate import evaluate
 
             need = Program([s for s in self._program.statements if s.name in _closure(self._program, inner)],
                            self._program.dims, dim_names=self._program.dim_names)
@@ -355,7 +355,7 @@ def _is_linalg_error(e: Exception) -> bool:
 
 
 def _closure(program: Program, names: Sequence[str]) -> set[str]:
-    from .expr import tensor_refs
+    from ..ir.expr import tensor_refs
 
     need = set(names)
     for s in reversed(program.statements):

@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum,
+from ..ir.expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum,
                    Tensor, Transposed, fresh_name, index_names, map_bottom_up, rename_bound,
                    substitute, tensor_names, tensor_refs)
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .simplify import alpha_key, simplify, split_coef
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..simplify.rewrite import alpha_key, simplify, split_coef
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .derivation import Derivation
+    from ..calculus.derivation import Derivation
     from .matrix import MatrixLine
 
 # the names of the rules, as the steps print them
@@ -428,7 +428,7 @@ def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
 
 def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
                    only: set[str] | None = None) -> list[Section]:
-    from .autodiff import _ancestors, _depends as depends_on
+    from ..calculus.autodiff import _ancestors, _depends as depends_on
 
     b = _Builder(d)
     fwd = d.forward
@@ -753,7 +753,7 @@ def _sections(d: "Derivation", wrt: str | None = None) -> list[Section]:
     need: set[str] | None = None
     if wrt is not None:
         if wrt not in d.outputs:
-            from .errors import RicciError
+            from ..errors import RicciError
 
             raise RicciError(f"no result for '{wrt}': this derivation is w.r.t. {', '.join(d.wrt)}")
         # the derived statements the result for wrt reads
@@ -793,7 +793,7 @@ class Steps(list):
         d = self.derivation
         lhs_idx = _lhs_indices(st.lhs)
         if isinstance(st.lhs, Tensor) and st.lhs.name in d.second and notation != "text":
-            from .program import Statement
+            from ..ir.program import Statement
             from .render import _head, notation_of
 
             lhs = _head(Statement(st.lhs.name, st.lhs.indices, ZERO), None, None,

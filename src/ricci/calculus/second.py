@@ -36,9 +36,9 @@ from .autodiff import (
     inline_statements,
 )
 from .derivation import Derivation
-from . import validate
-from .errors import RicciError
-from .expr import (
+from .. import validate
+from ..errors import RicciError
+from ..ir.expr import (
     Expr,
     Index,
     Sum,
@@ -51,9 +51,9 @@ from .expr import (
     successors,
     tensor_refs,
 )
-from .bounds import check_size, guarded, tick
-from .program import Program, Statement
-from .simplify import factor_common, node_count, shared_memo, simplify
+from ..bounds import check_size, guarded, tick
+from ..ir.program import Program, Statement
+from ..simplify.rewrite import factor_common, node_count, shared_memo, simplify
 
 
 @guarded("computing a Hessian")

@@ -24,11 +24,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from .expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
+from ..ir.expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .greek import GREEK
-from .bounds import current, tick
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.greek import GREEK
+from ..bounds import current, tick
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is
@@ -944,7 +944,10 @@ class _Printer:
             implicit = self.plan.get(path, frozenset())
             explicit = [i.name for i in e.indices if i.name not in implicit]
             if not explicit:
-                return self.text(e.body, path + (0,))
+                body, bp, neg = self.text(e.body, path + (0,))
+                # an implicit sum printed as a fraction (\frac{b_{n}}{c_{n}}) reaches over a
+                # whole product: as a factor it needs its parentheses, like a product
+                return body, MUL if bp == FRAC else bp, neg
             if self.pretty:  # -sum[k](x) reads better than sum[k](-x)
                 body, bp, neg = self.text(e.body, path + (0,))
                 return (*nt.big_sum(explicit, body, bp), neg)

@@ -12,10 +12,10 @@ from typing import Any, Mapping
 
 import opt_einsum as oe
 
-from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS
-from .program import Program
-from .shapes import Binder
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..ir.program import Program
+from ..ir.shapes import Binder
 
 _fn_cache: dict[tuple[str, str], Any] = {}
 

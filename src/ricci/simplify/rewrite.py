@@ -52,7 +52,7 @@ from fractions import Fraction
 from functools import lru_cache
 from math import isqrt
 
-from .expr import (
+from ..ir.expr import (
     ONE,
     ZERO,
     Add,
@@ -74,8 +74,8 @@ from .expr import (
     substitute,
     successors,
 )
-from .functions import FUNCTIONS
-from .bounds import tick
+from ..primitives.functions import FUNCTIONS
+from ..bounds import tick
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class Expr:
         return self
 
     def __repr__(self) -> str:
-        from .render import expr_text
+        from ..display.render import expr_text
 
         return expr_text(self)
 

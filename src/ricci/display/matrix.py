@@ -31,13 +31,13 @@ from typing import Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
-from .expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
+from ..ir.expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
                    Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
-from .functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
-from .greek import GREEK
-from .lower import contract_pairwise, float_literal
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
+from ..primitives.greek import GREEK
+from ..codegen.lower import contract_pairwise, float_literal
 from .render import dim_collisions, integer_text, number_text
-from .simplify import split_coef, with_coef
+from ..simplify.rewrite import split_coef, with_coef
 
 Axes = tuple[Index, ...]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import Span
+from ..errors import Span
 from .expr import Expr, Index, Tensor, tensor_refs
-from .bounds import guarded
-from .parse import gc_paused
+from ..bounds import guarded
+from ..syntax.parse import gc_paused
 
 
 class Statement:
@@ -63,7 +63,7 @@ class Statement:
 
     @guarded("printing")
     def __str__(self) -> str:
-        from .render import statement_text
+        from ..display.render import statement_text
 
         with gc_paused():
             return statement_text(self, reorder=self.derived)
@@ -124,7 +124,7 @@ class Program:
 
     @guarded("printing")
     def __str__(self) -> str:
-        from .render import program_text
+        from ..display.render import program_text
 
         with gc_paused():
             return program_text(self)
@@ -135,7 +135,7 @@ class Program:
     @guarded("printing")
     def latex(self) -> str:
         """The program in LaTeX, as written: one equation, or an ``aligned`` block."""
-        from .render import statement_text
+        from ..display.render import statement_text
 
         with gc_paused():
             rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
@@ -147,7 +147,7 @@ class Program:
     @guarded("printing")
     def unicode(self) -> str:
         """The program in Unicode index notation (``Y_ij = X_ik A_kj``), one statement a line."""
-        from .render import statement_text
+        from ..display.render import statement_text
 
         with gc_paused():
             return "\n".join(statement_text(s, reorder=s.derived, notation="unicode") for s in self.statements)

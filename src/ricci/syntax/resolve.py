@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from . import validate
-from .errors import RicciError, Span
-from .expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
-from .bounds import current, guarded, tick
+from .. import validate
+from ..errors import RicciError, Span
+from ..ir.expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
+from ..bounds import current, guarded, tick
 from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, Parser, PowA, ProdA, Ref,
                     SizeA, StmtA, SumA, gc_paused, limit_hint, prepare_text)
-from .program import Program, Statement
+from ..ir.program import Program, Statement
 
 
 @guarded("parsing")
@@ -45,7 +45,7 @@ def parse(text: str, syntax: str = "ricci") -> Program:
     """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    from .latex_parse import _Parser, detect
+    from .latex import _Parser, detect
 
     validate.choice(syntax, ("ricci", "latex", "auto"), "syntax")
     text = prepare_text(text)

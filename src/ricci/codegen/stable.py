@@ -28,10 +28,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping
 
-from .expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size,
+from ..ir.expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size,
                    Sum, Tensor, map_bottom_up, rename_bound, substitute, walk)
-from .program import Program, Statement
-from .simplify import expand, node_count, simplify
+from ..ir.program import Program, Statement
+from ..simplify.rewrite import expand, node_count, simplify
 
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
 

@@ -28,9 +28,9 @@ from contextlib import contextmanager
 
 from .derivation import Derivation
 from .differentiate import derivative_terms
-from . import validate
-from .errors import RicciError
-from .expr import (
+from .. import validate
+from ..errors import RicciError
+from ..ir.expr import (
     ONE,
     ZERO,
     Add,
@@ -56,11 +56,11 @@ from .expr import (
     tensor_refs,
     walk,
 )
-from .bounds import check_size, guarded, tick
-from .program import Program, Statement
-from .resolve import parse
+from ..bounds import check_size, guarded, tick
+from ..ir.program import Program, Statement
+from ..syntax.resolve import parse
 from .reuse import reuse
-from .simplify import alpha_key, expand_if_smaller, node_count, shared_memo, simplify
+from ..simplify.rewrite import alpha_key, expand_if_smaller, node_count, shared_memo, simplify
 
 
 def _read_wrt(item: str) -> tuple[str, list[str] | None] | None:

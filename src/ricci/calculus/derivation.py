@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from . import validate
-from .codegen import BACKENDS, Generated, generate, get_backend
-from .errors import RicciError
-from .expr import Expr
-from .bounds import guarded
-from .program import Program, Statement
-from .render import statement_text
+from .. import validate
+from ..codegen.emit import BACKENDS, Generated, generate, get_backend
+from ..errors import RicciError
+from ..ir.expr import Expr
+from ..bounds import guarded
+from ..ir.program import Program, Statement
+from ..display.render import statement_text
 
 
 #: the notations a derivation prints in
@@ -130,7 +130,7 @@ class Derivation:
     def markdown(self, steps: bool = False, code: str | None = "numpy") -> str:
         """A Markdown report: the program, the steps (with ``steps``), the result in index
         and matrix notation (math in ``$$``, and as text), and the generated code."""
-        from .report import derivation_markdown
+        from ..display.report import derivation_markdown
 
         validate.flag(steps, "steps")
         if code is not None:
@@ -160,7 +160,7 @@ class Derivation:
         with no matrix form (a raw 4-index Jacobian), the index form, the reason, the einsum
         form and, for a delta times a matrix, the matrix form of each slice. ``str()`` of
         the returned :class:`~ricci.matrix.MatrixView` is plain text; ``.latex()`` LaTeX."""
-        from .matrix import MatrixView, Spelling, matrix_lines
+        from ..display.matrix import MatrixView, Spelling, matrix_lines
 
         if self._matrix is None:  # a derivation does not change: computed once
             jac = {name: (num, den) for name, (num, _, den) in self.refs.items()}
@@ -175,7 +175,7 @@ class Derivation:
         """The derivation step by step, as a person writes it by hand: a
         :class:`~ricci.steps.Steps` list (each :class:`~ricci.steps.Step` has the rule
         applied and the equation after it). ``wrt`` limits it to one input's result."""
-        from .steps import derivation_steps
+        from ..display.steps import derivation_steps
 
         validate.name(wrt, "wrt", optional=True)
         return derivation_steps(self, wrt)
@@ -204,7 +204,7 @@ class Derivation:
         ``sizes`` (index name -> size) only guides the contraction order of products of
         three or more tensors; the function works for any sizes.
         """
-        from .calling import check_sizes
+        from ..codegen.calling import check_sizes
 
         validate.choice(backend, list(BACKENDS), "backend")
         return self._generate(backend, _dim_hints(self.program, check_sizes(self.source_program, sizes))).source
@@ -221,7 +221,7 @@ class Derivation:
         validate.choice(backend, list(BACKENDS), "backend")
         if backend in self._compiled:
             return self._compiled[backend]
-        from .calling import Compiled
+        from ..codegen.calling import Compiled
 
         get_backend(backend)
         fn = Compiled(self._generate(backend), backend, self.code_program, self.source_program,

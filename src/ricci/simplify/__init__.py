@@ -1,0 +1,1 @@
+"""Simplification: named rewrite rules run to a fixed point (:mod:`.rewrite`)."""
