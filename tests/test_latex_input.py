@@ -511,3 +511,14 @@ def test_latex_reads_back_what_the_printer_wrote(text):
     p = ricci.parse(text)
     back = ricci.parse(p.latex(), syntax="latex")
     assert str(back).replace("sigma", "σ") == str(p).replace("sigma", "σ")
+
+
+@pytest.mark.parametrize("text", ["T1 = (bn[p] * x[n]) * sum[n](b[n] / b[n] / 2)", "T1 = sum[n](x[n]) * sum[n](b[n] / c[n])",
+                                  "t[l] = d[n] * inv(e)[n,l]", "u[n] = 1 / size(_) * sum[d](x[n,d])",
+                                  "u[n] = size(_k) * x[n,_k]"])
+def test_latex_reads_back_fractions_matrices_named_e_and_underscored_sizes(text):
+    """Fuzz findings #18 (an implicit sum printed as a fraction reached over an explicit sum of
+    the same name), #19 (inv(e) printed e^{-1}, read back as exp(-1)), #20 (size(\\mathit{\\_})
+    refused)."""
+    p = ricci.parse(text)
+    assert ricci.parse(p.latex(), syntax="latex") == p

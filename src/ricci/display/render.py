@@ -728,7 +728,11 @@ class LatexNotation(Notation):
         return f"({self.symbol(name)}^{{T}})_{{{self.index_list(indices)}}}"
 
     def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
-        s = MATRIX_FUNCTIONS[fn].latex.format(self.symbol(operand))
+        sym = self.symbol(operand)
+        spelling = MATRIX_FUNCTIONS[fn].latex
+        if sym == "e" and "^" in spelling:  # a matrix named e, not Euler's number (e^{-1})
+            sym = r"\mathit{e}"
+        s = spelling.format(sym)
         return f"({s})_{{{self.index_list(indices)}}}" if indices else s
 
     def call(self, fn: str, args: Sequence[str]) -> str:

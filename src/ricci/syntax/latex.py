@@ -1336,7 +1336,7 @@ class _Parser:
             parts.append(self.take())
             if parts[-1].kind == "CMD":
                 break
-        if not parts or not parts[0].text[0].isalpha():
+        if not parts or not (parts[0].text[0].isalpha() or parts[0].kind == "WORD"):  # \mathit{\_}
             raise self.err(f"expected an index name in size(...), found {_describe(self.tok)}")
         if open_.kind == "LBRACE":
             self.expect_rbrace(open_, "of size")
