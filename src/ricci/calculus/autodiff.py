@@ -57,7 +57,7 @@ from ..ir.expr import (
     walk,
 )
 from ..bounds import check_size, guarded, tick
-from ..ir.program import Program, Statement
+from ..ir.program import Program, Statement, ancestors, depends_on
 from ..syntax.resolve import parse
 from .reuse import reuse
 from ..simplify.rewrite import alpha_key, expand_if_smaller, node_count, shared_memo, simplify
@@ -181,14 +181,6 @@ class _Names:
         return self.claim("d" + name, "d_" + name, "grad_" + name)
 
 
-def _depends(prog: Program, roots: Iterable[str]) -> set[str]:
-    dep = set(roots)
-    for s in prog.statements:
-        if any(r.name in dep for r in tensor_refs(s.rhs)):
-            dep.add(s.name)
-    return dep
-
-
 def _ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
     out = [i for i in prefer if i in e.free]
     for n in distinct(e):
@@ -207,7 +199,7 @@ def lift(prog: Program, wrt: Iterable[str], names: _Names) -> tuple[Program, lis
     ``y[i] = sigmoid(z1[i])``, so the adjoint ``dz1`` is computed once. Returns the new
     program and the lifted statements.
     """
-    dep = _depends(prog, wrt)
+    dep = depends_on(prog, wrt)
     dims = dict(prog.dims)
     out: list[Statement] = []
     lifted: list[Statement] = []
@@ -362,7 +354,7 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     wrt_names = [n for n, _ in targets]
     lifted_prog, lifted = lift(prog, wrt_names, names)
     stmts = lifted_prog.statements
-    needs = _depends(lifted_prog, wrt_names) & _ancestors(lifted_prog, out)
+    needs = depends_on(lifted_prog, wrt_names) & ancestors(lifted_prog, out)
     out_stmt = lifted_prog.defined[out]
     dims = dict(lifted_prog.dims)
 
@@ -493,14 +485,6 @@ def _put(ref: Expr, body: Expr, n: Expr) -> Expr:
     return body if n == ref else n
 
 
-def _ancestors(prog: Program, out: str) -> set[str]:
-    need = {out}
-    for s in reversed(prog.statements):
-        if s.name in need:
-            need.update(r.name for r in tensor_refs(s.rhs))
-    return need
-
-
 # ---------------------------------------------------------------- forward mode
 
 
@@ -550,7 +534,7 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
             names.taken.add(tangent)
             P = ()  # a tangent has the statement's own shape
         pnames = {p.name for p in P}
-        dep = _depends(prog, [x])
+        dep = depends_on(prog, [x])
         jac: dict[str, Expr] = {}
         for s in prog.statements:
             if s.name not in dep:

@@ -428,11 +428,11 @@ def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
 
 def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
                    only: set[str] | None = None) -> list[Section]:
-    from ..calculus.autodiff import _ancestors, _depends as depends_on
+    from ..ir.program import ancestors, depends_on
 
     b = _Builder(d)
     fwd = d.forward
-    needs = depends_on(fwd, d.wrt) & _ancestors(fwd, d.of)
+    needs = depends_on(fwd, d.wrt) & ancestors(fwd, d.of)
     adjoint = {p: a for a, p in d.adjoint_of.items()}
     derived = [s for s in d.replay if s.name in d.adjoint_of]
     sections: list[Section] = []

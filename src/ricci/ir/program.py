@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import Span
 from .expr import Expr, Index, Tensor, tensor_refs
-from ..bounds import guarded
-from ..syntax.parse import gc_paused
+from ..bounds import gc_paused, guarded
 
 
 class Statement:
@@ -157,3 +156,21 @@ class Program:
 
     def _repr_latex_(self) -> str:
         return "$$" + self.latex() + "$$"
+
+
+def depends_on(prog: Program, roots: Iterable[str]) -> set[str]:
+    """``roots`` and every statement that depends on one of them, in program order."""
+    dep = set(roots)
+    for s in prog.statements:
+        if any(r.name in dep for r in tensor_refs(s.rhs)):
+            dep.add(s.name)
+    return dep
+
+
+def ancestors(prog: Program, out: str) -> set[str]:
+    """``out`` and every tensor its value is computed from."""
+    need = {out}
+    for s in reversed(prog.statements):
+        if s.name in need:
+            need.update(r.name for r in tensor_refs(s.rhs))
+    return need

@@ -34,12 +34,9 @@ where) is decided by :mod:`ricci.resolve`.
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import accumulate
@@ -55,20 +52,6 @@ DELTA_NAMES = ("delta", "δ")
 #: names that do not simply name a tensor (see Parser.atom)
 _SPECIAL = frozenset(KEYWORDS) | frozenset(DELTA_NAMES) | frozenset(FUNCTIONS) | frozenset(MATRIX_FUNCTIONS)
 _DELTA_HINT = "δ is the Kronecker delta (as \\delta in LaTeX); for a tensor, use another name"
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while parsing or printing: they build millions of
-    objects and no reference cycles (syntax trees, expressions and text are trees), so its
-    runs would find nothing and take half the time. Re-enabled afterwards if it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def limit_hint(limit: str, advice: str) -> str:
