@@ -306,8 +306,10 @@ def test_a_zero_jacobian_prints_its_displayed_left_hand_side():
 
 
 def test_unknown_notation():
-    with pytest.raises(ValueError, match="unknown notation"):
+    with pytest.raises(ricci.RicciError, match="unknown notation 'mathml': choose one of text, unicode, latex"):
         expr_text(x(i), (i,), notation="mathml")
+    with pytest.raises(ricci.RicciError, match="unknown notation"):
+        ricci.grad("y = x", wrt="x").lines("mathml")
 
 
 def test_function_spellings_come_from_the_table(monkeypatch):

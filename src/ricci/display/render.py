@@ -29,6 +29,7 @@ from ..ir.expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, 
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..primitives.greek import GREEK
 from ..bounds import current, tick
+from ..errors import RicciError
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is
@@ -827,7 +828,7 @@ def notation_of(notation: str | Notation) -> Notation:
     try:
         return NOTATIONS[notation]
     except KeyError:
-        raise ValueError(f"unknown notation {notation!r}: choose one of {', '.join(NOTATIONS)}") from None
+        raise RicciError(f"unknown notation {notation!r}: choose one of {', '.join(NOTATIONS)}") from None
 
 
 # ---------------------------------------------------------------- printing
