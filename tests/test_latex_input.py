@@ -515,10 +515,12 @@ def test_latex_reads_back_what_the_printer_wrote(text):
 
 @pytest.mark.parametrize("text", ["T1 = (bn[p] * x[n]) * sum[n](b[n] / b[n] / 2)", "T1 = sum[n](x[n]) * sum[n](b[n] / c[n])",
                                   "t[l] = d[n] * inv(e)[n,l]", "u[n] = 1 / size(_) * sum[d](x[n,d])",
-                                  "u[n] = size(_k) * x[n,_k]"])
+                                  "u[n] = size(_k) * x[n,_k]", "Z[s] = (C[t,s] * D[t]) / (1 + C[t,s] * E[t])",
+                                  "Z[s] = (C[t,s] * D[t]) / E[t,t]"])
 def test_latex_reads_back_fractions_matrices_named_e_and_underscored_sizes(text):
     """Fuzz findings #18 (an implicit sum printed as a fraction reached over an explicit sum of
     the same name), #19 (inv(e) printed e^{-1}, read back as exp(-1)), #20 (size(\\mathit{\\_})
-    refused)."""
+    refused), #21 (a parenthesised product as a numerator lost its parentheses, so its implicit
+    sum reached over the divisor)."""
     p = ricci.parse(text)
     assert ricci.parse(p.latex(), syntax="latex") == p

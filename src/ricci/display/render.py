@@ -797,11 +797,13 @@ class LatexNotation(Notation):
         frac = rf"\frac{{{num}}}{{{den}}}"
         return (self.juxtapose(self.joined(lead), frac), MUL) if lead else (frac, FRAC)
 
-    def numerator(self, parts: Sequence[tuple[str, int]], den: str) -> str:
+    def numerator(self, parts: Sequence[tuple[str, int]], den: str, written: bool = False) -> str:
         """The numerator of a ``\\frac``: a product factor in parentheses when the divisor
         has a sum of its own, since an implicit sum in a numerator reaches over the divisor
         (``\\frac{\\left(A_{n} l_{n}\\right)}{\\sum_{n} s_{n}}``)."""
-        if "\\sum_" in den:
+        # as written, a product in a numerator is one the source parenthesised: its implicit
+        # sums stop there, and in a \frac they would reach over the divisor
+        if written or "\\sum_" in den:
             parts = [(self.paren(t), ATOM) if p == MUL else (t, p) for t, p in parts]
         return parts[0][0] if len(parts) == 1 else self.joined(parts) or "1"
 
@@ -810,7 +812,7 @@ class LatexNotation(Notation):
         acc: list[tuple[str, int]] = []
         for k, (div, s, p) in enumerate(items):
             if div:
-                acc = [(rf"\frac{{{self.numerator(acc, s)}}}{{{s}}}", FRAC)]
+                acc = [(rf"\frac{{{self.numerator(acc, s, written=True)}}}{{{s}}}", FRAC)]
             else:
                 acc.append((s, ATOM if k == 0 and p == UNARY else p))  # -x y: (-x) y
         return acc[0] if len(acc) == 1 else (self.joined(acc), MUL)
