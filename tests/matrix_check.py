@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ricci.verify.evaluate import evaluate
 from ricci.ir.expr import index_occurrences
 from ricci.ir.shapes import all_dims
+from ricci.verify.evaluate import evaluate
 
 
 def values(d, rng, size=None):

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from matrix_check import _py_env
 from torch.autograd.functional import jacobian
 
-from ricci.verify.evaluate import evaluate
-from ricci.ir.expr import (Deriv, Expr, Index, Tensor, Transposed, index_occurrences, map_bottom_up,
-                        rename_bound, substitute)
+from ricci.ir.expr import (
+    Deriv,
+    Expr,
+    Index,
+    Tensor,
+    Transposed,
+    index_occurrences,
+    map_bottom_up,
+    rename_bound,
+    substitute,
+)
 from ricci.ir.program import Program, Statement
 from ricci.ir.shapes import all_dims
-
-from matrix_check import _py_env
+from ricci.verify.evaluate import evaluate
 
 
 class StepChecker:

@@ -24,17 +24,18 @@ from hypothesis import event, given
 
 import ricci
 from ricci.cli import main
-from ricci.verify.evaluate import evaluate
 from ricci.ir.shapes import all_dims
+from ricci.verify.evaluate import evaluate
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 
+import test_property as tp  # its strategies and helpers
+
 import ricci.jax
 import ricci.torch
-import test_property as tp  # its strategies and helpers
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.ricci"))
 #: small distinct sizes, so that a transposed axis cannot go unnoticed

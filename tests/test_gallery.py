@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import gallery_doc
 import numpy as np
 import pytest
 import torch
@@ -27,8 +28,6 @@ import torch.nn.functional as F
 
 import ricci
 from ricci.primitives.functions import FUNCTIONS
-
-import gallery_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

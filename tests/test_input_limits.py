@@ -16,12 +16,11 @@ from fractions import Fraction
 import pytest
 
 import ricci
-from ricci import RicciError
-from ricci.ir.expr import MINUS_ONE, Const, Index, Mul, Tensor
-from ricci import limits
-from ricci.syntax.parse import _tokenize_exact, number_value, tokenize
-from ricci.ir.program import Statement
+from ricci import RicciError, limits
 from ricci.display.render import expr_text, number_text
+from ricci.ir.expr import MINUS_ONE, Const, Index, Mul, Tensor
+from ricci.ir.program import Statement
+from ricci.syntax.parse import _tokenize_exact, number_value, tokenize
 
 LIMIT = 128  # the default nesting limit
 

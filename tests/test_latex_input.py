@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import models
 
 import ricci
 from ricci import RicciError
-from ricci.verify.evaluate import evaluate
 from ricci.syntax.latex import looks_like_latex, parse_latex_statements
-
-from strategies import models
+from ricci.verify.evaluate import evaluate
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.ricci"))

@@ -6,10 +6,10 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-
-import ricci
 from matrix_check import check_matrix_forms
 from strategies import models
+
+import ricci
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))

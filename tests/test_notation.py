@@ -14,9 +14,21 @@ from pathlib import Path
 import pytest
 
 import ricci
-from ricci.ir.expr import Add, Call, Const, Deriv, Index, Mul, Pow, Size, Sum, Tensor, Transposed
-from ricci.primitives.functions import FUNCTIONS, defun
 from ricci.display.render import expr_text, lhs_text, statement_text
+from ricci.ir.expr import (
+    Add,
+    Call,
+    Const,
+    Deriv,
+    Index,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    Transposed,
+)
+from ricci.primitives.functions import FUNCTIONS, defun
 
 NOTATIONS = ("text", "unicode", "latex")
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.ricci"))

@@ -20,13 +20,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import CLASS_SIZES, LETTERS, Model, models
 
 import ricci
-from ricci.verify.evaluate import evaluate
 from ricci.ir.expr import Size, walk
 from ricci.ir.shapes import all_dims
-
-from strategies import CLASS_SIZES, LETTERS, Model, models
+from ricci.verify.evaluate import evaluate
 
 torch = pytest.importorskip("torch")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 import ricci
+from ricci.calculus.reuse import reuse
 from ricci.ir.expr import Index, Mul, Sum, Tensor
 from ricci.ir.program import Statement
-from ricci.calculus.reuse import reuse
 
 pytest.importorskip("torch")
 

@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 
 import ricci
+from ricci import limits
 from ricci.ir.expr import (
     Add,
     Call,
@@ -32,7 +33,6 @@ from ricci.ir.expr import (
     tensor_refs,
     walk,
 )
-from ricci import limits
 from ricci.simplify.rewrite import FOLD_LIMIT, simplify, small
 
 pytest.importorskip("torch")

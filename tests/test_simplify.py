@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import ricci
-from ricci.verify.evaluate import evaluate
-from ricci.ir.program import Program
 from ricci.display.render import statement_text
+from ricci.ir.program import Program
 from ricci.simplify.rewrite import RULES, simplify
+from ricci.verify.evaluate import evaluate
 
 FIRED: set[str] = set()
 

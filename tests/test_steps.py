@@ -7,11 +7,11 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from steps_check import check_steps
+from strategies import models
 
 import ricci
 from ricci.display import steps as S
-from steps_check import check_steps
-from strategies import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))

@@ -18,14 +18,14 @@ The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
 :mod:`~ricci.codegen` and :mod:`~ricci.render` (code and text).
 """
 
-from .calculus.autodiff import grad, jacobian
 from .bounds import Limits, limits
-from .verify.check import CheckReport, check
+from .calculus.autodiff import grad, jacobian
 from .calculus.derivation import Derivation
+from .calculus.second import hessian, hvp
 from .errors import RicciError
 from .ir.program import Program, Statement
 from .syntax.resolve import parse
-from .calculus.second import hessian, hvp
+from .verify.check import CheckReport, check
 
 __all__ = ["parse", "grad", "jacobian", "hessian", "hvp", "check", "Program", "Statement", "Derivation",
            "CheckReport", "RicciError", "limits", "Limits"]

@@ -26,10 +26,10 @@ from typing import NoReturn, Sequence, TextIO
 
 from .calculus.autodiff import grad, jacobian
 from .calculus.second import hessian, hvp
-from .verify.check import check
 from .errors import RicciError
 from .ir.program import Program
 from .syntax.resolve import parse
+from .verify.check import check
 
 
 def _decode(data: bytes, where: str) -> str:

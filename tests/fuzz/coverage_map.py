@@ -151,9 +151,10 @@ def _ran(lines: dict[str, list[int]], fname: str, wanted) -> bool:
 def analyse(data: dict[str, Any]) -> dict[str, Any]:
     """For each table of ricci, which entries fired (see the module docstring)."""
     from ricci.calculus import differentiate
-    from ricci.codegen import emit as codegen, lower, stable
-    from ricci.simplify import rewrite as simplify
+    from ricci.codegen import emit as codegen
+    from ricci.codegen import lower, stable
     from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+    from ricci.simplify import rewrite as simplify
 
     lines, calls = data["lines"], data["calls"]
     out: dict[str, Any] = {}

@@ -7,7 +7,8 @@ For each syntax (``ricci``, ``latex``, ``auto``), ``ricci.parse(text, syntax=...
   ``str.splitlines`` counts them, a leading BOM not counted), the caret block shows that
   line (``caret``), and only errors that are not about a place in the text (an empty
   program, a size limit) lack them (``no-span``);
-* takes under 1 s per 100 kB (``slow``: reported with a generous margin, see :data:`SLOW`).
+* takes under 1 s per 100 kB (``slow``: reported with a generous margin, see :data:`SLOW`, and
+  only when a second parse is slow too).
 
 For every accepted program ``p``:
 
@@ -21,6 +22,7 @@ For every accepted program ``p``:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import time
@@ -133,8 +135,8 @@ def same_values(p: ricci.Program, q: ricci.Program) -> bool | None:
     be told (they do not evaluate, or not to finite numbers)."""
     import numpy as np
 
-    from ricci.verify.evaluate import evaluate
     from ricci.ir.shapes import all_dims
+    from ricci.verify.evaluate import evaluate
 
     if len(p.inputs) != len(q.inputs) or len(p.statements) != len(q.statements) or \
             any(p.rank(a) != q.rank(b) for a, b in zip(p.inputs, q.inputs)):
@@ -185,6 +187,13 @@ def check(text: str, *, grad: bool = True, seed: int = 0) -> Outcome:
             out.results[syntax] = "accepted"
             accepted[syntax] = p
         dt = time.perf_counter() - t0
+        if dt > SLOW.limit(len(text)):
+            # once more: a parse that is slow is slow twice; a lone blip is the machine's
+            # (another process, a worker's first import), not the parser's
+            t0 = time.perf_counter()
+            with contextlib.suppress(Exception):
+                ricci.parse(text, syntax=syntax)
+            dt = min(dt, time.perf_counter() - t0)
         if dt > SLOW.limit(len(text)):
             out.findings.append(Finding("slow", syntax, f"parse took {dt:.2f} s for {len(text)} characters "
                                                         f"(limit {SLOW.limit(len(text)):.2f} s)", seconds=dt))

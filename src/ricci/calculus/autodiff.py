@@ -26,9 +26,8 @@ import gc
 from collections.abc import Container, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 
-from .derivation import Derivation
-from .differentiate import derivative_terms
 from .. import validate
+from ..bounds import check_size, guarded, tick
 from ..errors import RicciError
 from ..ir.expr import (
     ONE,
@@ -56,11 +55,18 @@ from ..ir.expr import (
     tensor_refs,
     walk,
 )
-from ..bounds import check_size, guarded, tick
 from ..ir.program import Program, Statement, ancestors, depends_on
+from ..simplify.rewrite import (
+    alpha_key,
+    expand_if_smaller,
+    node_count,
+    shared_memo,
+    simplify,
+)
 from ..syntax.resolve import parse
+from .derivation import Derivation
+from .differentiate import derivative_terms
 from .reuse import reuse
-from ..simplify.rewrite import alpha_key, expand_if_smaller, node_count, shared_memo, simplify
 
 
 def _read_wrt(item: str) -> tuple[str, list[str] | None] | None:

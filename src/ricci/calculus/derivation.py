@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from .. import validate
+from ..bounds import guarded
 from ..codegen.emit import BACKENDS, Generated, generate, get_backend
+from ..display.render import statement_text
 from ..errors import RicciError
 from ..ir.expr import Expr
-from ..bounds import guarded
 from ..ir.program import Program, Statement
-from ..display.render import statement_text
-
 
 #: the notations a derivation prints in
 NOTATIONS = ("text", "unicode", "latex")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from ..bounds import tick
 from ..ir.expr import (
     ONE,
     Add,
@@ -43,7 +44,6 @@ from ..ir.expr import (
     where,
 )
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
-from ..bounds import tick
 
 Terms = list[Expr]
 DRule = Callable[[Expr, "_Ctx"], Terms]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
+from ..bounds import tick
 from ..ir.expr import (
     Add,
     Call,
@@ -34,7 +35,6 @@ from ..ir.expr import (
     Tensor,
     map_bottom_up,
 )
-from ..bounds import tick
 from ..ir.program import Statement
 
 Ren = dict[Index, Index]

@@ -23,20 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .autodiff import (
-    _closure,
-    _err,
-    _grad,
-    _jacobian,
-    _Names,
-    _no_gc,
-    _output,
-    _parse_wrt,
-    as_program,
-    inline_statements,
-)
-from .derivation import Derivation
 from .. import validate
+from ..bounds import check_size, guarded, tick
 from ..errors import RicciError
 from ..ir.expr import (
     Expr,
@@ -51,9 +39,21 @@ from ..ir.expr import (
     successors,
     tensor_refs,
 )
-from ..bounds import check_size, guarded, tick
 from ..ir.program import Program, Statement
 from ..simplify.rewrite import factor_common, node_count, shared_memo, simplify
+from .autodiff import (
+    _closure,
+    _err,
+    _grad,
+    _jacobian,
+    _Names,
+    _no_gc,
+    _output,
+    _parse_wrt,
+    as_program,
+    inline_statements,
+)
+from .derivation import Derivation
 
 
 @guarded("computing a Hessian")

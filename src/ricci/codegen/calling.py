@@ -34,11 +34,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .emit import Generated, compile_source
 from ..errors import RicciError
 from ..ir.expr import MatFn, walk
 from ..ir.program import Program
 from ..ir.shapes import Binder
+from .emit import Generated, compile_source
 
 
 def bind_arguments(label: str, names: Sequence[str], args: Sequence[Any],

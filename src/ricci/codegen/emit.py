@@ -14,12 +14,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import RicciError
-from ..primitives.functions import FUNCTIONS, one_call
 from ..bounds import tick
-from .lower import ADD, UNARY, Lowerer, Repeats, Val
+from ..errors import RicciError
 from ..ir.program import Program
+from ..primitives.functions import FUNCTIONS, one_call
 from ..simplify.rewrite import split_coef, with_coef
+from .lower import ADD, UNARY, Lowerer, Repeats, Val
 from .stable import stabilize
 
 

@@ -21,11 +21,26 @@ from typing import Callable, Protocol, Sequence
 
 import opt_einsum as oe
 
-from ..errors import RicciError
-from ..ir.expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
-                   substitute, walk)
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
 from ..display.render import number_text
+from ..errors import RicciError
+from ..ir.expr import (
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Max,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    substitute,
+    walk,
+)
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
 from ..simplify.rewrite import alpha_key, split_coef, with_coef
 
 Axes = tuple[Index, ...]

@@ -28,8 +28,27 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping
 
-from ..ir.expr import (ONE, ZERO, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size,
-                   Sum, Tensor, map_bottom_up, rename_bound, substitute, walk)
+from ..ir.expr import (
+    ONE,
+    ZERO,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Max,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    map_bottom_up,
+    rename_bound,
+    substitute,
+    walk,
+)
 from ..ir.program import Program, Statement
 from ..simplify.rewrite import expand, node_count, simplify
 

@@ -24,20 +24,37 @@ Invariants:
 from __future__ import annotations
 
 import keyword
-
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
-from ..ir.expr import (Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor,
-                   Transposed, fresh_name, map_bottom_up, rename_bound, successors, walk)
+from ..codegen.lower import contract_pairwise, float_literal
+from ..ir.expr import (
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    Transposed,
+    fresh_name,
+    map_bottom_up,
+    rename_bound,
+    successors,
+    walk,
+)
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
 from ..primitives.greek import GREEK
-from ..codegen.lower import contract_pairwise, float_literal
-from .render import dim_collisions, integer_text, number_text
 from ..simplify.rewrite import split_coef, with_coef
+from .render import dim_collisions, integer_text, number_text
 
 Axes = tuple[Index, ...]
 

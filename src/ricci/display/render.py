@@ -24,12 +24,33 @@ import sys
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from ..ir.expr import (Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor,
-                   Transposed, fresh_name, index_names, rename_bound, substitute, successors, walk)
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
-from ..primitives.greek import GREEK
 from ..bounds import current, tick
 from ..errors import RicciError
+from ..ir.expr import (
+    Add,
+    Call,
+    Const,
+    Delta,
+    Deriv,
+    Expr,
+    Index,
+    MatFn,
+    Max,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    Transposed,
+    fresh_name,
+    index_names,
+    rename_bound,
+    substitute,
+    successors,
+    walk,
+)
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.greek import GREEK
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is

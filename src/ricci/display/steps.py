@@ -21,9 +21,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from ..ir.expr import (ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Pow, Size, Sum,
-                   Tensor, Transposed, fresh_name, index_names, map_bottom_up, rename_bound,
-                   substitute, tensor_names, tensor_refs)
+from ..ir.expr import (
+    ONE,
+    ZERO,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Deriv,
+    Expr,
+    Index,
+    MatFn,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    Transposed,
+    fresh_name,
+    index_names,
+    map_bottom_up,
+    rename_bound,
+    substitute,
+    tensor_names,
+    tensor_refs,
+)
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..simplify.rewrite import alpha_key, simplify, split_coef
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..calculus.autodiff import as_program, grad
 from .. import validate
+from ..calculus.autodiff import as_program, grad
+from ..calculus.derivation import Derivation
 from ..codegen.calling import Compiled, bind_arguments, check_sizes, convert
 from ..codegen.emit import generate
-from ..calculus.derivation import Derivation
 from ..errors import RicciError
 from ..ir.program import Program
 

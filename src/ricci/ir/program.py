@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..bounds import gc_paused, guarded
 from ..errors import Span
 from .expr import Expr, Index, Tensor, tensor_refs
-from ..bounds import gc_paused, guarded
 
 
 class Statement:

@@ -52,6 +52,7 @@ from fractions import Fraction
 from functools import lru_cache
 from math import isqrt
 
+from ..bounds import tick
 from ..ir.expr import (
     ONE,
     ZERO,
@@ -75,7 +76,6 @@ from ..ir.expr import (
     successors,
 )
 from ..primitives.functions import FUNCTIONS
-from ..bounds import tick
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,35 @@ from fractions import Fraction
 from itertools import pairwise
 from typing import NamedTuple
 
+from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..primitives.greek import GREEK
-from ..bounds import current, guarded, tick
-from .parse import (KEYWORDS, AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, PowA, ProdA, Ref,
-                    SizeA, StmtA, SumA, character_error, check_name, is_name_char, nesting_error,
-                    number_value, prepare_text, statements_error)
+from .parse import (
+    KEYWORDS,
+    AddA,
+    CallA,
+    DeltaA,
+    Group,
+    MatCallA,
+    Name,
+    NegA,
+    Node,
+    Num,
+    PowA,
+    ProdA,
+    Ref,
+    SizeA,
+    StmtA,
+    SumA,
+    character_error,
+    check_name,
+    is_name_char,
+    nesting_error,
+    number_value,
+    prepare_text,
+    statements_error,
+)
 
 __all__ = ["looks_like_latex", "parse_latex_statements", "tokenize_latex"]
 

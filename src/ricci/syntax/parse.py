@@ -42,9 +42,9 @@ from fractions import Fraction
 from itertools import accumulate
 from typing import NamedTuple
 
+from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
-from ..bounds import current, guarded, tick
 
 KEYWORDS = ("sum", "delta", "size")
 #: the Kronecker delta's spellings: δ is how ricci prints it in Unicode and LaTeX reads \delta

@@ -25,12 +25,45 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .. import validate
-from ..errors import RicciError, Span
-from ..ir.expr import MINUS_ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
 from ..bounds import current, gc_paused, guarded, tick
-from .parse import (AddA, CallA, DeltaA, Group, MatCallA, Name, NegA, Node, Num, Parser, PowA, ProdA, Ref,
-                    SizeA, StmtA, SumA, limit_hint, prepare_text)
+from ..errors import RicciError, Span
+from ..ir.expr import (
+    MINUS_ONE,
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    operand,
+)
 from ..ir.program import Program, Statement
+from .parse import (
+    AddA,
+    CallA,
+    DeltaA,
+    Group,
+    MatCallA,
+    Name,
+    NegA,
+    Node,
+    Num,
+    Parser,
+    PowA,
+    ProdA,
+    Ref,
+    SizeA,
+    StmtA,
+    SumA,
+    limit_hint,
+    prepare_text,
+)
 
 
 @guarded("parsing")

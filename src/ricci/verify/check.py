@@ -22,15 +22,15 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .. import validate
-from ..calculus.autodiff import as_program, grad
-from ..codegen.emit import BACKENDS
-from ..calculus.derivation import Derivation
-from ..errors import RicciError
-from .evaluate import evaluate
-from ..ir.expr import MatFn, index_occurrences, walk
 from ..bounds import current, guarded
+from ..calculus.autodiff import as_program, grad
+from ..calculus.derivation import Derivation
+from ..codegen.emit import BACKENDS
+from ..errors import RicciError
+from ..ir.expr import MatFn, index_occurrences, walk
 from ..ir.program import Program
 from ..ir.shapes import all_dims
+from .evaluate import evaluate
 
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
 #: axis cannot go unnoticed

@@ -12,10 +12,24 @@ from typing import Any, Mapping
 
 import opt_einsum as oe
 
-from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..ir.expr import (
+    Add,
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Max,
+    Mul,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+)
 from ..ir.program import Program
 from ..ir.shapes import Binder
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 
 _fn_cache: dict[tuple[str, str], Any] = {}
 
