@@ -523,3 +523,12 @@ def test_latex_reads_back_fractions_matrices_named_e_and_underscored_sizes(text)
     sum reached over the divisor)."""
     p = ricci.parse(text)
     assert ricci.parse(p.latex(), syntax="latex") == p
+
+
+@pytest.mark.parametrize("text, column", [(r"y=\frac{1}.5", 11), (r"y=\frac.5 2", 8), (r"y=\frac{1}1.5", 11)])
+def test_an_unbraced_fraction_argument_that_is_not_one_digit_is_an_error(text, column):
+    """Fuzz finding #22: \\frac{1}.5 crashed with ValueError (Fraction('.')): the one-digit
+    form \\frac12 took the first character of any number."""
+    with pytest.raises(ricci.RicciError, match="with braces") as e:
+        ricci.parse(text, syntax="latex")
+    assert (e.value.span.line, e.value.span.column) == (1, column)

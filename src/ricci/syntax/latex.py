@@ -1232,13 +1232,14 @@ class _Parser:
         if t.kind == "NUMBER":
             self.take()
             if len(t.text) > 1:  # \frac12: one digit per argument
-                rest = t.text[1:]
-                if not rest.isdigit():
+                first, rest = t.text[0], t.text[1:]
+                if not (first.isdigit() and rest.isdigit()):  # \frac.5 2, \frac{1}.5
                     raise self.err(f"write {cmd.src}{{...}}{{...}} with braces", t)
                 sp = Span(t.span.line, t.span.column + 1, len(rest))
                 self.pos -= 1
                 self.toks[self.pos] = Tok("NUMBER", rest, sp, t.pos + 1, t.end, rest)
-                return Num(Fraction(t.text[0]), Span(t.span.line, t.span.column, 1))
+                first_span = Span(t.span.line, t.span.column, 1)
+                return Num(number_value(first, first_span, self.text), first_span)
             return Num(number_value(t.text, t.span, self.text), t.span)
         if t.kind == "LETTER" or (t.kind == "CMD" and t.text in GREEK and t.text != "delta"):
             self.take()  # \sqrt x_i: the argument keeps its subscript, a power stays outside
