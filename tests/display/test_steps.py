@@ -7,13 +7,13 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from steps_check import check_steps
-from strategies import models
+from support.steps_check import check_steps
+from support.strategies import models
 
 import ricci
 from ricci.display import steps as S
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))
 MATMUL = "y[i,j] = x[i,k] * a[k,j]"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from matrix_check import _py_env
 from torch.autograd.functional import jacobian
 
 from ricci.ir.expr import (
@@ -27,6 +26,7 @@ from ricci.ir.expr import (
 from ricci.ir.program import Program, Statement
 from ricci.ir.shapes import all_dims
 from ricci.verify.evaluate import evaluate
+from support.matrix_check import _py_env
 
 
 class StepChecker:
