@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import pytest
+
 from support import katex as _katex
 
 #: RICCI_MUTANT=<name> applies a deliberate bug before the tests run (the mutation check

@@ -21,6 +21,7 @@ import threading
 import warnings
 
 import pytest
+
 from fuzz import clicheck, differential, parsecheck, reduce, runner
 from fuzz.corpus import corpus
 from fuzz.programs import (

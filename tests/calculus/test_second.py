@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
+
+import ricci
+
 from support.cases import assert_close, cases, cfg, check_ok, to_numpy
 from support.matrix_check import check_matrix_forms
 from support.steps_check import check_steps
-
-import ricci
 
 torch = pytest.importorskip("torch")
 

@@ -32,12 +32,12 @@ jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 
-import support.cases as tp  # the property tests' cases and helpers
-from support.cases import assert_close, to_numpy
-from support.strategies import CLASS_SIZES
+import ricci.jax  # noqa: E402 - after jax is configured for float64
+import ricci.torch  # noqa: E402
 
-import ricci.jax
-import ricci.torch
+import support.cases as tp  # noqa: E402 - the property tests' cases and helpers
+from support.cases import assert_close, to_numpy  # noqa: E402
+from support.strategies import CLASS_SIZES  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.ricci"))
 #: small distinct sizes, so that a transposed axis cannot go unnoticed

@@ -15,11 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.strategies import Model, models
 
 import ricci
 from ricci.codegen.emit import _py_names, generate
 from ricci.codegen.lower import float_literal
+
+from support.strategies import Model, models
 
 BACKENDS = ["numpy", "torch", "jax"]
 

@@ -6,10 +6,11 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.matrix_check import check_matrix_forms
-from support.strategies import models
 
 import ricci
+
+from support.matrix_check import check_matrix_forms
+from support.strategies import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))

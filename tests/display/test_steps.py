@@ -7,13 +7,14 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.steps_check import check_steps
-from support.strategies import models
 
 import ricci
 from ricci.calculus import differentiate as D
 from ricci.display import steps as S
 from ricci.ir.expr import Const, Deriv, Index, Mul, Pow, Tensor
+
+from support.steps_check import check_steps
+from support.strategies import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.strategies import models
 
 import ricci
 from ricci import RicciError
 from ricci.syntax.latex import looks_like_latex, parse_latex_statements
 from ricci.verify.evaluate import evaluate
+
+from support.strategies import models
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.ricci"))

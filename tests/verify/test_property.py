@@ -19,6 +19,12 @@ import numpy as np
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
+
+import ricci
+from ricci.ir.expr import Size, walk
+from ricci.ir.shapes import all_dims
+from ricci.verify.evaluate import evaluate
+
 from support.cases import (
     cases,
     cfg,
@@ -29,11 +35,6 @@ from support.cases import (
     uncarried_sizes,
 )
 from support.strategies import CLASS_SIZES, Model, models
-
-import ricci
-from ricci.ir.expr import Size, walk
-from ricci.ir.shapes import all_dims
-from ricci.verify.evaluate import evaluate
 
 torch = pytest.importorskip("torch")
 
