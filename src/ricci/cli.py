@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Sequence, TextIO
+from typing import Callable, NoReturn, Sequence, TextIO
 
 from .calculus.autodiff import grad, jacobian
 from .calculus.second import hessian, hvp
@@ -232,7 +232,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         program = parse(_read_program(args.program), syntax=args.syntax)
         if args.command == "parse":
-            _print({"index": str, "unicode": Program.unicode, "latex": Program.latex}[args.emit](program))
+            show: dict[str, Callable[[Program], str]] = {"index": str, "unicode": Program.unicode,
+                                                         "latex": Program.latex}
+            _print(show[args.emit](program))
             return 0
         if args.command in ("grad", "jacobian", "hessian", "hvp"):
             d = _derive(args.command, program, args.wrt, args.of, getattr(args, "diagonal", False))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import validate
 from ..bounds import guarded
@@ -11,6 +11,9 @@ from ..display.render import statement_text
 from ..errors import RicciError
 from ..ir.expr import Expr
 from ..ir.program import Program, Statement
+
+if TYPE_CHECKING:
+    from ..codegen.calling import Compiled
 
 #: the notations a derivation prints in
 NOTATIONS = ("text", "unicode", "latex")
@@ -82,7 +85,7 @@ class Derivation:
         base = list(source_program.upto(of).inputs)
         base += [w for w in self.wrt if w not in base]
         self.inputs: tuple[str, ...] = tuple(base) + ((seed,) if seed else ())
-        self._compiled: dict[str, Callable[..., dict]] = {}
+        self._compiled: dict[str, Compiled] = {}
         self._generated: dict[tuple, Generated] = {}  # a derivation does not change
         self._matrix = None
 
@@ -209,7 +212,7 @@ class Derivation:
         return self._generate(backend, _dim_hints(self.program, check_sizes(self.source_program, sizes))).source
 
     @guarded("generating code")
-    def compile(self, backend: str = "numpy") -> Callable[..., dict]:
+    def compile(self, backend: str = "numpy") -> Compiled:
         """A function taking every input (by keyword, or positionally in the order of
         ``d.inputs``) and returning a dict from each ``wrt`` name to its result
         (gradient: the input's shape; Jacobian: the output's shape followed by the
@@ -220,7 +223,7 @@ class Derivation:
         validate.choice(backend, list(BACKENDS), "backend")
         if backend in self._compiled:
             return self._compiled[backend]
-        from ..codegen.calling import Compiled
+        from ..codegen.calling import Compiled  # noqa: F811 - the class, at run time
 
         get_backend(backend)
         fn = Compiled(self._generate(backend), backend, self.code_program, self.source_program,

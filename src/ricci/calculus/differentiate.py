@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..bounds import tick
 from ..ir.expr import (
@@ -109,8 +110,9 @@ class Rule:
 
     name: str
     formula: str
-    apply: Callable[[Expr, Holes], Terms]
-    when: Callable[[Expr, Holes], bool] | None = None
+    #: takes the node type the rule is filed under in RULES (a Mul for the product rule)
+    apply: Callable[[Any, Holes], Terms]
+    when: Callable[[Any, Holes], bool] | None = None
 
 
 def rule_for(e: Expr, h: Holes) -> Rule:

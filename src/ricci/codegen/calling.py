@@ -193,15 +193,15 @@ def convert(backend: str, values: Mapping[str, Any]) -> dict[str, Any]:
         import jax.numpy as jnp
 
         # JAX's own rule: float64 only with jax_enable_x64, else its default float
-        common = jax.dtypes.canonicalize_dtype(np.result_type(*strong) if strong else np.float64)
+        jdt = jax.dtypes.canonicalize_dtype(np.result_type(*strong) if strong else np.float64)
         out = {}
         for k, v in values.items():
             if _is_tracer(v) or (_is_jax(v) and hasattr(v, "dtype")):
                 if jnp.issubdtype(v.dtype, jnp.complexfloating):
                     raise RicciError(f"input '{k}' is complex ({v.dtype}); ricci computes with real numbers")
-                out[k] = v if v.dtype == common else v.astype(common)
+                out[k] = v if v.dtype == jdt else v.astype(jdt)
             else:
-                out[k] = jnp.asarray(_numeric(k, v, backend), dtype=common)
+                out[k] = jnp.asarray(_numeric(k, v, backend), dtype=jdt)
         return out
     arrays = {k: _numeric(k, v, backend) for k, v in values.items()}
     common_np = np.result_type(*strong) if strong else np.dtype(np.float64)

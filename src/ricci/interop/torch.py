@@ -130,7 +130,7 @@ class TorchFunction:
             return tuple(out)
 
         # the class name shows in grad_fn: <Ricci_LBackward>
-        self.Function = type(f"Ricci_{self.output}", (torch.autograd.Function,),
+        self.Function: Any = type(f"Ricci_{self.output}", (torch.autograd.Function,),
                              {"forward": staticmethod(forward_), "backward": staticmethod(backward_),
                               "__module__": __name__})
 

@@ -254,11 +254,11 @@ class _Builder:
                 use(r.name, len(r.indices), r.span)
             lhs = s.indices or []
             seen: dict[str, Name] = {}
-            for n in lhs:
-                if n.name in seen:
-                    raise self.err(f"index '{n.name}' appears twice on the left of {s.name}", n.span,
+            for ix in lhs:
+                if ix.name in seen:
+                    raise self.err(f"index '{ix.name}' appears twice on the left of {s.name}", ix.span,
                                    hint="use delta[...] on the right for a diagonal")
-                seen[n.name] = n
+                seen[ix.name] = ix
             use(s.name, len(lhs), s.span)
             defined.add(s.name)
         return {k: v[0] for k, v in ranks.items()}
@@ -289,9 +289,9 @@ class _Builder:
             own: dict[str, int] = {}  # index name -> a slot of its class
             for a, n in enumerate(s.indices or []):
                 tie(own, n.name, axis[s.name] + a)
-            for r in w.refs:  # the operands of matrix functions too: rows and columns
-                base = axis[r.name]
-                for a, n in enumerate(r.indices):
+            for ref in w.refs:  # the operands of matrix functions too: rows and columns
+                base = axis[ref.name]
+                for a, n in enumerate(ref.indices):
                     tie(own, n.name, base + a)
             for n in w.names:  # indices tied to no tensor axis (yet)
                 if n.name not in own:
@@ -309,9 +309,9 @@ class _Builder:
         defined = {s.name: None for s in self.stmts}
         inputs: dict[str, None] = {}
         for w in self.walks:
-            for r in w.refs:
-                if r.name not in defined:
-                    inputs.setdefault(r.name, None)
+            for ref in w.refs:
+                if ref.name not in defined:
+                    inputs.setdefault(ref.name, None)
         label: dict[int, str] = {}
         for name in list(inputs) + list(defined):
             for a in range(ranks[name]):

@@ -166,9 +166,11 @@ def _float64(backend: str) -> Iterator[None]:
         return
     import jax
 
-    ctx = getattr(jax, "enable_x64", None)
+    ctx: Any = getattr(jax, "enable_x64", None)
     if ctx is None:  # older jax
-        from jax.experimental import enable_x64 as ctx
+        import jax.experimental
+
+        ctx = getattr(jax.experimental, "enable_x64")  # noqa: B009 - not in newer jax's stubs
     with ctx(True):
         yield
 
@@ -294,7 +296,7 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
         fd_flat = fd.reshape(out_shape + (-1,))
         flat = x.reshape(-1)
         n = flat.size
-        picks = (range(n) if n <= 400 else rng.choice(n, size=200, replace=False)) \
+        picks: Sequence[int] | np.ndarray = (range(n) if n <= 400 else rng.choice(n, size=200, replace=False)) \
             if w in fwd_inputs else []
         mask = np.zeros(n, dtype=bool)
         for k in picks:
@@ -360,6 +362,7 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
     def shaped(full: np.ndarray) -> np.ndarray:
         """The full (nx, ny) Hessian as the result is shaped."""
         if d.kind == "hvp":
+            assert d.seed is not None  # an HVP has its vector
             return (full @ arrays[d.seed].reshape(-1)).reshape(xs)
         if diagonal:
             return np.diagonal(full).reshape(xs)
@@ -393,6 +396,7 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
         from ..calculus.autodiff import grad
 
         gfn = grad(d.source_program, x, d.of).compile("numpy")
+        assert d.seed is not None  # an HVP has its vector
         v = arrays[d.seed]
         h = 1e-6 * max(1.0, float(np.max(np.abs(fwd_inputs[x]))))
         plus = gfn.call({**fwd_inputs, x: fwd_inputs[x] + h * v}, None, dim_size)[x]
