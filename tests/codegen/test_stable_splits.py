@@ -48,6 +48,13 @@ CASES = {
         "S[n,m] = Q[n,d] * K[m,d]; E[n,m] = exp(S[n,m]); A[n,m] = E[n,m] / sum[j](E[n,j])\n"
         "O[n,e] = A[n,m] * V[m,e]; L = sum[n,e](O[n,e] * W[n,e])",
         ["Q", "K", "V"], lambda v: (F.softmax(v["Q"] @ v["K"].T, 1) @ v["V"] * v["W"]).sum()),
+    # fuzz finding #25: a sum of terms with different scales (E of Z, and E' of the second
+    # group exp(C)) materialised E^-1 too, and exp(max Z) overflowed (NaN)
+    "softmax summed over its rows, next to another exponential": (
+        "E[n,k] = exp(Z[n,k]); S[n] = sum[k](E[n,k]); P[n,k] = E[n,k] / S[n]\n"
+        "L = sum[r,q](W[r,q] * P[t,r] * exp(C[q,w,r]))",
+        ["Z", "C"], lambda v: (v["W"] * F.softmax(v["Z"], 1).sum(0)[:, None]
+                              * torch.exp(v["C"].sum(1)).T).sum()),
 }
 
 

@@ -184,7 +184,11 @@ class _Stabilizer:
             parts = [self.split(t) for t in e.terms]
             if all(s == parts[0][1] for _, s in parts):
                 return Add([m for m, _ in parts]), parts[0][1]
-            return Add([self.materialise(m, s) for m, s in parts]), {}
+            # the scales every term has to the same power stay symbolic, factored out; only
+            # the rest is materialised (dS E^-1 + dp E'/S E^-1 = (dS + dp E'/S) E^-1)
+            common = {k: v for k, v in parts[0][1].items() if all(s.get(k) == v for _, s in parts)}
+            return Add([self.materialise(m, {k: v for k, v in s.items() if k not in common})
+                        for m, s in parts]), common
         if isinstance(e, Sum):
             m, s = self.split(e.body)
             bound = set(e.indices)
