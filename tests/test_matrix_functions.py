@@ -1,4 +1,4 @@
-"""inv(A)[i,j], det(A), logdet(A): the language, the derivative rules (against torch in
+"""inv(A)[i,j], det(A), logdet(A), trace(A): the language, the derivative rules (against torch in
 float64), the generated code (solve instead of an explicit inverse), matrix notation,
 steps, and the errors."""
 
@@ -77,7 +77,8 @@ def test_every_matrix_function_rule_against_torch(fn):
         (ref(At) * torch.tensor(W).T).sum().backward()
     else:
         prog = f"L = {fn}(A) * w"
-        ref = {"det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1]}[fn]
+        ref = {"det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1],
+               "trace": torch.trace}[fn]
         At = t(A)
         (ref(At) * 1.7).backward()
     d = ricci.grad(prog, ["A"])

@@ -80,8 +80,6 @@ REUSE = "reusing a forward value"
 EXPAND = "multiplying out"
 TRANSPOSE = "transpose"
 MATRIX_RULE = "derivative of a matrix function"
-MATRIX_NOTES = {"inv": "d inv(A) = -inv(A) dA inv(A)", "det": "d det(A) = det(A) inv(A)^T : dA",
-                "logdet": "d logdet(A) = inv(A)^T : dA"}
 MATRIX = "conversion to matrix form"
 HESSIAN = "the Hessian is the Jacobian of the gradient"
 DIAGONAL = "the diagonal of the Hessian"
@@ -258,7 +256,7 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr,
     if isinstance(num, MatFn):
         # from the matrix-function table: d inv(A) = -inv(A) dA inv(A), ...
         res = MATRIX_FUNCTIONS[num.fn].deriv(num, x.indices, answers.get(num, num))
-        return MATRIX_RULE, res, (MATRIX_NOTES[num.fn],), (d, res)
+        return MATRIX_RULE, res, (MATRIX_FUNCTIONS[num.fn].note,), (d, res)
     if isinstance(num, Call):
         (u,) = num.args
         ans = answers.get(num, num)
