@@ -38,7 +38,9 @@ from math import isqrt
 from typing import Any, Callable
 
 from ..ir.expr import (
+    MINUS_ONE,
     ONE,
+    Add,
     Call,
     Const,
     Delta,
@@ -228,7 +230,39 @@ def _sqrt_fold(v: Fraction) -> Fraction | None:
     return Fraction(rn, rd) if rn * rn == n and rd * rd == d else None
 
 
+def _reciprocal(e: Expr) -> Expr:
+    return Pow(e, MINUS_ONE)
+
+
 _Z, _1, _H = Fraction(0), Fraction(1), Fraction(1, 2)
+
+#: 2 / sqrt(pi), the float64 nearest to it (as the exact decimal Python prints for it)
+TWO_OVER_SQRT_PI = Const("1.1283791670955126")
+
+#: NumPy has no erf: this helper is emitted with the NumPy code that calls it
+_NUMPY_ERF = '''
+def _erf(x):
+    """erf(x) to float64 accuracy (a few ulps): for |x| < 2 the series
+    2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)), whose terms are positive (no
+    cancellation); beyond, 1 - erfc(|x|) by erfc's continued fraction; 1 beyond |x| = 6."""
+    x = np.asarray(x)
+    a = np.minimum(np.abs(x).astype(np.float64), 6.0)
+    near = a < 2.0
+    s = np.where(near, a, 0.0)
+    term = s
+    total = s
+    for n in range(1, 40):
+        term = term * (2.0 * s * s) / (2 * n + 1)
+        total = total + term
+    series = 1.1283791670955126 * np.exp(-s * s) * total
+    b = np.where(near, 2.0, a)
+    cf = np.zeros_like(b)
+    for k in range(60, 0, -1):
+        cf = (0.5 * k) / (b + cf)
+    tail = 1.0 - 0.5641895835477563 * np.exp(-b * b) / (b + cf)
+    out = np.sign(x) * np.where(near, series, tail)
+    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+'''
 
 # d exp(x) = exp(x) dx
 defun("exp", deriv=lambda x, ans: ans, fold=_at({_Z: _1}),
@@ -286,6 +320,25 @@ defun("sign", deriv=lambda x, ans: Const(0),
       fold=lambda v: Fraction((v > 0) - (v < 0)),
       numpy="np.sign({0})", torch="torch.sign({0})", jax="jnp.sign({0})",
       doc="sign: -1, 0 or 1")
+# d log1p(x) = dx / (1 + x)
+defun("log1p", deriv=lambda x, ans: _reciprocal(Add((ONE, x))), fold=_at({_Z: _Z}),
+      numpy="np.log1p({0})", torch="torch.log1p({0})", jax="jnp.log1p({0})",
+      doc="log(1 + x), accurate for small x", domain="x > -1")
+# d expm1(x) = exp(x) dx = (expm1(x) + 1) dx
+defun("expm1", deriv=lambda x, ans: Add((ans, ONE)), fold=_at({_Z: _Z}),
+      numpy="np.expm1({0})", torch="torch.expm1({0})", jax="jnp.expm1({0})",
+      doc="exp(x) - 1, accurate for small x")
+# d erf(x) = 2/sqrt(pi) exp(-x^2) dx
+defun("erf", deriv=lambda x, ans: Mul((TWO_OVER_SQRT_PI, call("exp", neg(Pow(x, Const(2)))))),
+      fold=_at({_Z: _Z}),
+      numpy="_erf({0})", torch="torch.erf({0})", jax="jax.scipy.special.erf({0})",
+      doc="the error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2)",
+      helpers={"numpy": _NUMPY_ERF})
+# d atan(x) = dx / (1 + x^2)
+defun("atan", deriv=lambda x, ans: _reciprocal(Add((ONE, Pow(x, Const(2))))), fold=_at({_Z: _Z}),
+      numpy="np.arctan({0})", torch="torch.atan({0})", jax="jnp.arctan({0})",
+      doc="arctangent, in (-pi/2, pi/2)", latex=r"\arctan")
+
 
 def helpers(backend: str) -> dict[str, str]:
     """Helper name -> source, for the helper functions ``backend``'s templates call (each
