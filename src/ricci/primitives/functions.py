@@ -236,8 +236,9 @@ def _reciprocal(e: Expr) -> Expr:
 
 _Z, _1, _H = Fraction(0), Fraction(1), Fraction(1, 2)
 
-#: 2 / sqrt(pi), the float64 nearest to it (as the exact decimal Python prints for it)
-TWO_OVER_SQRT_PI = Const("1.1283791670955126")
+#: pi, the float64 nearest to it (as the exact decimal Python prints for it): erf' is
+#: written 2 * pi^(-1/2) * exp(-x^2), as the textbook 2/sqrt(pi) reads
+PI = Const("3.141592653589793")
 
 #: NumPy has no erf: this helper is emitted with the NumPy code that calls it
 _NUMPY_ERF = '''
@@ -329,7 +330,7 @@ defun("expm1", deriv=lambda x, ans: Add((ans, ONE)), fold=_at({_Z: _Z}),
       numpy="np.expm1({0})", torch="torch.expm1({0})", jax="jnp.expm1({0})",
       doc="exp(x) - 1, accurate for small x")
 # d erf(x) = 2/sqrt(pi) exp(-x^2) dx
-defun("erf", deriv=lambda x, ans: Mul((TWO_OVER_SQRT_PI, call("exp", neg(Pow(x, Const(2)))))),
+defun("erf", deriv=lambda x, ans: Mul((Const(2), Pow(PI, Const(-_H)), call("exp", neg(Pow(x, Const(2)))))),
       fold=_at({_Z: _Z}),
       numpy="_erf({0})", torch="torch.erf({0})", jax="jax.scipy.special.erf({0})",
       doc="the error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2)",

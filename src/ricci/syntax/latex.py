@@ -489,13 +489,14 @@ def _inverse_of(node: Node) -> tuple[str, Span] | None:
     return None
 
 
-def _matrix_example(reading: LatexReading, fn: str) -> str:
-    """How the matrix function ``fn`` is written in LaTeX, for messages: ``\\log\\det A``."""
+def _spelled(reading: LatexReading, fn: str) -> str:
+    """How the function ``fn`` is written in LaTeX, for messages: ``\\exp``, ``\\log\\det``,
+    ``\\operatorname{tr}``."""
     cmds = [k for k, v in reading.commands.items() if v == fn]
     if cmds:
-        return "".join("\\" + c for c in cmds[0]) + " A"
+        return "".join("\\" + c for c in cmds[0])
     word = next((k for k, v in reading.words.items() if v == fn and k != fn), fn)
-    return rf"\operatorname{{{word}}}(A)"
+    return rf"\operatorname{{{word}}}"
 
 
 class _Parser:
@@ -816,7 +817,8 @@ class _Parser:
         arg = self.script(caret)
         if self.at("OP", "^") or self.at("OP", "_"):
             raise self.err("e^{...} is the exponential: it takes no more scripts",
-                           hint="write \\exp(...) and group the rest in parentheses")
+                           hint=f"write {_spelled(self.reading, self.reading.exponential)}(...) "
+                                "and group the rest in parentheses")
         return CallA(self.reading.exponential, arg, e.span)
 
     def group(self) -> Node:
@@ -1183,7 +1185,7 @@ class _Parser:
             name = self.word(op)
         else:
             raise self.err(f"{fn} takes a square matrix named by its tensor, such as "
-                           f"{_matrix_example(self.reading, fn)}", op,
+                           f"{_spelled(self.reading, fn)} A", op,
                            hint="for an expression, define it first: C_{ij} = ...")
         if close is not None:
             if close.kind == "LBRACE":
