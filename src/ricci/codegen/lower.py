@@ -363,10 +363,9 @@ class Lowerer:
         in the table): ``x * (1 - y^2)`` is ``tanh_backward(x, y)``, ``x * y * (1 - y)``
         ``sigmoid_backward(x, y)``, ``x * step(y)`` ``threshold_backward(x, y, 0)`` (torch:
         one pass instead of three, as autograd does). The factors of a function's derivative
-        written with its value (:meth:`~ricci.primitives.functions.Function.derivative_factors`)
-        are the pattern, the value ``y`` its one unknown. Returns the factors left and the
-        fused values."""
-        kernels = [(f.backward[self.b.name], f.derivative_factors()) for f in FUNCTIONS.values()
+        written with its value (its ``backward_pattern``) are the pattern, the value ``y``
+        its one unknown. Returns the factors left and the fused values."""
+        kernels = [(f.backward[self.b.name], f.backward_pattern) for f in FUNCTIONS.values()
                    if self.b.name in f.backward]
         if not kernels:
             return factors, []

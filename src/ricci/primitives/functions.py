@@ -146,6 +146,10 @@ class Function:
     domain: str = ""
     backward: dict[str, str] = field(default_factory=dict)
     helpers: dict[str, str] = field(default_factory=dict)
+    #: the factors of f'(x) written with f's value :data:`VALUE` (tanh: ``1 - VALUE^2``;
+    #: sigmoid: ``VALUE`` and ``1 - VALUE``): what a ``backward`` kernel replaces. Derived
+    #: from ``deriv`` once, when the entry is made
+    backward_pattern: tuple[Expr, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.latex:
@@ -159,21 +163,18 @@ class Function:
         if set(self.code) != set(BACKEND_NAMES):
             raise ValueError(f"{self.name}: a code template for each of {', '.join(BACKEND_NAMES)}")
         self.reading_keys()
-        if self.backward and ARG in _nodes(self.deriv(ARG, VALUE)):
-            raise ValueError(f"{self.name}: a fused kernel needs the derivative written with "
-                             f"the function's value")
+        if self.backward and not self.backward_pattern:
+            d = self.deriv(ARG, VALUE)
+            if ARG in _nodes(d):
+                raise ValueError(f"{self.name}: a fused kernel needs the derivative written with "
+                                 f"the function's value")
+            object.__setattr__(self, "backward_pattern", d.factors if isinstance(d, Mul) else (d,))
 
     def reading_keys(self) -> tuple[tuple[str, object], ...]:
         """The reader's keys (:func:`reader_form`) of every LaTeX spelling it accepts: the
         printed one, ``\\operatorname{name}`` and ``latex_in``."""
         spellings = (self.latex, rf"\operatorname{{{self.name}}}", *self.latex_in)
         return tuple(dict.fromkeys(reader_form(_command(s)) for s in spellings))
-
-    def derivative_factors(self) -> tuple[Expr, ...]:
-        """The factors of f'(x) written with f's value :data:`VALUE` (tanh: ``1 - VALUE^2``;
-        sigmoid: ``VALUE`` and ``1 - VALUE``): what a ``backward`` kernel replaces."""
-        d = self.deriv(ARG, VALUE)
-        return d.factors if isinstance(d, Mul) else (d,)
 
 
 def _nodes(e: Expr) -> list[Expr]:
