@@ -47,6 +47,10 @@ FN: dict[str, Callable[[Tensor], Tensor]] = {
     "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh,
     "sigmoid": torch.sigmoid, "relu": torch.relu, "abs": torch.abs, "sin": torch.sin,
     "cos": torch.cos, "softplus": torch.nn.functional.softplus, "step": _step, "sign": torch.sign,
+    "log1p": torch.log1p, "expm1": torch.expm1, "erf": torch.erf, "atan": torch.atan,
+}
+MATRIX_FN: dict[str, Callable[[Tensor], Tensor]] = {
+    "det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1], "trace": torch.trace,
 }
 
 
@@ -147,7 +151,7 @@ class Evaluator:
             return self.einsum([(torch.linalg.inv(_operand(self.value(n.name))), n.letters)], n.free)
         if isinstance(n, MatScalar):
             a = _operand(self.value(n.name))
-            return torch.linalg.det(a) if n.fn == "det" else torch.linalg.slogdet(a)[1]
+            return MATRIX_FN[n.fn](a)
         if isinstance(n, Call):
             return FN[n.fn](self.ev(n.arg))
         if isinstance(n, Pow):
