@@ -99,6 +99,7 @@ def test_every_matrix_function_rule_against_torch(fn):
     ("L = det(A) * logdet(A)", ["A"]),
     ("t = inv(A)[i,i]", ["A"]),
     ("Y[i,j] = inv(A)[j,k] * B[k,i]", ["A", "B"]),
+    ("L = trace(A) * logdet(A) + trace(B) * x[i] * B[i,j] * x[j]", ["A", "B", "x"]),
 ])
 def test_gradients_jacobians_matrix_forms_and_steps(prog, wrt):
     assert ricci.check(prog, wrt).ok
