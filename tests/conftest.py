@@ -1,7 +1,8 @@
 """Shared fixtures."""
 
-import katex as _katex
 import pytest
+
+from support import katex as _katex
 
 #: RICCI_MUTANT=<name> applies a deliberate bug before the tests run (the mutation check
 #: of the test suite: python -m tests.fuzz --mutants, docs/reliability.md)

@@ -7,7 +7,7 @@ step/sign, one-hot targets, well-conditioned matrices).
 
 Then: the compiled gradients of softmax, log-softmax, logsumexp, softplus and softmax
 cross-entropy stay finite and right for logits around +-1000, and docs/gallery.md is what
-tests/gallery_doc.py prints now.
+tests/support/gallery_doc.py prints now.
 
 Each example is its own parametrized case, so an example that needs a language feature
 still in progress (the matrix functions ``inv``, ``det``, ``logdet``) fails on its own.
@@ -20,7 +20,6 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-import gallery_doc
 import numpy as np
 import pytest
 import torch
@@ -28,6 +27,8 @@ import torch.nn.functional as F
 
 import ricci
 from ricci.primitives.functions import FUNCTIONS
+
+from support import gallery_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -431,7 +432,7 @@ def test_gradient_is_stable_for_large_logits(name, backend, kind):
     inputs = large_inputs(name, kind, g)
     _, forward = CASES[name](gen(0))
     want, seed = torch_reference(forward, inputs, wrt, d.seed, g)
-    for w, ref in want.items():  # the reference itself is stable
+    for ref in want.values():  # the reference itself is stable
         assert torch.isfinite(ref).all()
     got, noted = run_ricci(d, backend, {**inputs, **seed})
     big = max(float(v.abs().max()) for k, v in inputs.items() if k in ("z", "X"))
@@ -442,10 +443,10 @@ def test_gradient_is_stable_for_large_logits(name, backend, kind):
 
 
 def test_gallery_doc_is_current():
-    """docs/gallery.md is what ``python tests/gallery_doc.py > docs/gallery.md`` prints now."""
+    """docs/gallery.md is what ``python tests/support/gallery_doc.py > docs/gallery.md`` prints now."""
     page = (ROOT / "docs" / "gallery.md").read_text()
     now = gallery_doc.render()
-    assert page == now, "docs/gallery.md is stale: run  python tests/gallery_doc.py > docs/gallery.md"
+    assert page == now, "docs/gallery.md is stale: run  python tests/support/gallery_doc.py > docs/gallery.md"
 
 
 def test_gallery_doc_lists_every_example():

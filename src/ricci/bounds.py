@@ -61,7 +61,7 @@ class Limits:
 
 #: the limits in force, and the deadline of the running guarded operation (per thread and
 #: per task, so a server can derive in several threads)
-_limits: ContextVar[Limits] = ContextVar("ricci_limits", default=Limits())
+_limits: ContextVar[Limits] = ContextVar("ricci_limits", default=Limits())  # noqa: B039 - frozen
 _deadline: ContextVar[tuple[float, str] | None] = ContextVar("ricci_deadline", default=None)
 
 

@@ -26,6 +26,7 @@ from typing import NoReturn, Sequence, TextIO
 
 from .calculus.autodiff import grad, jacobian
 from .calculus.second import hessian, hvp
+from .codegen.emit import BACKENDS
 from .errors import RicciError
 from .ir.program import Program
 from .syntax.resolve import parse
@@ -128,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
                    default="grad", help="what to check (default: the gradient)")
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
     c.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (an int >= 0)")
-    c.add_argument("--backend", choices=["numpy", "torch", "jax"], default="numpy")
+    c.add_argument("--backend", choices=list(BACKENDS), default="numpy")
     pa = sub.add_parser("parse", help="print the program in normalised form")
     pa.add_argument("program")
     pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
@@ -138,12 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-EMIT = ["index", "unicode", "latex", "matrix", "markdown", "numpy", "torch", "jax"]
+#: what --emit prints: the notations, matrix notation, a report, or code of a backend
+EMIT = ["index", "unicode", "latex", "matrix", "markdown", *BACKENDS]
 
 
 def _show(d, emit: str, steps: bool) -> str:
     """The text a derivation prints for ``--emit`` (and ``--steps``)."""
-    if emit in ("numpy", "torch", "jax"):
+    if emit in BACKENDS:
         return d.source(emit)
     if emit == "markdown":
         return d.markdown(steps=steps)

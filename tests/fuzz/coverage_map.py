@@ -4,8 +4,8 @@ Workers run under ``coverage.Coverage(branch=True)`` restricted to ricci's sourc
 (:func:`start` / :func:`stop`); the executed lines are then mapped back to ricci's own
 tables with ``inspect.getsourcelines``, without touching ``src/``:
 
-* derivative rules: each function of ``ricci.calculus.differentiate.RULES`` (one per node type)
-  fired when a line of its body ran;
+* derivative rules: each entry of ``ricci.calculus.differentiate.RULES`` (node type -> its
+  rules) fired when a line of its ``apply`` function's body ran;
 * the derivative of each entry of ``ricci.primitives.functions.FUNCTIONS`` / ``MATRIX_FUNCTIONS``:
   the entries' ``deriv`` lambdas share source lines (``deriv=`` and ``fold=`` on one line),
   so these are counted by a wrapper the worker puts around each ``deriv`` (a matrix
@@ -160,9 +160,10 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     rules = {}
-    for typ, fn in differentiate.RULES.items():
-        f, body, _ = _body(fn)
-        rules[f"{typ.__name__} ({fn.__name__})"] = _ran(lines, f, body)
+    for typ, entries in differentiate.RULES.items():
+        for r in entries:
+            f, body, _ = _body(r.apply)
+            rules[f"{typ.__name__}: {r.name} ({r.apply.__name__})"] = _ran(lines, f, body)
     out["derivative rules"] = rules
     out["function derivatives"] = {name: calls.get(f"fn:{name}", 0) for name in FUNCTIONS}
     mat = {}

@@ -46,8 +46,10 @@ def _step(x: Tensor) -> Tensor:
 FN: dict[str, Callable[[Tensor], Tensor]] = {
     "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh,
     "sigmoid": torch.sigmoid, "relu": torch.relu, "abs": torch.abs, "sin": torch.sin,
-    "cos": torch.cos, "softplus": torch.nn.functional.softplus, "step": _step, "sign": torch.sign,
-    "log1p": torch.log1p, "expm1": torch.expm1, "erf": torch.erf, "atan": torch.atan,
+    # softplus exactly: torch.nn.functional.softplus returns x itself beyond x = 20 (its
+    # threshold), which loses e^-20 and the second derivative there (fuzz finding #24)
+    "cos": torch.cos, "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)), "step": _step,
+    "sign": torch.sign, "log1p": torch.log1p, "expm1": torch.expm1, "erf": torch.erf, "atan": torch.atan,
 }
 MATRIX_FN: dict[str, Callable[[Tensor], Tensor]] = {
     "det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1], "trace": torch.trace,

@@ -1,7 +1,7 @@
 """Random typed tensor programs with a meaning of their own, for differential testing.
 
 A :class:`Model` is a small syntax tree whose meaning is fixed by construction, like
-``tests/strategies.py`` (whose rules this generator follows, with ``random.Random`` instead
+``tests/support/strategies.py`` (whose rules this generator follows, with ``random.Random`` instead
 of Hypothesis so that a case is a pure function of its seed): every node knows its free
 index letters (``node.free``), and every implicit sum sits where the index rule of
 docs/language.md puts it:

@@ -258,7 +258,7 @@ def _hang_where(tb_path: str) -> tuple[str, str]:
     except OSError:
         return "", ""
     frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', text)
-    for f, line, fn in frames:  # faulthandler lists the innermost frame first
+    for f, _line, fn in frames:  # faulthandler lists the innermost frame first
         if "/ricci/" in f:
             return f"{f.rsplit('/', 1)[-1]}:{fn}", text[-3000:]
     return (frames[0][2] if frames else ""), text[-3000:]

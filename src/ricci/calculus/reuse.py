@@ -221,7 +221,7 @@ def _rewrite(e: Expr, pats: list[_Pattern], index: dict[tuple, list[int]]) -> Ex
             break
         pat, sign, ren, used = hit
         new = list(fs)
-        for (pb, pe), n in zip(pat.factors, used):
+        for (_pb, pe), n in zip(pat.factors, used):
             tb, te = new[n]
             new[n] = (tb, te - pe * sign)
         new = [(b, x) for b, x in new if x != 0]

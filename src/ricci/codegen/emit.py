@@ -19,7 +19,7 @@ from ..errors import RicciError
 from ..ir.program import Program
 from ..primitives.functions import FUNCTIONS, helpers, one_call
 from ..simplify.rewrite import split_coef, with_coef
-from .lower import ADD, UNARY, Lowerer, Repeats, Val
+from .lower import ADD, ATOM, UNARY, Lowerer, Repeats, Val
 from .stable import stabilize
 
 
@@ -504,7 +504,12 @@ def _schedule(steps: list[_Step], be: "_Base", keep: set[str], in_place: bool = 
                 pre.append(f"{step.target} += {expr}")
         else:
             started.add(step.target)
-            first = be.copy(expr) if expr.isidentifier() else expr
+            # later terms add into the target in place, so it must own its buffer: a value
+            # that is not the result of an operator may be another array or a view of one
+            # (an input, X.T, a diagonal np.einsum('aaa->a', D), a broadcast)
+            fresh = len(group) > 1 or step.negated or (step.value is not None and step.value.prec < ATOM)
+            later = any(o.target == step.target for o in order[k + len(group):])
+            first = be.copy(expr) if in_place and later and not fresh else expr
             pre.append(f"{step.target} = {first}")
         lines_per_step.append(pre)
         k += len(group)

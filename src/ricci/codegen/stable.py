@@ -518,8 +518,8 @@ def _lift_summed_exp_args(program: Program) -> Program:
             lifted[u] = Tensor(name, idx)
         if lifted:
             changed = True
-            st = st.replace(map_bottom_up(st.rhs, lambda n: Call("exp", (lifted[n.args[0]],))
-                                          if isinstance(n, Call) and n.fn == "exp" and n.args[0] in lifted
+            st = st.replace(map_bottom_up(st.rhs, lambda n: Call("exp", (lifted[n.args[0]],))  # noqa: B023
+                                          if isinstance(n, Call) and n.fn == "exp" and n.args[0] in lifted  # noqa: B023
                                           else n))
         out.append(st)
     if not changed:

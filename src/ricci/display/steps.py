@@ -7,9 +7,10 @@ that follow (the delta eats an index, delta traces, like terms, zeros and ones,
 constants), the chain rule through the intermediate tensors, and at the end the transpose
 that puts the summed index inside and the matrix form.
 
-The replay is faithful: the differentiation steps apply the rules of
-:mod:`ricci.differentiate` one at a time to an unevaluated derivative
-(:class:`~ricci.expr.Deriv`), each simplification step is a rewrite the simplifier
+The replay is faithful: the differentiation steps apply the engine's own rule objects
+(:data:`ricci.differentiate.RULES`, named as the table names them) one at a time to an
+unevaluated derivative (:class:`~ricci.expr.Deriv`), their holes filled with unevaluated
+derivatives of the children; each simplification step is a rewrite the simplifier
 performed (its trace, replayed on the whole expression), and the last index-notation
 step of each section is the statement the engine derived. Every step is an equation
 ``lhs = rhs`` that holds for all values of its inputs; the test suite evaluates both
@@ -18,26 +19,26 @@ sides of every step numerically (derivatives through torch autograd).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from ..calculus import differentiate as D
 from ..ir.expr import (
     ONE,
     ZERO,
     Add,
-    Call,
     Const,
     Delta,
     Deriv,
     Expr,
     Index,
-    MatFn,
     Mul,
-    Pow,
     Size,
     Sum,
     Tensor,
     Transposed,
+    contains,
     fresh_name,
     index_names,
     map_bottom_up,
@@ -46,7 +47,7 @@ from ..ir.expr import (
     tensor_names,
     tensor_refs,
 )
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.rewrite import alpha_key, simplify, split_coef
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,15 +57,17 @@ if TYPE_CHECKING:  # pragma: no cover
 # the names of the rules, as the steps print them
 DEFINITION = "definition"
 NAMING = "naming a subexpression"
-SUM_RULE = "sum rule"
-PRODUCT_RULE = "product rule"
-QUOTIENT_RULE = "quotient rule"
-POWER_RULE = "power rule"
-CHAIN_FUNCTION = "chain rule (elementwise function)"
+# the differentiation steps are named by the shared rule table (calculus.differentiate); a
+# test checks these names are the table's (MATRIX_RULE's too)
+SUM_RULE = D.SUM.name
+PRODUCT_RULE = D.PRODUCT.name
+QUOTIENT_RULE = D.QUOTIENT.name
+POWER_RULE = D.POWER.name
+CHAIN_FUNCTION = D.CHAIN.name
 CHAIN_TENSOR = "chain rule (through an intermediate tensor)"
 SUBSTITUTION = "substituting the derivative"
-SELF = "derivative of a tensor by itself"
-INDEPENDENT = "derivative of an independent tensor (zero)"
+SELF = D.SELF.name
+INDEPENDENT = D.INDEPENDENT.name
 DELTA = "delta elimination"
 DELTA_TRACE = "delta trace"
 RENAME = "renaming a dummy index"
@@ -104,7 +107,7 @@ class Step:
     rhs: Expr | None
     note: tuple = ()  # parts: strings and expressions, printed in the step's notation
     aside: tuple[Expr, Expr] | None = None
-    matrix: "MatrixLine | None" = None
+    matrix: MatrixLine | None = None
     section: str = ""
     as_written: bool = False
 
@@ -192,90 +195,56 @@ def _drop_zeros(e: Expr) -> Expr:
     return map_bottom_up(e, fn)
 
 
-def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[str | None, Expr, tuple, tuple | None]:
-    """Apply the rule for ``d``'s outermost node: (rule, result, note, aside).
+class _Unevaluated(D.Holes):
+    """The step view's holes: a sub-derivative stays unevaluated, ``Deriv(child, X)``,
+    for a later step. Every term of a sum is a hole: one that does not mention X is
+    shown, then zeroed by its own step, as by hand (the other rules skip such children,
+    and the product rule's note names them)."""
 
-    Mirrors the rules of :mod:`ricci.differentiate` (same results once expanded and
-    simplified); ``rule`` None marks a step not worth showing on its own.
-    """
-    num, x = d.num, d.wrt
-    w = x.name
-    if not _depends(num, w):
+    def __init__(self, x: Tensor, answers: Mapping[Expr, Expr]) -> None:
+        super().__init__(x.name, x.indices, answers)
+        self.x = x
+
+    def positions(self, e: Expr) -> tuple[int, ...]:
+        return tuple(range(len(e.terms))) if isinstance(e, Add) else super().positions(e)
+
+    def d(self, e: Expr) -> list[Expr]:
+        return [Deriv(e, self.x)]
+
+
+def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[D.Rule, Expr, tuple, tuple | None]:
+    """Apply the engine's rule for ``d``'s numerator (:func:`~ricci.differentiate.rule_for`),
+    its sub-derivatives left unevaluated: (rule, result, note, aside). A rule that leaves
+    no derivative to take shows its result as an aside too."""
+    h = _Unevaluated(d.wrt, answers)
+    num, w = d.num, d.wrt.name
+    rule = D.rule_for(num, h)
+    res = _flat(_add(rule.apply(num, h)))
+    note: tuple = ()
+    if rule is D.INDEPENDENT:
         names = sorted(tensor_names(num))
-        if not names:
-            return INDEPENDENT, ZERO, ("a constant",), (d, ZERO)
-        who = names[0] + " does" if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} do"
-        return INDEPENDENT, ZERO, (f"{who} not depend on {w}",), (d, ZERO)
-    if isinstance(num, Tensor):
-        # d X[a,b] / d X[p,q] = delta[a,p] * delta[b,q]
-        res = _mul([Delta((a, p)) for a, p in zip(num.indices, x.indices)]) if num.indices else ONE
-        return SELF, res, (), (d, res)
-    if isinstance(num, Add):
-        # every term keeps its derivative; those of independent terms are zeroed next
-        return SUM_RULE, _add([Deriv(t, x) for t in num.terms]), (), None
-    if isinstance(num, Sum):
-        return None, Sum(num.indices, Deriv(num.body, x)), "", None
-    if isinstance(num, Mul):
-        fs = list(num.factors)
-        recips = [k for k, f in enumerate(fs) if isinstance(f, Pow) and isinstance(f.exp, Const)
-                  and f.exp.value == -1 and _depends(f.base, w)]
-        if len(recips) == 1:
-            # d (f / g) = df / g - f dg / g^2
-            k = recips[0]
-            g = fs[k].base
-            top = fs[:k] + fs[k + 1:]
-            dep = [f for f in top if _depends(f, w)]
-            terms = []
-            if dep:
-                indep = [f for f in top if not _depends(f, w)]
-                terms.append(_mul(indep + [Deriv(_mul(dep), x), Pow(g, Const(-1))]))
-            terms.append(_mul([Const(-1)] + top + [Deriv(g, x), Pow(g, Const(-2))]))
-            return QUOTIENT_RULE, _add(terms), (), None
-        dep = [k for k, f in enumerate(fs) if _depends(f, w)]
-        terms = [_mul(fs[:k] + [Deriv(fs[k], x)] + fs[k + 1:]) for k in dep]
-        indep = [f for k, f in enumerate(fs) if k not in dep and not isinstance(f, Const)]
-        note: tuple = ()
-        if not indep and len(dep) == 1:
-            note = ("a constant factor stays",)
-        if indep and len(dep) == 1:
-            note = tuple(p for k, f in enumerate(indep) for p in ((", " if k else ""), f)) + \
-                (f" {'does' if len(indep) == 1 else 'do'} not depend on {w}",)
-        return PRODUCT_RULE, _add(terms), note, None
-    if isinstance(num, Pow):
-        b, e = num.base, num.exp
-        if isinstance(e, Const):
-            # d f^c = c f^(c-1) df
-            lower = b if e.value == 2 else Pow(b, Const(e.value - 1))
-            return POWER_RULE, _mul([e, lower, Deriv(b, x)]), (), None
-        terms = []
-        if _depends(b, w):
-            terms.append(_mul([e, Pow(b, Add((e, Const(-1)))), Deriv(b, x)]))
-        if _depends(e, w):
-            terms.append(_mul([answers.get(num, num), Call("log", (b,)), Deriv(e, x)]))
-        return POWER_RULE, _add(terms), ("general exponent",), None
-    if isinstance(num, MatFn):
-        # from the matrix-function table: d inv(A) = -inv(A) dA inv(A), ...
-        res = MATRIX_FUNCTIONS[num.fn].deriv(num, x.indices, answers.get(num, num))
-        return MATRIX_RULE, res, (MATRIX_FUNCTIONS[num.fn].note,), (d, res)
-    if isinstance(num, Call):
-        (u,) = num.args
-        ans = answers.get(num, num)
-        slope = FUNCTIONS[num.fn].deriv(u, ans)
-        return CHAIN_FUNCTION, _mul([slope, Deriv(u, x)]), (f"{num.fn}'(u) = ", slope), None
-    raise AssertionError(f"no step rule for {type(num).__name__}")  # pragma: no cover
-
-
-def _short(e: Expr) -> str:
-    from .render import expr_text
-
-    return expr_text(e, sorted(e.free), reorder=True)
+        who = ", ".join(names[:-1]) + f" and {names[-1]} do" if len(names) > 1 else \
+            "".join(names) + " does"
+        note = (f"{who} not depend on {w}",) if names else ("a constant",)
+    elif rule is D.PRODUCT and len(h.positions(num)) == 1:  # one factor mentions X
+        indep = [f for f in num.factors if not h.has(f) and not isinstance(f, Const)]
+        note = tuple(p for k, f in enumerate(indep) for p in ((", " if k else ""), f)) + \
+            (f" {'does' if len(indep) == 1 else 'do'} not depend on {w}",) if indep \
+            else ("a constant factor stays",)
+    elif rule is D.GENERAL_POWER:
+        note = ("general exponent",)
+    elif rule is D.MATRIX:
+        note = (MATRIX_FUNCTIONS[num.fn].note,)
+    elif rule is D.CHAIN:
+        note = (f"{num.fn}'(u) = ", D.chain_slope(num, h))
+    return rule, res, note, (d, res) if not contains(res, Deriv) else None
 
 
 def expand_steps(lhs: Expr, start: Expr, answers: Mapping[Expr, Expr]) -> tuple[list[Step], Expr]:
-    """Differentiate every :class:`Deriv` in ``start``, one rule per step."""
+    """Differentiate every :class:`Deriv` in ``start``, one rule per step (zeros first,
+    several at once; the summation rule folded into the step before)."""
     steps: list[Step] = []
     cur = start
-    hidden = False
     while True:
         path = _first_deriv(cur, zero=True)  # zeros first: dz/dW = d(W x)/dW + db/dW, db/dW = 0
         if path is None:
@@ -286,22 +255,18 @@ def expand_steps(lhs: Expr, start: Expr, answers: Mapping[Expr, Expr]) -> tuple[
         assert isinstance(d, Deriv)
         rule, res, note, aside = _one_rule(d, answers)
         cur = _flat(_replace_at(cur, path, res))
-        if rule == INDEPENDENT:
+        if rule is D.INDEPENDENT:
             cur = _drop_zeros(cur)
-        if rule is None:
-            hidden = True
+            if steps and steps[-1].rule == INDEPENDENT:
+                steps[-1].rhs = cur  # several zeros at once
+                if note[0] not in steps[-1].note:  # (each reason once)
+                    steps[-1].note += ("; ",) + note
+                continue
+        if rule is D.SUMMATION:  # d sum[k](f) = sum[k](df): not worth a step of its own
             if steps:
                 steps[-1].rhs = cur
             continue
-        if steps and steps[-1].rule == rule == INDEPENDENT:
-            steps[-1].rhs = cur  # several zeros at once
-            if note and note not in steps[-1].note:
-                steps[-1].note = steps[-1].note + ("; ",) + note if steps[-1].note else note
-            continue
-        steps.append(Step(rule, lhs, cur, note, aside))
-        hidden = False
-    if hidden and not steps:
-        steps.append(Step(SUM_RULE, lhs, cur))
+        steps.append(Step(rule.name, lhs, cur, note, aside))
     return steps, cur
 
 
@@ -405,7 +370,7 @@ def _renamed_like_terms(e: Expr) -> Expr | None:
 
 
 class _Builder:
-    def __init__(self, d: "Derivation") -> None:
+    def __init__(self, d: Derivation) -> None:
         self.d = d
         self.sections: list[Section] = []
         self.defined_shown: set[str] = set()
@@ -446,7 +411,7 @@ def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
     return tuple(out)
 
 
-def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
+def _grad_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine],
                    only: set[str] | None = None) -> list[Section]:
     from ..ir.program import ancestors, depends_on
 
@@ -517,7 +482,7 @@ def _grad_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
 
 
 def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
-            mline: "MatrixLine | None", forward: Sequence = ()) -> None:
+            mline: MatrixLine | None, forward: Sequence = ()) -> None:
     """Rename to the statement's own indices, end at the engine's statement, then the
     transpose and the matrix form."""
     target = ds.indices
@@ -553,7 +518,7 @@ def _reuses(mine: Expr, engine: Expr) -> bool:
     return bool(tensor_names(engine) - tensor_names(mine))
 
 
-def transposed_form(rhs: Expr, mline: "MatrixLine") -> Expr | None:
+def transposed_form(rhs: Expr, mline: MatrixLine) -> Expr | None:
     """``dl/dy[p,j] * (a^T)[j,q]``: the factors of a matrix-product chain in chain order,
     each written transposed where the matrix form transposes it; None unless the matrix
     form is a plain chain of (transposed) tensors with a transpose in it."""
@@ -592,7 +557,7 @@ def transposed_form(rhs: Expr, mline: "MatrixLine") -> Expr | None:
     return Sum(rhs.indices, new) if isinstance(rhs, Sum) else new
 
 
-def _jacobian_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"],
+def _jacobian_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine],
                        only: set[str] | None = None) -> list[Section]:
     b = _Builder(d)
     sections: list[Section] = []
@@ -634,7 +599,7 @@ def _jacobian_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]
     return sections
 
 
-def _tangent_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]) -> list[Section]:
+def _tangent_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
     """Forward mode along a tangent ``v``: ``tY[I] = dY[I]/dX[P] * v[P] + dY[I]/dZ[Q] * tZ[Q]``."""
     b = _Builder(d)
     sections: list[Section] = []
@@ -677,7 +642,7 @@ def _tangent_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"])
     return sections
 
 
-def _second_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]) -> list[Section]:
+def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
     """A Hessian (or Hessian-vector product): the gradient's sections, then those of the
     forward-mode derivative of the gradient program, then the result with the
     intermediate Jacobians (tangents) substituted."""
@@ -747,7 +712,7 @@ def _second_sections(d: "Derivation", matrix_lines: Mapping[str, "MatrixLine"]) 
     return sections
 
 
-def derivation_steps(d: "Derivation", wrt: str | None = None) -> "Steps":
+def derivation_steps(d: Derivation, wrt: str | None = None) -> Steps:
     """The step-by-step derivation of ``d`` (of every result, or of the one for ``wrt``)."""
     out = Steps(d)
     for sec in _sections(d, wrt):
@@ -762,11 +727,11 @@ def derivation_steps(d: "Derivation", wrt: str | None = None) -> "Steps":
     return out
 
 
-def _text(steps: "Steps", st: Step) -> str:
+def _text(steps: Steps, st: Step) -> str:
     return steps.equation(st, "text")[1]
 
 
-def _sections(d: "Derivation", wrt: str | None = None) -> list[Section]:
+def _sections(d: Derivation, wrt: str | None = None) -> list[Section]:
     """The sections of ``d``'s step-by-step derivation (all, or those ``wrt`` needs)."""
     view = d.matrix()
     lines = {ln.name: ln for ln in view.lines if not ln.helper}
@@ -800,7 +765,7 @@ class Steps(list):
     ``aligned`` block, :meth:`markdown` a Markdown section with the math in ``$$``.
     """
 
-    def __init__(self, d: "Derivation") -> None:
+    def __init__(self, d: Derivation) -> None:
         super().__init__()
         self.derivation = d
         self.adjoints = {a: (d.loss, p) for a, p in d.adjoint_of.items()}

@@ -25,7 +25,7 @@ here. An entry states every fact about its function that another module needs:
 The differentiator, the simplifier, the code generator, the printers, the LaTeX reader and
 the reference evaluator all read these tables; a module that names a particular function
 does so for a rule about that function (the logsumexp rewrite is about ``exp`` and
-``log``), and ``tests/test_primitives.py`` keeps that list short and explained.
+``log``), and ``tests/primitives/test_primitives.py`` keeps that list short and explained.
 """
 
 from __future__ import annotations

@@ -923,7 +923,7 @@ def _same_binders(parsed: list) -> list | None:
     if len(set(dims)) != len(dims):
         return None
     out = [parsed[0]]
-    for key, bound, c, powers in parsed[1:]:
+    for _key, bound, c, powers in parsed[1:]:
         if sorted(b.dim for b in bound) != sorted(dims):
             return None
         ren = {b: next(f for f in first if f.dim == b.dim) for b in bound}

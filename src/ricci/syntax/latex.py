@@ -30,7 +30,6 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from fractions import Fraction
 from itertools import pairwise
 from typing import NamedTuple
 

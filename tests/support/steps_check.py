@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from matrix_check import _py_env
 from torch.autograd.functional import jacobian
 
 from ricci.ir.expr import (
@@ -27,6 +26,8 @@ from ricci.ir.expr import (
 from ricci.ir.program import Program, Statement
 from ricci.ir.shapes import all_dims
 from ricci.verify.evaluate import evaluate
+
+from support.matrix_check import _py_env
 
 
 class StepChecker:
@@ -132,11 +133,11 @@ class StepChecker:
                 right = self.matrix_value(st.matrix, view)
             else:
                 right = self.value(st.rhs, out)
-            self.assert_close(left, right, tol, lambda: f"step {k} ({st.rule}) of {st.section}:\n{steps}")
+            self.assert_close(left, right, tol, lambda: f"step {k} ({st.rule}) of {st.section}:\n{steps}")  # noqa: B023
             if st.aside is not None:
                 a, b = st.aside
                 ao = _lhs_indices(a)
-                self.assert_close(self.value(a, ao), self.value(b, ao), tol, lambda: f"aside of step {k}")
+                self.assert_close(self.value(a, ao), self.value(b, ao), tol, lambda: f"aside of step {k}")  # noqa: B023
             n += 1
         return n
 

@@ -6,12 +6,13 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from matrix_check import check_matrix_forms
-from strategies import models
 
 import ricci
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support.matrix_check import check_matrix_forms
+from support.strategies import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))
 
 

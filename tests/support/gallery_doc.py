@@ -3,7 +3,7 @@ the inputs it is differentiated by, and its gradient in matrix notation (ricci's
 ``Derivation.matrix()``, one line per result; where a result has no matrix form, its
 index form and einsum form).
 
-    python tests/gallery_doc.py > docs/gallery.md
+    python tests/support/gallery_doc.py > docs/gallery.md
 
 tests/test_gallery.py checks that the committed page equals what this prints, so the page
 never goes stale. An example using the matrix functions (inv, det, logdet) that ricci
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 try:
@@ -37,7 +37,7 @@ tested in float64 against an independent plain-PyTorch implementation of the sam
 (`torch.softmax`, `F.layer_norm`, `F.scaled_dot_product_attention`,
 `torch.linalg.slogdet`, ...) with the NumPy and the torch backend
 ([tests/test_gallery.py](../tests/test_gallery.py)), and every matrix form against the
-index form ([tests/test_matrix.py](../tests/test_matrix.py)).
+index form ([tests/display/test_matrix.py](../tests/display/test_matrix.py)).
 
 The last column is `ricci.grad(program, wrt).matrix()`
 ([matrix.md](matrix.md)): one line per result, including the intermediates ricci names
@@ -45,7 +45,7 @@ The last column is `ricci.grad(program, wrt).matrix()`
 upstream gradient such as `dp` is an input when the output is not a scalar. `G` names an
 operand of `@` that is not a plain variable.
 
-This page is generated: `python tests/gallery_doc.py > docs/gallery.md`.
+This page is generated: `python tests/support/gallery_doc.py > docs/gallery.md`.
 """
 
 

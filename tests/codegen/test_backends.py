@@ -32,12 +32,14 @@ jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 
-import test_property as tp  # its strategies and helpers
+import ricci.jax  # noqa: E402 - after jax is configured for float64
+import ricci.torch  # noqa: E402
 
-import ricci.jax
-import ricci.torch
+import support.cases as tp  # noqa: E402 - the property tests' cases and helpers
+from support.cases import assert_close, to_numpy  # noqa: E402
+from support.strategies import CLASS_SIZES  # noqa: E402
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.ricci"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.ricci"))
 #: small distinct sizes, so that a transposed axis cannot go unnoticed
 SIZES = (3, 4, 2, 5)
 
@@ -78,19 +80,6 @@ def make_inputs(d, names, seed: int = 0, sizes=SIZES) -> dict[str, np.ndarray]:
     return args
 
 
-def assert_close(got, want, tol=1e-12, what=""):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{what}: shapes {got.shape} != {want.shape}"
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    err = float(np.max(np.abs(got - want))) if want.size else 0.0
-    assert err <= tol * scale, f"{what}: differs by {err:.3e} (scale {scale:.3e})"
-
-
-def to_numpy(x) -> np.ndarray:
-    return x.detach().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
 # ---------------------------------------------------------------- the three backends agree
 
 
@@ -112,7 +101,7 @@ def test_jax_and_torch_code_equal_numpy_code(path):
 
 
 def test_jax_source_is_standalone_and_jittable():
-    d = ricci.grad((Path(__file__).parent.parent / "examples" / "affine_tanh_mse.ricci").read_text(),
+    d = ricci.grad((Path(__file__).parents[2] / "examples" / "affine_tanh_mse.ricci").read_text(),
                    wrt=["X", "W", "b"])
     src = d.source("jax")
     assert src.startswith("import jax\nimport jax.numpy as jnp\n")
@@ -147,7 +136,7 @@ def test_jax_code_has_no_in_place_updates():
 
 
 def test_rnn_accumulation_rebinds_under_jit():
-    text, wrt = example(Path(__file__).parent.parent / "examples" / "rnn5.ricci")
+    text, wrt = example(Path(__file__).parents[2] / "examples" / "rnn5.ricci")
     d = ricci.grad(text, wrt)
     assert "dU += " in d.source("jax")  # `dU = dU + ...` on a local name: fine in JAX
     args = make_inputs(d, d.inputs)
@@ -202,7 +191,7 @@ def test_jax_functions_of_sizes_are_floats():
 
 
 def test_check_runs_the_jax_code():
-    rep = ricci.check((Path(__file__).parent.parent / "examples" / "layernorm.ricci").read_text(),
+    rep = ricci.check((Path(__file__).parents[2] / "examples" / "layernorm.ricci").read_text(),
                       ["x", "g", "b"], backend="jax")
     assert rep.ok and rep.backend == "jax"
 
@@ -229,7 +218,7 @@ def test_numpy_and_jax_code_agree(case):
     m, wrt, of = case
     _, d = tp.derivation_for(m, wrt, of)
     dp = d.program
-    label_size = {lab: tp.CLASS_SIZES[0] for lab in all_dims(dp)}
+    label_size = {lab: CLASS_SIZES[0] for lab in all_dims(dp)}
     label_size.update(m.dim_sizes(dp, disjoint=True) or {})
     label_size.update(m.dim_sizes(dp) or {})
     inputs = tp.random_inputs(dp, d.inputs, label_size, np.random.default_rng(4))
@@ -285,7 +274,7 @@ def test_torch_function_gradcheck(path):
 
 
 def test_torch_function_matches_autograd_of_plain_torch():
-    text = (Path(__file__).parent.parent / "examples" / "mlp3.ricci").read_text()
+    text = (Path(__file__).parents[2] / "examples" / "mlp3.ricci").read_text()
     f = ricci.torch.function(text, inputs=["W1", "b1", "W2", "b2", "W3", "b3"])
     assert f.inputs == ("x", "W1", "b1", "W2", "b2", "W3", "b3", "t")
     g = torch.Generator().manual_seed(0)
@@ -425,7 +414,7 @@ def _reference_jnp():
 @pytest.mark.parametrize("name", sorted(_reference_jnp()))
 def test_jax_function_agrees_with_jax_grad_of_plain_jnp(name):
     ref = _reference_jnp()[name]
-    path = Path(__file__).parent.parent / "examples" / f"{name}.ricci"
+    path = Path(__file__).parents[2] / "examples" / f"{name}.ricci"
     if not path.exists():
         pytest.skip(f"examples/{name}.ricci is gone")
     text, wrt = example(path)
@@ -449,7 +438,7 @@ def test_jax_function_agrees_with_jax_grad_of_plain_jnp(name):
 
 
 def test_jax_function_second_order_vmap_and_errors():
-    text = (Path(__file__).parent.parent / "examples" / "affine_tanh_mse.ricci").read_text()
+    text = (Path(__file__).parents[2] / "examples" / "affine_tanh_mse.ricci").read_text()
     f = ricci.jax.function(text, inputs=["W", "b"])
     assert f.inputs == ("X", "W", "b", "T")
     rng = np.random.default_rng(5)

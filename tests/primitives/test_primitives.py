@@ -225,7 +225,6 @@ ALLOWED = {
     ("codegen/stable.py", "exp"): "the stable softmax/logsumexp rewrite is about sums of exp",
     ("codegen/stable.py", "log"): "... and the log of such a sum: log(m * exp(c)) = log(m) + c",
     ("calculus/differentiate.py", "log"): "the power rule: d f^g = f^g (dg log(f) + g df / f)",
-    ("display/steps.py", "log"): "the same power rule, replayed step by step",
     ("codegen/emit.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's code; np.sqrt in the "
                                  "_gram helper is its own arithmetic (a weighted Gram matrix)",
     ("display/render.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",

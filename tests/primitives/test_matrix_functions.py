@@ -5,11 +5,12 @@ steps, and the errors."""
 import numpy as np
 import pytest
 import torch
-from matrix_check import check_matrix_forms
-from steps_check import check_steps
 
 import ricci
 from ricci.primitives.functions import MATRIX_FUNCTIONS
+
+from support.matrix_check import check_matrix_forms
+from support.steps_check import check_steps
 
 rng = np.random.default_rng(7)
 

@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KATEX_DIR = ROOT / ".ci" / "node_modules" / "katex"
 KATEX_VERSION = "0.16.22"
 REQUIRE_ENV = "RICCI_REQUIRE_KATEX"

@@ -3,7 +3,7 @@
 Goldens for the articles' worked examples in every notation, hand-built expressions for
 every node type (the display-only ``Deriv`` and ``Transposed`` included) in both modes,
 and the proof that every LaTeX string renders in KaTeX in strict mode (the ``katex``
-fixture, ``tests/katex.py``).
+fixture, ``tests/support/katex.py``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from ricci.ir.expr import (
 from ricci.primitives.functions import FUNCTIONS, defun
 
 NOTATIONS = ("text", "unicode", "latex")
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.ricci"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.ricci"))
 MATMUL = "Y[i,j] = X[i,k] * A[k,j]"
 
 
 def example(stem: str) -> str:
-    return (Path(__file__).parent.parent / "examples" / f"{stem}.ricci").read_text()
+    return (Path(__file__).parents[2] / "examples" / f"{stem}.ricci").read_text()
 
 
 def wrt_of(text: str) -> list[str]:

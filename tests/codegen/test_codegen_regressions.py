@@ -15,11 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import Model, models
 
 import ricci
 from ricci.codegen.emit import _py_names, generate
 from ricci.codegen.lower import float_literal
+
+from support.strategies import Model, models
 
 BACKENDS = ["numpy", "torch", "jax"]
 
@@ -88,7 +89,10 @@ def test_forward_code_of_random_programs_matches_the_oracle(m: Model):
 
         gen = generate(prog, outs, prog.inputs, backend="numpy")
         f = Compiled(gen, "numpy", prog, prog, label="test", filename="<test>")
-        got = f.call({k: inputs[k] for k in prog.inputs}, None, dims)
+        given_inputs = {k: inputs[k].copy() for k in prog.inputs}
+        got = f.call(given_inputs, None, dims)
+    for name in prog.inputs:  # the code never writes into its inputs
+        np.testing.assert_array_equal(given_inputs[name], inputs[name], err_msg=f"{name} changed\n{gen.source}")
     for name in outs:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-9 * max(
             1.0, float(np.max(np.abs(want[name]), initial=0.0))), err_msg=f"{name}\n{gen.source}")
@@ -149,3 +153,22 @@ def test_huge_constant_powers_are_an_error_not_an_overflow(text):
         ricci.check(text, wrt="x")
     with pytest.raises(ricci.RicciError, match="out of the range of float64"):
         ricci.grad(text, wrt="x").source("numpy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_accumulation_never_writes_through_a_view(backend):
+    """Fuzz finding #23: `dz1 = np.einsum('aaa->a', D3)` (a diagonal: a view of D3) and then
+    `dz1 += t1` wrote into D3, and every later use of D3 was wrong (a Hessian off by 2x).
+    A sum accumulated in place starts from a value it owns."""
+    text = "D3[i,j,k] = delta[i,j,k] * F[k]\nL = exp(D3[q,s,u] * D3[q,q,q])"
+    assert ricci.check(text, "F", derivation=ricci.hessian(text, "F"), backend=backend).ok
+    fwd = ricci.parse("D3[i,j,k] = delta[i,j,k] * F[k]\nt[i] = sum[j,k](D3[i,j,k])\ny[i] = D3[i,i,i] + t[i]")
+    gen = generate(fwd, {"D3": "D3", "y": "y"}, fwd.inputs, backend=backend)
+    from ricci.codegen.calling import Compiled
+
+    F = np.array([0.5, -1.0, 2.0])
+    got = Compiled(gen, backend, fwd, fwd, label="test", filename="<test>").call({"F": F.copy()}, None, {})
+    d3 = np.zeros((3, 3, 3))
+    d3[range(3), range(3), range(3)] = F
+    np.testing.assert_array_equal(np.asarray(got["D3"]), d3)
+    np.testing.assert_array_equal(np.asarray(got["y"]), 2 * F)

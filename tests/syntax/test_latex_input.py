@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import models
 
 import ricci
 from ricci import RicciError
 from ricci.syntax.latex import looks_like_latex, parse_latex_statements
 from ricci.verify.evaluate import evaluate
 
-ROOT = Path(__file__).parent.parent
+from support.strategies import models
+
+ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.ricci"))
 
 
@@ -321,7 +322,7 @@ def test_detection_says_ricci_for_every_program_in_the_tests():
     from ricci.syntax.parse import parse_statements
 
     seen = 0
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+    for path in sorted(Path(__file__).parents[1].rglob("test_*.py")):
         if path.name == Path(__file__).name:
             continue
         for node in ast.walk(ast.parse(path.read_text())):

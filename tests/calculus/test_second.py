@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
-from matrix_check import check_matrix_forms
-from steps_check import check_steps
-from test_backends import assert_close, to_numpy
-from test_property import cases, cfg, check_ok
 
 import ricci
+
+from support.cases import assert_close, cases, cfg, check_ok, to_numpy
+from support.matrix_check import check_matrix_forms
+from support.steps_check import check_steps
 
 torch = pytest.importorskip("torch")
 

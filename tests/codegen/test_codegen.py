@@ -50,7 +50,7 @@ def test_affine_layer_code_is_matrix_algebra():
 
 def test_rnn_gradients_accumulate_during_the_backward_pass():
     # each step's contribution is added as soon as it exists, and its values are freed
-    prog = (open(__file__.replace("tests/test_codegen.py", "examples/rnn3.ricci")).read()
+    prog = (open(__file__.replace("tests/codegen/test_codegen.py", "examples/rnn3.ricci")).read()
             + "L = sum[h](s3[h]^2)\n")
     lines = body(ricci.grad(prog, wrt=["U", "W", "b"]).source())
     assert lines.index("dU = dz3 * s2[:, None]") < lines.index("dz2 = ds2 * (1.0 - s2 ** 2)")
@@ -163,7 +163,7 @@ def test_a_number_keeps_its_parentheses_in_numpy_code():
 def _example_paths():
     import glob
     import os
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return sorted(glob.glob(os.path.join(root, "examples", "*.ricci")))
 
 

@@ -7,19 +7,27 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from steps_check import check_steps
-from strategies import models
 
 import ricci
+from ricci.calculus import differentiate as D
 from ricci.display import steps as S
+from ricci.ir.expr import Const, Deriv, Index, Mul, Pow, Tensor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support.steps_check import check_steps
+from support.strategies import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))
 MATMUL = "y[i,j] = x[i,k] * a[k,j]"
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def wrt_of(path):
-    return open(path).read().splitlines()[1].split(":", 1)[1].split()
+    return read(path).splitlines()[1].split(":", 1)[1].split()
 
 
 def rules(steps):
@@ -74,7 +82,7 @@ def test_matmul_gradient_of_a_000():
 
 
 def test_neuron_layer_weight_gradient_001():
-    d = ricci.grad(open(os.path.join(ROOT, "examples", "neuron.ricci")).read(), ["W", "b"])
+    d = ricci.grad(read(os.path.join(ROOT, "examples", "neuron.ricci")), ["W", "b"])
     steps = d.steps("W")
     assert [(st.section, st.rule) for st in steps][-11:] == [
         ("dL/dW", S.CHAIN_TENSOR), ("dL/dW", S.NAMING), ("dL/dW", S.SUM_RULE),
@@ -91,7 +99,7 @@ def test_neuron_layer_weight_gradient_001():
 
 
 def test_bias_gradient_sums_over_the_batch_003():
-    d = ricci.grad(open(os.path.join(ROOT, "examples", "affine_tanh_mse.ricci")).read(), ["b"])
+    d = ricci.grad(read(os.path.join(ROOT, "examples", "affine_tanh_mse.ricci")), ["b"])
     steps = d.steps("b")
     tail = [steps.equation(st) for st in steps if st.section == "dL/db"]
     assert tail == [
@@ -143,7 +151,7 @@ def test_each_named_rule_appears_and_checks():
         check_steps(d, steps)
         seen |= set(rules(steps))
     for path in EXAMPLES:
-        d = ricci.grad(open(path).read(), wrt_of(path))
+        d = ricci.grad(read(path), wrt_of(path))
         seen |= set(rules(d.steps()))
     for rule in (S.SUM_RULE, S.PRODUCT_RULE, S.QUOTIENT_RULE, S.POWER_RULE, S.CHAIN_FUNCTION,
                  S.CHAIN_TENSOR, S.SELF, S.INDEPENDENT, S.DELTA, S.LIKE_TERMS, S.TRANSPOSE,
@@ -164,6 +172,82 @@ def test_steps_for_an_unknown_input():
         d.steps("a")
 
 
+# ---------------------------------------------------------------- one set of rules: the engine's
+
+
+def table_names():
+    return {r.name for rules in D.RULES.values() for r in rules}
+
+
+def test_the_steps_name_their_rules_from_the_engines_table():
+    names = table_names()
+    for name in (S.SUM_RULE, S.PRODUCT_RULE, S.QUOTIENT_RULE, S.POWER_RULE, S.CHAIN_FUNCTION,
+                 S.SELF, S.INDEPENDENT, S.MATRIX_RULE):
+        assert name in names, name
+    # every differentiation step of every statement of every example names a table rule
+    seen = set()
+    for path in EXAMPLES:
+        d = ricci.grad(read(path), wrt_of(path))
+        for st in d.forward.statements:
+            for x in d.wrt:
+                X = Tensor(x, tuple(Index(f"p{k}_", dm) for k, dm in enumerate(d.forward.dims[x])))
+                steps, _ = S.expand_steps(Deriv(st.lhs, X), Deriv(st.rhs, X), {st.rhs: st.lhs})
+                seen |= {step.rule for step in steps}
+    assert seen <= names, seen - names
+    assert {S.SUM_RULE, S.PRODUCT_RULE, S.QUOTIENT_RULE, S.POWER_RULE, S.CHAIN_FUNCTION,
+            S.SELF, S.INDEPENDENT, S.MATRIX_RULE} <= seen
+    # and the table is documented, rule by rule
+    doc = read(os.path.join(ROOT, "docs", "steps.md"))
+    assert [n for n in names if f"| {n} |" not in doc] == []
+
+
+def test_a_mutated_rule_changes_the_engine_and_the_steps_alike(monkeypatch):
+    text = "y[i] = x[i]^3"
+    assert str(ricci.grad(text, ["x"])) == "dx[i] = 3 * dy[i] * x[i]^2"
+    wrong = D.Rule("mutated power rule", "d f^c = 2 c f^(c-1) df",
+                   lambda e, h: [Mul((Const(2), t)) for t in D.POWER.apply(e, h)],
+                   D.POWER.when)
+    monkeypatch.setitem(D.RULES, Pow, (wrong, D.GENERAL_POWER))
+    d = ricci.grad(text, ["x"])
+    assert str(d) == "dx[i] = 6 * dy[i] * x[i]^2"  # the engine
+    steps = d.steps()
+    assert steps[2].rule == "mutated power rule"  # the steps
+    assert steps.equation(steps[2]) == ("dy[i]/dx[p]", "6 * x[i]^2 * dx[i]/dx[p]")
+    with pytest.raises(AssertionError, match=r"step 1 \(mutated power rule\)"):
+        check_steps(d, [steps[2]])  # ... and autograd disagrees with both
+
+
+def test_the_quotient_rule_is_the_product_rule_for_the_engine(monkeypatch):
+    # d (f / g) = df / g + f d(g^-1), d(g^-1) by the power rule: the engine's terms are the
+    # same with the quotient rule deleted; the steps then show the product and power rules
+    progs = [("y[i] = x[i] / (1 + x[i]^2)", ["x"]), ("y[i] = a[i] / b[i]", ["a", "b"]),
+             ("y[i] = x[i]*a[i] / (x[i]*b[i] + 1)", ["x", "b"]), ("y[i] = 3 / x[i]", ["x"]),
+             ("p[k] = exp(z[k]) / sum[j](exp(z[j]))", ["z"])]
+    derived = [(ricci.grad(t, w), t, w) for t, w in progs]
+    assert all(S.QUOTIENT_RULE in rules(d.steps()) for d, _, _ in derived)
+    monkeypatch.setitem(D.RULES, Mul, (D.PRODUCT,))
+    for before, t, w in derived:
+        d = ricci.grad(t, w)
+        assert str(d) == str(before)
+        steps = d.steps()
+        assert S.QUOTIENT_RULE not in rules(steps) and S.POWER_RULE in rules(steps)
+        assert check_steps(d, steps) == len(steps)
+
+
+def test_quotient_rule_step():
+    d = ricci.grad("y[i] = x[i] / (1 + x[i]^2)", ["x"])
+    steps = d.steps()
+    assert rules(steps)[:6] == [S.CHAIN_TENSOR, S.DEFINITION, S.QUOTIENT_RULE, S.SELF, S.SUM_RULE,
+                                S.INDEPENDENT]
+    assert steps.equation(steps[2]) == (
+        "dy[i]/dx[p]", "dx[i]/dx[p] / (1 + x[i]^2) - x[i] * d(1 + x[i]^2)/dx[p] / (1 + x[i]^2)^2")
+    assert str(d) == "dx[i] = dy[i] / (1 + x[i]^2) - 2 * dy[i] * y[i]^2"
+    assert check_steps(d, steps) == len(steps)
+    j = ricci.jacobian("y[i] = x[i] / (1 + x[i]^2)", "x")
+    assert S.QUOTIENT_RULE in rules(j.steps())
+    assert check_steps(j) == len(j.steps())
+
+
 # ---------------------------------------------------------------- notations
 
 
@@ -179,7 +263,7 @@ def test_unicode_and_latex_steps(katex):
     assert md.startswith("#### dl/dx") and "$$" in md
     texs = [tex]
     for path in EXAMPLES:
-        for d in (ricci.grad(open(path).read(), wrt_of(path)), ricci.jacobian(open(path).read(), wrt_of(path)[0])):
+        for d in (ricci.grad(read(path), wrt_of(path)), ricci.jacobian(read(path), wrt_of(path)[0])):
             texs.append(d.steps().latex())
     errors = katex(texs)
     assert errors == [None] * len(texs), [e for e in errors if e]
@@ -190,7 +274,7 @@ def test_unicode_and_latex_steps(katex):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: os.path.basename(p))
 def test_every_step_of_every_example_holds(path):
-    text = open(path).read()
+    text = read(path)
     wrt = wrt_of(path)
     d = ricci.grad(text, wrt)
     assert check_steps(d) == len(d.steps()) or all(st.matrix is not None for st in d.steps()

@@ -1,0 +1,2 @@
+"""Helpers shared by the tests: random program strategies, the checks of printed matrix
+forms and steps, KaTeX, the gallery document."""
