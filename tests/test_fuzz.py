@@ -167,7 +167,7 @@ def test_differential_fuzz_reaches_the_language(diff_records):
     """The generator reaches every construct, kind and backend (and most programs check)."""
     tags = set().union(*(r.get("tags", ()) for r in diff_records.values()))
     want = {"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "softplus", "step",
-            "sign", "inv", "det", "logdet", "delta", "size", "sum", "contraction", "division", "broadcast",
+            "sign", "log1p", "expm1", "erf", "atan", "inv", "det", "logdet", "trace", "delta", "size", "sum", "contraction", "division", "broadcast",
             "pow-int", "pow-real", "pow-negint", "pow-tensor", "pow-size", "dead", "of-earlier",
             "gram-statement", "mixed-hessian"}
     assert want <= tags, sorted(want - tags)

@@ -193,6 +193,16 @@ def case_elementwise(g):
     return x, model
 
 
+def case_special_functions(g):
+    n = 7
+    x = {"x": randn(g, n), "w": randn(g, n)}
+
+    def model(x, w):
+        f = 2 * torch.log1p(x ** 2) - 0.5 * torch.expm1(x) + 1.5 * torch.erf(x) + 3 * torch.atan(x)
+        return (w * f).sum()
+    return x, model
+
+
 def case_softmax(g):
     return dict(z=randn(g, 5, 4)), lambda z: torch.softmax(z, dim=1)
 
@@ -345,10 +355,14 @@ def test_every_example_has_a_torch_model():
     assert sorted(CASES) == NAMES
 
 
-def test_elementwise_example_uses_every_function():
-    text = (EXAMPLES / "elementwise.ricci").read_text()
-    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
-    used = set(re.findall(r"([A-Za-z_]\w*)\s*\(", body))
+def test_elementwise_examples_use_every_function():
+    """Every function of the table is in one of the elementwise examples (so a new one is
+    checked against its torch counterpart too)."""
+    used = set()
+    for name in ("elementwise", "special_functions"):
+        text = (EXAMPLES / f"{name}.ricci").read_text()
+        body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+        used |= set(re.findall(r"([A-Za-z_]\w*)\s*\(", body))
     assert set(FUNCTIONS) <= used, f"missing: {sorted(set(FUNCTIONS) - used)}"
 
 

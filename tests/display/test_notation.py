@@ -330,10 +330,14 @@ def test_function_spellings_come_from_the_table(monkeypatch):
     assert FUNCTIONS["softsign"].latex == r"\operatorname{softsign}"
     assert FUNCTIONS["softsign"].unicode == "softsign"
     assert expr_text(Call("softsign", [x(i)]), (i,), notation="latex") == r"\operatorname{softsign}\left(x_{i}\right)"
+    with pytest.raises(ValueError, match="no form"):  # a spelling the LaTeX reader cannot read back
+        defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}",
+              latex=r"\lfloor #1 \rfloor")
     defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}",
-          latex=r"\lfloor #1 \rfloor", unicode="⌊#1⌋")
-    assert expr_text(Call("softsign", [x(i)]), (i,), notation="latex") == r"\lfloor x_{i} \rfloor"
+          latex=r"\mathring{#1}", unicode="⌊#1⌋")
+    assert expr_text(Call("softsign", [x(i)]), (i,), notation="latex") == r"\mathring{x_{i}}"
     assert expr_text(Call("softsign", [x(i)]), (i,), notation="unicode") == "⌊x_i⌋"
+    assert ricci.parse(r"y_i = \mathring{x_i}", syntax="latex") == ricci.parse("y[i] = softsign(x[i])")
 
 
 def all_example_derivations():

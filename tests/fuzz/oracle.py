@@ -49,7 +49,10 @@ FN: dict[str, Callable[[Tensor], Tensor]] = {
     # softplus exactly: torch.nn.functional.softplus returns x itself beyond x = 20 (its
     # threshold), which loses e^-20 and the second derivative there (fuzz finding #24)
     "cos": torch.cos, "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)), "step": _step,
-    "sign": torch.sign,
+    "sign": torch.sign, "log1p": torch.log1p, "expm1": torch.expm1, "erf": torch.erf, "atan": torch.atan,
+}
+MATRIX_FN: dict[str, Callable[[Tensor], Tensor]] = {
+    "det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1], "trace": torch.trace,
 }
 
 
@@ -150,7 +153,7 @@ class Evaluator:
             return self.einsum([(torch.linalg.inv(_operand(self.value(n.name))), n.letters)], n.free)
         if isinstance(n, MatScalar):
             a = _operand(self.value(n.name))
-            return torch.linalg.det(a) if n.fn == "det" else torch.linalg.slogdet(a)[1]
+            return MATRIX_FN[n.fn](a)
         if isinstance(n, Call):
             return FN[n.fn](self.ev(n.arg))
         if isinstance(n, Pow):

@@ -111,8 +111,8 @@ def check_span(text: str, e: ricci.RicciError, syntax: str) -> Finding | None:
 
 
 _IDENT = re.compile(r"\w+")
-_FIXED = {"sum", "delta", "size", "inv", "det", "logdet", "exp", "log", "sqrt", "tanh", "sigmoid",
-          "relu", "abs", "sin", "cos", "softplus", "step", "sign"}
+_FIXED = {"sum", "delta", "size", "inv", "det", "logdet", "trace", "exp", "log", "sqrt", "tanh", "sigmoid",
+          "relu", "abs", "sin", "cos", "softplus", "step", "sign", "log1p", "expm1", "erf", "atan"}
 
 
 def alpha_text(p: ricci.Program) -> str:

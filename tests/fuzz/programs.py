@@ -12,10 +12,10 @@ docs/language.md puts it:
 * function arguments and the base and exponent of ``^`` only carry letters that are free on
   the left or bound by an enclosing ``sum[...]`` (implicit sums inside them use fresh
   letters);
-* arguments of ``log``/``sqrt``, divisors and bases of non-integer or negative powers are
+* arguments of ``log``/``sqrt``/``log1p``, divisors and bases of non-integer or negative powers are
   positive by construction (``1 + e^2``, ``softplus(e)``, ``2 + tanh(e)``, ...);
   ``relu``/``abs``/``step``/``sign`` get an offset unless their argument is a plain input;
-* the operands of ``inv``/``det``/``logdet`` are well conditioned: inputs near ``3 I`` or
+* the operands of ``inv``/``det``/``logdet``/``trace`` are well conditioned: inputs near ``3 I`` or
   statements ``S[i,j] = A[i,k]*A[j,k] + 3*delta[i,j]``.
 
 The model is rendered to ricci text (:meth:`Model.text`) and, for ASCII programs without
@@ -45,7 +45,7 @@ PLAIN_NAMES = ("A", "B", "C", "D", "F", "G", "W", "X", "V", "U", "R", "Q")
 ODD_NAMES = ("x", "b", "w", "np", "torch", "jnp", "jax", "sizes", "dA", "dL", "z1", "lambda", "in",
              "t1", "_delta", "math", "L2", "k", "i", "v", "H", "α", "β_2", "μ", "Ω")
 FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "softplus",
-             "step", "sign")
+             "step", "sign", "log1p", "expm1", "erf", "atan")
 #: number literals (their values: ``Num.value``)
 NUMS = ("2", "0.5", "3", "1.5", ".25", "2e0", "1", "0.1", "1e-1", "2.", "0.75")
 KINDS = ("grad", "jacobian", "hessian", "diagonal", "hvp")
@@ -129,7 +129,7 @@ class Inv(Node):
 
 @dataclass(eq=False)
 class MatScalar(Node):
-    """``det(name)`` or ``logdet(name)``."""
+    """``det(name)``, ``logdet(name)`` or ``trace(name)``."""
 
     fn: str = "det"
     name: str = ""
@@ -303,7 +303,8 @@ def wrap(n: Node, prec: int, s: Style) -> str:
 
 _LATEX_FN = {"exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "sin": r"\sin", "cos": r"\cos",
              "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "softplus": r"\operatorname{softplus}",
-             "step": r"\operatorname{step}", "sign": r"\operatorname{sign}"}
+             "step": r"\operatorname{step}", "sign": r"\operatorname{sign}", "log1p": r"\operatorname{log1p}",
+             "expm1": r"\operatorname{expm1}", "erf": r"\operatorname{erf}", "atan": r"\arctan"}
 
 
 def _lname(name: str) -> str:
@@ -606,7 +607,7 @@ class Gen:
             return SizeN((), self.choose(sorted(self.letters)))
         if k == "det":
             name = self.choose([a for a in self.matrices if a != self.defining])
-            fn = self.choose(["det", "logdet", "logdet"])
+            fn = self.choose(["det", "logdet", "logdet", "trace"])
             self.m.tags.add(fn)
             return MatScalar((), fn, name)
         return self.leaf(())
@@ -758,7 +759,7 @@ class Gen:
     def call(self, F, known, depth) -> Node:
         fn = self.choose(FUNCTIONS)
         self.m.tags.add(fn)
-        if fn in ("log", "sqrt"):
+        if fn in ("log", "sqrt", "log1p"):
             arg = self.positive(F, known, depth + 1)
         else:
             arg = self.gen(F, known, depth + 1)
@@ -767,7 +768,7 @@ class Gen:
             if fn in ("relu", "abs", "step", "sign") and not plain_input and not constant:
                 arg = Add(tuple(F), [arg, Num((), self.choose(["0.1", ".25", "0.5"]))],
                           [1, self.choose([1, -1])])
-            if fn == "exp" and self.coin(0.5):
+            if fn in ("exp", "expm1") and self.coin(0.5):
                 arg = Mul(tuple(F), [Num((), "0.5"), arg], [False, False])
         F = tuple(F)
         if fn in ("sigmoid", "softplus") and self.coin(0.25):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 
 FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "softplus",
-             "step", "sign")
-MATRIX = ("inv", "det", "logdet")
+             "step", "sign", "log1p", "expm1", "erf", "atan")
+MATRIX = ("inv", "det", "logdet", "trace")
 
 #: names: plain, long, Unicode letters and digits, keywords, and function names (errors)
 NAMES = ("x", "y", "W", "b", "X", "A", "B", "T", "Z", "L", "W2", "h1", "s_1", "loss", "batch_norm",
@@ -208,7 +208,8 @@ class LatexText(_Gen):
             return r"\sqrt{" + sub() + "}"
         if k == 6:
             return self.pick((r"\tanh", r"\exp", r"\log", r"\ln", r"\sin", r"\cos", r"\sigma",
-                              r"\operatorname{relu}", r"\mathrm{softplus}", r"\text{step}", "σ")) + \
+                              r"\operatorname{relu}", r"\mathrm{softplus}", r"\text{step}", "σ", r"\arctan",
+                              r"\operatorname{erf}")) + \
                 self.pick(("(", r"\left(")) + sub() + self.pick((")", r"\right)"))
         if k == 7:
             return r"\sum" + self.pick(("_{k}", "_k", "_{jk}", "_{j,k}", r"_{i=1}^{n}", r"\limits_{i}")) + " " + sub()
@@ -225,7 +226,8 @@ class LatexText(_Gen):
         if k == 13:
             return self.atom(depth - 1) + "^" + self.pick(("2", "3", "{-1}", "{1/2}", "{x_i}"))
         if k == 14:
-            return self.pick((r"\det A", r"\log\det(\Sigma)", r"(A^{-1})_{ij}", r"\operatorname{inv}(A)_{ij}"))
+            return self.pick((r"\det A", r"\log\det(\Sigma)", r"(A^{-1})_{ij}", r"\operatorname{inv}(A)_{ij}",
+                              r"\operatorname{tr}(A)"))
         return self.pick((r"\,", r"\;", r"\quad ", "~", r"\!")) + self.atom(depth - 1)
 
     def term(self, depth: int) -> str:

@@ -1,4 +1,4 @@
-"""inv(A)[i,j], det(A), logdet(A): the language, the derivative rules (against torch in
+"""inv(A)[i,j], det(A), logdet(A), trace(A): the language, the derivative rules (against torch in
 float64), the generated code (solve instead of an explicit inverse), matrix notation,
 steps, and the errors."""
 
@@ -78,7 +78,8 @@ def test_every_matrix_function_rule_against_torch(fn):
         (ref(At) * torch.tensor(W).T).sum().backward()
     else:
         prog = f"L = {fn}(A) * w"
-        ref = {"det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1]}[fn]
+        ref = {"det": torch.linalg.det, "logdet": lambda a: torch.linalg.slogdet(a)[1],
+               "trace": torch.trace}[fn]
         At = t(A)
         (ref(At) * 1.7).backward()
     d = ricci.grad(prog, ["A"])
@@ -99,6 +100,7 @@ def test_every_matrix_function_rule_against_torch(fn):
     ("L = det(A) * logdet(A)", ["A"]),
     ("t = inv(A)[i,i]", ["A"]),
     ("Y[i,j] = inv(A)[j,k] * B[k,i]", ["A", "B"]),
+    ("L = trace(A) * logdet(A) + trace(B) * x[i] * B[i,j] * x[j]", ["A", "B", "x"]),
 ])
 def test_gradients_jacobians_matrix_forms_and_steps(prog, wrt):
     assert ricci.check(prog, wrt).ok

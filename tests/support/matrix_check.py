@@ -33,7 +33,7 @@ def check_matrix_forms(d, seed: int = 0, tol: float = 1e-9) -> int:
         if code is None:
             continue
         with np.errstate(all="ignore"):
-            got = eval(code, {"__np": np, "__sizes": sizes}, _py_env(env))
+            got = eval(code, view.namespace(sizes), _py_env(env))
         if ln.helper:
             env[ln.name] = got
             continue

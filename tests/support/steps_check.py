@@ -147,9 +147,9 @@ class StepChecker:
         sizes = {i.name: self._size(i) for i in list(st.indices) + list(index_occurrences(st.rhs))}
         for h in view.lines:
             if h.helper and h.statement.name == st.name:
-                env[h.name] = eval(view.code(h), {"__np": np, "__sizes": sizes}, _py_env(env))
+                env[h.name] = eval(view.code(h), view.namespace(sizes), _py_env(env))
         with np.errstate(all="ignore"):
-            return eval(view.code(ln), {"__np": np, "__sizes": sizes}, _py_env(env))
+            return eval(view.code(ln), view.namespace(sizes), _py_env(env))
 
     @staticmethod
     def assert_close(a, b, tol, msg):

@@ -18,10 +18,11 @@ NumPy, PyTorch or JAX:
   a floating array; JAX's default float without ``jax_enable_x64``). The results have it;
 * **shapes**: the number of axes of each input, and the sizes of indices shared between
   inputs (see :mod:`ricci.shapes`);
-* **matrix functions**: an input that is the operand of ``inv``, ``det`` or ``logdet``
-  must be finite, and the operand of ``logdet`` must have a positive determinant (``log
-  det A`` is real only there; checked before computing); a singular operand raises an
-  error naming it when the computation fails or gives non-finite results (JAX under
+* **matrix functions**: the operand of a matrix function whose entry asks more than a
+  square matrix (its ``domain``: ``inv``, ``det`` and ``logdet`` need an invertible one)
+  must be finite, and one whose domain is a positive determinant (``logdet``: ``log det A``
+  is real only there) must have one, checked before computing; a singular operand raises
+  an error naming it when the computation fails or gives non-finite results (JAX under
   ``jit`` excepted: traced values cannot be inspected).
 """
 
@@ -38,6 +39,12 @@ from ..errors import RicciError
 from ..ir.expr import MatFn, walk
 from ..ir.program import Program
 from ..ir.shapes import Binder
+from ..primitives.functions import (
+    DOMAINS,
+    MATRIX_FUNCTIONS,
+    POSITIVE_DETERMINANT,
+    SQUARE,
+)
 from .emit import Generated, compile_source
 
 
@@ -212,14 +219,26 @@ def convert(backend: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _operands(program: Program) -> dict[str, str]:
-    """Operand name -> the matrix function applied to it (``logdet`` wins: it asks most)."""
+    """Operand name -> the matrix function applied to it that asks most of it (by its
+    ``domain``), for the operands of functions that ask more than a square matrix."""
     out: dict[str, str] = {}
     for st in program.statements:
         for n in walk(st.rhs):
-            if isinstance(n, MatFn):
-                if out.get(n.arg.name) != "logdet":
-                    out[n.arg.name] = n.fn
+            if isinstance(n, MatFn) and _asks(n.fn) > _asks(out.get(n.arg.name)):
+                out[n.arg.name] = n.fn
     return out
+
+
+def _asks(fn: str | None) -> int:
+    """How much ``fn`` asks of its operand: the rank of its domain (0: a square matrix)."""
+    return DOMAINS.index(MATRIX_FUNCTIONS[fn].domain) if fn is not None else 0
+
+
+def _invertible_hint() -> str:
+    """``inv, det and logdet (and their derivatives) need an invertible matrix``."""
+    names = [n for n, f in MATRIX_FUNCTIONS.items() if f.domain != SQUARE]
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return f"{listed} (and their derivatives) need an invertible matrix"
 
 
 def _to_numpy(v: Any) -> np.ndarray:
@@ -245,7 +264,7 @@ def _matrix_trouble(fn: str, a: np.ndarray) -> str | None:
         return "is singular"
     if np.linalg.cond(a) > 1 / np.finfo(np.float64).eps:
         return "is singular to working precision"
-    if fn == "logdet" and sign < 0:
+    if MATRIX_FUNCTIONS[fn].domain == POSITIVE_DETERMINANT and sign < 0:
         return "has a negative determinant, so its log-determinant is not real (it is not " \
                "positive definite)"
     return None
@@ -294,11 +313,11 @@ class Compiled:
             if not _all_finite(arrs[name]):
                 raise self._binder.error(f"input '{name}' has non-finite values (inf or NaN); "
                                          f"{fn}({name}) needs a finite matrix", name)
-            if fn == "logdet":  # log det A is real for det A > 0 only: one LU to know the sign
+            if MATRIX_FUNCTIONS[fn].domain == POSITIVE_DETERMINANT:  # one LU to know the sign
                 why = _matrix_trouble(fn, _to_numpy(arrs[name]))
                 if why is not None:
-                    raise self._binder.error(f"logdet({name}): the input '{name}' {why}", name,
-                                             hint="logdet needs a matrix with a positive "
+                    raise self._binder.error(f"{fn}({name}): the input '{name}' {why}", name,
+                                             hint=f"{fn} needs a matrix with a positive "
                                                   "determinant, such as a positive definite one")
         args = [arrs[n] for n in self.inputs]  # positional: the source may rename keywords
         extra = {"sizes": {key: dims[d] for d, key in self._size_keys.items()}} if self._size_keys else {}
@@ -342,8 +361,7 @@ class Compiled:
             if why is not None:
                 what = "input" if name in arrs else "matrix"
                 raise self._binder.error(f"{fn}({name}): the {what} '{name}' {why}", name,
-                                         hint="inv, det and logdet (and their derivatives) need an "
-                                              "invertible matrix")
+                                         hint=_invertible_hint())
         if err is not None:
             raise RicciError(f"the {self.backend} code failed: {_first_line(err)}")
 

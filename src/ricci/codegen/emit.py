@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..bounds import tick
 from ..errors import RicciError
 from ..ir.program import Program
-from ..primitives.functions import FUNCTIONS, one_call
+from ..primitives.functions import FUNCTIONS, helpers, one_call
 from ..simplify.rewrite import split_coef, with_coef
 from .lower import ADD, ATOM, UNARY, Lowerer, Repeats, Val
 from .stable import stabilize
@@ -137,10 +137,6 @@ def _gram(a, w):
 
 class TorchBackend(_Base):
     name = "torch"
-    #: the fused kernels autograd uses for the derivatives of tanh, sigmoid and relu
-    backward_kernels = {"tanh": "torch.ops.aten.tanh_backward({0}, {1})",
-                        "sigmoid": "torch.ops.aten.sigmoid_backward({0}, {1})",
-                        "step": "torch.ops.aten.threshold_backward({0}, {1}, 0)"}
     header = "import torch"
     reserved = {"torch"}
 
@@ -322,7 +318,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
-    reserved = set(be.reserved) | {"_delta", "_gram"}
+    extra = {**getattr(be, "preludes", {}), **helpers(be.name)}  # helper name -> source
+    # helper names are never a tensor's, whatever the backend (as the generated names agree)
+    reserved = set(be.reserved) | {"_delta", "_gram"} | {h for b in BACKENDS for h in helpers(b)}
     py = _py_names(list(dict.fromkeys(list(program.dims) + list(inputs))), reserved)
     # arrays the function makes take the dtype of an input with axes (else of any input)
     ranked = [n for n in inputs if program.dims.get(n)] or list(inputs)
@@ -409,7 +407,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     text = "\n".join(body)
     if "_delta(" in text:
         lines.append(be.prelude)
-    for helper, code in getattr(be, "preludes", {}).items():
+    for helper, code in extra.items():
         if helper + "(" in text:
             lines.append(code)
     lines.append("")

@@ -37,10 +37,11 @@ from ..ir.expr import (
     Size,
     Sum,
     Tensor,
+    map_bottom_up,
     substitute,
     walk,
 )
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, SOLVE
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
 from ..simplify.rewrite import alpha_key, split_coef, with_coef
 
 Axes = tuple[Index, ...]
@@ -77,6 +78,8 @@ class Val:
     number: bool = False
     #: ``inv(A)`` not yet computed: the code of ``A``, so a product with it can be a solve
     inverse_of: str | None = None
+    #: with ``inverse_of``: the template that solves with it (``{0}`` A, ``{1}`` the rest)
+    solve: str = ""
 
     @property
     def atomic(self) -> bool:
@@ -266,7 +269,8 @@ class Lowerer:
                 return Val(self.b.eye(n), tuple(uniq))
             return Val(self.b.delta(n, len(uniq)), tuple(uniq))
         if isinstance(e, MatFn):
-            code = MATRIX_FUNCTIONS[e.fn].code[self.b.name].format(e.arg.name)
+            mf = MATRIX_FUNCTIONS[e.fn]
+            code = mf.code[self.b.name].format(e.arg.name)
             key = whole(e)
             if key in self.repeated:  # used more than once: computed once, into a temporary
                 if key not in self.shared:
@@ -275,8 +279,9 @@ class Lowerer:
             uniq = tuple(dict.fromkeys(e.out))
             if len(uniq) < len(e.out):  # inv(A)[i,i]: its diagonal
                 return Val(self.b.einsum("aa->a", [code]), uniq)
-            lazy = e.fn == "inv" and key not in self.repeated
-            return Val(code, uniq, inverse_of=e.arg.name if lazy else None)
+            if mf.solve and key not in self.repeated:
+                return Val(code, uniq, inverse_of=e.arg.name, solve=mf.solve[self.b.name])
+            return Val(code, uniq)
         if isinstance(e, Call):
             raw = self.lower(e.args[0])
             arg = self.scalar(raw)
@@ -354,11 +359,14 @@ class Lowerer:
                    target, POW, base.number and ex.number)
 
     def fused(self, factors: list[Expr]) -> tuple[list[Expr], list[Val]]:
-        """Derivative products the backend has one kernel for: ``x * (1 - y^2)`` is
-        ``tanh_backward(x, y)``, ``x * y * (1 - y)`` ``sigmoid_backward(x, y)``, ``x *
-        step(y)`` ``threshold_backward(x, y, 0)`` (torch: one pass instead of three, as
-        autograd does). Returns the factors left and the fused values."""
-        kernels = getattr(self.b, "backward_kernels", None)
+        """Derivative products the backend has one kernel for (a function's ``backward``
+        in the table): ``x * (1 - y^2)`` is ``tanh_backward(x, y)``, ``x * y * (1 - y)``
+        ``sigmoid_backward(x, y)``, ``x * step(y)`` ``threshold_backward(x, y, 0)`` (torch:
+        one pass instead of three, as autograd does). The factors of a function's derivative
+        written with its value (its ``backward_pattern``) are the pattern, the value ``y``
+        its one unknown. Returns the factors left and the fused values."""
+        kernels = [(f.backward[self.b.name], f.backward_pattern) for f in FUNCTIONS.values()
+                   if self.b.name in f.backward]
         if not kernels:
             return factors, []
         left = list(factors)
@@ -370,20 +378,16 @@ class Lowerer:
         while True:
             found = None
             for f in left:
-                y = _one_minus_square(f)
-                if y is not None and "tanh" in kernels:
-                    found = ("tanh", f, y, [f])
-                elif isinstance(f, Call) and f.fn == "step" and "step" in kernels:
-                    found = ("step", f, f.args[0], [f])
-                else:
-                    y = _one_minus(f)
-                    if y is not None and y in left and "sigmoid" in kernels:
-                        found = ("sigmoid", f, y, [f, y])
+                for kernel, pattern in kernels:
+                    found = _kernel_match(f, pattern, left)
+                    if found:
+                        found = (kernel, *found)
+                        break
                 if found:
                     break
             if not found:
                 return left, out
-            kind, _, y, used = found
+            kernel, y, used = found
             rest = [g for g in left if g not in used and not isinstance(g, Const)]
             xs = [g for g in rest if g.free == y.free]
             if not xs or y.free != frozenset().union(*(g.free for g in used)):
@@ -395,7 +399,7 @@ class Lowerer:
                 take(g)
             yv, xv = self.lower(y), self.lower(x)
             xv = self.align(xv, yv.axes)
-            out.append(Val(kernels[kind].format(xv.code, yv.code), yv.axes))
+            out.append(Val(kernel.format(xv.code, yv.code), yv.axes))
 
     def product(self, factors: list[Expr]) -> Val:
         coef = Fraction(1)
@@ -525,7 +529,7 @@ class Lowerer:
         a = inv.inverse_of if inv.axes[1] == c else self.b.permute(inv.inverse_of, [1, 0])
         rest = tuple(x for x in y.axes if x != c)
         yy = self.align(y, (c,) + rest) if y.axes[0] != c else y
-        return Val(SOLVE[self.b.name].format(a, yy.code), (r,) + rest)
+        return Val(inv.solve.format(a, yy.code), (r,) + rest)
 
     def reduce(self, v: Val, keep: Axes) -> Val:
         drop = [k for k, a in enumerate(v.axes) if a not in keep]
@@ -630,23 +634,34 @@ def _has_tensor(e: Expr) -> bool:
     return any(isinstance(n, (Tensor, MatFn, Delta)) for n in walk(e))
 
 
-def _one_minus_square(f: Expr) -> Expr | None:
-    """``y`` when ``f`` is ``1 - y^2``."""
-    if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == Const(1):
-        t = f.terms[1]
-        if isinstance(t, Mul) and len(t.factors) == 2 and t.factors[0] == Const(-1) \
-                and isinstance(t.factors[1], Pow) and t.factors[1].exp == Const(2):
-            return t.factors[1].base
-    return None
+def _kernel_match(f: Expr, pattern: tuple[Expr, ...], left: list[Expr]) -> tuple[Expr, list[Expr]] | None:
+    """``(y, used)`` when ``f`` is the first factor of ``pattern`` that is not the value
+    itself (with ``VALUE`` = ``y``) and the pattern's other factors, with ``y`` for
+    ``VALUE``, are in ``left``; ``used`` is ``f`` and those factors."""
+    anchor = next((p for p in pattern if p != VALUE), None)
+    bound: list[Expr] = []
+    if anchor is None or not _match(anchor, f, bound) or not bound:
+        return None
+    y = bound[0]
+    others = [map_bottom_up(p, lambda n: y if n == VALUE else n) for p in pattern if p is not anchor]
+    if not all(o in left for o in others):
+        return None
+    return y, [f, *others]
 
 
-def _one_minus(f: Expr) -> Expr | None:
-    """``y`` when ``f`` is ``1 - y``."""
-    if isinstance(f, Add) and len(f.terms) == 2 and f.terms[0] == Const(1):
-        t = f.terms[1]
-        if isinstance(t, Mul) and len(t.factors) == 2 and t.factors[0] == Const(-1):
-            return t.factors[1]
-    return None
+def _match(p: Expr, e: Expr, bound: list[Expr]) -> bool:
+    """``e`` is ``p`` with one expression (the same everywhere, put in ``bound``) for ``VALUE``."""
+    if p == VALUE:
+        if bound:
+            return bound[0] == e
+        bound.append(e)
+        return True
+    if isinstance(p, (Call, Pow, Mul, Add)):
+        if type(e) is not type(p) or len(e.children) != len(p.children) or \
+                (isinstance(p, Call) and p.fn != e.fn):  # type: ignore[attr-defined]
+            return False
+        return all(_match(a, b, bound) for a, b in zip(p.children, e.children))
+    return p == e
 
 
 def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:

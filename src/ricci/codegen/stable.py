@@ -50,6 +50,7 @@ from ..ir.expr import (
     walk,
 )
 from ..ir.program import Program, Statement
+from ..primitives.functions import FUNCTIONS
 from ..simplify.rewrite import expand, node_count, simplify
 
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
@@ -223,7 +224,7 @@ class _Stabilizer:
         if isinstance(e, Size):
             return True
         if isinstance(e, Call):
-            return e.fn in ("exp", "sigmoid", "softplus")
+            return FUNCTIONS[e.fn].positive
         if isinstance(e, Tensor):
             return e.name in self.positive
         if isinstance(e, Pow):

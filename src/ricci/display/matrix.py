@@ -26,7 +26,7 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
@@ -51,12 +51,16 @@ from ..ir.expr import (
     successors,
     walk,
 )
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call, runtime
 from ..primitives.greek import GREEK
 from ..simplify.rewrite import split_coef, with_coef
-from .render import dim_collisions, integer_text, number_text
+from .render import SQRT, dim_collisions, integer_text, number_text
 
 Axes = tuple[Index, ...]
+
+#: the matrix function a trace of any matrix expression prints as (``A[i,j] * B[j,i]``:
+#: ``trace(A @ B)``)
+TRACE = "trace"
 
 
 class NoMatrixForm(Exception):
@@ -184,6 +188,8 @@ class Reduce(M):
 
 @dataclass(frozen=True)
 class Trace(M):
+    """The trace of a matrix expression, printed as the matrix function :data:`TRACE`."""
+
     x: M
     ndim: int = 0
 
@@ -893,12 +899,9 @@ class _Text:
             ax = str(n.axes[0]) if len(n.axes) == 1 else str(tuple(n.axes))
             return f"{self.fn('sum')}({s}, axis={ax})", ATOM
         if isinstance(n, Trace):
-            return f"{self.fn('trace')}({self.go(n.x)[0]})", ATOM
+            return self.matfunc(TRACE, self.go(n.x)[0]), ATOM
         if isinstance(n, MatFunc):
-            s, _ = self.go(n.x)
-            if self.numpy:
-                return MATRIX_FUNCTIONS[n.fn].code["numpy"].replace("np.", NP + ".").format(s), ATOM
-            return f"{n.fn}({s})", ATOM
+            return self.matfunc(n.fn, self.go(n.x)[0]), ATOM
         if isinstance(n, (DiagOf, Diag)):
             return f"{self.fn('diag')}({self.go(n.x)[0]})", ATOM
         if isinstance(n, Outer):
@@ -916,6 +919,12 @@ class _Text:
                 return f"{'zeros' if n.x.value == 0 else 'ones'}_like({like})", ATOM
             return f"{s if p >= MUL else f'({s})'} * ones_like({like})", MUL
         raise AssertionError(type(n).__name__)  # pragma: no cover
+
+    def matfunc(self, fn: str, operand: str) -> str:
+        """A matrix function of an operand's text: ``inv(A)``, ``np.linalg.inv(A)``."""
+        if self.numpy:
+            return MATRIX_FUNCTIONS[fn].code["numpy"].replace("np.", NP + ".").format(operand)
+        return f"{fn}({operand})"
 
     def prod(self, n: Prod) -> tuple[str, int]:
         parts = []
@@ -981,8 +990,8 @@ class _Latex:
         if isinstance(n, Eye):
             return "I", ATOM
         if isinstance(n, T):
-            if isinstance(n.x, MatFunc) and n.x.fn == "inv":  # (A^{-1})^T = A^{-T}
-                return f"{self.base(n.x.x)}^{{-T}}", POW
+            if isinstance(n.x, MatFunc) and MATRIX_FUNCTIONS[n.x.fn].latex_transposed:  # A^{-T}
+                return MATRIX_FUNCTIONS[n.x.fn].latex_transposed.format(self.base(n.x.x)), POW
             return f"{self.base(n.x)}^{{T}}", POW
         if isinstance(n, MatFunc):
             spelled = MATRIX_FUNCTIONS[n.fn].latex.format(self.base(n.x))
@@ -1017,7 +1026,7 @@ class _Latex:
             x, _ = self.go(n.exp)
             circ = r"\circ " if n.ndim else ""
             if isinstance(n.exp, Num) and n.exp.value == Fraction(1, 2):
-                return (rf"\sqrt{{{b}}}" if not n.ndim else rf"{self.base(n.x)}^{{\circ 1/2}}"), ATOM
+                return (self.function(SQRT, b) if not n.ndim else rf"{self.base(n.x)}^{{\circ 1/2}}"), ATOM
             return f"{self.base(n.x)}^{{{circ}{x}}}", POW
         if isinstance(n, Reduce):
             s, p = self.go(n.x)
@@ -1033,7 +1042,7 @@ class _Latex:
             ax = ",".join(str(a) for a in n.axes)
             return rf"\textstyle\sum_{{\text{{axis }} {ax}}} {self.paren(s, p, MUL)}", MUL
         if isinstance(n, Trace):
-            return rf"\operatorname{{tr}}\left({self.go(n.x)[0]}\right)", ATOM
+            return MATRIX_FUNCTIONS[TRACE].latex.format(self.go(n.x)[0]), ATOM
         if isinstance(n, (DiagOf, Diag)):
             return rf"\operatorname{{diag}}\left({self.go(n.x)[0]}\right)", ATOM
         if isinstance(n, Outer):
@@ -1056,14 +1065,9 @@ class _Latex:
         raise AssertionError(type(n).__name__)  # pragma: no cover
 
     def function(self, fn: str, arg: str) -> str:
-        spelled = {"exp": r"\exp", "log": r"\log", "tanh": r"\tanh", "sin": r"\sin",
-                   "cos": r"\cos", "sigmoid": r"\sigma"}.get(fn)
-        if fn == "sqrt":
-            return rf"\sqrt{{{arg}}}"
-        if fn == "abs":
-            return rf"\left|{arg}\right|"
-        spelled = spelled or r"\operatorname{" + fn + "}"
-        return rf"{spelled}\left({arg}\right)"
+        """``fn(arg)`` in the function's matrix-notation spelling (``#1``: a template)."""
+        spelled = FUNCTIONS[fn].matrix_latex
+        return spelled.replace("#1", arg) if "#1" in spelled else rf"{spelled}\left({arg}\right)"
 
     def prod(self, n: Prod) -> tuple[str, int]:
         r"""``c s A``; a vector broadcast along the rows (columns) of a matrix is written
@@ -1143,8 +1147,15 @@ class MatrixView:
     def code(self, ln: MatrixLine) -> str | None:
         """NumPy code of a line's matrix form (a tensor named like a Python keyword gets a
         trailing ``_``: ``lambda_``; the module is ``__np``, sizes come from
-        ``__sizes[index]``)."""
+        ``__sizes[index]``, helpers of the function table keep their names: see
+        :meth:`namespace`)."""
         return None if ln.node is None else render_numpy(ln.node, py_name)
+
+    @staticmethod
+    def namespace(sizes: Mapping[str, int]) -> dict[str, Any]:
+        """The globals the code of :meth:`code` reads, for index sizes ``sizes``."""
+        ns = runtime("numpy")
+        return {**ns, NP: ns["np"], SIZES: dict(sizes)}
 
     def latex_lines(self) -> list[str]:
         out = []

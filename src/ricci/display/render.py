@@ -49,7 +49,7 @@ from ..ir.expr import (
     successors,
     walk,
 )
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_reading
 from ..primitives.greek import GREEK
 
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
@@ -85,6 +85,9 @@ def number_text(v: Fraction) -> str:
     scale = max(twos, fives)  # v * 10^scale is an integer
     return _scientific_text(v.numerator * 2 ** (scale - twos) * 5 ** (scale - fives), -scale)
 
+
+#: the function a power 1/2 prints as, in Unicode and LaTeX (``√(x)``, ``\\sqrt{x}``)
+SQRT = "sqrt"
 
 _FLOAT_MAX = Fraction(sys.float_info.max)
 #: integers below this convert with ``str`` (Python refuses more than 4300 digits, and a
@@ -634,7 +637,7 @@ class UnicodeNotation(Notation):
 
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
-            return f"√({b})", ATOM
+            return self.call(SQRT, [b]), ATOM
         base = b if bp >= ATOM else self.paren(b)
         sup = _superscript(value) if value is not None else None
         if sup is not None:
@@ -683,6 +686,9 @@ def _spell_call(spelling: str, args: str, paren) -> str:
 
 
 _ENDS_WITH_COMMAND = re.compile(r"\\[A-Za-z]+$")
+
+#: LaTeX commands of Greek letters that read as a function before a parenthesis (``\sigma``)
+_GREEK_CALLS = tuple("\\" + c[0] for c in latex_reading().commands if len(c) == 1 and c[0] in GREEK)
 
 
 class LatexNotation(Notation):
@@ -776,7 +782,7 @@ class LatexNotation(Notation):
 
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
-            return rf"\sqrt{{{b}}}", ATOM
+            return self.call(SQRT, [b]), ATOM
         if value is not None and "/" in number_text(abs(value)):  # x^{1/3}, not x^{\frac13}
             x = ("-" if value < 0 else "") + number_text(abs(value))
         if x == "T":  # the power of a scalar named T, not a transpose (as x^{T} reads)
@@ -798,7 +804,7 @@ class LatexNotation(Notation):
             return right
         number_meets = right[:1].isdigit() or (left[-1:].isdigit() and re.match(r"\\frac\{\d", right))
         # a tensor named sigma before a parenthesis would read back as the function: \sigma(x)
-        call_like = left.endswith("\\sigma") and right.startswith(("(", "\\left("))
+        call_like = left.endswith(_GREEK_CALLS) and right.startswith(("(", "\\left("))
         return left + (r" \cdot " if number_meets or call_like else " ") + right
 
     def splits(self, c: Fraction) -> bool:

@@ -47,6 +47,7 @@ from ..ir.expr import (
     tensor_names,
     tensor_refs,
 )
+from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.rewrite import alpha_key, simplify, split_coef
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,8 +83,6 @@ REUSE = "reusing a forward value"
 EXPAND = "multiplying out"
 TRANSPOSE = "transpose"
 MATRIX_RULE = "derivative of a matrix function"
-MATRIX_NOTES = {"inv": "d inv(A) = -inv(A) dA inv(A)", "det": "d det(A) = det(A) inv(A)^T : dA",
-                "logdet": "d logdet(A) = inv(A)^T : dA"}
 MATRIX = "conversion to matrix form"
 HESSIAN = "the Hessian is the Jacobian of the gradient"
 DIAGONAL = "the diagonal of the Hessian"
@@ -235,7 +234,7 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[D.Rule, Expr, tup
     elif rule is D.GENERAL_POWER:
         note = ("general exponent",)
     elif rule is D.MATRIX:
-        note = (MATRIX_NOTES[num.fn],)
+        note = (MATRIX_FUNCTIONS[num.fn].note,)
     elif rule is D.CHAIN:
         note = (f"{num.fn}'(u) = ", D.chain_slope(num, h))
     return rule, res, note, (d, res) if not contains(res, Deriv) else None

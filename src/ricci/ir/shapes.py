@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..errors import RicciError, Span
+from ..primitives.functions import MATRIX_FUNCTIONS
 from .expr import index_occurrences
 from .program import Program
 
@@ -96,8 +97,8 @@ class Binder:
                         raise self.error(
                             f"'{name}' must be square along axes {a0} and {a}, but its shape is "
                             f"{tuple(shape)}", name,
-                            hint="a matrix function (inv, det, logdet) or a repeated index "
-                                 "(A[i,i]) needs equal sizes")
+                            hint=f"a matrix function ({', '.join(MATRIX_FUNCTIONS)}) or a "
+                                 "repeated index (A[i,i]) needs equal sizes")
                     raise self.error(
                         f"sizes disagree for {_index_label(self.program, d)}: '{t0}' has size {m} "
                         f"along axis {a0} but '{name}' has size {n} along axis {a}", name,

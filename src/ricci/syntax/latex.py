@@ -35,7 +35,12 @@ from typing import NamedTuple
 
 from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.functions import (
+    FUNCTIONS,
+    MATRIX_FUNCTIONS,
+    LatexReading,
+    latex_reading,
+)
 from ..primitives.greek import GREEK
 from .parse import (
     KEYWORDS,
@@ -67,9 +72,6 @@ __all__ = ["looks_like_latex", "parse_latex_statements", "tokenize_latex"]
 
 # ---------------------------------------------------------------- vocabulary
 
-#: LaTeX function commands and the ricci function each one means
-FUNCTION_COMMANDS = {"exp": "exp", "log": "log", "ln": "log", "tanh": "tanh", "sin": "sin",
-                     "cos": "cos"}
 #: commands whose braced argument is a word: a name, a function or ``size``
 WORD_COMMANDS = ("mathrm", "mathit", "mathbf", "mathsf", "mathtt", "boldsymbol", "bm",
                  "operatorname", "text", "textrm", "textit", "textbf")
@@ -106,17 +108,23 @@ UNSUPPORTED = {
     "sinh": "sinh is not a ricci function",
     "cosh": "cosh is not a ricci function",
     "tan": "tan is not a ricci function (sin(x) / cos(x) is)",
-    "arctan": "arctan is not a ricci function",
     "mathbb": "sets such as \\mathbb{R} are not part of a program",
     "in": "write only the definitions; sizes come from the arrays",
     "langle": "inner products are written with a repeated index: x_i y_i",
-    "sqrt[": "only square roots: write x^{1/n} for an n-th root",
     "dot": "write \\mathrm{xdot} for a name", "vec": "write x for a vector x_i (indices say the rank)",
     "prime": "name the other tensor: \\mathrm{yp}, \\hat{y} or y_2",
 }
-_KNOWN = (set(GREEK) | set(FUNCTION_COMMANDS) | set(WORD_COMMANDS) | set(DECORATIONS) |
-          set(FRACTIONS) | set(IGNORED) | set(OPERATOR_COMMANDS) | SIZES_LEFT | SIZES_RIGHT |
-          SIZES_PLAIN | {"sqrt", "sum", "delta", "begin", "end"})
+#: optional arguments LaTeX allows a command and ricci does not: message and hint
+OPTIONAL_ARGUMENTS = {"sqrt": ("only square roots are supported",
+                               "only square roots: write x^{1/n} for an n-th root")}
+_KNOWN = (set(GREEK) | set(WORD_COMMANDS) | set(DECORATIONS) | set(FRACTIONS) | set(IGNORED) |
+          set(OPERATOR_COMMANDS) | SIZES_LEFT | SIZES_RIGHT | SIZES_PLAIN |
+          {"sum", "delta", "begin", "end"})
+
+
+def _known(reading: LatexReading) -> set[str]:
+    """Every command the reader knows, for "did you mean" (the functions' from the tables)."""
+    return _KNOWN | {c for cs in reading.commands for c in cs} | set(reading.macros)
 
 _UNICODE = {}
 for _name, _ch in GREEK.items():
@@ -480,6 +488,16 @@ def _inverse_of(node: Node) -> tuple[str, Span] | None:
     return None
 
 
+def _spelled(reading: LatexReading, fn: str) -> str:
+    """How the function ``fn`` is written in LaTeX, for messages: ``\\exp``, ``\\log\\det``,
+    ``\\operatorname{tr}``."""
+    cmds = [k for k, v in reading.commands.items() if v == fn]
+    if cmds:
+        return "".join("\\" + c for c in cmds[0])
+    word = next((k for k, v in reading.words.items() if v == fn and k != fn), fn)
+    return rf"\operatorname{{{word}}}"
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -487,6 +505,7 @@ class _Parser:
         self.pos = 0
         self.abs_depth = 0
         self.calls = 0  # matrix-function calls so far (their placeholder slots are unique)
+        self.reading = latex_reading()  # which function each spelling reads as
         self.flat: set[int] = set()       # ids of products that merge into an enclosing product
         self.additive: set[int] = set()   # ids of {a + b} groups (braces do not show when typeset)
         self.depth = 0  # levels of nesting open (see enter)
@@ -696,9 +715,9 @@ class _Parser:
     def power(self) -> Node:
         start = self.tok
         base = self.atom()
-        if self.at("OP", "_") and _inverse_of(base) is not None:  # (A^{-1})_{ij}
+        if self.at("OP", "_") and self.reading.inverse and _inverse_of(base) is not None:  # (A^{-1})_{ij}
             name, op = _inverse_of(base)
-            base = self._matrix_node("inv", name, op, start)
+            base = self._matrix_node(self.reading.inverse, name, op, start)
         if self.at("OP", "^"):
             caret = self.take()
             if id(base) in self.additive:
@@ -767,11 +786,12 @@ class _Parser:
             return self.group()
         if t.kind == "LBRACE":
             return self.braces(lhs)
-        if t.kind in ("LVERT", "BAR") and not lhs:
+        if t.kind in ("LVERT", "BAR") and not lhs and self.reading.bars:
             return self.absolute()
         if t.kind == "LETTER":
             self.take()
-            if t.text == "e" and self.at("OP", "^") and not lhs and self.layer_label() is None:
+            if t.text == "e" and self.reading.exponential and self.at("OP", "^") and not lhs \
+                    and self.layer_label() is None:
                 return self.exponential(t)
             node = self.name(t.text, t, lhs=lhs)
             nxt = self.tok
@@ -791,13 +811,14 @@ class _Parser:
         raise self.err(f"expected a tensor, a number, a function or '(', found {_describe(t)}", t)
 
     def exponential(self, e: Tok) -> Node:
-        """``e^{x}`` (or ``\\mathrm{e}^{x}``) is ``exp(x)``."""
+        """``e^{x}`` (or ``\\mathrm{e}^{x}``) is ``exp(x)`` (the function whose spelling it is)."""
         caret = self.take()
         arg = self.script(caret)
         if self.at("OP", "^") or self.at("OP", "_"):
             raise self.err("e^{...} is the exponential: it takes no more scripts",
-                           hint="write \\exp(...) and group the rest in parentheses")
-        return CallA("exp", arg, e.span)
+                           hint=f"write {_spelled(self.reading, self.reading.exponential)}(...) "
+                                "and group the rest in parentheses")
+        return CallA(self.reading.exponential, arg, e.span)
 
     def group(self) -> Node:
         open_ = self.take()
@@ -844,7 +865,7 @@ class _Parser:
         self.leave()
         if self.at("RVERT") or self.at("BAR"):
             self.take()
-            return CallA("abs", inner, open_.span)
+            return CallA(self.reading.bars, inner, open_.span)
         raise self.err(f"expected '|' to close the '|' on line {open_.span.line}, column "
                        f"{open_.span.column}, found {_describe(self.tok)}")
 
@@ -1074,35 +1095,36 @@ class _Parser:
                 op = self.take()
                 idx, _ = self.subscript(op, "\\delta", digits=False)
                 return DeltaA(idx, t.span)
-            if name == "sigma" and self.at("OPEN", "(") and not lhs:
-                return self.call("sigmoid", t)
+            fn = self.reading.commands.get((name,))
+            if fn is not None and self.at("OPEN", "(") and not lhs:  # \sigma(x): the function
+                return self.function(fn, t)
             return self.name(name, t, lhs=lhs)
-        if name == "log" and self.peek().kind == "CMD" and self.peek().text == "det" and not lhs:
+        nxt = self.peek()
+        pair = self.reading.commands.get((name, nxt.text)) if nxt.kind == "CMD" else None
+        if pair is not None and not lhs:  # \log\det A
             self.take()
             self.take()
-            return self.matrix_call("logdet", t)  # \log\det A
-        if name == "det" and not lhs:
+            return self.function(pair, t)
+        fn = self.reading.commands.get((name,))
+        if fn in MATRIX_FUNCTIONS and not lhs:  # \det A
             self.take()
-            return self.matrix_call("det", t)
-        if name in FUNCTION_COMMANDS:
+            return self.function(fn, t)
+        if fn in FUNCTIONS:
             self.take()
             if lhs:
                 raise self.err(f"\\{name} is a function: it cannot be defined", t)
-            return self.call(FUNCTION_COMMANDS[name], t)
+            return self.function(fn, t)
         if name in WORD_COMMANDS:
             self.take()
             word = self.word(t)
-            if word in FUNCTIONS or word == "ln":
+            fn = self.reading.words.get(word)
+            if fn is not None:
                 if lhs:
                     raise self.err(f"'{word}' is reserved and cannot be defined", t)
-                return self.call("log" if word == "ln" else word, t)
-            if word in MATRIX_FUNCTIONS:
-                if lhs:
-                    raise self.err(f"'{word}' is reserved and cannot be defined", t)
-                return self.matrix_call(word, t)
+                return self.function(fn, t)
             # \mathrm{e}^{x} is exp(x); \mathit{e} is a tensor named e (as ricci prints it)
-            if word == "e" and name != "mathit" and self.at("OP", "^") and not lhs \
-                    and self.layer_label() is None:
+            if word == "e" and name != "mathit" and self.reading.exponential and self.at("OP", "^") \
+                    and not lhs and self.layer_label() is None:
                 return self.exponential(t)
             if word == "size":
                 if lhs:
@@ -1121,27 +1143,31 @@ class _Parser:
             raise self.err(f"expected a name on the left-hand side, found '\\{name}'", t)
         if name in FRACTIONS:
             return self.fraction(t)
-        if name == "sqrt":
+        if name in self.reading.macros:  # \sqrt{x}
             self.take()
             if self.at("OPEN", "["):
-                raise self.err("only square roots are supported", self.tok,
-                               hint=UNSUPPORTED["sqrt["])
+                message, hint = OPTIONAL_ARGUMENTS.get(name, (f"\\{name} takes no optional argument", None))
+                raise self.err(message, self.tok, hint=hint)
             self.enter(t)
-            arg = self.argument(t, "\\sqrt{x}")
+            arg = self.argument(t, f"\\{name}{{x}}")
             self.leave()
-            return CallA("sqrt", arg, t.span)
+            return CallA(self.reading.macros[name], arg, t.span)
         if name == "sum":
             return self.summation(t)
         if name in UNSUPPORTED:
             raise self.err(f"\\{name} is not supported", t, hint=UNSUPPORTED[name])
         if name in ("begin", "end"):  # pragma: no cover - handled by the lexer
             raise self.err(f"unexpected \\{name}", t)
-        close = difflib.get_close_matches(name, sorted(_KNOWN), n=1)
+        close = difflib.get_close_matches(name, sorted(_known(self.reading)), n=1)
         hint = (f"did you mean \\{close[0]}? " if close else "") + \
             f"write \\mathrm{{{name}}} for a multi-letter name"
         if name in FUNCTIONS:
             hint = f"write \\operatorname{{{name}}}(...) for the function {name}"
         raise self.err(f"unknown LaTeX command '\\{name}'", t, hint=hint)
+
+    def function(self, fn: str, t: Tok) -> Node:
+        """The function ``fn`` (of either table), its spelling ``t`` already read."""
+        return self.call(fn, t) if fn in FUNCTIONS else self.matrix_call(fn, t)
 
     def matrix_call(self, fn: str, t: Tok) -> Node:
         r"""``\det A``, ``\log\det(\Sigma)``, ``\operatorname{inv}(A)_{ij}``: the operand is
@@ -1158,7 +1184,7 @@ class _Parser:
             name = self.word(op)
         else:
             raise self.err(f"{fn} takes a square matrix named by its tensor, such as "
-                           f"\\{'det' if fn == 'det' else 'log'}\\det A", op,
+                           f"{_spelled(self.reading, fn)} A", op,
                            hint="for an expression, define it first: C_{ij} = ...")
         if close is not None:
             if close.kind == "LBRACE":

@@ -27,9 +27,10 @@ from ..calculus.autodiff import as_program, grad
 from ..calculus.derivation import Derivation
 from ..codegen.emit import BACKENDS
 from ..errors import RicciError
-from ..ir.expr import MatFn, index_occurrences, walk
+from ..ir.expr import Call, MatFn, index_occurrences, walk
 from ..ir.program import Program
 from ..ir.shapes import all_dims
+from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
@@ -151,6 +152,13 @@ def max_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.where(np.isnan(diff), np.inf, diff)))
 
 
+def _domains_hint(program: Program) -> str | None:
+    """Where the program's functions are real, from their table entries (``log: x > 0``)."""
+    used = dict.fromkeys(n.fn for st in program.statements for n in walk(st.rhs) if isinstance(n, Call))
+    parts = [f"{fn}: {FUNCTIONS[fn].domain}" for fn in used if FUNCTIONS[fn].domain]
+    return "the arguments must be in the functions' domains (" + ", ".join(parts) + ")" if parts else None
+
+
 def _torch_tensor(a: np.ndarray):
     import torch
 
@@ -241,7 +249,8 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
             ok = finite(forward(fwd_inputs))
     if not ok:
         raise RicciError("the program is not finite at the random inputs ricci tried "
-                         "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own")
+                         "(normal, then uniform in [0.5, 1.5]); check it on inputs of your own",
+                         hint=_domains_hint(fwd))
     with _float64(backend):
         got = d.compile(backend).call(arrays, None, dim_size)
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)

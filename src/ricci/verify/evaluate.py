@@ -29,36 +29,29 @@ from ..ir.expr import (
 )
 from ..ir.program import Program
 from ..ir.shapes import Binder
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, runtime
 
 _fn_cache: dict[tuple[str, str], Any] = {}
+
+
+def _namespace(lib: str) -> dict[str, Any]:
+    """The names the table's ``lib`` templates use (NumPy's among them, as always)."""
+    import numpy as np
+
+    return {"np": np, **runtime(lib)}
 
 
 def _function(lib: str, name: str):
     key = (lib, name)
     if key not in _fn_cache:
-        import numpy as np
-
-        ns: dict[str, Any] = {"np": np}
-        if lib == "torch":
-            import torch
-
-            ns["torch"] = torch
-        _fn_cache[key] = eval("lambda x: " + FUNCTIONS[name].code[lib].format("x"), ns)
+        _fn_cache[key] = eval("lambda x: " + FUNCTIONS[name].code[lib].format("x"), _namespace(lib))
     return _fn_cache[key]
 
 
 def _matrix_function(lib: str, name: str):
     key = (lib, "matrix:" + name)
     if key not in _fn_cache:
-        import numpy as np
-
-        ns: dict[str, Any] = {"np": np}
-        if lib == "torch":
-            import torch
-
-            ns["torch"] = torch
-        _fn_cache[key] = eval("lambda x: " + MATRIX_FUNCTIONS[name].code[lib].format("x"), ns)
+        _fn_cache[key] = eval("lambda x: " + MATRIX_FUNCTIONS[name].code[lib].format("x"), _namespace(lib))
     return _fn_cache[key]
 
 
