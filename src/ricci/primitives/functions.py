@@ -309,9 +309,10 @@ defun("sin", deriv=lambda x, ans: call("cos", x), fold=_at({_Z: _Z}),
 defun("cos", deriv=lambda x, ans: neg(call("sin", x)), fold=_at({_Z: _1}),
       numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", doc="cosine",
       latex=r"\cos")
-# d softplus(x) = sigmoid(x) dx
+# d softplus(x) = sigmoid(x) dx; torch returns x itself beyond its threshold (20 by default),
+# which is off by e^-20 in float64: beyond 40 the difference is below a float64 ulp
 defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
-      numpy="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))", torch="torch.nn.functional.softplus({0})",
+      numpy="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))", torch="torch.nn.functional.softplus({0}, threshold=40.0)",
       jax="jnp.logaddexp(0.0, {0})", doc="log(1 + exp(x)), computed without overflow", positive=True)
 # d step(x) = 0 (almost everywhere); step(0) = 0, as relu'(0) is in torch
 defun("step", deriv=lambda x, ans: Const(0), fold=lambda v: _1 if v > 0 else _Z,
