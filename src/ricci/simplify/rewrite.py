@@ -76,6 +76,7 @@ from ..ir.expr import (
     successors,
 )
 from ..primitives.functions import FUNCTIONS
+from .coefficients import FOLD_LIMIT, small, split_coef, with_coef
 
 
 @dataclass(frozen=True)
@@ -102,18 +103,8 @@ def rule(name: str, on: type, example: str):
 # ---------------------------------------------------------------- helpers
 
 
-#: constants are folded only while their numerators and denominators stay below this
-#: bound (checked before any big power is computed); a bigger value stays a symbolic
-#: power (``2^10000000000``) or an unfolded product, so folding never builds a gigantic
-#: integer whatever the input
-FOLD_LIMIT = 10 ** 400
 _FOLD_BITS = FOLD_LIMIT.bit_length()
-
-
-def small(v: Fraction) -> bool:
-    """Is ``v`` a constant the simplifier folds (numerator and denominator below
-    :data:`FOLD_LIMIT`)?"""
-    return abs(v.numerator) < FOLD_LIMIT and v.denominator < FOLD_LIMIT
+_ONE = Fraction(1)  # (Fractions are immutable: one object serves every use)
 
 
 def _small_power(b: Fraction, x: int) -> Fraction | None:
@@ -138,36 +129,6 @@ def _mul(factors: list[Expr]) -> Expr:
 
 def _sorted(items: Iterable[Expr]) -> list[Expr]:
     return sorted(items)  # (Expr.__lt__: the order of the keys)
-
-
-def split_coef(t: Expr) -> tuple[Fraction, Expr]:
-    """``t = c * rest`` with ``c`` a rational; the coefficient sits inside a sum's body."""
-    if isinstance(t, Const):
-        return t.value, ONE
-    if isinstance(t, Mul) and isinstance(t.factors[0], Const):
-        return t.factors[0].value, _mul(list(t.factors[1:]))
-    if isinstance(t, Sum):
-        c, body = split_coef(t.body)
-        if c != 1:
-            return c, Sum(t.indices, body)
-    return _ONE, t
-
-
-_ONE = Fraction(1)  # (Fractions are immutable: one object serves every use)
-
-
-def with_coef(c: Fraction, rest: Expr) -> Expr:
-    if c == 0:
-        return ZERO
-    if c == 1:
-        return rest
-    if isinstance(rest, Const) and small(c) and small(rest.value) and small(c * rest.value):
-        return Const(c * rest.value)
-    if isinstance(rest, Sum):
-        return Sum(rest.indices, with_coef(c, rest.body))
-    if isinstance(rest, Mul):
-        return Mul((Const(c),) + rest.factors)
-    return Mul((Const(c), rest))
 
 
 def rename_apart(binders: tuple[Index, ...], body: Expr, avoid: set[Index],
