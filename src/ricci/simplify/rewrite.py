@@ -1,12 +1,20 @@
 """Stage 4: simplification by small named rewrite rules, run bottom-up to a fixed point.
 
-Each rule is data: a :class:`Rule` with a name, the node type it applies to, a one-line
-example, and a function returning the rewritten node or ``None``. :data:`RULES` lists
-them in the order they are tried. The engine simplifies children first, then tries the
-rules of the node's type; when one fires, the result is simplified again, until no rule
-applies. Results are memoised (per call, or per derivation inside :func:`shared_memo`),
-so shared subtrees are simplified once; every result is a fixed point. The engine reads
-the clock (:func:`~ricci.bounds.tick`) once per node it simplifies.
+Each rule is a :class:`Rule`: a name, the node type it applies to, one-line runnable
+examples (``before -> after``, run by tests/simplify/test_simplify_rules.py), and a
+function returning the rewritten node or ``None``. Local patterns are written as data, in ricci's
+own notation (:mod:`.patterns`): the :data:`IDENTITIES` (``?u^1 -> ?u``) and the
+:data:`RECOGNISERS` of textbook functions (``log(1 + exp(?u)) -> softplus(?u)``). The
+rules that look at indices (deltas, sums, like terms up to renaming) or at every child
+at once (flattening, folding, sorting) are written as code, registered with
+:func:`rule`. :data:`RULES` lists them in the order they are tried on a node of their
+type: the identities, then the rules written as code, then the recognisers (which so
+see a node flattened, folded and in canonical order). The engine simplifies children
+first, then tries the rules of the node's type; when one fires, the result is simplified
+again, until no rule applies. Results are memoised (per call, or per derivation inside
+:func:`shared_memo`), so shared subtrees are simplified once; every result is a fixed
+point. The engine reads the clock (:func:`~ricci.bounds.tick`) once per node it
+simplifies.
 
 Costs: each rule looks at a node's children once or through a dictionary (never pairs
 of children), so simplifying a product of n factors is O(n log n); comparing two trees
@@ -27,19 +35,27 @@ Textbook forms are recognised: ``exp(u) / (1 + exp(u))`` and ``1 / (1 + exp(-u))
 ``sigmoid(u)``, ``log(1 + exp(u))`` is ``softplus(u)`` (so their derivatives are
 ``sigmoid(u) * (1 - sigmoid(u))``, not two exponential terms).
 
-Why it terminates: every rule but five strictly shrinks the tree (removes a node, a
-factor, a term, a delta, a bound index or an index occurrence) or sorts children into
-canonical order, which is idempotent. ``sigmoid-complement`` grows it by one node but
-removes the ``sigmoid(-u)`` it needs, which only shrinking rules create. The four others
-that can grow it move structure one way
-only and never back: ``mul-hoist-sum`` moves a sum outward past a product,
-``sum-split`` and ``delta-distribute`` move a sum of terms outward past a summation or
-a product (as in computing a disjunctive normal form, which terminates), and
-``pow-of-product`` moves an integer power inward past a product. No rule moves a sum
-inward, re-factors a sum of terms, or re-groups powers of a product, so no sequence of
-rewrites can cycle. A fold refused because its result would be too big is a rule that
-does not fire, so the bound on constants adds no rewrite.
+Why it terminates. Every rule written as code but four strictly shrinks the tree
+(removes a node, a factor, a term, a delta, a bound index or an index occurrence) or
+sorts children into canonical order, which is idempotent. The four others move
+structure one way only and never back: ``mul-hoist-sum`` moves a sum outward past a
+product, ``sum-split`` and ``delta-distribute`` move a sum of terms outward past a
+summation or a product (as in computing a disjunctive normal form, which terminates),
+and ``pow-of-product`` moves an integer power inward past a product. No rule moves a
+sum inward, re-factors a sum of terms, or re-groups powers of a product, so no sequence
+of rewrites can cycle. Every rule written as data strictly lowers, at the node it
+rewrites, the measure (E, S, N) compared in that order: E the ``exp`` calls, each
+weighted by the absolute constant exponents of the powers above it; S the sigmoids of
+an argument with a negative coefficient; N the nodes (the identities lower N, the
+recognisers E, ``sigmoid-complement`` S; the tests check every entry, also where its
+variables hold exponentials and sigmoids, which a replacement may copy). No rule turns
+a sigmoid or a softplus back into exponentials; the rules written as code raise E only
+when ``delta-distribute`` copies factors (one way), and S only by normalising an
+argument (shrinking it), so the rules written as data fire finitely often. A fold
+refused because its result would be too big is a rule that does not fire, so the bound
+on constants adds no rewrite.
 """
+
 
 from __future__ import annotations
 
@@ -50,6 +66,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from itertools import groupby
 from math import isqrt
 
 from ..bounds import tick
@@ -77,21 +94,76 @@ from ..ir.expr import (
 )
 from ..primitives.functions import FUNCTIONS
 from .coefficients import FOLD_LIMIT, small, split_coef, with_coef
+from .patterns import PatternRule, compile_rule
 
 
 @dataclass(frozen=True)
 class Rule:
+    """A rewrite rule: ``fn`` returns the rewritten node (of type ``on``) or ``None``.
+    ``example`` is one or more runnable ``before -> after`` separated by ``;`` (``after``
+    is what the simplifier makes of ``before``; it fires the rule); ``table`` holds the
+    entries of a rule written as data (:mod:`.patterns`), empty for a rule written as code."""
+
     name: str
     on: type
     example: str
     fn: Callable[[Expr], Expr | None]
+    table: tuple[PatternRule, ...] = ()
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in self.example.split(";"))
 
 
-RULES: list[Rule] = []
+def pattern_rules(table: Iterable[PatternRule]) -> list[Rule]:
+    """The rules of a table, in order (consecutive entries with the same name are the
+    alternatives of one rule)."""
+    out: list[Rule] = []
+    for name, group in groupby(table, key=lambda en: en.name):
+        entries = tuple(group)
+        on, fn = compile_rule(entries)
+        out.append(Rule(name, on, ";  ".join(en.example for en in entries), fn, entries))
+    return out
+
+
+# ---------------------------------------------------------------- rules as data
+
+#: identities: tried first on a node of their type (before the rules written as code)
+IDENTITIES: tuple[PatternRule, ...] = (
+    PatternRule("pow-one", "?u^1", "?u", "x[i]^1 -> x[i]"),
+    PatternRule("pow-zero", "?u^0", "1", "x[i]^0 -> 1"),
+    PatternRule("pow-of-one", "1^?u", "1", "1^x[i] -> 1"),
+)
+
+#: textbook functions recognised: tried last, on a node the rules written as code leave
+#: as it is (flattened, folded, in canonical order)
+RECOGNISERS: tuple[PatternRule, ...] = (
+    PatternRule("softplus-recognise", "log(1 + exp(?u))", "softplus(?u)",
+                "log(1 + exp(x[i])) -> softplus(x[i])"),
+    PatternRule("sigmoid-recognise", "1 / (1 + exp(-?u))", "sigmoid(?u)",
+                "1 / (1 + exp(-x[i])) -> sigmoid(x[i])"),
+    # exp(u)^a / (1 + exp(u))^b with a, b >= 1: one exp(u) / (1 + exp(u)) is sigmoid(u)
+    PatternRule("sigmoid-recognise-ratio", "exp(?u)^?c1 * (1 + exp(?u))^?c2",
+                "exp(?u)^(?c1 - 1) * (1 + exp(?u))^(?c2 + 1) * sigmoid(?u)",
+                "exp(x[i]) / (1 + exp(x[i]))^2 -> sigmoid(x[i]) * (1 - sigmoid(x[i]))",
+                when="?c1 >= 1 and ?c2 <= -1"),
+    PatternRule("sigmoid-recognise-ratio", "exp(?u)^?c1 * sigmoid(-?u)",
+                "exp(?u)^(?c1 - 1) * sigmoid(?u)",
+                "exp(x[i]) * sigmoid(-x[i]) -> sigmoid(x[i])", when="?c1 >= 1"),
+    PatternRule("sigmoid-recognise-ratio", "exp(?u)^?c1 * (1 - sigmoid(?u))",
+                "exp(?u)^(?c1 - 1) * sigmoid(?u)",
+                "exp(x[i]) * (1 - sigmoid(x[i])) -> sigmoid(x[i])", when="?c1 >= 1"),
+    # the condition picks one of sigmoid(u) * sigmoid(-u) and sigmoid(-u) * sigmoid(u)
+    PatternRule("sigmoid-complement", "sigmoid(?u) * sigmoid(-?u)", "sigmoid(?u) * (1 - sigmoid(?u))",
+                "sigmoid(x[i]) * sigmoid(-x[i]) -> sigmoid(x[i]) * (1 - sigmoid(x[i]))",
+                when="coef(?u) > 0"),
+)
+
+RULES: list[Rule] = pattern_rules(IDENTITIES)
 
 
 def rule(name: str, on: type, example: str):
-    """Register a rewrite rule (``example`` is its one-line ``before -> after``)."""
+    """Register a rewrite rule written as code (``example``: see :class:`Rule`)."""
 
     def deco(fn: Callable[[Expr], Expr | None]) -> Callable[[Expr], Expr | None]:
         RULES.append(Rule(name, on, example, fn))
@@ -229,21 +301,22 @@ def _add_flatten(e: Add) -> Expr | None:
     return Add(out)
 
 
-@rule("add-zero", Add, "a + 0 -> a")
+@rule("add-zero", Add, "x[i] + 0 -> x[i]")
 def _add_zero(e: Add) -> Expr | None:
     if not any(isinstance(t, Const) and t.value == 0 for t in e.terms):
         return None
     return Add([t for t in e.terms if not (isinstance(t, Const) and t.value == 0)])
 
 
-@rule("add-single", Add, "+(a) -> a")
+@rule("add-single", Add, "0 + x[i] -> x[i]")
 def _add_single(e: Add) -> Expr | None:
     if len(e.terms) == 0:
         return ZERO
     return e.terms[0] if len(e.terms) == 1 else None
 
 
-@rule("add-like-terms", Add, "2*A[i,j]*x[j] + A[i,k]*x[k] - 1 + 3 -> 3*A[i,j]*x[j] + 2")
+@rule("add-like-terms", Add,
+      "2 * sum[j](A[i,j] * x[j]) + sum[k](A[i,k] * x[k]) - 1 + 3 -> 2 + 3 * A[i,j] * x[j]")
 def _add_like(e: Add) -> Expr | None:
     # per class of like terms: [coefficient, rest, merged?, its terms]; a class whose
     # coefficients do not add up to a small constant is left as its terms
@@ -271,7 +344,7 @@ def _add_like(e: Add) -> Expr | None:
     return Add(out)
 
 
-@rule("add-sort", Add, "b + a -> a + b  (canonical order)")
+@rule("add-sort", Add, "b + a -> a + b")
 def _add_sort(e: Add) -> Expr | None:
     s = _sorted(e.terms)
     return None if all(a is b for a, b in zip(s, e.terms)) else Add(s)
@@ -290,12 +363,12 @@ def _mul_flatten(e: Mul) -> Expr | None:
     return Mul(out)
 
 
-@rule("mul-zero", Mul, "0 * a -> 0")
+@rule("mul-zero", Mul, "0 * x[i] -> 0")
 def _mul_zero(e: Mul) -> Expr | None:
     return ZERO if any(isinstance(f, Const) and f.value == 0 for f in e.factors) else None
 
 
-@rule("mul-constants", Mul, "2 * a * 3 * 1 -> 6 * a")
+@rule("mul-constants", Mul, "2 * x[i] * 3 * 1 -> 6 * x[i]")
 def _mul_consts(e: Mul) -> Expr | None:
     consts = [f for f in e.factors if isinstance(f, Const)]
     if not consts or (len(consts) == 1 and consts[0].value != 1 and e.factors[0] is consts[0]):
@@ -315,7 +388,7 @@ def _mul_consts(e: Mul) -> Expr | None:
     return None if len(kept) == len(e.factors) else _mul(kept)
 
 
-@rule("mul-single", Mul, "*(a) -> a")
+@rule("mul-single", Mul, "x[i]^2 / x[i] -> x[i]")
 def _mul_single(e: Mul) -> Expr | None:
     if len(e.factors) == 0:
         return ONE
@@ -328,7 +401,7 @@ def _base_exp(f: Expr) -> tuple[Expr, Fraction]:
     return f, _ONE
 
 
-@rule("mul-powers", Mul, "a * a^2 / a -> a^2")
+@rule("mul-powers", Mul, "x[i] * x[i]^2 / x[i] -> x[i]^2")
 def _mul_powers(e: Mul) -> Expr | None:
     bases = [f.base if isinstance(f, Pow) and isinstance(f.exp, Const) else f
              for f in e.factors if not isinstance(f, Const)]
@@ -362,7 +435,7 @@ def _mul_powers(e: Mul) -> Expr | None:
     return Mul(out)
 
 
-@rule("mul-hoist-sum", Mul, "a[i] * sum[k](b[k]) -> sum[k](a[i] * b[k])")
+@rule("mul-hoist-sum", Mul, "sum[k](a[k]) * sum[l](b[l]) -> sum[k,l](a[k] * b[l])")
 def _mul_hoist(e: Mul) -> Expr | None:
     k = next((n for n, f in enumerate(e.factors) if isinstance(f, Sum)), None)
     if k is None:
@@ -379,7 +452,7 @@ def _mul_hoist(e: Mul) -> Expr | None:
     return Sum(binders, Mul(others[:k] + [body] + others[k:]))
 
 
-@rule("mul-sort", Mul, "b * 2 * a -> 2 * a * b  (canonical order)")
+@rule("mul-sort", Mul, "b * 2 * a -> 2 * a * b")
 def _mul_sort(e: Mul) -> Expr | None:
     s = _sorted(e.factors)
     return None if all(a is b for a, b in zip(s, e.factors)) else Mul(s)
@@ -388,22 +461,7 @@ def _mul_sort(e: Mul) -> Expr | None:
 # ---------------------------------------------------------------- Pow
 
 
-@rule("pow-one", Pow, "x^1 -> x")
-def _pow_one(e: Pow) -> Expr | None:
-    return e.base if isinstance(e.exp, Const) and e.exp.value == 1 else None
-
-
-@rule("pow-zero", Pow, "x^0 -> 1")
-def _pow_zero(e: Pow) -> Expr | None:
-    return ONE if isinstance(e.exp, Const) and e.exp.value == 0 else None
-
-
-@rule("pow-of-one", Pow, "1^x -> 1")
-def _pow_of_one(e: Pow) -> Expr | None:
-    return ONE if isinstance(e.base, Const) and e.base.value == 1 else None
-
-
-@rule("pow-constants", Pow, "2^3 -> 8, 4^0.5 -> 2")
+@rule("pow-constants", Pow, "2^3 * 4^0.5 -> 16")
 def _pow_consts(e: Pow) -> Expr | None:
     if not (isinstance(e.base, Const) and isinstance(e.exp, Const)):
         return None
@@ -422,7 +480,7 @@ def _pow_consts(e: Pow) -> Expr | None:
     return None
 
 
-@rule("pow-of-pow", Pow, "(x^a)^2 -> x^(2a)")
+@rule("pow-of-pow", Pow, "(x[i]^a)^2 -> x[i]^(2 * a);  (x[i]^3)^2 -> x[i]^6")
 def _pow_pow(e: Pow) -> Expr | None:
     if isinstance(e.base, Pow) and isinstance(e.exp, Const) and e.exp.value.denominator == 1:
         inner = e.base
@@ -433,7 +491,7 @@ def _pow_pow(e: Pow) -> Expr | None:
     return None
 
 
-@rule("pow-of-product", Pow, "(a * b)^2 -> a^2 * b^2")
+@rule("pow-of-product", Pow, "(a * x[i])^2 -> a^2 * x[i]^2")
 def _pow_mul(e: Pow) -> Expr | None:
     if isinstance(e.base, Mul) and isinstance(e.exp, Const) and e.exp.value.denominator == 1:
         return Mul([Pow(f, e.exp) for f in e.base.factors])
@@ -461,109 +519,6 @@ def _call_const(e: Call) -> Expr | None:
     return None if v is None else Const(v)
 
 
-def _exp_arg(e: Expr) -> Expr | None:
-    """``u`` if ``e`` is ``exp(u)``."""
-    return e.args[0] if isinstance(e, Call) and e.fn == "exp" else None
-
-
-def _one_plus_exp(e: Expr) -> Expr | None:
-    """``u`` if ``e`` is ``1 + exp(u)``."""
-    if isinstance(e, Add) and len(e.terms) == 2 and ONE in e.terms:
-        other = e.terms[0] if e.terms[1] == ONE else e.terms[1]
-        return _exp_arg(other)
-    return None
-
-
-def _negated(u: Expr) -> Expr:
-    c, rest = split_coef(u)
-    return with_coef(-c, rest)
-
-
-@rule("softplus-recognise", Call, "log(1 + exp(u)) -> softplus(u)")
-def _softplus(e: Call) -> Expr | None:
-    if e.fn != "log":
-        return None
-    u = _one_plus_exp(e.args[0])
-    return None if u is None else Call("softplus", (u,))
-
-
-@rule("sigmoid-recognise", Pow, "(1 + exp(-u))^-1 -> sigmoid(u)")
-def _sigmoid_pow(e: Pow) -> Expr | None:
-    if e.exp != Const(-1):
-        return None
-    u = _one_plus_exp(e.base)
-    return None if u is None else Call("sigmoid", (_negated(u),))
-
-
-@rule("sigmoid-recognise-ratio", Mul,
-      "exp(u) * (1 + exp(u))^-2 -> sigmoid(u) / (1 + exp(u));  exp(u) * sigmoid(-u) -> sigmoid(u)")
-def _sigmoid_ratio(e: Mul) -> Expr | None:
-    fs = e.factors
-    exps = []
-    for k, f in enumerate(fs):
-        base, a = _base_exp(f)  # exp(u)^a, a >= 1
-        u = _exp_arg(base)
-        if u is not None and a >= 1:
-            exps.append((k, u, base, a))
-    if not exps:
-        return None
-    # the factors exp(u) cancels against, indexed by what they are compared with (one
-    # pass, so a product of n factors costs O(n), not O(n^2)): (1 + exp(u))^-b with
-    # b >= 1, sigmoid(-u), and 1 - sigmoid(u)
-    by_base: dict[Expr, list[int]] = {}
-    by_arg: dict[Expr, list[int]] = {}
-    by_factor: dict[Expr, list[int]] = {}
-    for m, g in enumerate(fs):
-        by_factor.setdefault(g, []).append(m)
-        if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1:
-            v = _one_plus_exp(g.base)
-            if v is not None:
-                by_base.setdefault(v, []).append(m)
-        elif isinstance(g, Call) and g.fn == "sigmoid":
-            by_arg.setdefault(g.args[0], []).append(m)
-    for k, u, base, a in exps:
-        found = [m for ms in (by_base.get(u, ()), by_arg.get(_negated(u), ()),
-                              by_factor.get(_one_minus_sigmoid(u), ())) for m in ms if m != k]
-        if not found:
-            continue
-        m = min(found)  # the first partner in the product
-        g = fs[m]
-        left = [] if a == 1 else [Pow(base, Const(a - 1))]
-        rest = [h for n, h in enumerate(fs) if n not in (k, m)]
-        if isinstance(g, Pow) and isinstance(g.exp, Const) and g.exp.value <= -1 \
-                and _one_plus_exp(g.base) == u:
-            x = g.exp.value + 1
-            keep = [] if x == 0 else [Pow(g.base, Const(x))]
-            return _mul(rest + left + keep + [Call("sigmoid", (u,))])
-        # exp(u) * sigmoid(-u), and exp(u) * (1 - sigmoid(u)), are sigmoid(u)
-        return _mul(rest + left + [Call("sigmoid", (u,))])
-    return None
-
-
-def _one_minus_sigmoid(u: Expr) -> Expr:
-    return Add((ONE, Mul((Const(-1), Call("sigmoid", (u,))))))
-
-
-@rule("sigmoid-complement", Mul, "sigmoid(u) * sigmoid(-u) -> sigmoid(u) * (1 - sigmoid(u))")
-def _sigmoid_complement(e: Mul) -> Expr | None:
-    fs = e.factors
-    where: dict[Expr, list[int]] = {}
-    for k, f in enumerate(fs):
-        if isinstance(f, Call) and f.fn == "sigmoid":
-            where.setdefault(f, []).append(k)
-    if not where:
-        return None
-    for k, f in enumerate(fs):
-        if not (isinstance(f, Call) and f.fn == "sigmoid"):
-            continue
-        neg = Call("sigmoid", (_negated(f.args[0]),))
-        m = next((m for m in where.get(neg, ()) if m != k), None)
-        if m is not None and split_coef(f.args[0])[0] > 0:
-            rest = [h for n, h in enumerate(fs) if n != m]
-            return Mul(rest + [_one_minus_sigmoid(f.args[0])])
-    return None
-
-
 # ---------------------------------------------------------------- Delta
 
 
@@ -575,7 +530,7 @@ def _delta_repeat(e: Delta) -> Expr | None:
     return ONE if len(uniq) == 1 else Delta(uniq)
 
 
-@rule("delta-sort", Delta, "delta[p,i] -> delta[i,p]  (it is symmetric)")
+@rule("delta-sort", Delta, "delta[p,i] -> delta[i,p]")
 def _delta_sort(e: Delta) -> Expr | None:
     s = tuple(sorted(e.indices))
     return None if s == e.indices else Delta(s)
@@ -589,12 +544,12 @@ def _sum_empty(e: Sum) -> Expr | None:
     return e.body if not e.indices else None
 
 
-@rule("sum-zero", Sum, "sum[k](0) -> 0")
+@rule("sum-zero", Sum, "sum[k](0 * x[k]) -> 0")
 def _sum_zero(e: Sum) -> Expr | None:
     return ZERO if isinstance(e.body, Const) and e.body.value == 0 else None
 
 
-@rule("sum-nested", Sum, "sum[k](sum[l](x)) -> sum[k,l](x)")
+@rule("sum-nested", Sum, "sum[k](sum[l](A[k,l])) -> sum[k,l](A[k,l])")
 def _sum_nested(e: Sum) -> Expr | None:
     if not isinstance(e.body, Sum):
         return None
@@ -639,7 +594,7 @@ def _has_eatable_delta(t: Expr, bound: set[Index]) -> bool:
 
 
 @rule("delta-distribute", Sum,
-      "sum[j](A[j] * (delta[j,k] + B[j])) -> sum[j](A[j] * delta[j,k] + A[j] * B[j])")
+      "sum[j](A[j] * (delta[j,k] + B[j])) -> A[k] + A[j] * B[j]")
 def _delta_distribute(e: Sum) -> Expr | None:
     if not isinstance(e.body, Mul):
         return None
@@ -664,6 +619,8 @@ def _sum_unused(e: Sum) -> Expr | None:
 
 # ---------------------------------------------------------------- engine
 
+
+RULES.extend(pattern_rules(RECOGNISERS))
 
 RULES_BY_TYPE: dict[type, list[Rule]] = {}
 for _r in RULES:
