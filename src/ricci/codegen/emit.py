@@ -12,14 +12,14 @@ import keyword
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..bounds import tick
 from ..errors import RicciError
 from ..ir.program import Program
 from ..primitives.functions import FUNCTIONS, helpers, one_call
 from ..simplify.rewrite import split_coef, with_coef
-from .lower import ADD, ATOM, UNARY, Lowerer, Repeats, Val
+from .lower import ADD, ATOM, UNARY, Backend, Lowerer, Repeats, Val
 from .stable import stabilize
 
 
@@ -27,6 +27,22 @@ def _arg_in_parens(template: str) -> bool:
     """True when every ``{0}`` in ``template`` sits alone inside call parentheses."""
     return all(re.search(r"[(,]\s*$", template[:m.start()]) and re.match(r"\s*[),]", template[m.end():])
                for m in re.finditer(r"\{0\}", template))
+
+
+class EmitBackend(Backend, Protocol):
+    """What :func:`generate` needs of a backend besides the lowering's :class:`Backend`:
+    the imports and prelude of the generated module, the names its code takes, and the
+    spelling of a statement's result."""
+
+    header: str
+    prelude: str
+    reserved: set[str]
+    dtype: str | None
+
+    def broadcast(self, code: str, shape: str) -> str: ...
+    def copy(self, code: str) -> str: ...
+    def full(self, shape: str, value: str) -> str: ...
+    def scalar_result(self, code: str, number: bool) -> str: ...
 
 
 class _Base:
@@ -248,14 +264,14 @@ def _delta(n, k, dtype):
 _FLOAT_LITERAL = re.compile(r"\d+\.\d*(e[-+]?\d+)?|\d+e[-+]?\d+")
 
 #: backend name -> (class, the module it needs, the extra that installs it)
-BACKENDS: dict[str, tuple[type, str | None, str | None]] = {
+BACKENDS: dict[str, tuple[type[EmitBackend], str | None, str | None]] = {
     "numpy": (NumpyBackend, None, None),
     "torch": (TorchBackend, "torch", "torch"),
     "jax": (JaxBackend, "jax", "jax"),
 }
 
 
-def get_backend(name: str) -> _Base:
+def get_backend(name: str) -> EmitBackend:
     if name not in BACKENDS:
         raise RicciError(f"unknown backend {name!r}: choose " +
                          ", ".join(repr(b) for b in list(BACKENDS)[:-1]) + f" or {list(BACKENDS)[-1]!r}")
@@ -451,7 +467,7 @@ def _accumulable(st) -> list | None:
     return list(rhs.terms) if all(t.free == full for t in rhs.terms) else None
 
 
-def _schedule(steps: list[_Step], be: "_Base", keep: set[str], in_place: bool = True) -> list[str]:
+def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: bool = True) -> list[str]:
     """Order the steps, emit the accumulations, and free every variable after its last use.
 
     An accumulation step moves up to just after the step that defines the last of its

@@ -62,6 +62,7 @@ class Backend(Protocol):
     def delta(self, n: str, k: int) -> str: ...
     def sqrt(self, a: str) -> str: ...
     def scalar(self, code: str) -> str: ...
+    def number_result(self, code: str) -> tuple[str, bool]: ...
 
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
@@ -263,11 +264,11 @@ class Lowerer:
         if isinstance(e, Tensor):
             return self.tensor(e)
         if isinstance(e, Delta):
-            uniq = list(dict.fromkeys(e.indices))
+            uniq = tuple(dict.fromkeys(e.indices))
             n = self.size_code(uniq[0].dim)
             if len(uniq) == 2:
-                return Val(self.b.eye(n), tuple(uniq))
-            return Val(self.b.delta(n, len(uniq)), tuple(uniq))
+                return Val(self.b.eye(n), uniq)
+            return Val(self.b.delta(n, len(uniq)), uniq)
         if isinstance(e, MatFn):
             mf = MATRIX_FUNCTIONS[e.fn]
             code = mf.code[self.b.name].format(e.arg.name)
@@ -376,12 +377,12 @@ class Lowerer:
             left.remove(f)
 
         while True:
-            found = None
+            found: tuple[str, Expr, list[Expr]] | None = None
             for f in left:
                 for kernel, pattern in kernels:
-                    found = _kernel_match(f, pattern, left)
-                    if found:
-                        found = (kernel, *found)
+                    hit = _kernel_match(f, pattern, left)
+                    if hit:
+                        found = (kernel, *hit)
                         break
                 if found:
                     break
@@ -658,7 +659,7 @@ def _match(p: Expr, e: Expr, bound: list[Expr]) -> bool:
         return True
     if isinstance(p, (Call, Pow, Mul, Add)):
         if type(e) is not type(p) or len(e.children) != len(p.children) or \
-                (isinstance(p, Call) and p.fn != e.fn):  # type: ignore[attr-defined]
+                (isinstance(p, Call) and isinstance(e, Call) and p.fn != e.fn):
             return False
         return all(_match(a, b, bound) for a, b in zip(p.children, e.children))
     return p == e

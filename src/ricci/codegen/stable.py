@@ -26,7 +26,7 @@ codegen-only node, :class:`~ricci.expr.Max`), so the rest of code generation is 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Mapping
+from typing import Mapping, TypeGuard
 
 from ..ir.expr import (
     ONE,
@@ -75,20 +75,21 @@ def _groups(program: Program) -> dict[str, tuple[int, ...]]:
             for m in walk(n.body):
                 if _is_exp_of_tensor(m):
                     z = m.args[0]
+                    assert isinstance(z, Tensor)  # _is_exp_of_tensor: an exponential of a tensor
                     axes = tuple(k for k, i in enumerate(z.indices) if i in bound)
                     if axes:
                         found.setdefault(z.name, set()).add(axes)
                         if alone and m in factors:
                             pure.setdefault(z.name, set()).add(axes)
-    out = {}
-    for z, axes in found.items():
-        choice = pure.get(z, axes)
+    out: dict[str, tuple[int, ...]] = {}
+    for name, sets in found.items():
+        choice = pure.get(name, sets)
         if len(choice) == 1:
-            out[z] = next(iter(choice))
+            out[name] = next(iter(choice))
     return out
 
 
-def _is_exp_of_tensor(e: Expr) -> bool:
+def _is_exp_of_tensor(e: Expr) -> TypeGuard[Call]:
     """``exp(z[...])`` of a tensor with distinct indices."""
     return isinstance(e, Call) and e.fn == "exp" and isinstance(e.args[0], Tensor) \
         and len(set(e.args[0].indices)) == len(e.args[0].indices)
@@ -155,8 +156,8 @@ class _Stabilizer:
                     rhs = rename_bound(st.rhs, {i.name for i in n.indices})
                     base = substitute(rhs, dict(zip(st.indices, n.indices)))
                 sc = self.scale[n.name]
-                factors = [Pow(Tensor(e, tuple(n.indices[k] for k in pos)), Const(k))
-                           for (e, pos), k in sc.items() if k]
+                factors: list[Expr] = [Pow(Tensor(e, tuple(n.indices[k] for k in pos)), Const(k))
+                                       for (e, pos), k in sc.items() if k]
                 return Mul([base] + factors) if factors else base
             return n
 
@@ -169,7 +170,8 @@ class _Stabilizer:
         if isinstance(e, (Const, Size, Delta, Tensor, MatFn, Max)):
             return e, {}
         if isinstance(e, Mul):
-            ms, sc = [], {}
+            ms: list[Expr] = []
+            sc: Scale = {}
             for f in e.factors:
                 m, s = self.split(f)
                 ms.append(m)
@@ -384,8 +386,8 @@ def _factor_sums(e: Expr) -> Expr:
         if len(groups) + len(outside) <= 1:
             return n
         unused = [i for i in n.indices if not any(i in g[0] for g in groups)]
-        parts = [Sum([i for i in n.indices if i in idx], fs[0] if len(fs) == 1 else Mul(fs))
-                 for idx, fs in groups]
+        parts: list[Expr] = [Sum([i for i in n.indices if i in idx], fs[0] if len(fs) == 1 else Mul(fs))
+                             for idx, fs in groups]
         if unused:
             parts.append(Sum(unused, ONE))
         return Mul(outside + parts)

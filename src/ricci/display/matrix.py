@@ -26,7 +26,7 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeGuard
 
 import opt_einsum as oe
 
@@ -51,6 +51,7 @@ from ..ir.expr import (
     successors,
     walk,
 )
+from ..ir.program import Statement
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call, runtime
 from ..primitives.greek import GREEK
 from ..simplify.rewrite import split_coef, with_coef
@@ -343,8 +344,8 @@ class _Converter:
             return self.product(list(e.factors))
         if isinstance(e, Add):
             vals = []
-            for t in e.terms:
-                c, rest = split_coef(t)  # the coefficient, also inside a sum
+            for term in e.terms:
+                c, rest = split_coef(term)  # the coefficient, also inside a sum
                 sign = -1 if c < 0 else 1
                 vals.append((sign, self.conv(with_coef(abs(c), rest))))
             vals.sort(key=lambda sv: sv[0] < 0)  # a positive term first: a - b, not -b + a
@@ -365,7 +366,7 @@ class _Converter:
             return MVal(DiagOf(Var(e.name, 2)), (idx[0],))
         raise NoMatrixForm(f"{e.name} with a repeated index has no matrix form")
 
-    def product(self, factors: list[Expr | MVal], natural: bool = False) -> MVal:
+    def product(self, factors: Sequence[Expr | MVal], natural: bool = False) -> MVal:
         """Elementwise product; axes in the wanted order, or with ``natural`` in the order
         of the operand with the most axes (for a product that is then summed)."""
         coef = Fraction(1)
@@ -393,7 +394,7 @@ class _Converter:
             vdens = tuple(v.node for v in dens if v.axes)
             w = vec[0] if len(vec) == 1 and not vdens else Prod(Fraction(1), tuple(vec), vdens, 1)
             sdens = tuple(v.node for v in dens if not v.axes)
-            node = Diag(w)
+            node: M = Diag(w)
             if coef != 1 or scal or sdens:
                 node = Prod(coef, tuple(scal) + (node,), sdens, 2)
             return MVal(node, self.order(eyes[0].axes))
@@ -402,10 +403,10 @@ class _Converter:
                 and not any(v.axes for v in dens):  # c * outer(u, v) / s
             u, v = sorted(vecs, key=lambda x: self.order(vecs[0].axes + vecs[1].axes).index(x.axes[0]))
             out = MVal(Outer(u.node, v.node), u.axes + v.axes)
-            scal = tuple(x.node for x in nums if not x.axes)
-            if coef == 1 and not scal and not dens:
+            snodes = tuple(x.node for x in nums if not x.axes)
+            if coef == 1 and not snodes and not dens:
                 return out
-            return MVal(Prod(coef, scal + (out.node,), tuple(x.node for x in dens), 2), out.axes)
+            return MVal(Prod(coef, snodes + (out.node,), tuple(x.node for x in dens), 2), out.axes)
         target = _union([v.axes for v in nums + dens])
         target = target if natural else self.order(target)
         if len(target) > 2 and all(len(v.axes) < len(target) for v in nums + dens):
@@ -433,8 +434,7 @@ class _Converter:
             inner = Sum(e.indices, inside[0] if len(inside) == 1 else Mul(inside)) if inside \
                 else Sum(e.indices, Const(1))
             return self.product(outside + [inner])
-        full = _union([f.free for f in factors if not isinstance(f, Const)] and
-                      [tuple(f.free) for f in factors])
+        full = _union([tuple(f.free) for f in factors])  # (a constant's free set is empty)
         if sum(1 for f in factors if f.free and set(f.free) == set(full)) >= 2:
             # every factor broadcasts into one of them: an elementwise product, then a sum
             consts = [f for f in factors if isinstance(f, Const)]
@@ -594,7 +594,7 @@ class MatrixLine:
     #: an intermediate ricci named to keep lines short (``G = dY * (1 - Y^2)``)
     helper: bool = False
     #: the statement this line writes (for a helper: the statement it serves)
-    statement: object = None
+    statement: Statement | None = None
 
 
 @dataclass
@@ -800,11 +800,12 @@ def slice_text(ln: MatrixLine, name: str, notation: str = "text") -> str | None:
         return None
     deltas, inner, node = ln.slice
     st = ln.statement
+    assert st is not None  # matrix_lines gives a line with slices its statement
     where = ", ".join(i.name for dl in deltas for i in dl.indices)
     sl = ",".join(":" if i in inner else i.name for i in st.indices)
     if notation == "latex":
-        dl = " ".join(rf"\delta_{{{a.name}{b.name}}}" for a, b in (dl.indices for dl in deltas))
-        return rf"\text{{for each }} {where}:\ [{sl}] = {dl}\, {render_latex(node, Spelling())}"
+        dt = " ".join(rf"\delta_{{{a.name}{b.name}}}" for a, b in (dl.indices for dl in deltas))
+        return rf"\text{{for each }} {where}:\ [{sl}] = {dt}\, {render_latex(node, Spelling())}"
     dt = " * ".join(f"delta[{a.name},{b.name}]" for a, b in (dl.indices for dl in deltas))
     return f"for each {where}: [{sl}] = {dt} * {render_text(node)}"
 
@@ -856,6 +857,7 @@ class _Text:
                 b, pb = self.go(n.b)
                 wb = f"{w if pw == ATOM else f'({w})'}[:, None]" if n.b.ndim == 2 else w
                 return f"({wb} * {b if pb >= POW else f'({b})'})", ATOM
+            assert isinstance(n.b, Diag)  # n.a is not diag(w), so n.b is (the condition above)
             a, pa = self.go(n.a)
             w, pw = self.go(n.b.x)
             return f"({a if pa >= POW else f'({a})'} * {w if pw >= POW else f'({w})'})", ATOM
@@ -882,9 +884,9 @@ class _Text:
         if isinstance(n, Fn):
             s, _ = self.go(n.x)
             if np_:
-                t = FUNCTIONS[n.fn].code["numpy"]
-                code = t.replace("np.", NP + ".").format(f"({s})")
-                return (code if one_call(t) else f"({code})"), ATOM
+                template = FUNCTIONS[n.fn].code["numpy"]
+                code = template.replace("np.", NP + ".").format(f"({s})")
+                return (code if one_call(template) else f"({code})"), ATOM
             return f"{n.fn}({s})", ATOM
         if isinstance(n, PowM):
             b, pb = self.go(n.x)
@@ -1111,7 +1113,7 @@ def _chains(n: M) -> bool:
     return isinstance(n, MatMul) and n.a.ndim >= 2
 
 
-def _vec_bcast(f: M) -> bool:
+def _vec_bcast(f: M) -> TypeGuard[Bcast]:
     return isinstance(f, Bcast) and f.x.ndim == 1 and len(f.slots) == 2
 
 

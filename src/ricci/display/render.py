@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import TypeGuard
 
 from ..bounds import current, tick
 from ..errors import RicciError
@@ -240,12 +241,12 @@ def _nested(n: Expr) -> set[str]:
     return out
 
 
-def _is_compound_deriv(n: Expr) -> bool:
+def _is_compound_deriv(n: Expr) -> TypeGuard[Deriv]:
     """``d(x[i,k] * a[k,j])/dx[p,q]``: a derivative whose numerator is a nested scope."""
     return isinstance(n, Deriv) and not isinstance(n.num, Tensor)
 
 
-def _is_reciprocal_factor(f: Expr) -> bool:
+def _is_reciprocal_factor(f: Expr) -> TypeGuard[Pow]:
     return isinstance(f, Pow) and _is_reciprocal(f)
 
 
@@ -864,7 +865,7 @@ def notation_of(notation: str | Notation) -> Notation:
 
 
 def _names(indices: Sequence[Index | str]) -> list[str]:
-    return [getattr(i, "name", i) for i in indices]
+    return [i if isinstance(i, str) else i.name for i in indices]
 
 
 class _Printer:
@@ -1196,18 +1197,18 @@ def _head(st, lhs: str | None, refs: Mapping | None, nt: Notation,
         return lhs if lhs is not None else lhs_text(st.name, st.indices, adjoints=adjoints)
     if second and st.name in second:
         loss, x, rank, y, diagonal = second[st.name]
-        a = nt.tensor(x, _names(st.indices[:rank]))
+        xt = nt.tensor(x, _names(st.indices[:rank]))
         if diagonal:
-            return nt.second(nt.tensor(loss, ()), a, None)
-        return nt.second(nt.tensor(loss, ()), a, nt.tensor(y, _names(st.indices[rank:])))
+            return nt.second(nt.tensor(loss, ()), xt, None)
+        return nt.second(nt.tensor(loss, ()), xt, nt.tensor(y, _names(st.indices[rank:])))
     if refs and st.name in refs:
         num, rank, den = refs[st.name]
-        a, b = _names(st.indices[:rank]), _names(st.indices[rank:])
+        num_ix, den_ix = _names(st.indices[:rank]), _names(st.indices[rank:])
         if adjoints and num in adjoints:  # the Jacobian of an adjoint: d(dl/dh)/dW
             loss, primal = adjoints[num]
-            inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, a))[0]
-            return nt.derivative(inner, nt.tensor(den, b), compound=True)[0]
-        return nt.derivative(nt.tensor(num, a), nt.tensor(den, b))[0]
+            inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, num_ix))[0]
+            return nt.derivative(inner, nt.tensor(den, den_ix), compound=True)[0]
+        return nt.derivative(nt.tensor(num, num_ix), nt.tensor(den, den_ix))[0]
     m = _DISPLAY.fullmatch(lhs) if lhs is not None else None
     if m is not None:
         num, a, den, b = m.groups()

@@ -28,11 +28,13 @@ from ..ir.expr import (
     ONE,
     ZERO,
     Add,
+    Call,
     Const,
     Delta,
     Deriv,
     Expr,
     Index,
+    MatFn,
     Mul,
     Size,
     Sum,
@@ -227,6 +229,7 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[D.Rule, Expr, tup
             "".join(names) + " does"
         note = (f"{who} not depend on {w}",) if names else ("a constant",)
     elif rule is D.PRODUCT and len(h.positions(num)) == 1:  # one factor mentions X
+        assert isinstance(num, Mul)  # D.RULES: the product rule differentiates products
         indep = [f for f in num.factors if not h.has(f) and not isinstance(f, Const)]
         note = tuple(p for k, f in enumerate(indep) for p in ((", " if k else ""), f)) + \
             (f" {'does' if len(indep) == 1 else 'do'} not depend on {w}",) if indep \
@@ -234,8 +237,10 @@ def _one_rule(d: Deriv, answers: Mapping[Expr, Expr]) -> tuple[D.Rule, Expr, tup
     elif rule is D.GENERAL_POWER:
         note = ("general exponent",)
     elif rule is D.MATRIX:
+        assert isinstance(num, MatFn)  # D.RULES: the matrix rule differentiates matrix functions
         note = (MATRIX_FUNCTIONS[num.fn].note,)
     elif rule is D.CHAIN:
+        assert isinstance(num, Call)  # D.RULES: the chain rule differentiates calls
         note = (f"{num.fn}'(u) = ", D.chain_slope(num, h))
     return rule, res, note, (d, res) if not contains(res, Deriv) else None
 
@@ -349,7 +354,7 @@ def _renamed_like_terms(e: Expr) -> Expr | None:
     like (alpha-equal to), or None when no two terms are alike."""
     if not isinstance(e, Add):
         return None
-    first: dict[tuple, Expr] = {}
+    first: dict[Expr, Expr] = {}
     out = []
     changed = False
     for t in e.terms:
@@ -621,6 +626,7 @@ def _tangent_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> 
         used = {i.name for i in I} | index_names(rhs) | set(fwd.dims)
         start: list[Expr] = []
         if _depends(rhs, x):
+            assert d.seed is not None  # forward mode: the tangent of the input is the seed
             P = _fresh_indices(fwd.dims[x], used)
             used |= {p.name for p in P}
             start.append(Sum(P, Mul((Deriv(rhs, Tensor(x, P)), Tensor(d.seed, P)))))
@@ -646,6 +652,7 @@ def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> l
     """A Hessian (or Hessian-vector product): the gradient's sections, then those of the
     forward-mode derivative of the gradient program, then the result with the
     intermediate Jacobians (tangents) substituted."""
+    assert d.parts is not None  # a second derivative (the caller checks)
     g, j = d.parts
     x = d.wrt[0]
     need = {g.outputs[x]}
@@ -658,9 +665,11 @@ def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> l
         sections += _tangent_sections(j, jlines)
     else:
         for sec in _jacobian_sections(j, jlines):
-            num, rank, den = j.refs[sec.steps[-1].lhs.name]
+            last = sec.steps[-1].lhs
+            assert isinstance(last, Tensor)  # every step of a Jacobian's section is about its tensor
+            num, rank, den = j.refs[last.name]
             if num in g.adjoint_of:  # the Jacobian of an adjoint: d(dL/dh[n,k])/dW[p,q]
-                idx = [i.name for i in sec.steps[-1].lhs.indices]
+                idx = [i.name for i in last.indices]
                 a = f"[{','.join(idx[:rank])}]" if rank else ""
                 b = f"[{','.join(idx[rank:])}]" if len(idx) > rank else ""
                 sec.title = f"d(d{d.loss}/d{g.adjoint_of[num]}{a})/d{den}{b}"
@@ -802,6 +811,7 @@ class Steps(list):
                 return sp.latex(ln.name), render_latex(ln.node, sp)
             text_name = (lambda n: self._matrix_name(n, notation))
             return text_name(ln.name), render_text(ln.node, text_name)
+        assert st.rhs is not None  # only the matrix-form step has no right-hand side
         rhs = _expr(st.rhs, lhs_idx, notation, self.adjoints, d.refs, not st.as_written)
         return lhs, rhs
 

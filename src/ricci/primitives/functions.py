@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import isqrt
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from ..ir.expr import (
     MINUS_ONE,
@@ -509,8 +509,11 @@ def latex_reading() -> LatexReading:
         r = _readings()
         pick = {kind: {k: v for (f, k), v in r.items() if f == kind}
                 for kind in ("command", "word", "macro", "bars", "exponential", "inverse")}
-        hit = LatexReading(pick["command"], pick["word"], pick["macro"], pick["bars"].get("|"),
-                           pick["exponential"].get("e"), pick["inverse"].get("-1"))
+        # the key's type follows its form (reader_form): a tuple of command names for
+        # "command", a string for every other form; a tag mypy cannot narrow on
+        hit = LatexReading(cast(dict[tuple[str, ...], str], pick["command"]),
+                           cast(dict[str, str], pick["word"]), cast(dict[str, str], pick["macro"]),
+                           pick["bars"].get("|"), pick["exponential"].get("e"), pick["inverse"].get("-1"))
         _reading_cache.clear()
         _reading_cache[key] = hit
     return hit

@@ -126,7 +126,7 @@ def _known(reading: LatexReading) -> set[str]:
     """Every command the reader knows, for "did you mean" (the functions' from the tables)."""
     return _KNOWN | {c for cs in reading.commands for c in cs} | set(reading.macros)
 
-_UNICODE = {}
+_UNICODE: dict[str, str] = {}
 for _name, _ch in GREEK.items():
     _UNICODE.setdefault(_ch, _name)
 _UNICODE_OPS = {"·": "*", "×": "*", "⋅": "*", "−": "-", "∑": "sum"}
@@ -715,8 +715,8 @@ class _Parser:
     def power(self) -> Node:
         start = self.tok
         base = self.atom()
-        if self.at("OP", "_") and self.reading.inverse and _inverse_of(base) is not None:  # (A^{-1})_{ij}
-            name, op = _inverse_of(base)
+        if self.at("OP", "_") and self.reading.inverse and (inv := _inverse_of(base)) is not None:  # (A^{-1})_{ij}
+            name, op = inv
             base = self._matrix_node(self.reading.inverse, name, op, start)
         if self.at("OP", "^"):
             caret = self.take()
@@ -812,13 +812,15 @@ class _Parser:
 
     def exponential(self, e: Tok) -> Node:
         """``e^{x}`` (or ``\\mathrm{e}^{x}``) is ``exp(x)`` (the function whose spelling it is)."""
+        fn = self.reading.exponential
+        assert fn is not None  # the callers read e^{...} this way only when a function has that spelling
         caret = self.take()
         arg = self.script(caret)
         if self.at("OP", "^") or self.at("OP", "_"):
             raise self.err("e^{...} is the exponential: it takes no more scripts",
-                           hint=f"write {_spelled(self.reading, self.reading.exponential)}(...) "
+                           hint=f"write {_spelled(self.reading, fn)}(...) "
                                 "and group the rest in parentheses")
-        return CallA(self.reading.exponential, arg, e.span)
+        return CallA(fn, arg, e.span)
 
     def group(self) -> Node:
         open_ = self.take()
@@ -857,6 +859,8 @@ class _Parser:
         return inner
 
     def absolute(self) -> Node:
+        fn = self.reading.bars
+        assert fn is not None  # the caller reads |...| this way only when a function has that spelling
         open_ = self.take()
         self.enter(open_)
         self.abs_depth += 1
@@ -865,7 +869,7 @@ class _Parser:
         self.leave()
         if self.at("RVERT") or self.at("BAR"):
             self.take()
-            return CallA(self.reading.bars, inner, open_.span)
+            return CallA(fn, inner, open_.span)
         raise self.err(f"expected '|' to close the '|' on line {open_.span.line}, column "
                        f"{open_.span.column}, found {_describe(self.tok)}")
 

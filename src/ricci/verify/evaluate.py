@@ -8,6 +8,7 @@ this interpreter and compares them with the generated gradient code.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Mapping
 
 import opt_einsum as oe
@@ -58,6 +59,7 @@ def _matrix_function(lib: str, name: str):
 class _Lib:
     def __init__(self, name: str) -> None:
         self.name = name
+        self.m: ModuleType
         if name == "torch":
             import torch
 
@@ -158,6 +160,7 @@ def evaluate(program: Program, inputs: Mapping[str, Any], *, lib: str = "numpy",
             for v, ax in vals:
                 v = L.expand(v, ax, t)
                 out = v if out is None else out + v
+            assert out is not None  # a sum has terms
             full = tuple(dims[a.dim] for a in t)
             if tuple(out.shape) != full:
                 out = out * (L.m.ones(full, dtype=L.m.float64) if lib == "torch" else L.m.ones(full))
