@@ -10,16 +10,12 @@ from ricci.ir.program import Program
 from ricci.simplify.rewrite import RULES, simplify
 from ricci.verify.evaluate import evaluate
 
-FIRED: set[str] = set()
-
 
 def simp(text: str, sizes=None) -> str:
     """Simplify the last statement of ``text``; check the result numerically; return it printed."""
     p = ricci.parse(text)
     st = p.statements[-1]
-    seen = []
-    new = simplify(st.rhs, trace=lambda r, a, b: seen.append(r.name))
-    FIRED.update(seen)
+    new = simplify(st.rhs)
     q = Program(p.statements[:-1] + (st.replace(new),), p.dims, dim_names=p.dim_names)
     rng = np.random.default_rng(1)
     label_size = {}
@@ -84,7 +80,6 @@ def test_empty_sums_vanish():
     from ricci.ir.expr import Index, Sum, Tensor
 
     x = Tensor("x", (Index("i", "x:0"),))
-    FIRED.update(["sum-empty"] if simplify(Sum((), x)) == x else [])
     assert simplify(Sum((), x)) == x
 
 
@@ -185,12 +180,6 @@ def test_simplify_is_idempotent_and_terminates_on_deep_expressions():
     p = ricci.parse(text)
     once = simplify(p.statements[0].rhs)
     assert simplify(once) == once
-
-
-def test_every_rule_is_exercised():
-    # keep last: the tests above must, between them, fire every rule
-    missing = {r.name for r in RULES} - FIRED
-    assert not missing, f"rules never exercised by these tests: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
