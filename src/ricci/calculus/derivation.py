@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from .. import validate
 from ..bounds import guarded
 from ..codegen.emit import BACKENDS, Generated, generate, get_backend
-from ..display.render import statement_text
+from ..display.render import latex_equations, statement_text
 from ..errors import RicciError
 from ..ir.expr import Expr
 from ..ir.program import Program, Statement
@@ -122,11 +122,7 @@ class Derivation:
 
     def latex(self) -> str:
         """The result in LaTeX: one equation, or an ``aligned`` block for several."""
-        rows = self.lines("latex")
-        if len(rows) == 1:
-            return rows[0]
-        return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
-            "\n\\end{aligned}"
+        return latex_equations(self.lines("latex"))
 
     @guarded("writing the report")
     def markdown(self, steps: bool = False, code: str | None = "numpy") -> str:

@@ -55,7 +55,7 @@ from ..ir.program import Statement
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call, runtime
 from ..primitives.greek import GREEK
 from ..simplify.rewrite import split_coef, with_coef
-from .render import SQRT, dim_collisions, integer_text, number_text
+from .render import SQRT, dim_collisions, integer_text, latex_equations, latex_text, number_text
 
 Axes = tuple[Index, ...]
 
@@ -1166,24 +1166,17 @@ class MatrixView:
             if ln.node is not None:
                 out.append(f"{lhs} &= {render_latex(ln.node, self.spelling)}")
             elif ln.slice:
-                out.append(rf"&\text{{(no matrix form: {_tex_text(ln.reason or '')})}}\ "
+                out.append(rf"&\text{{(no matrix form: {latex_text(ln.reason or '')})}}\ "
                            f"{slice_text(ln, ln.name, 'latex')}")
             else:
-                out.append(rf"&\text{{(no matrix form: {_tex_text(ln.reason or '')})}}")
+                out.append(rf"&\text{{(no matrix form: {latex_text(ln.reason or '')})}}")
         return out
 
     def latex(self) -> str:
-        lines = self.latex_lines()
-        if len(lines) == 1 and "&" in lines[0] and not lines[0].startswith("&"):
-            return lines[0].replace(" &= ", " = ")
-        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+        return latex_equations(self.latex_lines())
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_latex_(self) -> str:
         return "$$" + self.latex() + "$$"
-
-
-def _tex_text(s: str) -> str:
-    return s.replace("\\", "").replace("_", r"\_").replace("{", "").replace("}", "").replace("^", "")

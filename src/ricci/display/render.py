@@ -161,6 +161,31 @@ def _multiplicity(base: int, n: int) -> int:
     return k
 
 
+# ---------------------------------------------------------------- LaTeX blocks and text
+
+
+def latex_aligned(rows: Sequence[str]) -> str:
+    """Rows (each with its ``&`` alignment marks) as one ``aligned`` block."""
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def latex_equations(rows: Sequence[str]) -> str:
+    """Equations in LaTeX: one as it is, several as an ``aligned`` block aligned at the
+    first `` = `` of each row that has no ``&`` of its own."""
+    rows = [r if "&" in r else r.replace(" = ", " &= ", 1) for r in rows]
+    if len(rows) == 1 and not rows[0].startswith("&"):
+        return rows[0].replace(" &= ", " = ", 1)
+    return latex_aligned(rows)
+
+
+def latex_text(s: str) -> str:
+    """Plain text safe inside ``\\text{...}`` (KaTeX and LaTeX alike)."""
+    for a, b in (("\\", ""), ("{", "("), ("}", ")"), ("_", r"\_"), ("^", ""), ("#", r"\#"),
+                 ("&", r"\&"), ("%", r"\%"), ("$", r"\$")):
+        s = s.replace(a, b)
+    return s
+
+
 # ---------------------------------------------------------------- preparation
 
 

@@ -51,6 +51,7 @@ from ..ir.expr import (
 )
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.rewrite import alpha_key, simplify, split_coef
+from .render import latex_aligned, latex_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..calculus.derivation import Derivation
@@ -843,7 +844,7 @@ class Steps(list):
             if isinstance(part, Expr):
                 out.append(_expr(part, sorted(part.free), notation, self.adjoints, self.derivation.refs))
             elif notation == "latex":
-                out.append(rf"\text{{{_tex_text(part)}}}" if part else "")
+                out.append(rf"\text{{{latex_text(part)}}}" if part else "")
             else:
                 out.append(part)
         return "".join(out)
@@ -896,9 +897,9 @@ class Steps(list):
         rows = []
         for k, st in enumerate(self, 1):
             lhs, rhs = self.equation(st, "latex")
-            label = rf"\text{{{_tex_text(f'{k}. {st.rule}')}{': ' if st.note else ''}}}"
+            label = rf"\text{{{latex_text(f'{k}. {st.rule}')}{': ' if st.note else ''}}}"
             rows.append(f"{lhs} &= {rhs} && {label}{self.note_text(st, 'latex')}")
-        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+        return latex_aligned(rows)
 
     def markdown(self) -> str:
         """Numbered steps, each with its rule and its equation as display math."""
@@ -915,14 +916,6 @@ class Steps(list):
 
     def _repr_markdown_(self) -> str:
         return self.markdown()
-
-
-def _tex_text(s: str) -> str:
-    """Plain text safe inside ``\\text{...}``."""
-    for a, b in (("\\", ""), ("{", "("), ("}", ")"), ("_", r"\_"), ("^", ""), ("#", r"\#"),
-                 ("&", r"\&"), ("%", r"\%"), ("$", r"\$")):
-        s = s.replace(a, b)
-    return s
 
 
 def _lhs_indices(e: Expr) -> tuple[Index, ...]:

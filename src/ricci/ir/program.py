@@ -134,14 +134,11 @@ class Program:
     @guarded("printing")
     def latex(self) -> str:
         """The program in LaTeX, as written: one equation, or an ``aligned`` block."""
-        from ..display.render import statement_text
+        from ..display.render import latex_equations, statement_text
 
         with gc_paused():
             rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
-        if len(rows) == 1:
-            return rows[0]
-        return "\\begin{aligned}\n" + " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in rows) + \
-            "\n\\end{aligned}"
+        return latex_equations(rows)
 
     @guarded("printing")
     def unicode(self) -> str:
