@@ -21,7 +21,6 @@ from typing import Callable, Protocol, Sequence
 
 import opt_einsum as oe
 
-from ..display.render import number_text
 from ..errors import RicciError
 from ..ir.expr import (
     Add,
@@ -42,6 +41,7 @@ from ..ir.expr import (
     walk,
 )
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
+from ..primitives.numbers import number_text
 from ..simplify.rewrite import alpha_key, split_coef, with_coef
 
 Axes = tuple[Index, ...]
