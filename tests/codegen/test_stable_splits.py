@@ -115,3 +115,17 @@ def test_the_diagonal_of_a_split_softmax_is_stable(backend: str, center: float) 
     ref = torch.autograd.functional.hessian(lambda z: torch.diagonal(torch.softmax(z, 1)).sum(),
                                             torch.tensor(values["z"]))
     np.testing.assert_allclose(hz, torch.einsum("abab->ab", ref).numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="fuzz finding #26, open: the stable rewrite of this program computes a "
+                                       "wrong gradient (the index form is right); see docs/reliability.md")
+def test_stable_rewrite_keeps_two_sums_apart_open_bug():
+    """Found by the 100,000-program run on the last commit of this round: the compiled
+    gradient differs from autograd by 8x although the derived program (evaluated by the
+    reference interpreter) agrees with it; without the softmax statements it is right. The
+    stabilised program conflates the sum over q in sum[q](B[q,p] / P[q,q]) with the sum over
+    p around it (it computes B[p,p])."""
+    text = ("E[n,k] = exp(Z[n,k])\nSm[n] = sum[k](E[n,k])\nP[n,k] = E[n,k] / Sm[n]\n"
+            "P2[r,n] = (P[j,v] + P[r,k] * A[k]) * delta[r,k] * B[q,r] / P[q,q] * delta[r,n]\n"
+            "L = sum[p](1 / (1 + sum[u](P2[u,p])^2))^3")
+    assert ricci.check(text, "A", raise_on_mismatch=False).ok
