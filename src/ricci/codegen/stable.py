@@ -317,7 +317,18 @@ def _canonical_binders(e: Expr) -> Expr:
         height = max((h for _, h in done), default=0)
         new = n if all(a is b for a, (b, _) in zip(kids, done)) else n.rebuild([b for b, _ in done])
         if isinstance(new, (Sum, Max)):
-            ren = {i: Index(f"~{height}.{k}", i.dim) for k, i in enumerate(new.indices)}
+            # a canonical name never equals an index free in the body: in a factor cut out
+            # of a larger canonical expression, the binders of the sums around it are free
+            # (sum[~1.0](f(~1.0) * sum[q](B[q,~1.0]))), and q must not become ~1.0
+            # (free indices only: the nested sums' names have smaller heights, and a size()
+            # caught by a renaming is the size of the same dim)
+            taken = {i.name for i in new.body.free} - {i.name for i in new.indices}
+            ren = {}
+            for k, i in enumerate(new.indices):
+                name = f"~{height}.{k}"
+                while name in taken:
+                    name += "'"
+                ren[i] = Index(name, i.dim)
             new = type(new)(tuple(ren[i] for i in new.indices), substitute(new.body, ren))
             height += 1
         memo[n] = (new, height)
