@@ -680,15 +680,19 @@ class LatexNotation(Notation):
     def size(self, index: str) -> str:
         return rf"\operatorname{{size}}({self.index(index)})"
 
+    @staticmethod
+    def base(sym: str) -> str:
+        """``sym`` as the base of a power: a tensor named e is ``\\mathit{e}``, since
+        ``e^{x}`` reads as Euler's number (``exp(x)``)."""
+        return r"\mathit{e}" if sym == "e" else sym
+
     def transposed(self, name: str, indices: Sequence[str]) -> str:
-        return f"({self.symbol(name)}^{{T}})_{{{self.index_list(indices)}}}"
+        return f"({self.base(self.symbol(name))}^{{T}})_{{{self.index_list(indices)}}}"
 
     def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
-        sym = self.symbol(operand)
         spelling = MATRIX_FUNCTIONS[fn].latex
-        if sym == "e" and "^" in spelling:  # a matrix named e, not Euler's number (e^{-1})
-            sym = r"\mathit{e}"
-        s = spelling.format(sym)
+        sym = self.symbol(operand)
+        s = spelling.format(self.base(sym) if "^" in spelling else sym)
         return f"({s})_{{{self.index_list(indices)}}}" if indices else s
 
     def call(self, fn: str, args: Sequence[str]) -> str:
@@ -715,8 +719,7 @@ class LatexNotation(Notation):
             x = ("-" if value < 0 else "") + number_text(abs(value))
         if x == "T":  # the power of a scalar named T, not a transpose (as x^{T} reads)
             x = r"\mathit{T}"
-        if b == "e":  # a tensor named e, not Euler's number (as e^{x} reads)
-            b = r"\mathit{e}"
+        b = self.base(b)
         return f"{b if bp >= ATOM else self.paren(b)}^{{{x}}}", POW
 
     def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
