@@ -171,6 +171,8 @@ def test_common_factors_come_out_when_shorter():
     assert fc("h[n] = s[n]*(1-s[n])^2 - s[n]^2*(1-s[n])") == "h[n] = s[n] * (1 - 2 * s[n]) * (1 - s[n])"
     # a delta in some terms only: diag(p) - outer(p, p) stays as it is
     assert fc("J[c,d] = p[c]*delta[c,d] - p[c]*p[d]") == "J[c,d] = p[c] * delta[c,d] - p[c] * p[d]"
+    # renaming q to n makes size(q) * size(n) one base: its powers add up (fuzz finding #27)
+    fc("t[p] = sum[q](size(n) * size(q) * Q[q] * v[q]) + size(n) * size(p) * Q[p] * sum[n](v[n])")
     # nothing in common
     assert fc("y[i] = a[i] + b[i]") == "y[i] = a[i] + b[i]"
 

@@ -849,6 +849,12 @@ def _same_binders(parsed: list) -> list | None:
         free = set().union(*(b.free for b in powers)) if powers else set()
         if any(t in free for t in ren.values()):
             return None
-        powers = {substitute(b, ren): x for b, x in powers.items()}
+        # two bases may become one (size(n) * size(q) with q renamed n is size(n)^2):
+        # their powers add up
+        renamed: dict[Expr, Fraction] = {}
+        for b, x in powers.items():
+            nb = substitute(b, ren)
+            renamed[nb] = renamed.get(nb, Fraction(0)) + x
+        powers = {b: x for b, x in renamed.items() if x != 0}
         out.append((frozenset(first), first, c, powers))
     return out
