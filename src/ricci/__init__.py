@@ -19,9 +19,7 @@ The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
 """
 
 from .bounds import Limits, limits
-from .calculus.autodiff import grad, jacobian
-from .calculus.derivation import Derivation
-from .calculus.second import hessian, hvp
+from .derivation import Derivation, grad, hessian, hvp, jacobian
 from .errors import RicciError
 from .ir.program import Program, Statement
 from .syntax.resolve import parse

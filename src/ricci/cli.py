@@ -24,9 +24,8 @@ import os
 import sys
 from typing import Callable, NoReturn, Sequence, TextIO
 
-from .calculus.autodiff import grad, jacobian
-from .calculus.second import hessian, hvp
 from .codegen.emit import BACKENDS
+from .derivation import grad, hessian, hvp, jacobian
 from .errors import RicciError
 from .ir.program import Program
 from .syntax.resolve import parse

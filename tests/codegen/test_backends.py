@@ -24,7 +24,7 @@ from hypothesis import event, given
 
 import ricci
 from ricci.cli import main
-from ricci.ir.shapes import all_dims
+from ricci.codegen.binding import all_dims
 from ricci.verify.evaluate import evaluate
 
 torch = pytest.importorskip("torch")

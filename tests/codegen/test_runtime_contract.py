@@ -140,9 +140,9 @@ def test_a_dead_statement_does_not_constrain_the_call(backend):
 
 
 def test_an_unknown_size_is_named_by_a_tensor_axis_never_an_internal_label():
+    from ricci.codegen.binding import Binder
     from ricci.ir.expr import MatFn, operand
     from ricci.ir.program import Program, Statement
-    from ricci.ir.shapes import Binder
 
     # K's dims named by no index: only the matrix function uses them
     k = ricci.parse("L = logdet(K)").dims["K"][0]

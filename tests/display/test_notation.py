@@ -45,7 +45,7 @@ def wrt_of(text: str) -> list[str]:
 
 def derivation_lines(d: ricci.Derivation, notation: str, adjoints: bool = True) -> list[str]:
     """Each shown statement, with adjoints read as the loss's derivative (dl/dY)."""
-    adj = {a: (d.loss, p) for a, p in d.adjoint_of.items()} if adjoints else None
+    adj = {a: (d.loss, p) for a, p in d.reverse.adjoint_of.items()} if adjoints else None
     return [statement_text(s, d.display.get(s.name), reorder=s.derived, refs=d.refs,
                            notation=notation, adjoints=adj) for s in d.shown]
 

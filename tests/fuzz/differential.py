@@ -93,7 +93,7 @@ def _convert(arrays: dict[str, np.ndarray], backend: str, rng: random.Random) ->
 
 def label_sizes(m: Model, program: ricci.Program) -> dict[str, int]:
     """Sizes of ricci's dim labels (``X:0``, ``k@Y``), read off the model."""
-    from ricci.ir.shapes import all_dims
+    from ricci.codegen.binding import all_dims
 
     from .programs import CLASS_SIZES
 
@@ -121,7 +121,7 @@ def _call(m: Model, d: ricci.Derivation, fn: Any, args: dict[str, Any]) -> tuple
     except ricci.RicciError as e:
         if "is unknown" not in str(e):
             raise
-        from ricci.ir.shapes import Binder
+        from ricci.codegen.binding import Binder
 
         other = Binder(d.program, d.inputs, d.source_program).other_dims
         given = [lab for lab in other if lab.split(":")[0] in args]

@@ -135,7 +135,7 @@ def same_values(p: ricci.Program, q: ricci.Program) -> bool | None:
     be told (they do not evaluate, or not to finite numbers)."""
     import numpy as np
 
-    from ricci.ir.shapes import all_dims
+    from ricci.codegen.binding import all_dims
     from ricci.verify.evaluate import evaluate
 
     if len(p.inputs) != len(q.inputs) or len(p.statements) != len(q.statements) or \

@@ -21,7 +21,7 @@ def simp(text: str, sizes=None) -> str:
     label_size = {}
     for k, d in enumerate(sorted({d for ds in p.dims.values() for d in ds})):
         label_size[d] = (sizes or {}).get(d, 2 + k)
-    from ricci.ir.shapes import all_dims
+    from ricci.codegen.binding import all_dims
 
     for d in all_dims(p):
         label_size.setdefault(d, 3)
@@ -187,3 +187,18 @@ def test_simplify_is_idempotent_and_terminates_on_deep_expressions():
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
 def test_rules_are_documented(rule):
     assert "->" in rule.example
+
+
+def test_a_constant_and_a_power_of_the_same_constant_stay_apart():
+    """Fuzz finding #28: in C * 2 * C * 2^0.5, merging the powers of C took the bare 2 for
+    the base of 2^0.5 and wrote 2^0.5 twice (2 * C^2: a factor sqrt(2) lost), so the
+    gradient of L = C * (C * C) * 2^(0.5) was 2 * C^2 + 2^0.5 * C^2, silently."""
+    for text, want in [("y = C * 2 * C * 2^0.5", 2 * 2 ** 0.5 * 1.7 ** 2),
+                       ("y = 2^0.5 * C * 3 * C * 2^0.5", 6 * 1.7 ** 2),
+                       ("y = 2 * C * 2^(-1) * C", 1.7 ** 2)]:
+        p = ricci.parse(text)
+        q = Program([p.statements[0].replace(simplify(p.statements[0].rhs))], p.dims)
+        assert float(evaluate(q, {"C": np.array(1.7)})["y"]) == pytest.approx(want, rel=1e-14), text
+    text = "L = C * (C * C) * 2^(0.5)"
+    for d in (ricci.grad(text, "C"), ricci.hessian(text, "C"), ricci.hvp(text, "C")):
+        assert ricci.check(text, "C", derivation=d, raise_on_mismatch=False).ok

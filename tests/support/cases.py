@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
 import ricci
-from ricci.ir.shapes import all_dims
+from ricci.codegen.binding import all_dims
 
 from .strategies import LETTERS, Model, models
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ricci.codegen.binding import all_dims
 from ricci.ir.expr import index_occurrences
-from ricci.ir.shapes import all_dims
 from ricci.verify.evaluate import evaluate
 
 

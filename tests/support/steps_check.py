@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.autograd.functional import jacobian
 
+from ricci.codegen.binding import all_dims
 from ricci.ir.expr import (
     Deriv,
     Expr,
@@ -24,7 +25,6 @@ from ricci.ir.expr import (
     substitute,
 )
 from ricci.ir.program import Program, Statement
-from ricci.ir.shapes import all_dims
 from ricci.verify.evaluate import evaluate
 
 from support.matrix_check import _py_env
@@ -34,7 +34,8 @@ class StepChecker:
     def __init__(self, d, seed: int = 0) -> None:
         self.d = d
         rng = np.random.default_rng(seed)
-        parts = list(d.parts or ())  # a second derivative: the gradient, then its derivative
+        # a second derivative: the gradient, then its derivative
+        parts = [d.second.gradient, d.second.jacobian] if d.second else []
         progs = [d.forward, d.program, d.source_program] + [q for pt in parts for q in (pt.forward, pt.program)]
         self.dims: dict[str, tuple[str, ...]] = {}
         for p in progs:
@@ -59,7 +60,7 @@ class StepChecker:
         # adjoints substituted into their uses (dp of a logistic regression) are not in the
         # program, but the steps still derive them: evaluate them from the replay
         done = set(d.program.defined)
-        for st in d.replay:
+        for st in d.reverse.replay:
             if st.name not in done:
                 self.env[st.name] = self.evaluate(st.rhs, st.indices, {}, self.dims)
         self.fresh = 0
@@ -121,7 +122,8 @@ class StepChecker:
         from ricci.display.steps import _lhs_indices
 
         # a second derivative's steps show matrix lines of its parts too
-        views = [self.d.matrix()] + [pt.matrix() for pt in (self.d.parts or ())]
+        sec = self.d.second
+        views = [self.d.matrix()] + ([sec.gradient.matrix(), sec.jacobian.matrix()] if sec else [])
         n = 0
         for k, st in enumerate(steps, 1):
             out = _lhs_indices(st.lhs)

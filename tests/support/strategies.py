@@ -351,7 +351,7 @@ class Model:
             if name in self.tensors:
                 for lab, c in zip(labels, self.tensors[name]):
                     out[lab] = CLASS_SIZES[c]
-        from ricci.ir.shapes import all_dims
+        from ricci.codegen.binding import all_dims
 
         for lab in all_dims(program):
             if lab not in out and "@" in lab:

@@ -21,8 +21,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 import ricci
+from ricci.codegen.binding import all_dims
 from ricci.ir.expr import Size, walk
-from ricci.ir.shapes import all_dims
 from ricci.verify.evaluate import evaluate
 
 from support.cases import (

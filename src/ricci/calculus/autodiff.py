@@ -64,8 +64,8 @@ from ..simplify.rewrite import (
     simplify,
 )
 from ..syntax.resolve import parse
-from .derivation import Derivation
 from .differentiate import derivative_terms
+from .record import DerivationRecord, Reverse, Tangent
 from .reuse import reuse
 
 
@@ -340,7 +340,7 @@ def _no_gc():
 
 
 @guarded("differentiating")
-def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
+def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> DerivationRecord:
     """Gradients of ``of`` (default: the last statement) w.r.t. the inputs ``wrt``.
 
     For a scalar output the result is its gradient; otherwise the upstream gradient is an
@@ -351,7 +351,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
         return _grad(as_program(program), wrt, of)
 
 
-def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation:
+def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> DerivationRecord:
     targets = _parse_wrt(prog, wrt)
     out = _output(prog, of)
     names = _Names(prog)
@@ -454,9 +454,9 @@ def _grad(prog: Program, wrt: str | Sequence[str], of: str | None) -> Derivation
     adjoint_of.update({g: x for x, g in outputs.items()})
     if seed_name is not None:
         adjoint_of[seed_name] = out
-    return Derivation("grad", result, source_program=full, wrt=tuple(wrt_names), of=out,
-                      outputs=outputs, shown=shown, seed=seed_name, adjoint_of=adjoint_of,
-                      forward=lifted_prog, inline=inline, replay=replay)
+    return DerivationRecord("grad", result, full, tuple(wrt_names), out, outputs, tuple(shown),
+                            forward=lifted_prog, code_program=result, seed=seed_name, inline=inline,
+                            reverse=Reverse(adjoint_of, tuple(replay)))
 
 
 #: the largest adjoint expression that is multiplied out to find cancelling terms
@@ -495,7 +495,7 @@ def _put(ref: Expr, body: Expr, n: Expr) -> Expr:
 
 
 @guarded("differentiating")
-def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
+def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> DerivationRecord:
     """The derivative tensor ``dY[i,j]/dX[p,q]`` of ``of`` w.r.t. each input in ``wrt``.
 
     Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
@@ -506,7 +506,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
 
 
 def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
-              tangent: str | None = None) -> Derivation:
+              tangent: str | None = None) -> DerivationRecord:
     """Forward mode. With ``tangent`` (the name of an extra input of the one ``wrt``
     input's shape), each statement gets its directional derivative along the tangent,
     ``tY[I] = sum[P](dY[I]/dX[P] * v[P])``, instead of its Jacobian (a JVP)."""
@@ -597,10 +597,10 @@ def _jacobian(prog: Program, wrt: str | Sequence[str], of: str | None,
     lean = inline_statements(derived, set(refs) - set(outputs.values()), sparse_only=True)
     code = None if len(lean) == len(derived) else Program(
         _closure(prog, lean) + lean, dims, dim_names=prog.dim_names, source=prog.source)
-    return Derivation("jacobian" if tangent is None else "jvp", result, source_program=full,
-                      wrt=tuple(n for n, _ in targets), of=out, outputs=outputs, shown=derived,
-                      display=display, refs=refs, forward=prog, inline=inline, seed=tangent,
-                      code=code, tangent_of=tangent_of)
+    return DerivationRecord("jacobian" if tangent is None else "jvp", result, full,
+                            tuple(n for n, _ in targets), out, outputs, tuple(derived), forward=prog,
+                            code_program=code if code is not None else result, seed=tangent,
+                            display=display, refs=refs, inline=inline, tangent=Tangent(tangent_of))
 
 
 def inline_statements(stmts: Sequence[Statement], candidates: set[str],

@@ -53,12 +53,12 @@ from .autodiff import (
     as_program,
     inline_statements,
 )
-from .derivation import Derivation
+from .record import DerivationRecord, Reverse, Second
 
 
 @guarded("computing a Hessian")
 def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,
-            diagonal: bool = False) -> Derivation:
+            diagonal: bool = False) -> DerivationRecord:
     """The Hessian ``H[I,J] = d2L/dx[I]dx[J]`` of the scalar ``of`` (default: the last
     statement) w.r.t. the input ``wrt="x"``; ``wrt=("x", "y")`` gives the mixed second
     derivative ``d2L/dx[I]dy[J]``. Names may fix the indices: ``wrt=("x[i]", "x[j]")``.
@@ -72,7 +72,7 @@ def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = N
 
 
 @guarded("computing a Hessian-vector product")
-def hvp(program: Program | str, wrt: str, of: str | None = None) -> Derivation:
+def hvp(program: Program | str, wrt: str, of: str | None = None) -> DerivationRecord:
     """The Hessian-vector product ``Hv[I] = d2L/dx[I]dx[J] * v[J]`` of the scalar ``of``
     w.r.t. ``wrt``, without forming the Hessian: the directional derivative of the
     gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
@@ -106,7 +106,7 @@ def _scalar(prog: Program, of: str | None, what: str) -> str:
     return out
 
 
-def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: bool) -> Derivation:
+def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: bool) -> DerivationRecord:
     validate.flag(diagonal, "diagonal")
     xspec, yspec = _pair(prog, wrt)
     out = _scalar(prog, of, "a Hessian")
@@ -143,7 +143,7 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
                    seed=None, second={hname: (out, x, len(gidx), y, diagonal)}, inlined=bodies)
 
 
-def _hvp(prog: Program, wrt: str, of: str | None) -> Derivation:
+def _hvp(prog: Program, wrt: str, of: str | None) -> DerivationRecord:
     if not isinstance(wrt, str):
         raise RicciError(f"hvp is w.r.t. one input, got wrt={wrt!r}")
     out = _scalar(prog, of, "a Hessian-vector product")
@@ -213,7 +213,7 @@ def _tidy_names(n: Expr, taken: set[str], dim_names: dict[str, tuple[str, ...]],
     return n if all(a is b for a, b in zip(new, kids)) else n.rebuild(new)
 
 
-def _polish(derived: list[Statement], g: Derivation, dim_names: dict[str, tuple[str, ...]],
+def _polish(derived: list[Statement], g: DerivationRecord, dim_names: dict[str, tuple[str, ...]],
             tensors: set[str]) -> list[Statement]:
     """The statements as a textbook writes them: a small elementwise gradient value they
     read substituted (``dz1 = sigmoid(z1)``: ``sigmoid(z1) * (1 - sigmoid(z1))``, not
@@ -264,9 +264,9 @@ def _substitute_reductions(st: Statement, sums: dict[str, Statement], forward: P
     return cand if node_count(cand.rhs) <= before else st
 
 
-def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: list[Statement],
+def _result(kind: str, prog: Program, g: DerivationRecord, j: DerivationRecord, derived: list[Statement],
             outputs: dict[str, str], wrt: tuple[str, ...], out: str, seed: str | None,
-            second: dict, inlined: dict[str, Statement]) -> Derivation:
+            second: dict, inlined: dict[str, Statement]) -> DerivationRecord:
     """The Derivation of a second derivative: the forward and gradient statements the
     result reads (from ``g.program``), then ``derived``."""
     derived = _polish(derived, g, prog.dim_names, set(j.program.dims) | set(prog.dims) | set(g.forward.dims))
@@ -286,16 +286,16 @@ def _result(kind: str, prog: Program, g: Derivation, j: Derivation, derived: lis
     shown = [s for s in need if s.name in gshown and s.derived] + derived
     # every intermediate Jacobian is spelled as one (the steps derive them all)
     refs, display = dict(j.refs), dict(j.display)
-    adjoint_of = dict(g.adjoint_of)  # also spells the Jacobians of adjoints: d(dL/dh)/dW
+    adjoint_of = dict(g.reverse.adjoint_of)  # also spells the Jacobians of adjoints: d(dL/dh)/dW
     read = {r.name for s in shown for r in tensor_refs(s.rhs)}
     read |= {refs[r][0] for r in list(read) if r in refs}
     read |= {adjoint_of[r] for r in list(read) if r in adjoint_of}
     # named by ricci (z1 = X @ W1) and read, if only as dL/dz1: its definition is shown
     lifted = [s for s in g.forward.statements if s.name in gshown and not s.derived and s.name in read]
     shown = lifted + shown
-    return Derivation(kind, program, source_program=prog, wrt=wrt, of=out, outputs=outputs,
-                      shown=shown, seed=seed, display=display, refs=refs, adjoint_of=adjoint_of,
-                      forward=g.forward, inline=dict(g.inline), parts=(g, j), second=second,
-                      inlined=inlined, tangent_of=j.tangent_of,
-                      replay=list(g.replay) + [s for s in j.program.statements if s.derived
-                                               and s.name not in g.program.defined] + derived)
+    replay = list(g.reverse.replay) + [s for s in j.program.statements if s.derived
+                                        and s.name not in g.program.defined] + derived
+    return DerivationRecord(kind, program, prog, wrt, out, outputs, tuple(shown), forward=g.forward,
+                            code_program=program, seed=seed, display=display, refs=refs,
+                            inline=dict(g.inline), reverse=Reverse(adjoint_of, tuple(replay)),
+                            tangent=j.tangent, second=Second(g, j, second, inlined))

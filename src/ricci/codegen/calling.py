@@ -17,7 +17,7 @@ NumPy, PyTorch or JAX:
   integers, booleans, Python numbers and lists take that dtype (float64 when no input is
   a floating array; JAX's default float without ``jax_enable_x64``). The results have it;
 * **shapes**: the number of axes of each input, and the sizes of indices shared between
-  inputs (see :mod:`ricci.shapes`);
+  inputs (see :mod:`ricci.codegen.binding`);
 * **matrix functions**: the operand of a matrix function whose entry asks more than a
   square matrix (its ``domain``: ``inv``, ``det`` and ``logdet`` need an invertible one)
   must be finite, and one whose domain is a positive determinant (``logdet``: ``log det A``
@@ -36,16 +36,16 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import RicciError
-from ..ir.expr import MatFn, walk
+from ..ir.expr import MatFn, tensor_refs, walk
 from ..ir.program import Program
-from ..ir.shapes import Binder
 from ..primitives.functions import (
     DOMAINS,
     MATRIX_FUNCTIONS,
     POSITIVE_DETERMINANT,
     SQUARE,
 )
-from .emit import Generated, compile_source
+from .binding import Binder
+from .emit import Generated, compile_source, generate
 
 
 def bind_arguments(label: str, names: Sequence[str], args: Sequence[Any],
@@ -345,13 +345,15 @@ class Compiled:
         with no culprit and no error, return (the results stand as computed)."""
         values: dict[str, Any] = dict(arrs)
         inner = [n for n in self._operands if n not in values]
-        if inner:  # operands the program computes: evaluate them with the reference interpreter
-            from ..verify.evaluate import evaluate
-
+        if inner:  # operands the program computes: computed by NumPy code of their own
             need = Program([s for s in self._program.statements if s.name in _closure(self._program, inner)],
                            self._program.dims, dim_names=self._program.dim_names)
             try:
-                values.update(evaluate(need, {k: _to_numpy(arrs[k]) for k in need.inputs}, dim_sizes=dims))
+                gen = generate(need, {n: n for n in inner}, need.inputs, function="operands")
+                extra = {"sizes": {key: dims[d] for d, key in gen.size_keys.items()}} if gen.size_keys else {}
+                with np.errstate(all="ignore"):
+                    values.update(compile_source(gen, "<ricci diagnosis>")(
+                        *[_to_numpy(arrs[k]) for k in gen.inputs], **extra))
             except Exception:  # noqa: BLE001 - a diagnosis must not hide the original error
                 pass
         for name, fn in self._operands.items():
@@ -373,8 +375,6 @@ def _is_linalg_error(e: Exception) -> bool:
 
 
 def _closure(program: Program, names: Sequence[str]) -> set[str]:
-    from ..ir.expr import tensor_refs
-
     need = set(names)
     for s in reversed(program.statements):
         if s.name in need:

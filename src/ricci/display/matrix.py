@@ -24,12 +24,14 @@ Invariants:
 from __future__ import annotations
 
 import keyword
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence, TypeGuard
 
 import opt_einsum as oe
 
+from ..calculus.record import DerivationRecord
 from ..codegen.lower import contract_pairwise, float_literal
 from ..ir.expr import (
     Add,
@@ -1180,3 +1182,18 @@ class MatrixView:
 
     def _repr_latex_(self) -> str:
         return "$$" + self.latex() + "$$"
+
+
+#: a derivation does not change: its matrix view is computed once (records compare and
+#: hash by identity, and the cache does not keep a dropped derivation alive)
+_VIEWS: "weakref.WeakKeyDictionary[DerivationRecord, MatrixView]" = weakref.WeakKeyDictionary()
+
+
+def matrix_view(d: DerivationRecord) -> MatrixView:
+    """The matrix-notation view of the derivation ``d``."""
+    view = _VIEWS.get(d)
+    if view is None:
+        jac = {name: (num, den) for name, (num, _, den) in d.refs.items()}
+        lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of)
+        view = _VIEWS[d] = MatrixView(lines, Spelling(d.display, d.reverse.adjoint_of, d.loss, jac))
+    return view

@@ -25,6 +25,7 @@ from typing import TypeGuard
 
 from ..bounds import tick
 from ..errors import RicciError
+from ..ir import printing
 from ..ir.expr import (
     Add,
     Call,
@@ -1182,3 +1183,22 @@ def parseable(st):
     else:
         rhs = Mul([st.rhs] + deltas)
     return st.replace(rhs)
+
+
+class _IRPrinter:
+    """This module as the printer of IR objects (see :mod:`ricci.ir.printing`)."""
+
+    def expr(self, e: Expr) -> str:
+        return expr_text(e)
+
+    def statement(self, st, notation: str) -> str:
+        return statement_text(st, reorder=st.derived, notation=notation)
+
+    def program(self, p) -> str:
+        return program_text(p)
+
+    def equations(self, rows: Sequence[str]) -> str:
+        return latex_equations(rows)
+
+
+printing.install(_IRPrinter())

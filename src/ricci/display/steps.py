@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..calculus import differentiate as D
+from ..calculus.record import DerivationRecord
+from ..errors import RicciError
 from ..ir.expr import (
     ONE,
     ZERO,
@@ -49,13 +50,11 @@ from ..ir.expr import (
     tensor_names,
     tensor_refs,
 )
+from ..ir.program import Statement, ancestors, depends_on
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.rewrite import alpha_key, simplify, split_coef
-from .render import latex_aligned, latex_text
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..calculus.derivation import Derivation
-    from .matrix import MatrixLine
+from .matrix import MatMul, MatrixLine, T, Var, matrix_view, render_latex, render_text
+from .render import _head, expr_text, latex_aligned, latex_text, notation_of
 
 # the names of the rules, as the steps print them
 DEFINITION = "definition"
@@ -376,7 +375,7 @@ def _renamed_like_terms(e: Expr) -> Expr | None:
 
 
 class _Builder:
-    def __init__(self, d: Derivation) -> None:
+    def __init__(self, d: DerivationRecord) -> None:
         self.d = d
         self.sections: list[Section] = []
         self.defined_shown: set[str] = set()
@@ -417,18 +416,17 @@ def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
     return tuple(out)
 
 
-def _grad_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine],
+def _grad_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine],
                    only: set[str] | None = None) -> list[Section]:
-    from ..ir.program import ancestors, depends_on
 
     b = _Builder(d)
     fwd = d.forward
     needs = depends_on(fwd, d.wrt) & ancestors(fwd, d.of)
-    adjoint = {p: a for a, p in d.adjoint_of.items()}
-    derived = [s for s in d.replay if s.name in d.adjoint_of]
+    adjoint = {p: a for a, p in d.reverse.adjoint_of.items()}
+    derived = [s for s in d.reverse.replay if s.name in d.reverse.adjoint_of]
     sections: list[Section] = []
     for ds in derived:
-        x = d.adjoint_of[ds.name]
+        x = d.reverse.adjoint_of[ds.name]
         if x == d.of or (only is not None and ds.name not in only):
             continue
         sec = Section(f"d{d.loss}/d{x}")
@@ -528,7 +526,6 @@ def transposed_form(rhs: Expr, mline: MatrixLine) -> Expr | None:
     """``dl/dy[p,j] * (a^T)[j,q]``: the factors of a matrix-product chain in chain order,
     each written transposed where the matrix form transposes it; None unless the matrix
     form is a plain chain of (transposed) tensors with a transpose in it."""
-    from .matrix import MatMul, T, Var
 
     leaves: list[tuple[str, bool]] = []
 
@@ -563,7 +560,7 @@ def transposed_form(rhs: Expr, mline: MatrixLine) -> Expr | None:
     return Sum(rhs.indices, new) if isinstance(rhs, Sum) else new
 
 
-def _jacobian_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine],
+def _jacobian_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine],
                        only: set[str] | None = None) -> list[Section]:
     b = _Builder(d)
     sections: list[Section] = []
@@ -605,17 +602,17 @@ def _jacobian_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine],
     return sections
 
 
-def _tangent_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
+def _tangent_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
     """Forward mode along a tangent ``v``: ``tY[I] = dY[I]/dX[P] * v[P] + dY[I]/dZ[Q] * tZ[Q]``."""
     b = _Builder(d)
     sections: list[Section] = []
     fwd = d.forward
     (x,) = d.wrt
-    tangent = {p: t for t, p in d.tangent_of.items()}
+    tangent = {p: t for t, p in d.tangent.tangent_of.items()}
     for ds in d.program.statements:
-        if ds.name not in d.tangent_of:
+        if ds.name not in d.tangent.tangent_of:
             continue
-        y = d.tangent_of[ds.name]
+        y = d.tangent.tangent_of[ds.name]
         st = fwd.defined[y]
         I = ds.indices
         lhs = Tensor(ds.name, I)
@@ -649,18 +646,19 @@ def _tangent_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> 
     return sections
 
 
-def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
+def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]) -> list[Section]:
     """A Hessian (or Hessian-vector product): the gradient's sections, then those of the
     forward-mode derivative of the gradient program, then the result with the
     intermediate Jacobians (tangents) substituted."""
-    assert d.parts is not None  # a second derivative (the caller checks)
-    g, j = d.parts
+    assert d.second is not None  # a second derivative (the caller checks)
+    g, j = d.second.gradient, d.second.jacobian
+    inlined = d.second.inlined
     x = d.wrt[0]
     need = {g.outputs[x]}
-    for s in reversed(g.replay):
+    for s in reversed(g.reverse.replay):
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
-    sections = _grad_sections(g, {ln.name: ln for ln in g.matrix().lines if not ln.helper}, need)
+    sections = _grad_sections(g, {ln.name: ln for ln in matrix_view(g).lines if not ln.helper}, need)
     jlines = {ln.name: ln for ln in j.matrix().lines if not ln.helper}
     if d.kind == "hvp":
         sections += _tangent_sections(j, jlines)
@@ -669,17 +667,17 @@ def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> l
             last = sec.steps[-1].lhs
             assert isinstance(last, Tensor)  # every step of a Jacobian's section is about its tensor
             num, rank, den = j.refs[last.name]
-            if num in g.adjoint_of:  # the Jacobian of an adjoint: d(dL/dh[n,k])/dW[p,q]
+            if num in g.reverse.adjoint_of:  # the Jacobian of an adjoint: d(dL/dh[n,k])/dW[p,q]
                 idx = [i.name for i in last.indices]
                 a = f"[{','.join(idx[:rank])}]" if rank else ""
                 b = f"[{','.join(idx[rank:])}]" if len(idx) > rank else ""
-                sec.title = f"d(d{d.loss}/d{g.adjoint_of[num]}{a})/d{den}{b}"
+                sec.title = f"d(d{d.loss}/d{g.reverse.adjoint_of[num]}{a})/d{den}{b}"
             sections.append(sec)
     (out,) = d.outputs.values()
     ds = d.program.defined[out]
     final = next(iter(j.outputs.values()))
     jst = j.program.defined[final]
-    info = d.second.get(out)
+    info = d.hessians.get(out)
     title = out
     if info is not None:
         loss, xx, rank, yy, diagonal = info
@@ -698,14 +696,14 @@ def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> l
         first = Tensor(final, ds.indices)
         sec.steps.append(Step(HESSIAN, lhs, first))
     body = substitute(jst.rhs, dict(zip(jst.indices, first.indices)))
-    if d.inlined and any(r.name in d.inlined for r in tensor_refs(body)):
+    if inlined and any(r.name in inlined for r in tensor_refs(body)):
         def expand(n: Expr) -> Expr:
-            if isinstance(n, Tensor) and n.name in d.inlined:
-                bst = d.inlined[n.name]
+            if isinstance(n, Tensor) and n.name in inlined:
+                bst = inlined[n.name]
                 return substitute(bst.rhs, dict(zip(bst.indices, n.indices)))
             return n
 
-        used = [r for r in dict.fromkeys(tensor_refs(body)) if r.name in d.inlined]
+        used = [r for r in dict.fromkeys(tensor_refs(body)) if r.name in inlined]
         body = map_bottom_up(body, expand)
         note: list = []
         for r in used:
@@ -722,7 +720,7 @@ def _second_sections(d: Derivation, matrix_lines: Mapping[str, MatrixLine]) -> l
     return sections
 
 
-def derivation_steps(d: Derivation, wrt: str | None = None) -> Steps:
+def derivation_steps(d: DerivationRecord, wrt: str | None = None) -> Steps:
     """The step-by-step derivation of ``d`` (of every result, or of the one for ``wrt``)."""
     out = Steps(d)
     for sec in _sections(d, wrt):
@@ -741,14 +739,13 @@ def _text(steps: Steps, st: Step) -> str:
     return steps.equation(st, "text")[1]
 
 
-def _sections(d: Derivation, wrt: str | None = None) -> list[Section]:
+def _sections(d: DerivationRecord, wrt: str | None = None) -> list[Section]:
     """The sections of ``d``'s step-by-step derivation (all, or those ``wrt`` needs)."""
-    view = d.matrix()
+    view = matrix_view(d)
     lines = {ln.name: ln for ln in view.lines if not ln.helper}
     need: set[str] | None = None
     if wrt is not None:
         if wrt not in d.outputs:
-            from ..errors import RicciError
 
             raise RicciError(f"no result for '{wrt}': this derivation is w.r.t. {', '.join(d.wrt)}")
         # the derived statements the result for wrt reads
@@ -758,7 +755,7 @@ def _sections(d: Derivation, wrt: str | None = None) -> list[Section]:
                 need.update(r.name for r in tensor_refs(s.rhs))
     if d.kind == "grad":
         return _grad_sections(d, lines, need)
-    if d.parts is not None:
+    if d.second is not None:
         return _second_sections(d, lines)
     if d.kind == "jvp":
         return _tangent_sections(d, lines)
@@ -775,24 +772,21 @@ class Steps(list):
     ``aligned`` block, :meth:`markdown` a Markdown section with the math in ``$$``.
     """
 
-    def __init__(self, d: Derivation) -> None:
+    def __init__(self, d: DerivationRecord) -> None:
         super().__init__()
         self.derivation = d
-        self.adjoints = {a: (d.loss, p) for a, p in d.adjoint_of.items()}
+        self.adjoints = {a: (d.loss, p) for a, p in d.reverse.adjoint_of.items()}
 
     # -- one step
     def equation(self, st: Step, notation: str = "text") -> tuple[str, str]:
         """The two sides of ``st`` in ``notation``."""
-        from .matrix import render_latex, render_text
 
         d = self.derivation
         lhs_idx = _lhs_indices(st.lhs)
-        if isinstance(st.lhs, Tensor) and st.lhs.name in d.second and notation != "text":
-            from ..ir.program import Statement
-            from .render import _head, notation_of
+        if isinstance(st.lhs, Tensor) and st.lhs.name in d.hessians and notation != "text":
 
             lhs = _head(Statement(st.lhs.name, st.lhs.indices, ZERO), None, None,
-                        notation_of(notation), None, d.second)
+                        notation_of(notation), None, d.hessians)
         else:
             lhs = _expr(self._shown(st.lhs), lhs_idx, notation, self.adjoints, d.refs)
         if st.matrix is not None:
@@ -804,10 +798,10 @@ class Steps(list):
                     lhs = _expr(substitute(self._shown(st.lhs), colon), (), notation, self.adjoints, d.refs)
                     rhs = _expr(_mul(deltas), (), notation, self.adjoints, d.refs)
                     if notation == "latex":
-                        return lhs, rhs + r"\, " + render_latex(node, d.matrix().spelling)
+                        return lhs, rhs + r"\, " + render_latex(node, matrix_view(d).spelling)
                     return lhs, f"{rhs} * {render_text(node)}"
                 return lhs, (ln.einsum or "")
-            sp = d.matrix().spelling
+            sp = matrix_view(d).spelling
             if notation == "latex":
                 return sp.latex(ln.name), render_latex(ln.node, sp)
             text_name = (lambda n: self._matrix_name(n, notation))
@@ -826,14 +820,14 @@ class Steps(list):
 
     def _matrix_name(self, name: str, notation: str) -> str:
         d = self.derivation
-        if name in d.adjoint_of:
-            p = d.adjoint_of[name]
+        if name in d.reverse.adjoint_of:
+            p = d.reverse.adjoint_of[name]
             return f"∂{d.loss}/∂{p}" if notation == "unicode" else f"d{d.loss}/d{p}"
         if name in d.refs:
             num, _, den = d.refs[name]
-            if num in d.adjoint_of:  # the Jacobian of an adjoint
-                num = f"(∂{d.loss}/∂{d.adjoint_of[num]})" if notation == "unicode" else \
-                    f"(d{d.loss}/d{d.adjoint_of[num]})"
+            if num in d.reverse.adjoint_of:  # the Jacobian of an adjoint
+                num = f"(∂{d.loss}/∂{d.reverse.adjoint_of[num]})" if notation == "unicode" else \
+                    f"(d{d.loss}/d{d.reverse.adjoint_of[num]})"
             return f"∂{num}/∂{den}" if notation == "unicode" else f"d{num}/d{den}"
         return name
 
@@ -928,7 +922,6 @@ def _lhs_indices(e: Expr) -> tuple[Index, ...]:
 
 
 def _expr(e: Expr, lhs: Sequence[Index], notation: str, adjoints, refs, reorder: bool = True) -> str:
-    from .render import expr_text
 
     if isinstance(e, Tensor) and not reorder:
         reorder = True

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..calculus.derivation import Derivation
 from ..codegen.calling import Compiled, bind_arguments, convert
+from ..derivation import Derivation
 from ..errors import RicciError
 from ..ir.program import Program
 

@@ -1,3 +1,3 @@
 """The intermediate representation: immutable expression nodes with named indices
-(:mod:`.expr`), programs of statements (:mod:`.program`), and the sizes an index class
-takes at call time (:mod:`.shapes`)."""
+(:mod:`.expr`), programs of statements (:mod:`.program`), and the hook through which
+they print (:mod:`.printing`)."""

@@ -41,6 +41,8 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from fractions import Fraction
 from typing import NamedTuple
 
+from . import printing
+
 
 class Index(NamedTuple):
     """A named index; ``dim`` is its size class."""
@@ -129,9 +131,8 @@ class Expr:
         return self
 
     def __repr__(self) -> str:
-        from ..display.render import expr_text
-
-        return expr_text(self)
+        p = printing.printer()
+        return p.expr(self) if p is not None else f"<{type(self).__name__}>"
 
 
 #: comparisons of big trees are memoised (by the pair of nodes, a bounded cache): sorting

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..bounds import gc_paused, guarded
-from ..errors import Span
+from ..errors import RicciError, Span
+from . import printing
 from .expr import Expr, Index, Tensor, tensor_refs
 
 
@@ -62,10 +63,8 @@ class Statement:
 
     @guarded("printing")
     def __str__(self) -> str:
-        from ..display.render import statement_text
-
         with gc_paused():
-            return statement_text(self, reorder=self.derived)
+            return _printer().statement(self, "text")
 
     __repr__ = __str__
 
@@ -123,10 +122,8 @@ class Program:
 
     @guarded("printing")
     def __str__(self) -> str:
-        from ..display.render import program_text
-
         with gc_paused():
-            return program_text(self)
+            return _printer().program(self)
 
     def __repr__(self) -> str:
         return f"Program({str(self)!r})"
@@ -134,19 +131,17 @@ class Program:
     @guarded("printing")
     def latex(self) -> str:
         """The program in LaTeX, as written: one equation, or an ``aligned`` block."""
-        from ..display.render import latex_equations, statement_text
-
+        p = _printer()
         with gc_paused():
-            rows = [statement_text(s, reorder=s.derived, notation="latex") for s in self.statements]
-        return latex_equations(rows)
+            rows = [p.statement(s, "latex") for s in self.statements]
+        return p.equations(rows)
 
     @guarded("printing")
     def unicode(self) -> str:
         """The program in Unicode index notation (``Y_ij = X_ik A_kj``), one statement a line."""
-        from ..display.render import statement_text
-
+        p = _printer()
         with gc_paused():
-            return "\n".join(statement_text(s, reorder=s.derived, notation="unicode") for s in self.statements)
+            return "\n".join(p.statement(s, "unicode") for s in self.statements)
 
     def _repr_markdown_(self) -> str:
         return "```\n" + str(self) + "\n```\n\n$$" + self.latex() + "$$"
@@ -171,3 +166,10 @@ def ancestors(prog: Program, out: str) -> set[str]:
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
     return need
+
+
+def _printer() -> printing.Printer:
+    p = printing.printer()
+    if p is None:  # pragma: no cover - only while ricci itself is being imported
+        raise RicciError("ricci.display is not loaded: import ricci first")
+    return p

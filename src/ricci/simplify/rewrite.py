@@ -409,10 +409,12 @@ def _mul_powers(e: Mul) -> Expr | None:
         return None  # (the common case, found in one pass)
     seen: dict[Expr, list] = {}
     merged = False
-    order: list[Expr] = []
+    # (is a base, factor): a constant factor (2) stays apart from a power of the same
+    # constant (2^0.5), which is a base here (fuzz finding #28)
+    order: list[tuple[bool, Expr]] = []
     for f in e.factors:
         if isinstance(f, Const):
-            order.append(f)
+            order.append((False, f))
             continue
         b, x = _base_exp(f)
         if b in seen:
@@ -422,12 +424,12 @@ def _mul_powers(e: Mul) -> Expr | None:
             merged = True
         else:
             seen[b] = [x]
-            order.append(b)
+            order.append((True, b))
     if not merged:
         return None
     out: list[Expr] = []
-    for b in order:
-        if isinstance(b, Const) and b not in seen:
+    for is_base, b in order:
+        if not is_base:
             out.append(b)
             continue
         x = seen[b][0]

@@ -23,13 +23,13 @@ import numpy as np
 
 from .. import validate
 from ..bounds import current, guarded
-from ..calculus.autodiff import as_program, grad
-from ..calculus.derivation import Derivation
+from ..calculus.autodiff import as_program
+from ..codegen.binding import all_dims
 from ..codegen.emit import BACKENDS
+from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.expr import Call, MatFn, index_occurrences, walk
 from ..ir.program import Program
-from ..ir.shapes import all_dims
 from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
@@ -256,7 +256,7 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     got = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
            for k, v in got.items()}
     if d.kind in ("hessian", "hvp"):
-        diag = any(info[4] for info in d.second.values())
+        diag = any(info[4] for info in d.hessians.values())
         report = CheckReport(of=d.of, wrt=tuple(d.outputs), sizes=shown, backend=backend,
                              kind="diagonal" if diag else d.kind)
         _check_second(d, report, got, arrays, fwd_inputs, forward, rng, atol, fd_tol * 10, dim_size)
@@ -351,7 +351,7 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
     200 entries when there are more than 400). A Hessian-vector product is compared with
     the torch Hessian times ``v`` and with differences of ricci's own gradient along v."""
     ((key, _),) = d.outputs.items()
-    info = next(iter(d.second.values()), None)
+    info = next(iter(d.hessians.values()), None)
     x = d.wrt[0]
     y = d.wrt[1] if len(d.wrt) > 1 else x
     diagonal = bool(info and info[4])
@@ -402,8 +402,6 @@ def _check_second(d: Derivation, report: CheckReport, got: Mapping[str, np.ndarr
     if x not in fwd_inputs or y not in fwd_inputs:
         fd[...] = 0.0
     elif d.kind == "hvp":
-        from ..calculus.autodiff import grad
-
         gfn = grad(d.source_program, x, d.of).compile("numpy")
         assert d.seed is not None  # an HVP has its vector
         v = arrays[d.seed]

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import opt_einsum as oe
 
+from ..codegen.binding import Binder
 from ..ir.expr import (
     Add,
     Call,
@@ -29,7 +30,6 @@ from ..ir.expr import (
     Tensor,
 )
 from ..ir.program import Program
-from ..ir.shapes import Binder
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, runtime
 
 _fn_cache: dict[tuple[str, str], Any] = {}

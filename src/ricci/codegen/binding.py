@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..errors import RicciError, Span
+from ..ir.expr import index_occurrences
+from ..ir.program import Program
 from ..primitives.functions import MATRIX_FUNCTIONS
-from .expr import index_occurrences
-from .program import Program
 
 
 def _span_of(program: Program, tensor: str) -> Span | None:
