@@ -659,7 +659,7 @@ def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
     sections = _grad_sections(g, {ln.name: ln for ln in matrix_view(g).lines if not ln.helper}, need)
-    jlines = {ln.name: ln for ln in j.matrix().lines if not ln.helper}
+    jlines = {ln.name: ln for ln in matrix_view(j).lines if not ln.helper}
     if d.kind == "hvp":
         sections += _tangent_sections(j, jlines)
     else:
