@@ -41,9 +41,24 @@ SLOW = {
 }
 
 
+def _uses_jax(item) -> bool:
+    name = getattr(item, "originalname", item.name)
+    params = getattr(getattr(item, "callspec", None), "id", "")
+    return "jax" in params.split("-") or "jax" in name
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        name = getattr(item, "originalname", item.name)
-        params = getattr(getattr(item, "callspec", None), "id", "")
-        if name in SLOW or "jax" in params.split("-") or "jax" in name:
+        if getattr(item, "originalname", item.name) in SLOW or _uses_jax(item):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_setup(item):
+    """JAX tests compare float64 results: JAX computes in float64 only once told so, and
+    a test must not depend on another module having told it first."""
+    if _uses_jax(item):
+        try:
+            import jax
+        except ImportError:
+            return
+        jax.config.update("jax_enable_x64", True)

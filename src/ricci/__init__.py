@@ -10,12 +10,13 @@ Read a program such as ``Y[i,j] = X[i,k] * A[k,j]``, differentiate it symbolical
     >>> print(ricci.hessian("L = x[i] * A[i,j] * x[j]", wrt="x"))
     H[i,j] = A[i,j] + A[j,i]
 
-The pipeline, one module per stage: :mod:`~ricci.parse` (text -> syntax tree),
-:mod:`~ricci.resolve` (syntax tree -> expression IR, :mod:`~ricci.expr`),
-:mod:`~ricci.differentiate` and :mod:`~ricci.autodiff` (derivatives and the chain rule),
-:mod:`~ricci.second` (Hessians: forward mode over reverse mode),
-:mod:`~ricci.simplify` (rewrite rules), :mod:`~ricci.lower` (array operations),
-:mod:`~ricci.codegen` and :mod:`~ricci.render` (code and text).
+The pipeline is the package layout, one subpackage per stage (``docs/internals.md``):
+:mod:`~ricci.syntax` (ricci and LaTeX text -> syntax tree -> IR), :mod:`~ricci.ir`
+(expression nodes, programs), :mod:`~ricci.primitives` (one table entry per function),
+:mod:`~ricci.calculus` (derivative rules, reverse and forward mode, Hessians),
+:mod:`~ricci.simplify` (rewrite rules), :mod:`~ricci.codegen` (NumPy / torch / JAX code),
+:mod:`~ricci.display` (index and matrix notation, steps, reports), :mod:`~ricci.verify`
+(proof against autograd); :class:`~ricci.Derivation` (:mod:`ricci.derivation`) joins them.
 """
 
 from .bounds import Limits, limits

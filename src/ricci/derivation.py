@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from . import validate
 from .bounds import guarded
-from .calculus import autodiff, second
+from .calculus import forward, reverse, second
 from .calculus.record import DerivationRecord
 from .codegen.calling import Compiled, check_sizes
 from .codegen.emit import BACKENDS, Generated, generate, get_backend
@@ -177,7 +177,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     extra input named ``d`` + the output's name (``dY``). ``wrt`` items may fix the names
     of the gradient's indices: ``"W[a,b]"``.
     """
-    return Derivation.of_record(autodiff.grad(program, wrt, of))
+    return Derivation.of_record(reverse.grad(program, wrt, of))
 
 
 def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> Derivation:
@@ -186,7 +186,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
     Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
     ``wrt="X[k,l]"``. Intermediates are chained in forward mode, one statement each.
     """
-    return Derivation.of_record(autodiff.jacobian(program, wrt, of))
+    return Derivation.of_record(forward.jacobian(program, wrt, of))
 
 
 def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,

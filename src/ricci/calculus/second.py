@@ -2,9 +2,9 @@
 
 All three are forward mode over reverse mode, on programs:
 
-1. :func:`~ricci.autodiff.grad` writes the gradient ``dx[I] = dL/dx[I]`` as a program
+1. :func:`~ricci.calculus.reverse.grad` writes the gradient ``dx[I] = dL/dx[I]`` as a program
    (its adjoints are statements, shared, linear in the length of the program);
-2. forward mode (:func:`~ricci.autodiff.jacobian`) differentiates that program w.r.t.
+2. forward mode (:func:`~ricci.calculus.forward.jacobian`) differentiates that program w.r.t.
    ``y[J]``: every statement on the way gets its Jacobian ``dZ[K]/dy[J]``, or for
    :func:`hvp` its directional derivative ``tZ[K] = dZ[K]/dy[J] * v[J]``;
 3. an intermediate Jacobian without a summation that is not a sum of terms (a product
@@ -41,19 +41,10 @@ from ..ir.expr import (
 )
 from ..ir.program import Program, Statement
 from ..simplify.rewrite import factor_common, node_count, shared_memo, simplify
-from .autodiff import (
-    _closure,
-    _err,
-    _grad,
-    _jacobian,
-    _Names,
-    _no_gc,
-    _output,
-    _parse_wrt,
-    as_program,
-    inline_statements,
-)
+from .forward import forward_mode, inline_statements
+from .prepare import Names, as_program, closure, no_gc, output_of, parse_wrt, program_error, reuse_forward
 from .record import DerivationRecord, Reverse, Second
+from .reverse import reverse_mode
 
 
 @guarded("computing a Hessian")
@@ -67,7 +58,7 @@ def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = N
     ``"x,y"`` for a mixed one). With ``diagonal=True`` (``x`` only) the result is the
     diagonal ``H[I,I]``, shape ``x.shape``, computed without forming the Hessian.
     """
-    with _no_gc(), shared_memo():
+    with no_gc(), shared_memo():
         return _hessian(as_program(program), wrt, of, diagonal)
 
 
@@ -77,7 +68,7 @@ def hvp(program: Program | str, wrt: str, of: str | None = None) -> DerivationRe
     w.r.t. ``wrt``, without forming the Hessian: the directional derivative of the
     gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
     another name if the program uses ``v``). Compiled, the result has x's shape."""
-    with _no_gc(), shared_memo():
+    with no_gc(), shared_memo():
         return _hvp(as_program(program), wrt, of)
 
 
@@ -98,10 +89,10 @@ def _pair(prog: Program, wrt: str | Sequence[str]) -> tuple[str, str]:
 
 
 def _scalar(prog: Program, of: str | None, what: str) -> str:
-    out = _output(prog, of)
+    out = output_of(prog, of)
     if prog.dims[out]:
         idx = ",".join(prog.defined[out].indices[k].name for k in range(len(prog.dims[out])))
-        raise _err(prog, f"{what} needs a scalar output, but '{out}' has indices [{idx}]", out,
+        raise program_error(prog, f"{what} needs a scalar output, but '{out}' has indices [{idx}]", out,
                    hint=f"sum it to a scalar first, e.g. L = sum[{idx}]({out}[{idx}])")
     return out
 
@@ -110,20 +101,20 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
     validate.flag(diagonal, "diagonal")
     xspec, yspec = _pair(prog, wrt)
     out = _scalar(prog, of, "a Hessian")
-    (x, _), = _parse_wrt(prog, xspec)
-    (y, ychosen), = _parse_wrt(prog, yspec)
+    (x, _), = parse_wrt(prog, xspec)
+    (y, ychosen), = parse_wrt(prog, yspec)
     if diagonal and x != y:
         raise RicciError(f"diagonal=True needs one input (the diagonal of d2L/dx dx); "
                          f"got the mixed pair ('{x}', '{y}')")
-    g = _grad(prog, [xspec], out)
+    g = reverse_mode(prog, [xspec], out)
     gout = g.outputs[x]
     gidx = g.program.defined[gout].indices
     if ychosen is None:
         ychosen = _second_names(g.program, x, y, gidx)
     elif set(ychosen) & {i.name for i in gidx}:
         raise RicciError(f"wrt {list(wrt)!r}: the two groups of indices must have different names")
-    j = _jacobian(g.program, f"{y}[{','.join(ychosen)}]" if ychosen else y, gout)
-    names = _Names(j.program)
+    j = forward_mode(g.program, f"{y}[{','.join(ychosen)}]" if ychosen else y, gout)
+    names = Names(j.program)
     hname = names.claim("H", f"H_{x}") if x == y else names.claim("H", f"H_{x}_{y}")
     derived = [s for s in j.program.statements if s.name in j.refs or s.name == j.outputs[y]]
     final = j.outputs[y]
@@ -147,11 +138,11 @@ def _hvp(prog: Program, wrt: str, of: str | None) -> DerivationRecord:
     if not isinstance(wrt, str):
         raise RicciError(f"hvp is w.r.t. one input, got wrt={wrt!r}")
     out = _scalar(prog, of, "a Hessian-vector product")
-    (x, _), = _parse_wrt(prog, wrt)
-    g = _grad(prog, [wrt], out)
-    v = _Names(g.program).claim("v", f"v_{x}", f"t_{x}")
-    j = _jacobian(g.program, x, g.outputs[x], tangent=v)
-    names = _Names(j.program)
+    (x, _), = parse_wrt(prog, wrt)
+    g = reverse_mode(prog, [wrt], out)
+    v = Names(g.program).claim("v", f"v_{x}", f"t_{x}")
+    j = forward_mode(g.program, x, g.outputs[x], tangent=v)
+    names = Names(j.program)
     hname = names.claim("Hv", f"Hv_{x}")
     final = j.outputs[x]
     tangents = [s for s in j.program.statements if s in j.shown]
@@ -255,11 +246,9 @@ def _expanded(rhs: Expr, defs: dict[str, Statement]) -> Expr:
 def _substitute_reductions(st: Statement, sums: dict[str, Statement], forward: Program) -> Statement:
     """``st`` with the reductions in ``sums`` substituted and forward values reused,
     if that gives no more nodes than ``st`` and the reductions' statements together."""
-    from .autodiff import _reuse_forward
-
     used = {r.name for r in tensor_refs(st.rhs) if r.name in sums}
     cand = st.replace(_expanded(st.rhs, sums))
-    (cand,) = _reuse_forward(forward, [cand])
+    (cand,) = reuse_forward(forward, [cand])
     before = node_count(st.rhs) + sum(node_count(sums[n].rhs) for n in used)
     return cand if node_count(cand.rhs) <= before else st
 
@@ -275,7 +264,7 @@ def _result(kind: str, prog: Program, g: DerivationRecord, j: DerivationRecord, 
     fwd = {s.name for s in g.forward.statements}
     merged = [defs.get(s.name, s) for s in g.forward.statements] + \
         [s for s in g.program.statements if s.name not in fwd]
-    need = _closure(Program(merged, {**g.forward.dims, **g.program.dims}), derived)
+    need = closure(Program(merged, {**g.forward.dims, **g.program.dims}), derived)
     dims = {**g.forward.dims, **j.program.dims}
     for s in derived:
         dims[s.name] = tuple(i.dim for i in s.indices)

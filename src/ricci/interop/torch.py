@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .. import validate
-from ..calculus.autodiff import as_program
+from ..calculus.prepare import as_program
 from ..codegen.calling import Compiled, bind_arguments, check_sizes, convert
 from ..codegen.emit import generate
 from ..derivation import Derivation, grad

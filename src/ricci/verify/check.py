@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import validate
 from ..bounds import current, guarded
-from ..calculus.autodiff import as_program
+from ..calculus.prepare import as_program
 from ..codegen.binding import all_dims
 from ..codegen.emit import BACKENDS
 from ..derivation import Derivation, grad

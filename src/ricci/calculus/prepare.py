@@ -1,0 +1,314 @@
+"""What both modes of the chain rule share: reading ``wrt`` and ``of``, fresh names,
+function arguments lifted into statements of their own (``z1[n,h] = X[n,d] * W[d,h] +
+b[h]``, so that its adjoint is computed once and shared), forward values reused in
+derived expressions, and the closure of the statements a result reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import Container, Iterable, Sequence
+from contextlib import contextmanager
+
+from .. import validate
+from ..errors import RicciError
+from ..ir.expr import (
+    Call,
+    Const,
+    Expr,
+    Index,
+    Size,
+    Sum,
+    Tensor,
+    contains,
+    distinct,
+    fresh_name,
+    map_bottom_up,
+    substitute,
+    successors,
+    tensor_refs,
+    walk,
+)
+from ..ir.program import Program, Statement, depends_on
+from ..simplify.rewrite import (
+    alpha_key,
+    simplify,
+)
+from ..syntax.resolve import parse
+from .reuse import reuse
+
+
+def read_wrt(item: str) -> tuple[str, list[str] | None] | None:
+    """``"X"`` -> ``("X", None)``, ``"X[k, l]"`` -> ``("X", ["k", "l"])``, or ``None`` when
+    the text is not of that form. A name is what the parser accepts: a Python identifier
+    (``str.isidentifier``: ``W``, ``α``, ``σ2``); spaces around names are allowed."""
+    text = item.strip()
+    if not text.endswith("]"):
+        return (text, None) if text.isidentifier() else None
+    name, bracket, inner = text[:-1].partition("[")
+    name = name.strip()
+    names = [n.strip() for n in inner.split(",")]
+    if not bracket or not name.isidentifier() or not all(n.isidentifier() for n in names):
+        return None
+    return name, names
+
+
+
+def as_program(program: Program | str) -> Program:
+    """A Program, or text in ricci's notation or in LaTeX (detected) parsed into one."""
+    if isinstance(program, Program):
+        return program
+    if isinstance(program, str):
+        return parse(program, syntax="auto")
+    raise RicciError(f"expected a Program or program text, got {type(program).__name__}")
+
+
+def program_error(prog: Program, msg: str, name: str | None = None, hint: str | None = None) -> RicciError:
+    span = None
+    if name is not None:
+        st = prog.defined.get(name)
+        if st is not None and st.span is not None:
+            span = st.span
+        else:
+            for s in prog.statements:
+                if name in s.ref_spans:
+                    span = s.ref_spans[name]
+                    break
+    return RicciError(msg, span=span, source=prog.source, hint=hint)
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str | None:
+    import difflib
+
+    m = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{m[0]}'?" if m else None
+
+
+def parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[str] | None]]:
+    if not isinstance(wrt, (str, list, tuple)):
+        raise RicciError(f"wrt must name inputs: a str or a list of str, not {type(wrt).__name__}")
+    items = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not items:
+        raise RicciError("wrt is empty: name at least one input to differentiate with respect to")
+    out: list[tuple[str, list[str] | None]] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise RicciError(f"wrt must name inputs as strings, got {item!r}")
+        read = read_wrt(item)
+        if read is None:
+            raise RicciError(f"cannot read wrt={item!r}: write a name such as 'X', or 'X[k,l]' "
+                             f"to choose the names of its indices")
+        name, names = read
+        if name in prog.defined:
+            raise program_error(prog, f"wrt names '{name}', which the program computes; gradients are "
+                       f"taken with respect to inputs", name,
+                       hint="inputs are the names used but never defined: " + ", ".join(prog.inputs))
+        if name not in prog.dims:
+            hint = did_you_mean(name, prog.inputs)
+            raise RicciError(f"wrt names '{name}', which is not an input of the program "
+                             f"(inputs: {', '.join(prog.inputs)})", hint=hint)
+        if names is not None:
+            if len(names) != prog.rank(name):
+                raise RicciError(f"wrt={item!r} gives {len(names)} indices but '{name}' has "
+                                 f"{prog.rank(name)}")
+            if len(set(names)) != len(names):
+                raise RicciError(f"wrt={item!r} repeats an index name")
+        if name in seen:
+            raise RicciError(f"wrt names '{name}' twice")
+        seen.add(name)
+        out.append((name, names))
+    return out
+
+
+def output_of(prog: Program, of: str | None) -> str:
+    if of is None:
+        return prog.statements[-1].name
+    validate.name(of, "of", optional=True)
+    if of in prog.defined:
+        return of
+    if of in prog.dims:
+        raise RicciError(f"of='{of}' names an input; name a statement of the program")
+    raise RicciError(f"of='{of}' names no statement of the program",
+                     hint=did_you_mean(of, prog.defined) or
+                     "statements: " + ", ".join(prog.defined))
+
+
+class Names:
+    """Fresh tensor names for adjoints (``dY``), lifted arguments (``z1``) and Jacobians."""
+
+    def __init__(self, prog: Program) -> None:
+        self.taken = set(prog.dims) | set(prog.defined)
+
+    def claim(self, *candidates: str) -> str:
+        for c in candidates:
+            if c not in self.taken:
+                self.taken.add(c)
+                return c
+        base = candidates[0]
+        n = 2
+        while f"{base}{n}" in self.taken:
+            n += 1
+        self.taken.add(f"{base}{n}")
+        return f"{base}{n}"
+
+    def adjoint(self, name: str) -> str:
+        return self.claim("d" + name, "d_" + name, "grad_" + name)
+
+
+def ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
+    out = [i for i in prefer if i in e.free]
+    for n in distinct(e):
+        if isinstance(n, Tensor):
+            for i in n.indices:
+                if i in e.free and i not in out:
+                    out.append(i)
+    out.extend(sorted(e.free - set(out)))
+    return out
+
+
+def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list[Statement]]:
+    """Lift function arguments that contract or mix several differentiated tensors.
+
+    ``y[i] = sigmoid(W[i,j]*x[j] + b[i])`` becomes ``z1[i] = W[i,j]*x[j] + b[i]`` and
+    ``y[i] = sigmoid(z1[i])``, so the adjoint ``dz1`` is computed once. Returns the new
+    program and the lifted statements.
+    """
+    dep = depends_on(prog, wrt)
+    dims = dict(prog.dims)
+    out: list[Statement] = []
+    lifted: list[Statement] = []
+
+    def qualifies(arg: Expr) -> bool:
+        if isinstance(arg, (Tensor, Const, Size)):
+            return False
+        refs = [n for n in walk(arg) if isinstance(n, Tensor) and n.name in dep]  # x[i] * x[i]: 2
+        return len(refs) >= 2 or (bool(refs) and contains(arg, Sum))
+
+    seen: dict[Expr, Statement] = {}  # an argument met again (up to index names) is reused
+
+    def lift_call(n: Expr, s: Statement) -> Expr:
+        if not (isinstance(n, Call) and qualifies(n.args[0])):
+            return n
+        arg = n.args[0]
+        idx = ordered_free(arg, s.indices)
+        key = alpha_key(substitute(arg, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)}))
+        if key in seen:
+            return Call(n.fn, (Tensor(seen[key].name, idx),))
+        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
+        st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
+        dims[name] = tuple(i.dim for i in idx)
+        out.append(st)
+        lifted.append(st)
+        seen[key] = st
+        dep.add(name)
+        return Call(n.fn, (Tensor(name, idx),))
+
+    for s in prog.statements:
+        rhs = s.rhs
+        if any(r.name in dep for r in tensor_refs(rhs)):
+            rhs = map_bottom_up(rhs, functools.partial(lift_call, s=s))
+        out.append(s.replace(rhs) if rhs is not s.rhs else s)
+    return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
+
+
+def first_use_indices(prog: Program) -> dict[str, tuple[Index, ...]]:
+    """The indices of each tensor at its first use, in one pass over the program."""
+    out: dict[str, tuple[Index, ...]] = {}
+    for s in prog.statements:
+        for r in tensor_refs(s.rhs):
+            if not any(i.name.startswith("#") for i in r.indices):  # not inv(A)'s own
+                out.setdefault(r.name, r.indices)
+    return out
+
+
+class Union:
+    """The union of several collections of names, for ``in`` only."""
+
+    def __init__(self, parts: Sequence[Container[str]]) -> None:
+        self.parts = parts
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in p for p in self.parts)
+
+
+def input_indices(prog: Program, name: str, chosen: list[str] | None,
+                   first_uses: dict[str, tuple[Index, ...]]) -> tuple[Index, ...]:
+    """The indices a gradient of input ``name`` is written with: its first use's, made distinct."""
+    dims = prog.dims[name]
+    if chosen is not None:
+        return tuple(Index(n, d) for n, d in zip(chosen, dims))
+    first = first_uses.get(name)
+    if first is None:  # never used: the gradient is zero, any distinct names do
+        return fresh_indices(dims, prefer="ijklmn")
+    names: list[str] = []
+    for i in first:
+        names.append(i.name if i.name not in names else
+                     fresh_name(set(names) | {j.name for j in first}, successors(i.name)))
+    return tuple(Index(n, d) for n, d in zip(names, dims))
+
+
+def fresh_indices(dims: Sequence[str], *avoid: Container[str], prefer: Sequence[str] = ()) -> tuple[Index, ...]:
+    """Distinct new indices of ``dims``, named unlike anything in the ``avoid`` collections
+    (read in place, never copied: a statement's fresh names cost O(1), not O(program))."""
+    out = []
+    mine: set[str] = set()
+    taken = Union((mine, *avoid))
+    for d in dims:
+        n = fresh_name(taken, prefer)
+        mine.add(n)
+        out.append(Index(n, d))
+    return tuple(out)
+
+
+def known_answers(s: Statement) -> dict[Expr, Expr]:
+    return {s.rhs: s.lhs}
+
+
+def reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
+    """Replace subexpressions equal to a forward right-hand side by its left-hand side, then
+    products of its factors (up to index names, see :mod:`ricci.reuse`)."""
+    known = {s.rhs: s.lhs for s in prog.statements
+             if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
+    if known:
+        memo: dict = {}
+
+        def fn(n: Expr) -> Expr:
+            hit = known.get(n)
+            return hit if hit is not None else n
+
+        stmts = [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
+    return [s.replace(simplify(s.rhs)) for s in reuse(prog.statements, stmts)]
+
+
+def closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
+    """The forward statements of ``prog`` that ``stmts`` reference, with their dependencies."""
+    need = {r.name for s in stmts for r in tensor_refs(s.rhs)}
+    keep = []
+    for s in reversed(prog.statements):
+        if s.name in need:
+            keep.append(s)
+            need.update(r.name for r in tensor_refs(s.rhs))
+    return list(reversed(keep))
+
+
+# ---------------------------------------------------------------- reverse mode
+
+
+@contextmanager
+def no_gc():
+    """Expression trees hold no reference cycles: pausing the cyclic collector while
+    deriving saves its repeated scans of the many new nodes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+
+def lhs_text(name: str, idx: Sequence[Index]) -> str:
+    return f"{name}[{','.join(i.name for i in idx)}]" if idx else name
