@@ -150,9 +150,10 @@ def _printer_number() -> None:
 
 
 def _latex_fraction() -> None:
-    from ricci.syntax.latex import _Parser
+    from ricci.syntax.latex import LatexParser
 
-    _Parser.fraction = patch_source(_Parser.fraction, "factors.append((True, den))", "factors.append((False, den))")
+    LatexParser.fraction = patch_source(LatexParser.fraction, "factors.append((True, den))",
+                                        "factors.append((False, den))")
 
 
 @dataclass(frozen=True)

@@ -228,8 +228,8 @@ ALLOWED = {
                                  "_gram helper is its own arithmetic (a weighted Gram matrix)",
     ("display/render.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
     ("display/matrix.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",
-    ("syntax/latex.py", "sqrt"): "LaTeX's \\sqrt[n]{x} (an n-th root) is refused with its own hint",
-    ("syntax/latex.py", "log"): "the hint for \\prod suggests a sum of logs, written as a user writes it",
+    ("syntax/latex_tables.py", "sqrt"): "LaTeX's \\sqrt[n]{x} (an n-th root) is refused with its own hint",
+    ("syntax/latex_tables.py", "log"): "the hint for \\prod suggests a sum of logs, written as a user writes it",
 }
 
 

@@ -20,7 +20,8 @@ from ricci import RicciError, limits
 from ricci.display.render import expr_text, number_text
 from ricci.ir.expr import MINUS_ONE, Const, Index, Mul, Tensor
 from ricci.ir.program import Statement
-from ricci.syntax.parse import _tokenize_exact, number_value, tokenize
+from ricci.syntax.parse import _tokenize_exact, tokenize
+from ricci.syntax.text import number_value
 
 LIMIT = 128  # the default nesting limit
 

@@ -44,7 +44,10 @@ from ..ir.expr import (
     operand,
 )
 from ..ir.program import Program, Statement
-from .parse import (
+from .latex import LatexParser, detect
+from .parse import Parser
+from .text import limit_hint, prepare_text
+from .tree import (
     AddA,
     CallA,
     DeltaA,
@@ -54,15 +57,12 @@ from .parse import (
     NegA,
     Node,
     Num,
-    Parser,
     PowA,
     ProdA,
     Ref,
     SizeA,
     StmtA,
     SumA,
-    limit_hint,
-    prepare_text,
 )
 
 
@@ -72,14 +72,12 @@ def parse(text: str, syntax: str = "ricci") -> Program:
 
     ``syntax`` is ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
     ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md) or ``"auto"``, which
-    reads the text as LaTeX when :func:`ricci.latex_parse.looks_like_latex` says so. Both
+    reads the text as LaTeX when :func:`.latex.looks_like_latex` says so. Both
     syntaxes build the same syntax tree, so the index rule and every later check are shared,
     and errors point into the text as written.
     """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    from .latex import _Parser, detect
-
     validate.choice(syntax, ("ricci", "latex", "auto"), "syntax")
     text = prepare_text(text)
     with gc_paused():
@@ -89,7 +87,7 @@ def parse(text: str, syntax: str = "ricci") -> Program:
             if error is not None:
                 raise error
         if stmts is None:
-            stmts = Parser(text).program() if syntax == "ricci" else _Parser(text).program()
+            stmts = Parser(text).program() if syntax == "ricci" else LatexParser(text).program()
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")
