@@ -26,7 +26,7 @@ from typing import Callable, NoReturn, Sequence, TextIO
 
 from .calculus.autodiff import grad, jacobian
 from .calculus.second import hessian, hvp
-from .codegen.emit import BACKENDS
+from .codegen.backends import BACKENDS
 from .errors import RicciError
 from .ir.program import Program
 from .syntax.resolve import parse

@@ -56,13 +56,9 @@ from ..ir.expr import (
     walk,
 )
 from ..ir.program import Program, Statement, ancestors, depends_on
-from ..simplify.rewrite import (
-    alpha_key,
-    expand_if_smaller,
-    node_count,
-    shared_memo,
-    simplify,
-)
+from ..simplify.canonical import alpha_key
+from ..simplify.factor import expand_if_smaller, node_count
+from ..simplify.rewrite import shared_memo, simplify
 from ..syntax.resolve import parse
 from .derivation import Derivation
 from .differentiate import derivative_terms

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import validate
 from ..bounds import guarded
-from ..codegen.emit import BACKENDS, Generated, generate, get_backend
+from ..codegen.backends import BACKENDS, get_backend
+from ..codegen.emit import Generated, generate
 from ..display.render import latex_equations, statement_text
 from ..errors import RicciError
 from ..ir.expr import Expr

@@ -40,7 +40,8 @@ from ..ir.expr import (
     tensor_refs,
 )
 from ..ir.program import Program, Statement
-from ..simplify.rewrite import factor_common, node_count, shared_memo, simplify
+from ..simplify.factor import factor_common, node_count
+from ..simplify.rewrite import shared_memo, simplify
 from .autodiff import (
     _closure,
     _err,

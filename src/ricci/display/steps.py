@@ -50,7 +50,9 @@ from ..ir.expr import (
     tensor_refs,
 )
 from ..primitives.functions import MATRIX_FUNCTIONS
-from ..simplify.rewrite import alpha_key, simplify, split_coef
+from ..simplify.canonical import alpha_key
+from ..simplify.coefficients import split_coef
+from ..simplify.rewrite import simplify
 from .render import latex_aligned, latex_text
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -25,7 +25,7 @@ from .. import validate
 from ..bounds import current, guarded
 from ..calculus.autodiff import as_program, grad
 from ..calculus.derivation import Derivation
-from ..codegen.emit import BACKENDS
+from ..codegen.backends import BACKENDS
 from ..errors import RicciError
 from ..ir.expr import Call, MatFn, index_occurrences, walk
 from ..ir.program import Program
