@@ -24,7 +24,7 @@ import os
 import sys
 from typing import Callable, NoReturn, Sequence, TextIO
 
-from .codegen.emit import BACKENDS
+from .codegen.backends import BACKENDS
 from .derivation import grad, hessian, hvp, jacobian
 from .errors import RicciError
 from .ir.program import Program

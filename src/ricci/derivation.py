@@ -16,8 +16,9 @@ from . import validate
 from .bounds import guarded
 from .calculus import forward, reverse, second
 from .calculus.record import DerivationRecord
+from .codegen.backends import BACKENDS, get_backend
 from .codegen.calling import Compiled, check_sizes
-from .codegen.emit import BACKENDS, Generated, generate, get_backend
+from .codegen.emit import Generated, generate
 from .display.matrix import MatrixView, matrix_view
 from .display.render import latex_equations
 from .display.report import derivation_markdown, derivation_text

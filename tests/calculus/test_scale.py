@@ -33,7 +33,8 @@ from ricci.ir.expr import (
     tensor_refs,
     walk,
 )
-from ricci.simplify.rewrite import FOLD_LIMIT, simplify, small
+from ricci.simplify.coefficients import FOLD_LIMIT, small
+from ricci.simplify.rewrite import simplify
 
 pytest.importorskip("torch")
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 import ricci
 from ricci.codegen.emit import _py_names, generate
-from ricci.codegen.lower import float_literal
+from ricci.codegen.values import float_literal
 
 from support.strategies import Model, models
 

@@ -16,7 +16,7 @@ tables with ``inspect.getsourcelines``, without touching ``src/``:
   ``return`` statements, the spellings of a contraction), named paths (matrix product,
   batched matrix product, tensordot, einsum, solve, Gram matrix, fused kernels, ...) found
   by a marker in their source line, and each function of ``ricci.codegen.stable`` and
-  ``ricci.codegen.emit``.
+  ``ricci.codegen.emit`` and ``ricci.codegen.backends``.
 """
 
 from __future__ import annotations
@@ -151,8 +151,8 @@ def _ran(lines: dict[str, list[int]], fname: str, wanted) -> bool:
 def analyse(data: dict[str, Any]) -> dict[str, Any]:
     """For each table of ricci, which entries fired (see the module docstring)."""
     from ricci.calculus import differentiate
+    from ricci.codegen import backends, lower, stable
     from ricci.codegen import emit as codegen
-    from ricci.codegen import lower, stable
     from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
     from ricci.simplify import rewrite as simplify
 
@@ -203,9 +203,9 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         at = [first + k for k, s in enumerate(src) if marker in s]
         paths[label] = _ran(lines, Path(lower.__file__).name, at) if at else None
     out["code generation paths"] = paths
-    for title, mod in (("stable.py functions", stable), ("codegen.py functions", codegen)):
+    for title, mods in (("stable.py functions", (stable,)), ("codegen.py functions", (codegen, backends))):
         table = {}
-        for name, obj in inspect.getmembers(mod):
+        for mod, (name, obj) in ((m, member) for m in mods for member in inspect.getmembers(m)):
             fns = []
             if inspect.isfunction(obj) and obj.__module__ == mod.__name__:
                 fns = [(name, obj)]

@@ -224,7 +224,7 @@ ALLOWED = {
     ("codegen/stable.py", "exp"): "the stable softmax/logsumexp rewrite is about sums of exp",
     ("codegen/stable.py", "log"): "... and the log of such a sum: log(m * exp(c)) = log(m) + c",
     ("calculus/differentiate.py", "log"): "the power rule: d f^g = f^g (dg log(f) + g df / f)",
-    ("codegen/emit.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's code; np.sqrt in the "
+    ("codegen/backends.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's code; np.sqrt in the "
                                  "_gram helper is its own arithmetic (a weighted Gram matrix)",
     ("display/render.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
     ("display/matrix.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",

@@ -149,7 +149,7 @@ def test_derivatives_of_written_out_sigmoids_are_textbook():
 
 
 def test_common_factors_come_out_when_shorter():
-    from ricci.simplify.rewrite import factor_common, node_count
+    from ricci.simplify.factor import factor_common, node_count
 
     def fc(text):
         st = ricci.parse(text).statements[-1]

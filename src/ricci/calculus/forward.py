@@ -29,10 +29,7 @@ from ..ir.expr import (
     tensor_refs,
 )
 from ..ir.program import Program, Statement, depends_on
-from ..simplify.rewrite import (
-    shared_memo,
-    simplify,
-)
+from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import Names, as_program, closure, fresh_indices, lhs_text, no_gc, output_of, parse_wrt, reuse_forward
 from .record import DerivationRecord, Tangent

@@ -31,10 +31,8 @@ from ..ir.expr import (
     walk,
 )
 from ..ir.program import Program, Statement, depends_on
-from ..simplify.rewrite import (
-    alpha_key,
-    simplify,
-)
+from ..simplify.canonical import alpha_key
+from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
 from .reuse import reuse
 

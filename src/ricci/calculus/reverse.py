@@ -37,12 +37,8 @@ from ..ir.expr import (
     tensor_refs,
 )
 from ..ir.program import Program, Statement, ancestors, depends_on
-from ..simplify.rewrite import (
-    expand_if_smaller,
-    node_count,
-    shared_memo,
-    simplify,
-)
+from ..simplify.factor import expand_if_smaller, node_count
+from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
     Names,

@@ -40,7 +40,8 @@ from ..ir.expr import (
     tensor_refs,
 )
 from ..ir.program import Program, Statement
-from ..simplify.rewrite import factor_common, node_count, shared_memo, simplify
+from ..simplify.factor import factor_common, node_count
+from ..simplify.rewrite import shared_memo, simplify
 from .forward import forward_mode, inline_statements
 from .prepare import Names, as_program, closure, no_gc, output_of, parse_wrt, program_error, reuse_forward
 from .record import DerivationRecord, Reverse, Second

@@ -3,7 +3,9 @@
 The generated source is readable: one assignment per statement (plus temporaries a
 contraction needs), matrix products written ``X.T @ dZ``, reductions ``dZ.sum(axis=0)``,
 and the derivation in index notation as the docstring. It depends only on the array
-library of its backend.
+library of its backend (:mod:`.backends`). The statements are lowered one by one
+(:mod:`.lower`), then scheduled (:func:`_schedule`): the terms of a sum accumulated as
+soon as their inputs exist, and every intermediate deleted after its last use.
 """
 
 from __future__ import annotations
@@ -12,278 +14,18 @@ import keyword
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..bounds import tick
-from ..errors import RicciError
+from ..ir.expr import Add, Tensor, map_bottom_up, tensor_refs
 from ..ir.program import Program
-from ..primitives.functions import FUNCTIONS, helpers, one_call
-from ..simplify.rewrite import split_coef, with_coef
-from .lower import ADD, ATOM, UNARY, Backend, Lowerer, Repeats, Val
+from ..primitives.functions import helpers
+from ..simplify.coefficients import split_coef, with_coef
+from .backends import BACKENDS, EmitBackend, get_backend
+from .lower import Lowerer
+from .repeats import Repeats
 from .stable import stabilize
-
-
-def _arg_in_parens(template: str) -> bool:
-    """True when every ``{0}`` in ``template`` sits alone inside call parentheses."""
-    return all(re.search(r"[(,]\s*$", template[:m.start()]) and re.match(r"\s*[),]", template[m.end():])
-               for m in re.finditer(r"\{0\}", template))
-
-
-class EmitBackend(Backend, Protocol):
-    """What :func:`generate` needs of a backend besides the lowering's :class:`Backend`:
-    the imports and prelude of the generated module, the names its code takes, and the
-    spelling of a statement's result."""
-
-    header: str
-    prelude: str
-    reserved: set[str]
-    dtype: str | None
-
-    def broadcast(self, code: str, shape: str) -> str: ...
-    def copy(self, code: str) -> str: ...
-    def full(self, shape: str, value: str) -> str: ...
-    def scalar_result(self, code: str, number: bool) -> str: ...
-
-
-class _Base:
-    name = ""
-    module = ""
-    #: code for the dtype of arrays the function makes (an input's: ``X.dtype``), so that
-    #: float32 inputs give float32 results; set by :func:`generate`
-    dtype: str | None = None
-
-    def number_result(self, code: str) -> tuple[str, bool]:
-        """A function of a plain number: its code, and whether it is still a plain number
-        (torch's and jax's 0-d results are weakly typed already)."""
-        return code, False
-    #: spell a product-then-sum of two operands as einsum (else ``(a * b).sum(...)``)
-    einsum_reduces = False
-
-    def call(self, fn: str, arg: str, atomic: bool = False) -> str:
-        """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
-        and a template that is not one call (``a / (1 + b)``) is parenthesised as a whole."""
-        t = FUNCTIONS[fn].code[self.name]
-        out = t.format(arg if atomic or _arg_in_parens(t) else f"({arg})")
-        return out if one_call(t) else f"({out})"
-
-    def permute(self, a: str, perm: Sequence[int]) -> str:
-        if list(perm) == [1, 0]:
-            return f"{a}.T"
-        return f"{a}.transpose({', '.join(map(str, perm))})"
-
-    def sqrt(self, a: str) -> str:
-        return self.call("sqrt", a, atomic=True)
-
-    def max(self, a: str, axes: Sequence[int], ndim: int) -> str:
-        """The largest element over ``axes`` (``.max(axis=...)``; torch: ``.amax(dim=...)``)."""
-        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
-        if self.name == "torch":
-            return f"{a}.amax()" if len(axes) == ndim else f"{a}.amax(dim={ax})"
-        return f"{a}.max()" if len(axes) == ndim else f"{a}.max(axis={ax})"
-
-
-class NumpyBackend(_Base):
-    name = "numpy"
-    #: numpy's einsum multiplies and sums in one pass: use it for 'ab,ab->a'
-    einsum_reduces = True
-    header = "import numpy as np"
-    reserved = {"np"}
-
-    def scalar(self, code: str) -> str:
-        return code  # numpy functions take Python numbers
-
-    def number_result(self, code: str) -> tuple[str, bool]:
-        # np.sqrt(3) is a np.float64, which (NEP 50) makes a float32 array float64: a
-        # function of a number stays a Python float
-        return f"float({code})", True
-
-    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
-        if len(axes) == ndim:
-            return f"{a}.sum()"
-        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
-        return f"{a}.sum(axis={ax})"
-
-    def einsum(self, spec: str, ops: Sequence[str]) -> str:
-        return f"np.einsum('{spec}', {', '.join(ops)})"
-
-    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str:
-        return f"np.tensordot({a}, {b}, axes=({list(ax)}, {list(bx)}))"
-
-    def eye(self, n: str) -> str:
-        return f"np.eye({n}, dtype={self.dtype or 'np.float64'})"
-
-    def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k}, {self.dtype or 'np.float64'})"
-
-    def broadcast(self, code: str, shape: str) -> str:
-        return f"np.broadcast_to({code}, {shape}).astype({self.dtype or 'np.float64'})"
-
-    def copy(self, code: str) -> str:
-        return f"{code}.copy()"
-
-    def full(self, shape: str, value: str) -> str:
-        dt = self.dtype or "np.float64"
-        return f"np.zeros({shape}, dtype={dt})" if value in ("0.0", "0") else \
-            f"np.full({shape}, {value}, dtype={dt})"
-
-    def scalar_result(self, code: str, number: bool) -> str:
-        return f"np.asarray({code}, dtype={self.dtype or 'np.float64'})" if number else f"np.asarray({code})"
-
-    def gram(self, a: str, w: str) -> str:
-        return f"_gram({a}, {w})"
-
-    prelude = '''
-def _delta(n, k, dtype):
-    out = np.zeros((n,) * k, dtype=dtype)
-    i = np.arange(n)
-    out[(i,) * k] = 1.0
-    return out
-'''
-    preludes = {"_gram": '''
-def _gram(a, w):
-    """a.T @ diag(w) @ a. It is symmetric: with w >= 0 it is b.T @ b for b = a * sqrt(w),
-    which numpy computes with one BLAS syrk (half the work of a matrix product)."""
-    if (w >= 0).all():
-        b = a * np.sqrt(w)[:, None]
-        return b.T @ b
-    return (a * w[:, None]).T @ a
-'''}
-
-
-
-class TorchBackend(_Base):
-    name = "torch"
-    header = "import torch"
-    reserved = {"torch"}
-
-    def scalar(self, code: str) -> str:
-        return f"torch.tensor({code}, dtype=torch.float64)"
-
-    def permute(self, a: str, perm: Sequence[int]) -> str:
-        if list(perm) == [1, 0]:
-            return f"{a}.T"
-        return f"{a}.permute({', '.join(map(str, perm))})"
-
-    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
-        if len(axes) == ndim:
-            return f"{a}.sum()"
-        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
-        return f"{a}.sum(dim={ax})"
-
-    def einsum(self, spec: str, ops: Sequence[str]) -> str:
-        return f"torch.einsum('{spec}', {', '.join(ops)})"
-
-    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str:
-        return f"torch.tensordot({a}, {b}, dims=({list(ax)}, {list(bx)}))"
-
-    def eye(self, n: str) -> str:
-        return f"torch.eye({n}, dtype={self.dtype or 'torch.float64'})"
-
-    def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k}, {self.dtype or 'torch.float64'})"
-
-    def broadcast(self, code: str, shape: str) -> str:
-        return f"torch.broadcast_to(torch.as_tensor({code}, dtype={self.dtype or 'torch.float64'}), " \
-               f"{shape}).clone()"
-
-    def copy(self, code: str) -> str:
-        return f"{code}.clone()"
-
-    def full(self, shape: str, value: str) -> str:
-        return f"torch.full({shape}, {value}, dtype={self.dtype or 'torch.float64'})"
-
-    def scalar_result(self, code: str, number: bool) -> str:
-        return f"torch.tensor({code}, dtype={self.dtype or 'torch.float64'})" if number else code
-
-    prelude = '''
-def _delta(n, k, dtype):
-    out = torch.zeros((n,) * k, dtype=dtype)
-    i = torch.arange(n)
-    out[(i,) * k] = 1.0
-    return out
-'''
-
-
-
-class JaxBackend(_Base):
-    """JAX code: ``jnp`` operations only, no in-place updates and no Python-side use of
-    array values, so the generated function can be traced by ``jax.jit`` (sizes are
-    shapes, which are static under ``jit``)."""
-
-    name = "jax"
-    header = "import jax\nimport jax.numpy as jnp"
-    reserved = {"jax", "jnp"}
-
-    def scalar(self, code: str) -> str:
-        # jnp functions take Python numbers (weakly typed, so float32 inputs stay float32);
-        # a size is an int, made a float so that relu(size(k)) ** -2 is not an integer power
-        return code if _FLOAT_LITERAL.fullmatch(code) else f"float({code})"
-
-    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str:
-        if len(axes) == ndim:
-            return f"{a}.sum()"
-        ax = str(axes[0]) if len(axes) == 1 else f"({', '.join(map(str, axes))})"
-        return f"{a}.sum(axis={ax})"
-
-    def einsum(self, spec: str, ops: Sequence[str]) -> str:
-        return f"jnp.einsum('{spec}', {', '.join(ops)})"
-
-    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str:
-        return f"jnp.tensordot({a}, {b}, axes=({list(ax)}, {list(bx)}))"
-
-    def eye(self, n: str) -> str:
-        return f"jnp.eye({n}, dtype={self.dtype or 'float'})"
-
-    def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k}, {self.dtype or 'float'})"
-
-    def broadcast(self, code: str, shape: str) -> str:
-        # arrays are immutable: no copy needed
-        return f"jnp.broadcast_to(jnp.asarray({code}, dtype={self.dtype or 'float'}), {shape})"
-
-    def copy(self, code: str) -> str:
-        return code  # an immutable array can be shared; `x += y` rebinds the name
-
-    def full(self, shape: str, value: str) -> str:
-        if value in ("0.0", "0"):
-            return f"jnp.zeros({shape}, dtype={self.dtype or 'float'})"
-        return f"jnp.full({shape}, {value}, dtype={self.dtype or 'float'})"
-
-    def scalar_result(self, code: str, number: bool) -> str:
-        return f"jnp.asarray({code}, dtype={self.dtype or 'float'})" if number else code
-
-    prelude = '''
-def _delta(n, k, dtype):
-    i = jnp.arange(n)
-    return jnp.zeros((n,) * k, dtype=dtype).at[(i,) * k].set(1.0)
-'''
-
-
-
-#: a non-negative float literal, as ricci spells constants (``2.0``, ``0.5``, ``1e-05``)
-_FLOAT_LITERAL = re.compile(r"\d+\.\d*(e[-+]?\d+)?|\d+e[-+]?\d+")
-
-#: backend name -> (class, the module it needs, the extra that installs it)
-BACKENDS: dict[str, tuple[type[EmitBackend], str | None, str | None]] = {
-    "numpy": (NumpyBackend, None, None),
-    "torch": (TorchBackend, "torch", "torch"),
-    "jax": (JaxBackend, "jax", "jax"),
-}
-
-
-def get_backend(name: str) -> EmitBackend:
-    if name not in BACKENDS:
-        raise RicciError(f"unknown backend {name!r}: choose " +
-                         ", ".join(repr(b) for b in list(BACKENDS)[:-1]) + f" or {list(BACKENDS)[-1]!r}")
-    cls, module, extra = BACKENDS[name]
-    if module is not None:
-        try:
-            __import__(module)
-        except ImportError:
-            lib = {"torch": "PyTorch", "jax": "JAX"}.get(module, module)
-            raise RicciError(f"the {name} backend needs {lib}: pip install 'ricci[{extra}]'") from None
-    return cls()
-
+from .values import ADD, ATOM, UNARY, Val
 
 # ---------------------------------------------------------------- generation
 
@@ -458,8 +200,6 @@ _IDENT = re.compile(r"(?<![.\w])(?!\d)\w+")
 
 def _accumulable(st) -> list | None:
     """The terms of a sum that can be accumulated one by one (each has every index)."""
-    from ..ir.expr import Add
-
     rhs = st.rhs
     if not (isinstance(rhs, Add) and len(rhs.terms) >= 2 and st.indices):
         return None
@@ -582,8 +322,6 @@ def _shape_code(program: Program, name: str, inputs: Sequence[str], py: Mapping[
 
 
 def _needed(program: Program, outputs: set[str]) -> set[str]:
-    from ..ir.expr import tensor_refs
-
     need = set(outputs)
     for s in reversed(program.statements):
         if s.name in need:
@@ -593,8 +331,6 @@ def _needed(program: Program, outputs: set[str]) -> set[str]:
 
 def _rename_refs(e, py: Mapping[str, str]):
     """``e`` with tensor names replaced by their Python names (``py`` holds only renamings)."""
-    from ..ir.expr import Tensor, map_bottom_up
-
     if not py:
         return e
     return map_bottom_up(e, lambda n: Tensor(py[n.name], n.indices)

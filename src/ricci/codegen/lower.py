@@ -2,22 +2,22 @@
 
 Each right-hand side becomes straight-line array code over named axes: elementwise
 parts become broadcasting arithmetic (axes aligned by transposes and ``None``), every
-summed product becomes pairwise contractions in the order opt_einsum chooses, and each
-pairwise contraction is spelled as the plainest operation that fits: ``a * b`` (no
-summed index), ``a @ b`` / ``a.T @ b`` (a matrix or matrix-vector product), a batched
-``@``, ``tensordot``, or ``einsum`` as the general fallback. Reductions of a single
-operand are ``.sum(axis)``.
+summed product becomes pairwise contractions in the order opt_einsum chooses
+(:mod:`.contract`), and each pairwise contraction is spelled as the plainest operation
+that fits: ``a * b`` (no summed index), ``a @ b`` / ``a.T @ b`` (a matrix or
+matrix-vector product), a batched ``@``, ``tensordot``, or ``einsum`` as the general
+fallback. Reductions of a single operand are ``.sum(axis)``. Subexpressions that repeat
+(:mod:`.repeats`) are computed once.
 
-The spelling of each operation belongs to a :class:`Backend` (see :mod:`ricci.codegen`),
-so the same lowering serves NumPy and PyTorch.
+The spelling of each operation belongs to a :class:`~.backends.Backend`, so the same
+lowering serves NumPy, PyTorch and JAX.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import opt_einsum as oe
 
@@ -37,156 +37,15 @@ from ..ir.expr import (
     Sum,
     Tensor,
     map_bottom_up,
-    substitute,
     walk,
 )
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
 from ..primitives.numbers import number_text
-from ..simplify.rewrite import alpha_key, split_coef, with_coef
-
-Axes = tuple[Index, ...]
-
-
-class Backend(Protocol):
-    name: str
-    #: a product then a sum of two operands is spelled with einsum (else ``(a * b).sum()``)
-    einsum_reduces: bool
-
-    def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
-    def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
-    def max(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
-    def permute(self, a: str, perm: Sequence[int]) -> str: ...
-    def einsum(self, spec: str, ops: Sequence[str]) -> str: ...
-    def tensordot(self, a: str, b: str, ax: Sequence[int], bx: Sequence[int]) -> str: ...
-    def eye(self, n: str) -> str: ...
-    def delta(self, n: str, k: int) -> str: ...
-    def sqrt(self, a: str) -> str: ...
-    def scalar(self, code: str) -> str: ...
-    def number_result(self, code: str) -> tuple[str, bool]: ...
-
-
-ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
-
-
-@dataclass
-class Val:
-    """A lowered value: code, its axes in order, and the precedence of the code."""
-
-    code: str
-    axes: Axes
-    prec: int = ATOM
-    #: a plain Python number (constants and sizes only): backends may need to wrap it
-    number: bool = False
-    #: ``inv(A)`` not yet computed: the code of ``A``, so a product with it can be a solve
-    inverse_of: str | None = None
-    #: with ``inverse_of``: the template that solves with it (``{0}`` A, ``{1}`` the rest)
-    solve: str = ""
-
-    @property
-    def atomic(self) -> bool:
-        return self.prec == ATOM
-
-    def wrapped(self, above: int = POW) -> str:
-        """The code, parenthesised unless it binds tighter than ``above``."""
-        return self.code if self.prec > above else f"({self.code})"
-
-
-def float_literal(v: Fraction) -> str:
-    """A constant as a float literal of the generated code: exact when it has a short
-    decimal form (``0.5``, ``1e-05``), else the nearest float64. A constant float64
-    cannot hold (beyond about 1.8e308, or so small it would be 0) is an error, not a
-    silent ``inf`` or ``0.0``."""
-    if v.denominator == 1 and abs(v.numerator) < 10**15:
-        return f"{v.numerator}.0"
-    try:
-        f = float(v)
-    except OverflowError:
-        f = math.inf
-    if math.isinf(f) or (f == 0 and v != 0):
-        raise RicciError(f"the constant {_magnitude(v)} is out of the range of float64, which the "
-                         f"generated code computes in",
-                         hint="rescale the program so that its constants lie between about "
-                              "1e-308 and 1e308")
-    if v.denominator != 1 and len(str(v.denominator)) < 30:
-        t = number_text(v)
-        if "/" not in t and len(t) <= 40:
-            return t
-    return repr(f)
-
-
-def _magnitude(v: Fraction) -> str:
-    """``v`` for a message, whatever its size: ``about 1e400`` (from the lengths of its
-    numerator and denominator, never a conversion of a huge number)."""
-    e = round((abs(v.numerator).bit_length() - v.denominator.bit_length()) * math.log10(2))
-    return f"about {'-' if v < 0 else ''}1e{e}"
-
-
-class Repeats:
-    """The subexpressions of some expressions worth computing once: an ``inv(A)`` read more
-    than once (with any indices), and a function call, power or sum with free indices that
-    occurs more than once up to the names of its indices (``key in repeats`` for a
-    :func:`canonical` key).
-
-    A canonical key costs a substitution, linear in the node's size; it is computed only
-    for nodes whose *shape* (the structure with index names dropped, one memoised pass)
-    occurs twice, so finding repeats in a deep expression is linear, not quadratic."""
-
-    def __init__(self, exprs: Sequence[Expr]) -> None:
-        self._ids: dict[tuple, int] = {}
-        self._shape: dict[Expr, int] = {}
-        self._canonical: dict[Expr, tuple[Expr, dict[Index, Index]]] = {}
-        nodes = [n for e in exprs for n in walk(e)
-                 if isinstance(n, MatFn) or (isinstance(n, (Call, Pow, Sum)) and n.free)]
-        count: dict[int, int] = {}
-        for n in nodes:
-            sh = self.shape(n)
-            count[sh] = count.get(sh, 0) + 1
-        self._twice = {sh for sh, c in count.items() if c > 1}
-        seen: set = set()
-        self.keys: set = set()
-        for n in nodes:
-            if self.shape(n) not in self._twice:
-                continue
-            key = whole(n) if isinstance(n, MatFn) else self.canonical(n)[0]
-            if key in seen:
-                self.keys.add(key)
-            seen.add(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.keys
-
-    def canonical(self, e: Expr) -> tuple[Expr, dict[Index, Index]]:
-        """:func:`canonical`, computed once per node."""
-        hit = self._canonical.get(e)
-        if hit is None:
-            hit = self._canonical[e] = canonical(e)
-        return hit
-
-    def may_repeat(self, e: Expr) -> bool:
-        """False when no other node has ``e``'s shape: then it is no repeat."""
-        return self.shape(e) in self._twice
-
-    def shape(self, e: Expr) -> int:
-        """A number for ``e``'s structure with its index names dropped (dims kept), equal for
-        nodes equal up to index names."""
-        hit = self._shape.get(e)
-        if hit is not None:
-            return hit
-        if isinstance(e, (Tensor, Delta)):
-            own: tuple = (type(e).__name__, getattr(e, "name", ""), tuple(i.dim for i in e.indices))
-        elif isinstance(e, MatFn):
-            own = ("MatFn", e.fn, e.arg.name, tuple(i.dim for i in e.out))
-        elif isinstance(e, Size):
-            own = ("Size", e.index.dim)
-        elif isinstance(e, Const):
-            own = ("Const", e.value)
-        elif isinstance(e, (Sum, Max)):
-            own = (type(e).__name__, tuple(i.dim for i in e.indices), self.shape(e.body))
-        else:
-            own = (type(e).__name__, getattr(e, "fn", ""), tuple(self.shape(k) for k in e.children))
-        out = self._ids.setdefault(own, len(self._ids))
-        self._shape[e] = out
-        return out
+from ..simplify.coefficients import split_coef, with_coef
+from .backends import Backend
+from .contract import contract_pairwise
+from .repeats import Repeats, whole
+from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal
 
 
 class Lowerer:
@@ -594,42 +453,6 @@ class Lowerer:
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
 
 
-def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optimal_upto: int,
-                      reduce: Callable, binary: Callable, store: Callable = lambda v: v):
-    """Contract ``ops`` (values with ``.axes``) down to the axes ``keep``, two at a time in
-    the order opt_einsum chooses for the sizes ``size(axis)`` (its optimal search up to
-    ``optimal_upto`` operands, greedy beyond). ``reduce(v, axes)`` sums a lone operand
-    down to ``axes``; ``binary(a, b, needed)`` contracts two, keeping the axes in
-    ``needed``; ``store`` is applied to every intermediate (not to the result). Shared by
-    code generation and the matrix view, so both pair the operands the same way."""
-    letters: dict[Index, str] = {}
-    for v in ops:
-        for a in v.axes:
-            letters.setdefault(a, oe.get_symbol(len(letters)))
-    spec = ",".join("".join(letters[a] for a in v.axes) for v in ops) + "->" + \
-        "".join(letters[a] for a in keep)
-    shapes = [tuple(size(a) for a in v.axes) for v in ops]
-    path, _ = oe.contract_path(spec, *shapes, shapes=True,
-                               optimize="optimal" if len(ops) <= optimal_upto else "greedy")
-    live = list(ops)
-    for pair in path:
-        picked = [live[k] for k in sorted(pair)]
-        for k in sorted(pair, reverse=True):
-            live.pop(k)
-        needed = set(keep)
-        for v in live:
-            needed.update(v.axes)
-        if len(picked) == 1:
-            new = reduce(picked[0], tuple(a for a in picked[0].axes if a in needed))
-        else:
-            new = picked[0]
-            for nxt in picked[1:]:
-                new = binary(new, nxt, needed)
-        live.append(store(new) if live else new)
-    (res,) = live
-    return res
-
-
 def _has_tensor(e: Expr) -> bool:
     """``e`` reads an array (its lowered value is no plain Python number)."""
     return any(isinstance(n, (Tensor, MatFn, Delta)) for n in walk(e))
@@ -663,28 +486,6 @@ def _match(p: Expr, e: Expr, bound: list[Expr]) -> bool:
             return False
         return all(_match(a, b, bound) for a, b in zip(p.children, e.children))
     return p == e
-
-
-def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:
-    """``e`` with its free indices renamed ``~0, ~1, ...`` in order of appearance (dims
-    kept), and the map back: ``exp(z[n,k])`` and ``exp(z[p,q])`` have one key, so a value
-    computed for one serves the other (its axes renamed)."""
-    order: list[Index] = []
-    for n in walk(e):
-        for i in getattr(n, "indices", ()) if isinstance(n, (Tensor, Delta)) else ():
-            if i in e.free and i not in order:
-                order.append(i)
-    for i in sorted(e.free - set(order)):
-        order.append(i)
-    ren = {i: Index(f"~{k}", i.dim) for k, i in enumerate(order)}
-    key = alpha_key(substitute(e, ren))
-    return key, {v: k for k, v in ren.items()}
-
-
-def whole(e: MatFn) -> MatFn:
-    """The call with canonical result indices: the same key for ``inv(A)[i,j]`` and
-    ``inv(A)[q,p]`` (both read the one matrix ``inv(A)``)."""
-    return e.with_out(e.arg.indices[:len(e.out)])
 
 
 def _union(axes_list: Sequence[Axes]) -> Axes:

@@ -51,7 +51,8 @@ from ..ir.expr import (
 )
 from ..ir.program import Program, Statement
 from ..primitives.functions import FUNCTIONS
-from ..simplify.rewrite import expand, node_count, simplify
+from ..simplify.factor import expand, node_count
+from ..simplify.rewrite import simplify
 
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
 

@@ -32,7 +32,8 @@ from typing import Any, Callable, Mapping, Sequence, TypeGuard
 import opt_einsum as oe
 
 from ..calculus.record import DerivationRecord
-from ..codegen.lower import contract_pairwise, float_literal
+from ..codegen.contract import contract_pairwise
+from ..codegen.values import float_literal
 from ..ir.expr import (
     Add,
     Call,
@@ -56,7 +57,7 @@ from ..ir.expr import (
 from ..ir.program import Statement
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call, runtime
 from ..primitives.greek import GREEK
-from ..simplify.rewrite import split_coef, with_coef
+from ..simplify.coefficients import split_coef, with_coef
 from .render import SQRT, dim_collisions, integer_text, latex_equations, latex_text, number_text
 
 Axes = tuple[Index, ...]

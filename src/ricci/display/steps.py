@@ -52,7 +52,9 @@ from ..ir.expr import (
 )
 from ..ir.program import Statement, ancestors, depends_on
 from ..primitives.functions import MATRIX_FUNCTIONS
-from ..simplify.rewrite import alpha_key, simplify, split_coef
+from ..simplify.canonical import alpha_key
+from ..simplify.coefficients import split_coef
+from ..simplify.rewrite import simplify
 from .matrix import MatMul, MatrixLine, T, Var, matrix_view, render_latex, render_text
 from .render import _head, expr_text, latex_aligned, latex_text, notation_of
 

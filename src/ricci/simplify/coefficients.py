@@ -1,5 +1,5 @@
-"""Rational coefficients of terms, shared by the rewrite rules (:mod:`.rewrite`) and the
-pattern language (:mod:`.patterns`).
+"""Rational coefficients of terms, shared by the rewrite rules (:mod:`.arithmetic`), the
+transforms of :mod:`.factor` and the pattern language (:mod:`.patterns`).
 
 A term is ``c * rest`` with ``c`` an exact rational: :func:`split_coef` takes it apart,
 :func:`with_coef` puts it back, so that ``with_coef(*split_coef(t))`` is ``t`` for a term

@@ -24,8 +24,8 @@ import numpy as np
 from .. import validate
 from ..bounds import current, guarded
 from ..calculus.prepare import as_program
+from ..codegen.backends import BACKENDS
 from ..codegen.binding import all_dims
-from ..codegen.emit import BACKENDS
 from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.expr import Call, MatFn, index_occurrences, walk

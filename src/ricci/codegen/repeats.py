@@ -1,0 +1,119 @@
+"""Subexpressions computed once: which nodes of some expressions repeat up to the names of
+their free indices (:class:`Repeats`), and their keys (:func:`canonical`, :func:`whole`).
+
+Invariants: nodes with one key are equal up to the names of their indices (the dims
+kept), and the map :func:`canonical` returns renames the key's free indices back to the
+node's, so a value computed for one serves the other. Finding the repeats is linear in
+the size of the expressions (see :class:`Repeats`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..ir.expr import (
+    Call,
+    Const,
+    Delta,
+    Expr,
+    Index,
+    MatFn,
+    Max,
+    Pow,
+    Size,
+    Sum,
+    Tensor,
+    substitute,
+    walk,
+)
+from ..simplify.canonical import alpha_key
+
+
+class Repeats:
+    """The subexpressions of some expressions worth computing once: an ``inv(A)`` read more
+    than once (with any indices), and a function call, power or sum with free indices that
+    occurs more than once up to the names of its indices (``key in repeats`` for a
+    :func:`canonical` key).
+
+    A canonical key costs a substitution, linear in the node's size; it is computed only
+    for nodes whose *shape* (the structure with index names dropped, one memoised pass)
+    occurs twice, so finding repeats in a deep expression is linear, not quadratic."""
+
+    def __init__(self, exprs: Sequence[Expr]) -> None:
+        self._ids: dict[tuple, int] = {}
+        self._shape: dict[Expr, int] = {}
+        self._canonical: dict[Expr, tuple[Expr, dict[Index, Index]]] = {}
+        nodes = [n for e in exprs for n in walk(e)
+                 if isinstance(n, MatFn) or (isinstance(n, (Call, Pow, Sum)) and n.free)]
+        count: dict[int, int] = {}
+        for n in nodes:
+            sh = self.shape(n)
+            count[sh] = count.get(sh, 0) + 1
+        self._twice = {sh for sh, c in count.items() if c > 1}
+        seen: set = set()
+        self.keys: set = set()
+        for n in nodes:
+            if self.shape(n) not in self._twice:
+                continue
+            key = whole(n) if isinstance(n, MatFn) else self.canonical(n)[0]
+            if key in seen:
+                self.keys.add(key)
+            seen.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def canonical(self, e: Expr) -> tuple[Expr, dict[Index, Index]]:
+        """:func:`canonical`, computed once per node."""
+        hit = self._canonical.get(e)
+        if hit is None:
+            hit = self._canonical[e] = canonical(e)
+        return hit
+
+    def may_repeat(self, e: Expr) -> bool:
+        """False when no other node has ``e``'s shape: then it is no repeat."""
+        return self.shape(e) in self._twice
+
+    def shape(self, e: Expr) -> int:
+        """A number for ``e``'s structure with its index names dropped (dims kept), equal for
+        nodes equal up to index names."""
+        hit = self._shape.get(e)
+        if hit is not None:
+            return hit
+        if isinstance(e, (Tensor, Delta)):
+            own: tuple = (type(e).__name__, getattr(e, "name", ""), tuple(i.dim for i in e.indices))
+        elif isinstance(e, MatFn):
+            own = ("MatFn", e.fn, e.arg.name, tuple(i.dim for i in e.out))
+        elif isinstance(e, Size):
+            own = ("Size", e.index.dim)
+        elif isinstance(e, Const):
+            own = ("Const", e.value)
+        elif isinstance(e, (Sum, Max)):
+            own = (type(e).__name__, tuple(i.dim for i in e.indices), self.shape(e.body))
+        else:
+            own = (type(e).__name__, getattr(e, "fn", ""), tuple(self.shape(k) for k in e.children))
+        out = self._ids.setdefault(own, len(self._ids))
+        self._shape[e] = out
+        return out
+
+
+def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:
+    """``e`` with its free indices renamed ``~0, ~1, ...`` in order of appearance (dims
+    kept), and the map back: ``exp(z[n,k])`` and ``exp(z[p,q])`` have one key, so a value
+    computed for one serves the other (its axes renamed)."""
+    order: list[Index] = []
+    for n in walk(e):
+        for i in getattr(n, "indices", ()) if isinstance(n, (Tensor, Delta)) else ():
+            if i in e.free and i not in order:
+                order.append(i)
+    for i in sorted(e.free - set(order)):
+        order.append(i)
+    ren = {i: Index(f"~{k}", i.dim) for k, i in enumerate(order)}
+    key = alpha_key(substitute(e, ren))
+    return key, {v: k for k, v in ren.items()}
+
+
+def whole(e: MatFn) -> MatFn:
+    """The call with canonical result indices: the same key for ``inv(A)[i,j]`` and
+    ``inv(A)[q,p]`` (both read the one matrix ``inv(A)``)."""
+    return e.with_out(e.arg.indices[:len(e.out)])
