@@ -18,21 +18,9 @@ import pytest
 
 import ricci
 from ricci import limits
-from ricci.ir.expr import (
-    Add,
-    Call,
-    Const,
-    Expr,
-    Index,
-    Mul,
-    Pow,
-    Sum,
-    Tensor,
-    contains,
-    substitute,
-    tensor_refs,
-    walk,
-)
+from ricci.ir.expr import Add, Call, Const, Expr, Index, Mul, Pow, Sum, Tensor
+from ricci.ir.indices import substitute
+from ricci.ir.traversal import contains, tensor_refs, walk
 from ricci.simplify.coefficients import FOLD_LIMIT, small
 from ricci.simplify.rewrite import simplify
 

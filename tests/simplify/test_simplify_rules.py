@@ -23,8 +23,9 @@ import ricci
 from ricci.codegen.binding import all_dims
 from ricci.display.render import statement_text
 from ricci.errors import RicciError
-from ricci.ir.expr import Call, Const, Expr, Mul, Pow, Sum, Tensor, walk
+from ricci.ir.expr import Call, Const, Expr, Mul, Pow, Sum, Tensor
 from ricci.ir.program import Program
+from ricci.ir.traversal import walk
 from ricci.simplify.coefficients import split_coef
 from ricci.simplify.patterns import (
     Alternative,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ricci.codegen.binding import all_dims
-from ricci.ir.expr import index_occurrences
+from ricci.ir.traversal import index_occurrences
 from ricci.verify.evaluate import evaluate
 
 

@@ -13,18 +13,10 @@ import torch
 from torch.autograd.functional import jacobian
 
 from ricci.codegen.binding import all_dims
-from ricci.ir.expr import (
-    Deriv,
-    Expr,
-    Index,
-    Tensor,
-    Transposed,
-    index_occurrences,
-    map_bottom_up,
-    rename_bound,
-    substitute,
-)
+from ricci.ir.expr import Deriv, Expr, Index, Tensor, Transposed
+from ricci.ir.indices import rename_bound, substitute
 from ricci.ir.program import Program, Statement
+from ricci.ir.traversal import index_occurrences, map_bottom_up
 from ricci.verify.evaluate import evaluate
 
 from support.matrix_check import _py_env

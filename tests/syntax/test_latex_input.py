@@ -449,7 +449,8 @@ def _latex_printer():
 
 def _same_values(a, b):
     """Both programs compute the same values (every dim of size 3, random positive inputs)."""
-    from ricci.ir.expr import Index, walk
+    from ricci.ir.expr import Index
+    from ricci.ir.traversal import walk
 
     def labels(p):
         out = {d for dl in p.dims.values() for d in dl}

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 import ricci
 from ricci.codegen.binding import all_dims
-from ricci.ir.expr import Size, walk
+from ricci.ir.expr import Size
+from ricci.ir.traversal import walk
 from ricci.verify.evaluate import evaluate
 
 from support.cases import (

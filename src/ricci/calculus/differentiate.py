@@ -42,23 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bounds import tick
-from ..ir.expr import (
-    ONE,
-    Add,
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    contains,
-    where,
-)
+from ..ir.expr import ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
+from ..ir.traversal import contains, where
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 
 Terms = list[Expr]

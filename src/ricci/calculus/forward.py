@@ -11,24 +11,10 @@ from collections.abc import Sequence
 
 from ..bounds import check_size, guarded, tick
 from ..errors import RicciError
-from ..ir.expr import (
-    ZERO,
-    Add,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    Mul,
-    Sum,
-    Tensor,
-    contains,
-    index_names,
-    rename_bound,
-    replace_tensors,
-    substitute,
-    tensor_refs,
-)
+from ..ir.expr import ZERO, Add, Const, Delta, Expr, Index, Mul, Sum, Tensor
+from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, depends_on
+from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import Names, as_program, closure, fresh_indices, lhs_text, no_gc, output_of, parse_wrt, reuse_forward

@@ -13,24 +13,10 @@ from contextlib import contextmanager
 
 from .. import validate
 from ..errors import RicciError
-from ..ir.expr import (
-    Call,
-    Const,
-    Expr,
-    Index,
-    Size,
-    Sum,
-    Tensor,
-    contains,
-    distinct,
-    fresh_name,
-    map_bottom_up,
-    substitute,
-    successors,
-    tensor_refs,
-    walk,
-)
+from ..ir.expr import Call, Const, Expr, Index, Size, Sum, Tensor
+from ..ir.indices import fresh_name, substitute, successors
 from ..ir.program import Program, Statement, depends_on
+from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse

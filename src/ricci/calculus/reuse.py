@@ -20,22 +20,9 @@ from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 from ..bounds import tick
-from ..ir.expr import (
-    Add,
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    map_bottom_up,
-)
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
 from ..ir.program import Statement
+from ..ir.traversal import map_bottom_up
 
 Ren = dict[Index, Index]
 
@@ -253,7 +240,7 @@ def _candidates(heads: list[tuple], index: dict[tuple, list[int]],
 
 
 def _occurring(e: Expr) -> set[Index]:
-    from ..ir.expr import index_occurrences
+    from ..ir.traversal import index_occurrences
 
     return index_occurrences(e)
 

@@ -18,25 +18,10 @@ import functools
 from collections.abc import Mapping, Sequence
 
 from ..bounds import check_size, guarded, tick
-from ..ir.expr import (
-    ONE,
-    ZERO,
-    Add,
-    Const,
-    Expr,
-    Mul,
-    Pow,
-    Sum,
-    Tensor,
-    contains,
-    distinct,
-    index_names,
-    map_bottom_up,
-    rename_bound,
-    substitute,
-    tensor_refs,
-)
+from ..ir.expr import ONE, ZERO, Add, Const, Expr, Mul, Pow, Sum, Tensor
+from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
+from ..ir.traversal import contains, distinct, index_names, map_bottom_up, tensor_refs
 from ..simplify.factor import expand_if_smaller, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms

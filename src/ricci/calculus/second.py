@@ -26,20 +26,10 @@ from collections.abc import Sequence
 from .. import validate
 from ..bounds import check_size, guarded, tick
 from ..errors import RicciError
-from ..ir.expr import (
-    Expr,
-    Index,
-    Sum,
-    Tensor,
-    contains,
-    fresh_name,
-    index_names,
-    replace_tensors,
-    substitute,
-    successors,
-    tensor_refs,
-)
+from ..ir.expr import Expr, Index, Sum, Tensor
+from ..ir.indices import fresh_name, substitute, successors
 from ..ir.program import Program, Statement
+from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.factor import factor_common, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .forward import forward_mode, inline_statements

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..errors import RicciError, Span
-from ..ir.expr import index_occurrences
 from ..ir.program import Program
+from ..ir.traversal import index_occurrences
 from ..primitives.functions import MATRIX_FUNCTIONS
 
 

@@ -36,8 +36,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import RicciError
-from ..ir.expr import MatFn, tensor_refs, walk
+from ..ir.expr import MatFn
 from ..ir.program import Program
+from ..ir.traversal import tensor_refs, walk
 from ..primitives.functions import (
     DOMAINS,
     MATRIX_FUNCTIONS,

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ..bounds import tick
-from ..ir.expr import Add, Tensor, map_bottom_up, tensor_refs
+from ..ir.expr import Add, Tensor
 from ..ir.program import Program
+from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
 from ..simplify.coefficients import split_coef, with_coef
 from .backends import BACKENDS, EmitBackend, get_backend

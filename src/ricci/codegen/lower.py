@@ -22,23 +22,8 @@ from typing import Callable, Sequence
 import opt_einsum as oe
 
 from ..errors import RicciError
-from ..ir.expr import (
-    Add,
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Max,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    map_bottom_up,
-    walk,
-)
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
+from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
 from ..primitives.numbers import number_text
 from ..simplify.coefficients import split_coef, with_coef

@@ -11,21 +11,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..ir.expr import (
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Max,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    substitute,
-    walk,
-)
+from ..ir.expr import Call, Const, Delta, Expr, Index, MatFn, Max, Pow, Size, Sum, Tensor
+from ..ir.indices import substitute
+from ..ir.traversal import walk
 from ..simplify.canonical import alpha_key
 
 

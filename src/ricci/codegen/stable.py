@@ -28,28 +28,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Mapping, TypeGuard
 
-from ..ir.expr import (
-    ONE,
-    ZERO,
-    Add,
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Max,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    map_bottom_up,
-    rename_bound,
-    substitute,
-    walk,
-)
+from ..ir.expr import ONE, ZERO, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
+from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement
+from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import FUNCTIONS
 from ..simplify.factor import expand, node_count
 from ..simplify.rewrite import simplify

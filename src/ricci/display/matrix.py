@@ -34,27 +34,10 @@ import opt_einsum as oe
 from ..calculus.record import DerivationRecord
 from ..codegen.contract import contract_pairwise
 from ..codegen.values import float_literal
-from ..ir.expr import (
-    Add,
-    Call,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    MatFn,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    Transposed,
-    fresh_name,
-    map_bottom_up,
-    rename_bound,
-    successors,
-    walk,
-)
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, Transposed
+from ..ir.indices import fresh_name, rename_bound, successors
 from ..ir.program import Statement
+from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call, runtime
 from ..primitives.greek import GREEK
 from ..simplify.coefficients import split_coef, with_coef

@@ -26,29 +26,9 @@ from typing import TypeGuard
 from ..bounds import tick
 from ..errors import RicciError
 from ..ir import printing
-from ..ir.expr import (
-    Add,
-    Call,
-    Const,
-    Delta,
-    Deriv,
-    Expr,
-    Index,
-    MatFn,
-    Max,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    Tensor,
-    Transposed,
-    fresh_name,
-    index_names,
-    rename_bound,
-    substitute,
-    successors,
-    walk,
-)
+from ..ir.expr import Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor, Transposed
+from ..ir.indices import fresh_name, rename_bound, substitute, successors
+from ..ir.traversal import index_names, walk
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_reading
 from ..primitives.greek import GREEK
 from ..primitives.numbers import integer_text, number_text

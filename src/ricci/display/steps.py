@@ -25,32 +25,10 @@ from dataclasses import dataclass, field
 from ..calculus import differentiate as D
 from ..calculus.record import DerivationRecord
 from ..errors import RicciError
-from ..ir.expr import (
-    ONE,
-    ZERO,
-    Add,
-    Call,
-    Const,
-    Delta,
-    Deriv,
-    Expr,
-    Index,
-    MatFn,
-    Mul,
-    Size,
-    Sum,
-    Tensor,
-    Transposed,
-    contains,
-    fresh_name,
-    index_names,
-    map_bottom_up,
-    rename_bound,
-    substitute,
-    tensor_names,
-    tensor_refs,
-)
+from ..ir.expr import ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, Size, Sum, Tensor, Transposed
+from ..ir.indices import fresh_name, rename_bound, substitute
 from ..ir.program import Statement, ancestors, depends_on
+from ..ir.traversal import contains, index_names, map_bottom_up, tensor_names, tensor_refs
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.canonical import alpha_key
 from ..simplify.coefficients import split_coef

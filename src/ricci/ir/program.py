@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..bounds import gc_paused, guarded
 from ..errors import RicciError, Span
 from . import printing
-from .expr import Expr, Index, Tensor, tensor_refs
+from .expr import Expr, Index, Tensor
+from .traversal import tensor_refs
 
 
 class Statement:

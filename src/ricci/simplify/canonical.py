@@ -19,19 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from ..ir.expr import (
-    Add,
-    Delta,
-    Expr,
-    Index,
-    Mul,
-    Size,
-    Sum,
-    Tensor,
-    contains,
-    distinct,
-    substitute,
-)
+from ..ir.expr import Add, Delta, Expr, Index, Mul, Size, Sum, Tensor
+from ..ir.indices import substitute
+from ..ir.traversal import contains, distinct
 from .rules import Rule, registrar
 
 #: the rules of this module, in the order they are tried on a node of their type

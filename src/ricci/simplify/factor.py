@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..ir.expr import ONE, Add, Const, Delta, Expr, Index, Mul, Pow, Sum, substitute
+from ..ir.expr import ONE, Add, Const, Delta, Expr, Index, Mul, Pow, Sum
+from ..ir.indices import substitute
 from .coefficients import split_coef, with_coef
 from .rewrite import simplify
 from .rules import base_exp, product_of

@@ -17,25 +17,9 @@ re-factors a sum of terms, so no sequence of rewrites can cycle.
 
 from __future__ import annotations
 
-from ..ir.expr import (
-    ONE,
-    ZERO,
-    Add,
-    Const,
-    Delta,
-    Expr,
-    Index,
-    Mul,
-    Pow,
-    Size,
-    Sum,
-    contains,
-    distinct,
-    fresh_name,
-    index_names,
-    substitute,
-    successors,
-)
+from ..ir.expr import ONE, ZERO, Add, Const, Delta, Expr, Index, Mul, Pow, Size, Sum
+from ..ir.indices import fresh_name, substitute, successors
+from ..ir.traversal import contains, distinct, index_names
 from .rules import Rule, product_of, registrar
 
 #: the rules of this module, in the order they are tried on a node of their type

@@ -28,8 +28,9 @@ from ..codegen.backends import BACKENDS
 from ..codegen.binding import all_dims
 from ..derivation import Derivation, grad
 from ..errors import RicciError
-from ..ir.expr import Call, MatFn, index_occurrences, walk
+from ..ir.expr import Call, MatFn
 from ..ir.program import Program
+from ..ir.traversal import index_occurrences, walk
 from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
