@@ -114,7 +114,7 @@ def rule_for(e: Expr, h: Holes) -> Rule:
 class _Engine(Holes):
     """The engine's holes: a child's derivative, computed recursively and memoised per
     node (a shared subtree is differentiated once). Only the children that mention
-    ``wrt`` are visited (:func:`~ricci.expr.where`, cached in the nodes): the derivatives
+    ``wrt`` are visited (:func:`~ricci.ir.traversal.where`, cached in the nodes): the derivatives
     of one statement w.r.t. each of the n tensors it reads cost O(n) together, not O(n)
     each."""
 

@@ -252,7 +252,7 @@ def known_answers(s: Statement) -> dict[Expr, Expr]:
 
 def reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
     """Replace subexpressions equal to a forward right-hand side by its left-hand side, then
-    products of its factors (up to index names, see :mod:`ricci.reuse`)."""
+    products of its factors (up to index names, see :mod:`ricci.calculus.reuse`)."""
     known = {s.rhs: s.lhs for s in prog.statements
              if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
     if known:

@@ -2,7 +2,7 @@
 
 :class:`Backend` is what the lowering (:mod:`.lower`) asks of a backend, :class:`EmitBackend`
 what the emitter (:mod:`.emit`) asks besides. :data:`BACKENDS` is the table of backends
-(the class, the module it needs, the extra that installs it); everything that lists
+(the class, the module it needs, the extra that installs it, the library's name); everything that lists
 backends reads it. NumPy and JAX are one class, :class:`NumpyLikeBackend`, which spells
 NumPy's array API from data (the library's name in generated code, the dtype of the arrays
 it makes, a few templates), so another library with that API is a subclass that sets data
@@ -17,7 +17,7 @@ emitter sets its ``dtype``).
 from __future__ import annotations
 
 import re
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from ..errors import RicciError
 from ..primitives.functions import FUNCTIONS, one_call
@@ -285,11 +285,21 @@ def _delta(n, k, dtype):
 '''
 
 
-#: backend name -> (class, the module it needs, the extra that installs it)
-BACKENDS: dict[str, tuple[type[EmitBackend], str | None, str | None]] = {
-    "numpy": (NumpyBackend, None, None),
-    "torch": (TorchBackend, "torch", "torch"),
-    "jax": (JaxBackend, "jax", "jax"),
+class BackendEntry(NamedTuple):
+    """A backend's row: its class, the module it needs, the extra that installs it, and
+    the library's name as a person reads it (in the error when it is missing)."""
+
+    cls: type[EmitBackend]
+    module: str | None
+    extra: str | None
+    library: str
+
+
+#: backend name -> its entry (the one place a backend is listed)
+BACKENDS: dict[str, BackendEntry] = {
+    "numpy": BackendEntry(NumpyBackend, None, None, "NumPy"),
+    "torch": BackendEntry(TorchBackend, "torch", "torch", "PyTorch"),
+    "jax": BackendEntry(JaxBackend, "jax", "jax", "JAX"),
 }
 
 
@@ -297,11 +307,11 @@ def get_backend(name: str) -> EmitBackend:
     if name not in BACKENDS:
         raise RicciError(f"unknown backend {name!r}: choose " +
                          ", ".join(repr(b) for b in list(BACKENDS)[:-1]) + f" or {list(BACKENDS)[-1]!r}")
-    cls, module, extra = BACKENDS[name]
-    if module is not None:
+    entry = BACKENDS[name]
+    if entry.module is not None:
         try:
-            __import__(module)
+            __import__(entry.module)
         except ImportError:
-            lib = {"torch": "PyTorch", "jax": "JAX"}.get(module, module)
-            raise RicciError(f"the {name} backend needs {lib}: pip install 'ricci[{extra}]'") from None
-    return cls()
+            raise RicciError(f"the {name} backend needs {entry.library}: "
+                             f"pip install 'ricci[{entry.extra}]'") from None
+    return entry.cls()

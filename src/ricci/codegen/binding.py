@@ -1,7 +1,7 @@
 """Binding sizes at call time: every dim of a program gets one size, or a clear error.
 
 Sizes come from the arrays passed in (each input axis has a dim label, see
-:mod:`ricci.resolve`), and, for dims no input carries, from a ``sizes`` mapping keyed by
+:mod:`ricci.syntax.resolve`), and, for dims no input carries, from a ``sizes`` mapping keyed by
 index name. Two arrays that disagree on a dim raise :class:`RicciError` naming the index,
 both tensors and both sizes, with a caret at the place in the program that ties them.
 """

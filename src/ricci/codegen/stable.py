@@ -20,7 +20,7 @@ untouched), so that it never does:
 What is left of a scale where a value is needed (an output, the argument of another
 function) is materialised as ``exp(k * c)``: the value itself, which is then genuinely out
 of range or not. The rewritten program is an ordinary program over the IR (with one
-codegen-only node, :class:`~ricci.expr.Max`), so the rest of code generation is unchanged.
+codegen-only node, :class:`~ricci.ir.expr.Max`), so the rest of code generation is unchanged.
 """
 
 from __future__ import annotations

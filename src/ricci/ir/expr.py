@@ -228,7 +228,7 @@ class Tensor(Expr):
 
 
 class Call(Expr):
-    """An elementwise function ``fn(args...)`` from the table in :mod:`ricci.functions`."""
+    """An elementwise function ``fn(args...)`` from the table in :mod:`ricci.primitives.functions`."""
 
     __slots__ = ("args", "fn")
     RANK = 3
@@ -356,7 +356,7 @@ class Delta(Expr):
 
 
 class MatFn(Expr):
-    """A function of a whole square matrix, from the table in :mod:`ricci.functions`:
+    """A function of a whole square matrix, from the table in :mod:`ricci.primitives.functions`:
     ``inv(A)[i,j]`` (``out = (i,j)``: an element of the inverse), ``det(A)``, ``logdet(A)``
     (``out = ()``: a number).
 
@@ -396,7 +396,7 @@ def operand(name: str, dim: str) -> Tensor:
 class Deriv(Expr):
     """``d num / d wrt[P]``: an unevaluated derivative, as a person writes it mid-derivation.
 
-    Only step-by-step derivations (:mod:`ricci.steps`) build it; it never reaches the
+    Only step-by-step derivations (:mod:`ricci.display.steps`) build it; it never reaches the
     simplifier's output, code generation or the reference interpreter. ``num`` is any
     expression (``y[i,j]`` or ``x[i,k] * a[k,j]``), ``wrt`` a tensor reference whose
     indices are the denominator's own. Its free indices are those of both.

@@ -7,7 +7,7 @@ Invariants of a :class:`Program`:
 * each statement's right-hand side has free indices exactly within its left-hand side
   (left-hand indices it lacks are broadcast);
 * ``dims[name]`` gives, for every tensor (inputs and defined), the dim label of each
-  axis; every :class:`~ricci.expr.Index` in the program carries one of these labels
+  axis; every :class:`~ricci.ir.expr.Index` in the program carries one of these labels
   (or a label of its own, whose size must then be given by the caller).
 
 Derived programs (gradients, Jacobians) are Programs too, so they can be printed,

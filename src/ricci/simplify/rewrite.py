@@ -131,7 +131,7 @@ def shared_memo() -> Iterator[None]:
     one memo, so an expression simplified once (a gradient statement substituted into
     each of its uses) is never simplified again. Sound because simplification is a pure
     function of the node and its results are fixed points. The outermost block owns the
-    memo; it is dropped on exit (with the memoised comparisons of :mod:`ricci.expr`)."""
+    memo; it is dropped on exit (with the memoised comparisons of :mod:`ricci.ir.expr`)."""
     if _shared.get() is not None:
         yield
         return

@@ -68,7 +68,7 @@ from .tree import (
 
 @guarded("parsing")
 def parse(text: str, syntax: str = "ricci") -> Program:
-    """Parse program text into a :class:`~ricci.program.Program`.
+    """Parse program text into a :class:`~ricci.ir.program.Program`.
 
     ``syntax`` is ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
     ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md) or ``"auto"``, which

@@ -3,7 +3,7 @@
 :func:`check` builds random float64 inputs, runs the gradient code ricci generated, and
 compares it with
 
-* PyTorch autograd through the reference interpreter (:mod:`ricci.evaluate`), when torch
+* PyTorch autograd through the reference interpreter (:mod:`ricci.verify.evaluate`), when torch
   is installed, and
 * central finite differences of the forward program evaluated with NumPy.
 

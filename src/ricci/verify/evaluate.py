@@ -1,7 +1,7 @@
 """A reference interpreter: evaluates a program directly from the IR, with NumPy or PyTorch.
 
 It is deliberately simple (each node evaluated on its own, products and sums through one
-``einsum``) and shares no code with :mod:`ricci.lower` / :mod:`ricci.codegen`, so it is an
+``einsum``) and shares no code with :mod:`ricci.codegen.lower` / :mod:`ricci.codegen`, so it is an
 independent oracle: :func:`ricci.check` runs PyTorch autograd and finite differences on
 this interpreter and compares them with the generated gradient code.
 """
