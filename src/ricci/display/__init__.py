@@ -1,6 +1,7 @@
 """What a person reads, in three notations (text, Unicode, LaTeX).
 
-* index notation: :mod:`.notation` (how each piece is spelled), :mod:`.implicit_sums`
+* index notation: :mod:`.notation` (how each piece is spelled; the one LaTeX speller of
+  names and numbers, which every view uses), :mod:`.implicit_sums`
   (which sums print implicitly), :mod:`.render` (the printer; installed as the printer of
   IR objects);
 * matrix notation: :mod:`.matrix_algebra` (the tree), :mod:`.matrix_convert` (index

@@ -49,8 +49,8 @@ from ..primitives.numbers import number_text
 from .implicit_sums import dim_collisions
 from .matrix_algebra import M, NoMatrixForm, Var
 from .matrix_convert import no_matrix_form, statement_node
-from .matrix_render import NP, SIZES, Spelling, latex_name, py_name, render_latex, render_numpy, render_text
-from .notation import latex_equations, latex_text
+from .matrix_render import NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
+from .notation import LATEX, latex_equations, latex_symbol, latex_text
 from .render import statement_text
 
 
@@ -219,8 +219,10 @@ def slice_text(ln: MatrixLine, name: str, notation: str = "text") -> str | None:
     assert st is not None  # matrix_lines gives a line with slices its statement
     where = ", ".join(i.name for dl in deltas for i in dl.indices)
     sl = ",".join(":" if i in inner else i.name for i in st.indices)
-    if notation == "latex":
-        dt = " ".join(rf"\delta_{{{a.name}{b.name}}}" for a, b in (dl.indices for dl in deltas))
+    if notation == "latex":  # names as the index view spells them
+        where = ", ".join(LATEX.index(i.name) for dl in deltas for i in dl.indices)
+        sl = ",".join(":" if i in inner else LATEX.index(i.name) for i in st.indices)
+        dt = " ".join(LATEX.delta([a.name, b.name]) for a, b in (dl.indices for dl in deltas))
         return rf"\text{{for each }} {where}:\ [{sl}] = {dt}\, {render_latex(node, Spelling())}"
     dt = " * ".join(f"delta[{a.name},{b.name}]" for a, b in (dl.indices for dl in deltas))
     return f"for each {where}: [{sl}] = {dt} * {render_text(node)}"
@@ -267,7 +269,7 @@ class MatrixView:
     def latex_lines(self) -> list[str]:
         out = []
         for ln in self.lines:
-            lhs = self.spelling.latex(ln.name) if not ln.helper else latex_name(ln.name)
+            lhs = self.spelling.latex(ln.name) if not ln.helper else latex_symbol(ln.name)
             if ln.node is not None:
                 out.append(f"{lhs} &= {render_latex(ln.node, self.spelling)}")
             elif ln.slice:

@@ -19,8 +19,7 @@ from typing import Callable, Mapping, TypeGuard
 
 from ..codegen.lower import float_literal
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
-from ..primitives.greek import GREEK
-from ..primitives.numbers import integer_text, number_text
+from ..primitives.numbers import number_text
 from .matrix_algebra import (
     TRACE,
     Bcast,
@@ -44,7 +43,9 @@ from .matrix_algebra import (
     Var,
     transpose,
 )
-from .notation import SQRT
+from .notation import LATEX, SQRT, latex_base, latex_exponent, latex_number, latex_symbol
+from .notation import MUL as INDEX_MUL
+from .notation import POW as INDEX_POW
 
 #: precedences of the matrix printers, loosest first
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
@@ -77,29 +78,17 @@ class Spelling:
         return self.display.get(name, name)
 
     def latex(self, name: str) -> str:
+        """The name in LaTeX, spelled as the index view spells it (:func:`~.notation.latex_symbol`,
+        derivatives as :class:`~.notation.LatexNotation` writes them)."""
         if name in self.jacobians:
             num, den = self.jacobians[name]
             if num in self.adjoint_of:
-                inner = rf"\frac{{\partial {latex_name(self.loss)}}}{{\partial {latex_name(self.adjoint_of[num])}}}"
-                return rf"\frac{{\partial}}{{\partial {latex_name(den)}}}\left({inner}\right)"
-            return rf"\frac{{\partial {latex_name(num)}}}{{\partial {latex_name(den)}}}"
+                inner = LATEX.derivative(latex_symbol(self.loss), latex_symbol(self.adjoint_of[num]))[0]
+                return LATEX.derivative(inner, latex_symbol(den), compound=True)[0]
+            return LATEX.derivative(latex_symbol(num), latex_symbol(den))[0]
         if name in self.adjoint_of:
-            return rf"\frac{{\partial {latex_name(self.loss)}}}{{\partial {latex_name(self.adjoint_of[name])}}}"
-        return latex_name(name)
-
-
-def latex_name(name: str) -> str:
-    """A tensor name in LaTeX: ``X``, ``\\mu``, ``W_{2}``, ``\\mathit{dZ}``."""
-    if name in GREEK:
-        return "\\" + name
-    if len(name) == 1:
-        return name
-    head = name.rstrip("0123456789")
-    if len(head) == 1 and head != name:
-        return f"{head}_{{{name[1:]}}}"
-    if head in GREEK and head != name:
-        return f"\\{head}_{{{name[len(head):]}}}"
-    return r"\mathit{" + name.replace("_", r"\_") + "}"
+            return LATEX.derivative(latex_symbol(self.loss), latex_symbol(self.adjoint_of[name]))[0]
+        return latex_symbol(name)
 
 
 class _Text:
@@ -239,12 +228,12 @@ def render_numpy(n: M, name: Callable[[str], str] = lambda s: s) -> str:
 # -- LaTeX
 
 
-def _latex_num(v: Fraction) -> str:
-    v = abs(v)
-    if v.denominator == 1:
-        return integer_text(v.numerator)
-    s = number_text(v)
-    return s if "/" not in s else rf"\frac{{{integer_text(v.numerator)}}}{{{integer_text(v.denominator)}}}"
+def _latex_num(v: Fraction) -> tuple[str, int]:
+    """``|v|`` spelled as the index view spells it (:func:`~.notation.latex_number`), with its
+    precedence on this module's scale (a fraction counts as an atom; :meth:`_Latex.base`
+    still puts one in parentheses under a superscript)."""
+    s, p = latex_number(abs(v))
+    return s, (MUL if p == INDEX_MUL else POW if p == INDEX_POW else ATOM)
 
 
 class _Latex:
@@ -254,20 +243,24 @@ class _Latex:
     def paren(self, s: str, p: int, above: int) -> str:
         return s if p > above else rf"\left({s}\right)"
 
-    def base(self, n: M) -> str:
+    def base(self, n: M, superscript: bool = True) -> str:
         """``n`` as the base of a superscript: parenthesised unless atomic (a fraction
-        such as dl/dY is atomic in a product, but not under ``^T``)."""
+        such as dl/dY is atomic in a product, but not under ``^T``), a tensor named e as
+        the index view writes it there (:func:`~.notation.latex_base`). ``superscript``
+        False: an operand of a matrix function spelled without one (``\\det``)."""
         s, p = self.go(n)
-        return s if p >= ATOM and not s.startswith(r"\frac") else rf"\left({s}\right)"
+        if p >= ATOM and not s.startswith(r"\frac"):
+            return latex_base(s) if superscript else s
+        return rf"\left({s}\right)"
 
     def go(self, n: M) -> tuple[str, int]:
         if isinstance(n, Var):
             return self.sp.latex(n.name), ATOM
         if isinstance(n, Num):
-            s = _latex_num(n.value)
-            return (f"-{s}", UNARY) if n.value < 0 else (s, ATOM)
+            s, p = _latex_num(n.value)
+            return (f"-{s}", UNARY) if n.value < 0 else (s, p)
         if isinstance(n, SizeOf):
-            return rf"\operatorname{{size}}({n.index})", ATOM
+            return LATEX.size(n.index), ATOM
         if isinstance(n, Eye):
             return "I", ATOM
         if isinstance(n, T):
@@ -275,7 +268,8 @@ class _Latex:
                 return MATRIX_FUNCTIONS[n.x.fn].latex_transposed.format(self.base(n.x.x)), POW
             return f"{self.base(n.x)}^{{T}}", POW
         if isinstance(n, MatFunc):
-            spelled = MATRIX_FUNCTIONS[n.fn].latex.format(self.base(n.x))
+            spelling = MATRIX_FUNCTIONS[n.fn].latex
+            spelled = spelling.format(self.base(n.x, "^" in spelling))
             return spelled, (POW if n.ndim else ATOM)
         if isinstance(n, MatMul):
             a, pa = self.go(n.a)
@@ -305,6 +299,7 @@ class _Latex:
         if isinstance(n, PowM):
             b, pb = self.go(n.x)
             x, _ = self.go(n.exp)
+            x = latex_exponent(x, n.exp.value if isinstance(n.exp, Num) else None)
             circ = r"\circ " if n.ndim else ""
             if isinstance(n.exp, Num) and n.exp.value == Fraction(1, 2):
                 return (self.function(SQRT, b) if not n.ndim else rf"{self.base(n.x)}^{{\circ 1/2}}"), ATOM
@@ -370,8 +365,10 @@ class _Latex:
         core = r" \odot ".join(had)
         if len(had) > 1 and (left or right or scal or n.coef != 1):
             core = rf"\left({core}\right)"
-        parts = ([_latex_num(n.coef)] if abs(n.coef) != 1 else [])
-        parts += [self.paren(*self.go(f), MUL) for f in scal] + left + ([core] if core else []) + right
+        parts = [self.paren(*self.go(f), MUL) for f in scal] + left + ([core] if core else []) + right
+        if abs(n.coef) != 1:  # in front; (2.5 \cdot 10^{-6}) before a factor, as in index notation
+            c, cp = _latex_num(n.coef)
+            parts.insert(0, self.paren(c, cp, MUL) if parts else c)
         num = " ".join(parts) or "1"
         if n.divisors:
             dens = [self.paren(*self.go(d), MUL) for d in n.divisors]

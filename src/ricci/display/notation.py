@@ -9,8 +9,12 @@ Also here: the precedences printers return (:data:`ATOM` and the others, loosest
 and the LaTeX blocks (:func:`latex_equations`, :func:`latex_aligned`, :func:`latex_text`).
 
 Invariants: a notation spells, it never decides which pieces print; numbers are read
-from :mod:`ricci.primitives.numbers` (the one place they are spelled) and functions from
-the primitive table (:mod:`ricci.primitives.functions`), never listed here.
+from :mod:`ricci.primitives.numbers` (the one place their digits are spelled) and functions
+from the primitive table (:mod:`ricci.primitives.functions`), never listed here. In LaTeX
+one name and one number have one spelling in every view: :func:`latex_symbol` spells
+names, :func:`latex_number` numbers (with :func:`latex_base` and :func:`latex_exponent`
+for superscripts), for the index notation (:class:`LatexNotation`) and the matrix notation
+(:mod:`.matrix_render`) alike, hence for the steps and the Markdown report.
 """
 
 from __future__ import annotations
@@ -324,6 +328,53 @@ _ENDS_WITH_COMMAND = re.compile(r"\\[A-Za-z]+$")
 _GREEK_CALLS = tuple("\\" + c[0] for c in latex_reading().commands if len(c) == 1 and c[0] in GREEK)
 
 
+def latex_symbol(name: str) -> str:
+    """A name (a tensor's, an index's, the loss's) as one LaTeX symbol, in every view: ``x``,
+    ``\\mu``, ``\\mathit{W2}``, ``\\mathit{x\\_1}`` (never ``W_{2}``: a subscript is an index).
+
+    Names of one letter print as they are, Greek names as their letter, any other name
+    as one italic symbol (not a product of letters), non-ASCII letters as text.
+    """
+    if name in GREEK:
+        return "\\" + name
+    if name in _GREEK_COMMAND:
+        return "\\" + _GREEK_COMMAND[name]
+    if len(name) == 1 and name.isascii() and name.isalnum():
+        return name
+    if not name.isascii():  # KaTeX's strict mode allows other letters only as text
+        return r"\text{" + name.replace("_", r"\_") + "}"
+    return r"\mathit{" + name.replace("_", r"\_") + "}"
+
+
+def latex_number(v: Fraction) -> tuple[str, int]:
+    """A non-negative number in LaTeX, in every view, and the loosest precedence at which it
+    stands bare: ``2``, ``0.5``, ``\\frac{1}{3}``, ``10^{-5}``, ``2.5 \\cdot 10^{-6}``
+    (the digits are :func:`~ricci.primitives.numbers.number_text`'s)."""
+    s = number_text(v)
+    if "/" in s:
+        return rf"\frac{{{integer_text(v.numerator)}}}{{{integer_text(v.denominator)}}}", FRAC
+    sci = _scientific(s)
+    if sci is None:
+        return s, ATOM
+    m, e = sci
+    return (f"10^{{{e}}}", POW) if m == "1" else (rf"{m} \cdot 10^{{{e}}}", MUL)
+
+
+def latex_base(sym: str) -> str:
+    """A symbol as the base of a superscript (a power, an inverse, a transpose): a tensor
+    named e is ``\\mathit{e}``, since ``e^{x}`` reads as Euler's number (``exp(x)``)."""
+    return r"\mathit{e}" if sym == "e" else sym
+
+
+def latex_exponent(x: str, value: Fraction | None) -> str:
+    """The text ``x`` of an exponent, as a superscript says it (``value``: the exponent when
+    it is a constant): a fraction inline, ``x^{1/3}`` (not ``x^{\\frac13}``); a scalar named
+    T as ``\\mathit{T}``, not a transpose (as ``x^{T}`` reads)."""
+    if value is not None and "/" in number_text(abs(value)):
+        return ("-" if value < 0 else "") + number_text(abs(value))
+    return r"\mathit{T}" if x == "T" else x
+
+
 class LatexNotation(Notation):
     """LaTeX (KaTeX's subset): ``\\frac{\\partial l}{\\partial X_{ik}} = \\frac{\\partial l}{\\partial Y_{ij}} A_{kj}``.
 
@@ -340,26 +391,11 @@ class LatexNotation(Notation):
         return rf"\left({s}\right)"
 
     def number(self, v: Fraction) -> tuple[str, int]:
-        s = number_text(v)
-        if "/" in s:
-            return rf"\frac{{{integer_text(v.numerator)}}}{{{integer_text(v.denominator)}}}", FRAC
-        sci = _scientific(s)
-        if sci is None:
-            return s, ATOM
-        m, e = sci
-        return (f"10^{{{e}}}", POW) if m == "1" else (rf"{m} \cdot 10^{{{e}}}", MUL)
+        return latex_number(v)
 
     def symbol(self, name: str) -> str:
-        """One symbol for a name: ``x``, ``\\mu``, ``\\mathit{W2}``."""
-        if name in GREEK:
-            return "\\" + name
-        if name in _GREEK_COMMAND:
-            return "\\" + _GREEK_COMMAND[name]
-        if len(name) == 1 and name.isascii() and name.isalnum():
-            return name
-        if not name.isascii():  # KaTeX's strict mode allows other letters only as text
-            return r"\text{" + name.replace("_", r"\_") + "}"
-        return r"\mathit{" + name.replace("_", r"\_") + "}"
+        """One symbol for a name: ``x``, ``\\mu``, ``\\mathit{W2}`` (:func:`latex_symbol`)."""
+        return latex_symbol(name)
 
     def index(self, name: str) -> str:
         return self.symbol(name)
@@ -387,9 +423,8 @@ class LatexNotation(Notation):
 
     @staticmethod
     def base(sym: str) -> str:
-        """``sym`` as the base of a power: a tensor named e is ``\\mathit{e}``, since
-        ``e^{x}`` reads as Euler's number (``exp(x)``)."""
-        return r"\mathit{e}" if sym == "e" else sym
+        """``sym`` as the base of a power (:func:`latex_base`)."""
+        return latex_base(sym)
 
     def transposed(self, name: str, indices: Sequence[str]) -> str:
         return f"({self.base(self.symbol(name))}^{{T}})_{{{self.index_list(indices)}}}"
@@ -420,10 +455,7 @@ class LatexNotation(Notation):
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
             return self.call(SQRT, [b]), ATOM
-        if value is not None and "/" in number_text(abs(value)):  # x^{1/3}, not x^{\frac13}
-            x = ("-" if value < 0 else "") + number_text(abs(value))
-        if x == "T":  # the power of a scalar named T, not a transpose (as x^{T} reads)
-            x = r"\mathit{T}"
+        x = latex_exponent(x, value)
         b = self.base(b)
         return f"{b if bp >= ATOM else self.paren(b)}^{{{x}}}", POW
 

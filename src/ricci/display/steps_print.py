@@ -55,6 +55,8 @@ class Steps(list):
                     if notation == "latex":
                         return lhs, rhs + r"\, " + render_latex(node, matrix_view(d).spelling)
                     return lhs, f"{rhs} * {render_text(node)}"
+                if notation == "latex":  # code, not math: its names are Python's (dS_dQ)
+                    return lhs, rf"\texttt{{{latex_text(ln.einsum or '')}}}"
                 return lhs, (ln.einsum or "")
             sp = matrix_view(d).spelling
             if notation == "latex":
