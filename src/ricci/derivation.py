@@ -20,9 +20,10 @@ from .codegen.backends import BACKENDS, get_backend
 from .codegen.calling import Compiled, check_sizes
 from .codegen.emit import Generated, generate
 from .display.matrix import MatrixView, matrix_view
-from .display.render import latex_equations
+from .display.notation import latex_equations
 from .display.report import derivation_markdown, derivation_text
-from .display.steps import Steps, derivation_steps
+from .display.steps_print import Steps
+from .display.steps_sections import derivation_steps
 from .ir.program import Program
 
 __all__ = ["Derivation", "grad", "jacobian", "hessian", "hvp", "NOTATIONS"]
@@ -111,7 +112,7 @@ class Derivation(DerivationRecord):
     @guarded("writing the steps")
     def steps(self, wrt: str | None = None) -> Steps:
         """The derivation step by step, as a person writes it by hand: a
-        :class:`~ricci.display.steps.Steps` list (each step has the rule applied and the
+        :class:`~ricci.display.steps_print.Steps` list (each step has the rule applied and the
         equation after it). ``wrt`` limits it to one input's result."""
         validate.name(wrt, "wrt", optional=True)
         return derivation_steps(self, wrt)

@@ -136,14 +136,14 @@ def _parser_drops_minus() -> None:
 
 
 def _printer_number() -> None:
-    from ricci.display import render
+    from ricci.display import notation
 
-    orig = render.number_text
+    orig = notation.number_text
 
     def new(v):  # integers print one too large
         return orig(v + 1) if v.denominator == 1 else orig(v)
 
-    render.number_text = new
+    notation.number_text = new
     for mod in list(sys.modules.values()):  # modules that imported it by name
         if getattr(mod, "__name__", "").startswith("ricci.") and getattr(mod, "number_text", None) is not None:
             mod.number_text = new

@@ -226,8 +226,8 @@ ALLOWED = {
     ("calculus/differentiate.py", "log"): "the power rule: d f^g = f^g (dg log(f) + g df / f)",
     ("codegen/backends.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's code; np.sqrt in the "
                                  "_gram helper is its own arithmetic (a weighted Gram matrix)",
-    ("display/render.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
-    ("display/matrix.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",
+    ("display/notation.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
+    ("display/matrix_algebra.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",
     ("syntax/latex_tables.py", "sqrt"): "LaTeX's \\sqrt[n]{x} (an n-th root) is refused with its own hint",
     ("syntax/latex_tables.py", "log"): "the hint for \\prod suggests a sum of logs, written as a user writes it",
 }

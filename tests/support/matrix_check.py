@@ -50,6 +50,6 @@ def check_matrix_forms(d, seed: int = 0, tol: float = 1e-9) -> int:
 
 def _py_env(env):
     """Values by the names the matrix code uses (``lambda`` as ``lambda_``)."""
-    from ricci.display.matrix import py_name
+    from ricci.display.matrix_render import py_name
 
     return {py_name(k): v for k, v in env.items()}

@@ -111,14 +111,14 @@ class StepChecker:
 
     def check(self, steps, tol: float = 1e-8) -> int:
         """Assert every step's equation; returns how many were checked."""
-        from ricci.display.steps import _lhs_indices
+        from ricci.display.steps_print import lhs_indices
 
         # a second derivative's steps show matrix lines of its parts too
         sec = self.d.second
         views = [self.d.matrix()] + ([sec.gradient.matrix(), sec.jacobian.matrix()] if sec else [])
         n = 0
         for k, st in enumerate(steps, 1):
-            out = _lhs_indices(st.lhs)
+            out = lhs_indices(st.lhs)
             left = self.value(st.lhs, out)
             if st.matrix is not None:
                 if st.matrix.node is None:
@@ -130,7 +130,7 @@ class StepChecker:
             self.assert_close(left, right, tol, lambda: f"step {k} ({st.rule}) of {st.section}:\n{steps}")  # noqa: B023
             if st.aside is not None:
                 a, b = st.aside
-                ao = _lhs_indices(a)
+                ao = lhs_indices(a)
                 self.assert_close(self.value(a, ao), self.value(b, ao), tol, lambda: f"aside of step {k}")  # noqa: B023
             n += 1
         return n

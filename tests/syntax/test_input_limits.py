@@ -17,9 +17,10 @@ import pytest
 
 import ricci
 from ricci import RicciError, limits
-from ricci.display.render import expr_text, number_text
+from ricci.display.render import expr_text
 from ricci.ir.expr import MINUS_ONE, Const, Index, Mul, Tensor
 from ricci.ir.program import Statement
+from ricci.primitives.numbers import number_text
 from ricci.syntax.parse import _tokenize_exact, tokenize
 from ricci.syntax.text import number_value
 

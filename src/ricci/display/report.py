@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from ..calculus.record import DerivationRecord
 from .matrix import matrix_view
-from .render import latex_equations, statement_text
-from .steps import Steps
+from .notation import latex_equations
+from .render import statement_text
+from .steps_print import Steps
 
 __all__ = ["derivation_text", "derivation_markdown"]
 

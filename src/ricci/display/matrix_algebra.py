@@ -1,0 +1,210 @@
+"""The matrix-expression tree of matrix notation: small immutable node classes.
+
+:class:`M` is the base: variables (:class:`Var`), numbers, sizes, the identity,
+transposes (:class:`T`), ``@`` (:class:`MatMul`), elementwise products, sums, functions
+and powers (:class:`Prod`, :class:`Plus`, :class:`Fn`, :class:`PowM`), matrix functions,
+row and column sums (:class:`Reduce`), traces, diagonals, outer products and broadcasts.
+:mod:`.matrix_convert` builds trees from index notation, :mod:`.matrix_render` prints them.
+
+Invariants: every node has a definite number of axes (``ndim``); a vector is neither a
+row nor a column (``A @ x`` and ``x @ A`` are both plain ``@``), as in NumPy; nodes are
+frozen dataclasses, compared by structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..ir.expr import Index
+
+Axes = tuple[Index, ...]
+
+#: the matrix function a trace of any matrix expression prints as (``A[i,j] * B[j,i]``:
+#: ``trace(A @ B)``)
+TRACE = "trace"
+
+
+class NoMatrixForm(Exception):
+    """The expression has no exact matrix form; ``reason`` says why, for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- the matrix-expression tree
+
+
+class M:
+    """A matrix-expression node; ``ndim`` is its number of axes."""
+
+    ndim: int = 0
+
+
+@dataclass(frozen=True)
+class Var(M):
+    name: str
+    ndim: int
+
+
+@dataclass(frozen=True)
+class Num(M):
+    value: Fraction
+    ndim: int = 0
+
+
+@dataclass(frozen=True)
+class SizeOf(M):
+    index: str
+    ndim: int = 0
+
+
+@dataclass(frozen=True)
+class Eye(M):
+    index: str  # the size is that of this index
+    ndim: int = 2
+
+
+@dataclass(frozen=True)
+class T(M):
+    """Transpose (of the last two axes, for more than two)."""
+
+    x: M
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        return self.x.ndim
+
+
+@dataclass(frozen=True)
+class MatMul(M):
+    a: M
+    b: M
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        na, nb = self.a.ndim, self.b.ndim
+        if na == 1 and nb == 1:
+            return 0
+        if na == 1 or nb == 1:
+            return max(na, nb) - 1
+        return max(na, nb)
+
+
+@dataclass(frozen=True)
+class Prod(M):
+    """``coef * f1 * f2 ... / d1 / d2`` elementwise (operands already aligned)."""
+
+    coef: Fraction
+    factors: tuple[M, ...]
+    divisors: tuple[M, ...]
+    ndim: int
+
+
+@dataclass(frozen=True)
+class Plus(M):
+    """``t1 + t2 - t3 ...``: terms with their signs (+1 / -1)."""
+
+    terms: tuple[tuple[int, M], ...]
+    ndim: int
+
+
+@dataclass(frozen=True)
+class Fn(M):
+    fn: str
+    x: M
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        return self.x.ndim
+
+
+@dataclass(frozen=True)
+class PowM(M):
+    x: M
+    exp: M
+    ndim: int
+
+
+@dataclass(frozen=True)
+class MatFunc(M):
+    """``inv(A)``, ``det(A)``, ``logdet(A)`` (from the matrix-function table)."""
+
+    fn: str
+    x: M
+    ndim: int
+
+
+@dataclass(frozen=True)
+class Reduce(M):
+    """Sum over ``axes`` of ``x`` (all of them: the sum of every element)."""
+
+    x: M
+    axes: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        return self.x.ndim - len(self.axes)
+
+
+@dataclass(frozen=True)
+class Trace(M):
+    """The trace of a matrix expression, printed as the matrix function :data:`TRACE`."""
+
+    x: M
+    ndim: int = 0
+
+
+@dataclass(frozen=True)
+class DiagOf(M):
+    """The diagonal of a matrix, as a vector."""
+
+    x: M
+    ndim: int = 1
+
+
+@dataclass(frozen=True)
+class Diag(M):
+    """The diagonal matrix with a vector on its diagonal (``diag(w)`` in ``X.T @ diag(w) @ X``)."""
+
+    x: M
+    ndim: int = 2
+
+
+@dataclass(frozen=True)
+class Outer(M):
+    u: M
+    v: M
+    ndim: int = 2
+
+
+@dataclass(frozen=True)
+class Bcast(M):
+    """``x[None, :]`` style: ``slots`` has ``":"`` for each axis of x and ``None`` for new ones."""
+
+    x: M
+    slots: tuple[str | None, ...]
+
+    @property
+    def ndim(self) -> int:  # type: ignore[override]
+        return len(self.slots)
+
+
+@dataclass(frozen=True)
+class Like(M):
+    """A value broadcast to the shape of the variable ``like`` (``ones_like(x)`` etc.)."""
+
+    x: M
+    like: str
+    ndim: int
+
+
+def transpose(n: M) -> M:
+    """Transpose, pushed into products: ``(A @ B).T = B.T @ A.T``."""
+    if isinstance(n, T):
+        return n.x
+    if isinstance(n, MatMul) and n.a.ndim == 2 and n.b.ndim == 2:
+        return MatMul(transpose(n.b), transpose(n.a))
+    return T(n)
+
