@@ -78,3 +78,41 @@ def test_the_stages_are_subpackages():
             "interop"} <= pkgs
     for p in pkgs:
         assert ast.get_docstring(ast.parse((SRC / p / "__init__.py").read_text())), f"{p} says what it holds"
+
+
+def _module_all(target: str) -> list[str] | None:
+    path = SRC.joinpath(*target.split(".")).with_suffix(".py") if target else SRC / "__init__.py"
+    if not path.exists():
+        return None  # a package: `from . import module`
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            tg = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if isinstance(tg, ast.Name) and tg.id == "__all__":
+                return list(ast.literal_eval(node.value)) if node.value is not None else []
+    raise AssertionError(f"{path.relative_to(SRC)} has no __all__")
+
+
+def _is_module(target: str, name: str) -> bool:
+    """``from <target> import <name>`` imports a module (``from .. import validate``)."""
+    base = SRC.joinpath(*target.split(".")) if target else SRC
+    return (base / f"{name}.py").exists() or (base / name / "__init__.py").exists()
+
+
+def test_every_module_says_what_it_exports_and_others_import_only_that():
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        if rel.name != "__init__.py" or len(rel.parts) == 1:
+            names = _module_all(".".join(rel.with_suffix("").parts))
+            tree = ast.parse(path.read_text())
+            defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            defined |= {x.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                        for x in ast.walk(t) if isinstance(x, ast.Name)}
+            defined |= {(a.asname or a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                        for a in n.names}
+            defined |= {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)
+                        and isinstance(n.target, ast.Name)}
+            assert names is not None and set(names) <= defined, (rel, set(names or ()) - defined)
+    outside = sorted({(m, t, n) for m, pkg, t, tpkg, n in _imports()
+                      if tpkg != pkg and not n.startswith("_") and not _is_module(t, n)
+                      and _module_all(t) is not None and n not in (_module_all(t) or ())})
+    assert not outside, f"imported across stages but not in the module's __all__: {outside}"

@@ -26,8 +26,10 @@ from .ir.program import Program, Statement
 from .syntax.resolve import parse
 from .verify.check import CheckReport, check
 
-__all__ = ["parse", "grad", "jacobian", "hessian", "hvp", "check", "Program", "Statement", "Derivation",
-           "CheckReport", "RicciError", "limits", "Limits"]
+__all__ = [
+    "CheckReport", "Derivation", "Limits", "Program", "RicciError", "Statement", "check", "grad",
+    "hessian", "hvp", "jacobian", "limits", "parse",
+]
 __version__ = "0.1.0"
 
 

@@ -42,6 +42,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from .errors import RicciError
 
+__all__ = ["Limits", "check_size", "current", "gc_paused", "guarded", "limits", "tick"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

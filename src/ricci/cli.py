@@ -31,6 +31,8 @@ from .ir.program import Program
 from .syntax.resolve import parse
 from .verify.check import check
 
+__all__ = ["main"]
+
 
 def _decode(data: bytes, where: str) -> str:
     """UTF-8 text (a byte-order mark is dropped), or a RicciError at the first bad byte."""

@@ -26,7 +26,7 @@ from .display.steps_print import Steps
 from .display.steps_sections import derivation_steps
 from .ir.program import Program
 
-__all__ = ["Derivation", "grad", "jacobian", "hessian", "hvp", "NOTATIONS"]
+__all__ = ["Derivation", "NOTATIONS", "grad", "hessian", "hvp", "jacobian"]
 
 #: the notations a derivation prints in
 NOTATIONS = ("text", "unicode", "latex")

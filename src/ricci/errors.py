@@ -16,6 +16,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+__all__ = ["RicciError", "Span"]
+
 
 @dataclass(frozen=True)
 class Span:

@@ -4,4 +4,4 @@ Loaded on first use (``ricci.jax``), so that ``import ricci`` needs no JAX."""
 
 from .interop.jax import JaxFunction, function
 
-__all__ = ["function", "JaxFunction"]
+__all__ = ["JaxFunction", "function"]

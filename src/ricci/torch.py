@@ -4,4 +4,4 @@ Loaded on first use (``ricci.torch``), so that ``import ricci`` needs no PyTorch
 
 from .interop.torch import TorchFunction, function
 
-__all__ = ["function", "TorchFunction"]
+__all__ = ["TorchFunction", "function"]

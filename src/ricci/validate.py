@@ -10,6 +10,8 @@ from typing import Any, Sequence
 
 from .errors import RicciError
 
+__all__ = ["choice", "flag", "name", "names", "positive"]
+
 
 def choice(value: Any, choices: Sequence[str], what: str) -> str:
     """``value``, one of the strings ``choices``."""

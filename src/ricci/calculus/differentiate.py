@@ -46,6 +46,11 @@ from ..ir.expr import ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow
 from ..ir.traversal import contains, where
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 
+__all__ = [
+    "CHAIN", "GENERAL_POWER", "Holes", "INDEPENDENT", "MATRIX", "POWER", "PRODUCT", "QUOTIENT", "Rule",
+    "SELF", "SUM", "SUMMATION", "chain_slope", "derivative_terms", "rule_for",
+]
+
 Terms = list[Expr]
 
 

@@ -20,6 +20,8 @@ from .differentiate import derivative_terms
 from .prepare import Names, as_program, closure, fresh_indices, lhs_text, no_gc, output_of, parse_wrt, reuse_forward
 from .record import DerivationRecord, Tangent
 
+__all__ = ["forward_mode", "inline_statements", "jacobian"]
+
 
 @guarded("differentiating")
 def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> DerivationRecord:

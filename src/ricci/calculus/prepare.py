@@ -22,6 +22,12 @@ from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
 from .reuse import reuse
 
+__all__ = [
+    "Names", "as_program", "closure", "first_use_indices", "fresh_indices", "input_indices",
+    "known_answers", "lhs_text", "lift", "no_gc", "output_of", "parse_wrt", "program_error",
+    "reuse_forward",
+]
+
 
 def read_wrt(item: str) -> tuple[str, list[str] | None] | None:
     """``"X"`` -> ``("X", None)``, ``"X[k, l]"`` -> ``("X", ["k", "l"])``, or ``None`` when

@@ -16,7 +16,7 @@ from ..errors import RicciError
 from ..ir.expr import Expr
 from ..ir.program import Program, Statement
 
-__all__ = ["DerivationRecord", "Reverse", "Tangent", "Second"]
+__all__ = ["DerivationRecord", "Reverse", "Second", "Tangent"]
 
 
 @dataclass(frozen=True, eq=False)

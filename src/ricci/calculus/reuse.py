@@ -24,6 +24,8 @@ from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Siz
 from ..ir.program import Statement
 from ..ir.traversal import map_bottom_up
 
+__all__ = ["reuse"]
+
 Ren = dict[Index, Index]
 
 

@@ -41,6 +41,8 @@ from .prepare import (
 )
 from .record import DerivationRecord, Reverse
 
+__all__ = ["grad", "reverse_mode"]
+
 
 @guarded("differentiating")
 def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None) -> DerivationRecord:

@@ -37,6 +37,8 @@ from .prepare import Names, as_program, closure, no_gc, output_of, parse_wrt, pr
 from .record import DerivationRecord, Reverse, Second
 from .reverse import reverse_mode
 
+__all__ = ["hessian", "hvp"]
+
 
 @guarded("computing a Hessian")
 def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = None, *,

@@ -22,6 +22,8 @@ from typing import NamedTuple, Protocol, Sequence
 from ..errors import RicciError
 from ..primitives.functions import FUNCTIONS, one_call
 
+__all__ = ["Backend", "BACKENDS", "EmitBackend", "get_backend"]
+
 
 class Backend(Protocol):
     """What the lowering needs of a backend: the spelling of each array operation."""

@@ -15,6 +15,8 @@ from ..ir.program import Program
 from ..ir.traversal import index_occurrences
 from ..primitives.functions import MATRIX_FUNCTIONS
 
+__all__ = ["Binder", "all_dims"]
+
 
 def _span_of(program: Program, tensor: str) -> Span | None:
     for s in program.statements:

@@ -48,6 +48,8 @@ from ..primitives.functions import (
 from .binding import Binder
 from .emit import Generated, compile_source, generate
 
+__all__ = ["Compiled", "bind_arguments", "check_sizes", "convert"]
+
 
 def bind_arguments(label: str, names: Sequence[str], args: Sequence[Any],
                    kwargs: Mapping[str, Any], complete: bool = True) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import opt_einsum as oe
 from ..ir.expr import Index
 from .values import Axes
 
+__all__ = ["contract_pairwise"]
+
 
 def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optimal_upto: int,
                       reduce: Callable, binary: Callable, store: Callable = lambda v: v):

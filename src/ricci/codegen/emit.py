@@ -28,6 +28,8 @@ from .repeats import Repeats
 from .stable import stabilize
 from .values import ADD, ATOM, UNARY, Val
 
+__all__ = ["Generated", "compile_source", "generate"]
+
 # ---------------------------------------------------------------- generation
 
 

@@ -32,6 +32,8 @@ from .contract import contract_pairwise
 from .repeats import Repeats, whole
 from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal
 
+__all__ = ["Lowerer"]
+
 
 class Lowerer:
     """Lowers expressions to code lines; ``size_code(dim)`` spells the size of a dim."""

@@ -16,6 +16,8 @@ from ..ir.indices import substitute
 from ..ir.traversal import walk
 from ..simplify.canonical import alpha_key
 
+__all__ = ["Repeats", "whole"]
+
 
 class Repeats:
     """The subexpressions of some expressions worth computing once: an ``inv(A)`` read more

@@ -36,6 +36,8 @@ from ..primitives.functions import FUNCTIONS
 from ..simplify.factor import expand, node_count
 from ..simplify.rewrite import simplify
 
+__all__ = ["stabilize"]
+
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
 
 

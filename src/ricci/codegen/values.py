@@ -18,6 +18,8 @@ from ..errors import RicciError
 from ..ir.expr import Index
 from ..primitives.numbers import number_text
 
+__all__ = ["ADD", "ATOM", "Axes", "MUL", "POW", "UNARY", "Val", "float_literal"]
+
 Axes = tuple[Index, ...]
 
 #: the precedences of generated code, loosest first

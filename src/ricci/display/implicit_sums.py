@@ -22,6 +22,8 @@ from ..ir.expr import Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Mul, P
 from ..ir.indices import fresh_name, rename_bound, substitute, successors
 from ..ir.traversal import index_names, walk
 
+__all__ = ["dim_collisions", "is_reciprocal_factor", "prepare"]
+
 
 def dim_collisions(e: Expr, fixed: Sequence[Index]) -> Expr:
     """Rename binders whose name is shared with an index of another dim."""

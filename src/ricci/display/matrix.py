@@ -40,6 +40,8 @@ from .matrix_render import NP, SIZES, Spelling, py_name, render_latex, render_nu
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
 from .render import statement_text
 
+__all__ = ["MatrixLine", "MatrixView", "matrix_view"]
+
 
 @dataclass
 class MatrixLine:

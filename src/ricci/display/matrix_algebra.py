@@ -18,6 +18,12 @@ from fractions import Fraction
 
 from ..ir.expr import Index
 
+__all__ = [
+    "Axes", "Bcast", "Diag", "DiagOf", "Eye", "Fn", "Like", "M", "MatFunc", "MatMul", "NoMatrixForm",
+    "Num", "Outer", "Plus", "PowM", "Prod", "Reduce", "SizeOf", "T", "Trace", "TRACE", "Var",
+    "transpose",
+]
+
 Axes = tuple[Index, ...]
 
 #: the matrix function a trace of any matrix expression prints as (``A[i,j] * B[j,i]``:

@@ -62,6 +62,8 @@ from .matrix_algebra import (
     transpose,
 )
 
+__all__ = ["no_matrix_form", "statement_node"]
+
 
 @dataclass
 class MVal:

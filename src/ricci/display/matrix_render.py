@@ -47,6 +47,8 @@ from .notation import LATEX, SQRT, latex_base, latex_exponent, latex_number, lat
 from .notation import MUL as INDEX_MUL
 from .notation import POW as INDEX_POW
 
+__all__ = ["NP", "SIZES", "Spelling", "py_name", "render_latex", "render_numpy", "render_text"]
+
 #: precedences of the matrix printers, loosest first
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 

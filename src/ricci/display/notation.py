@@ -28,6 +28,12 @@ from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_reading
 from ..primitives.greek import GREEK
 from ..primitives.numbers import integer_text, number_text
 
+__all__ = [
+    "ADD", "ATOM", "FRAC", "LATEX", "MUL", "Notation", "OPEN", "POW", "SQRT", "TEXT", "UNARY",
+    "latex_aligned", "latex_base", "latex_equations", "latex_exponent", "latex_number", "latex_symbol",
+    "latex_text", "notation_of",
+]
+
 #: Precedences, loosest first. ``OPEN`` is a big operator with a bare body (``Σ_n x_n``):
 #: it extends to the right, so it stays bare only as the last term or factor. ``QUOT`` is
 #: a Unicode quotient ``a / b`` (a summation body in parentheses). ``FRAC`` is a derivative

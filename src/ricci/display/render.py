@@ -32,6 +32,8 @@ from ..ir.traversal import walk
 from .implicit_sums import is_reciprocal_factor, prepare
 from .notation import ADD, ATOM, FRAC, MUL, OPEN, POW, TEXT, UNARY, Notation, latex_equations, notation_of
 
+__all__ = ["expr_text", "head_text", "statement_text"]
+
 
 def _names(indices: Sequence[Index | str]) -> list[str]:
     return [i if isinstance(i, str) else i.name for i in indices]

@@ -15,7 +15,7 @@ from .notation import latex_equations
 from .render import statement_text
 from .steps_print import Steps
 
-__all__ = ["derivation_text", "derivation_markdown"]
+__all__ = ["derivation_markdown", "derivation_text"]
 
 
 def derivation_text(d: DerivationRecord, notation: str = "text") -> list[str]:

@@ -34,6 +34,13 @@ from ..simplify.coefficients import split_coef
 from ..simplify.rewrite import simplify
 from .matrix import MatrixLine
 
+__all__ = [
+    "CHAIN_TENSOR", "DEFINITION", "DIAGONAL", "EXPAND", "HESSIAN", "HVP", "MATRIX", "NAMING", "RENAME",
+    "RENAME_FREE", "REUSE", "Section", "Step", "SUBSTITUTE_JACOBIANS", "SUBSTITUTION", "TANGENT",
+    "TRANSPOSE", "depends", "expand_steps", "extend_steps", "flatten", "product_of", "simplify_steps",
+    "sum_of",
+]
+
 # the names of the rules, as the steps print them
 DEFINITION = "definition"
 NAMING = "naming a subexpression"

@@ -20,6 +20,8 @@ from .notation import latex_aligned, latex_text, notation_of
 from .render import expr_text, head_text
 from .steps import Step, product_of
 
+__all__ = ["Steps"]
+
 
 class Steps(list):
     """A list of :class:`Step`; ``str()`` numbers them under a heading per result.

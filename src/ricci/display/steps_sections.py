@@ -56,6 +56,8 @@ from .steps import (
 )
 from .steps_print import Steps
 
+__all__ = ["derivation_steps"]
+
 
 class _Builder:
     def __init__(self, d: DerivationRecord) -> None:

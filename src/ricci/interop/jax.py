@@ -34,7 +34,7 @@ from ..ir.program import Program
 # only when a function is built
 from .torch import _build
 
-__all__ = ["function", "JaxFunction"]
+__all__ = ["JaxFunction", "function"]
 
 EXTRA = "pip install 'ricci[jax]'"
 

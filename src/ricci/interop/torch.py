@@ -32,7 +32,7 @@ from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.program import Program
 
-__all__ = ["function", "TorchFunction"]
+__all__ = ["TorchFunction", "function"]
 
 EXTRA = "pip install 'ricci[torch]'"
 

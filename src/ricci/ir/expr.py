@@ -43,6 +43,12 @@ from typing import NamedTuple
 
 from . import printing
 
+__all__ = [
+    "Add", "Call", "Const", "Delta", "Deriv", "Expr", "Index", "MatFn", "Max", "MINUS_ONE", "Mul",
+    "ONE", "Pow", "Size", "Sum", "Tensor", "Transposed", "ZERO", "clear_order_memo", "neg", "operand",
+    "sub",
+]
+
 
 class Index(NamedTuple):
     """A named index; ``dim`` is its size class."""

@@ -13,6 +13,8 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from .expr import Const, Delta, Expr, Index, MatFn, Size, Sum, Tensor, Transposed
 from .traversal import contains, distinct, index_names
 
+__all__ = ["fresh_name", "rename_bound", "substitute", "successors"]
+
 # ---------------------------------------------------------------- names
 
 

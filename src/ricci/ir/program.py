@@ -24,6 +24,8 @@ from . import printing
 from .expr import Expr, Index, Tensor
 from .traversal import tensor_refs
 
+__all__ = ["Program", "Statement", "ancestors", "depends_on"]
+
 
 class Statement:
     """``name[indices] = rhs``. Equality ignores source positions."""

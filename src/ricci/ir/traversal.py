@@ -14,6 +14,11 @@ from collections.abc import Callable, Container, Iterator
 
 from .expr import Delta, Expr, Index, MatFn, Size, Sum, Tensor, Transposed
 
+__all__ = [
+    "contains", "distinct", "index_names", "index_occurrences", "map_bottom_up", "replace_tensors",
+    "tensor_names", "tensor_refs", "walk", "where",
+]
+
 # ---------------------------------------------------------------- traversal
 
 

@@ -53,6 +53,11 @@ from ..ir.expr import (
     sub,
 )
 
+__all__ = [
+    "DOMAINS", "FUNCTIONS", "LatexReading", "MATRIX_FUNCTIONS", "POSITIVE_DETERMINANT", "SQUARE",
+    "VALUE", "helpers", "latex_reading", "one_call", "runtime",
+]
+
 Deriv = Callable[[Expr, Expr], Expr]
 Fold = Callable[[Fraction], "Fraction | None"]
 

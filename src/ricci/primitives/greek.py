@@ -7,6 +7,8 @@ character; the LaTeX command is ``"\\" + name``.
 
 from __future__ import annotations
 
+__all__ = ["GREEK"]
+
 GREEK: dict[str, str] = {
     "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
     "zeta": "ζ", "eta": "η", "theta": "θ", "vartheta": "ϑ", "iota": "ι", "kappa": "κ",

@@ -11,6 +11,8 @@ from fractions import Fraction
 
 from ..bounds import current
 
+__all__ = ["integer_text", "number_text"]
+
 
 def number_text(v: Fraction) -> str:
     """Exact text of ``v``, for any size: ``2``, ``0.5``, ``1e-05``, ``1e+300``,

@@ -24,6 +24,8 @@ from .canonical import alpha_key
 from .coefficients import FOLD_LIMIT, small, split_coef, with_coef
 from .rules import Rule, base_exp, product_of, registrar
 
+__all__ = ["ARITHMETIC_RULES"]
+
 #: the rules of this module, in the order they are tried on a node of their type
 ARITHMETIC_RULES: list[Rule] = []
 rule = registrar(ARITHMETIC_RULES)

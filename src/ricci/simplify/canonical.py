@@ -24,6 +24,8 @@ from ..ir.indices import substitute
 from ..ir.traversal import contains, distinct
 from .rules import Rule, registrar
 
+__all__ = ["ORDER_RULES", "alpha_key"]
+
 #: the rules of this module, in the order they are tried on a node of their type
 ORDER_RULES: list[Rule] = []
 rule = registrar(ORDER_RULES)

@@ -13,6 +13,8 @@ from fractions import Fraction
 
 from ..ir.expr import ONE, ZERO, Const, Expr, Mul, Sum
 
+__all__ = ["FOLD_LIMIT", "small", "split_coef", "with_coef"]
+
 #: constants are folded only while their numerators and denominators stay below this
 #: bound (checked before any big power is computed); a bigger value stays a symbolic
 #: power (``2^10000000000``) or an unfolded product, so folding never builds a gigantic

@@ -20,6 +20,8 @@ from .coefficients import split_coef, with_coef
 from .rewrite import simplify
 from .rules import base_exp, product_of
 
+__all__ = ["expand", "expand_if_smaller", "factor_common", "node_count"]
+
 
 def node_count(e: Expr) -> int:
     """The number of nodes of ``e`` (shared subtrees counted each time); O(1)."""

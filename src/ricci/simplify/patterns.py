@@ -56,6 +56,8 @@ from ..ir.expr import ONE, Add, Call, Const, Expr, Mul, Pow, Tensor
 from ..syntax.resolve import parse
 from .coefficients import small, split_coef, with_coef
 
+__all__ = ["PatternRule", "compile_rule"]
+
 #: ``?u`` is read by the ricci parser as the scalar tensor of this name followed by ``u``
 _PREFIX = "_ricci_pattern_"
 _VAR = re.compile(r"\?([A-Za-z][A-Za-z0-9_]*)")

@@ -65,6 +65,8 @@ from .patterns import PatternRule
 from .rules import Rule, pattern_rules
 from .sums import SUM_RULES
 
+__all__ = ["shared_memo", "simplify"]
+
 # ---------------------------------------------------------------- rules as data
 
 #: identities: tried first on a node of their type (before the rules written as code)

@@ -19,6 +19,8 @@ from itertools import groupby
 from ..ir.expr import ONE, Const, Expr, Mul, Pow
 from .patterns import PatternRule, compile_rule
 
+__all__ = ["Rule", "base_exp", "pattern_rules", "product_of", "registrar"]
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -22,6 +22,8 @@ from ..ir.indices import fresh_name, substitute, successors
 from ..ir.traversal import contains, distinct, index_names
 from .rules import Rule, product_of, registrar
 
+__all__ = ["SUM_RULES"]
+
 #: the rules of this module, in the order they are tried on a node of their type
 SUM_RULES: list[Rule] = []
 rule = registrar(SUM_RULES)

@@ -57,7 +57,7 @@ from .tree import (
     StmtA,
 )
 
-__all__ = ["looks_like_latex", "parse_latex_statements"]
+__all__ = ["LatexParser", "detect", "looks_like_latex", "parse_latex_statements"]
 
 
 def _inverse_of(node: Node) -> tuple[str, Span] | None:

@@ -46,6 +46,8 @@ from .tree import (
     SumA,
 )
 
+__all__ = ["LatexCommands"]
+
 
 def _spelled(reading: LatexReading, fn: str) -> str:
     """How the function ``fn`` is written in LaTeX, for messages: ``\\exp``, ``\\log\\det``,

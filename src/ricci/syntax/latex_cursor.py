@@ -22,6 +22,8 @@ from .latex_lexer import Tok, describe, tokenize_latex
 from .text import nesting_error
 from .tree import Node
 
+__all__ = ["LatexCursor"]
+
 
 class LatexCursor:
     def __init__(self, text: str) -> None:

@@ -31,6 +31,8 @@ from .latex_tables import (
 )
 from .text import character_error, check_name, is_name_char
 
+__all__ = ["Tok", "describe", "tokenize_latex"]
+
 #: Unicode characters read as LaTeX: Greek letters as their commands (α is \alpha), a few
 #: operators, and ∑ as \sum
 _UNICODE: dict[str, str] = {}

@@ -21,6 +21,8 @@ from .latex_tables import UNSUPPORTED, WORD_COMMANDS
 from .text import number_value
 from .tree import Name, Node, Num, PowA, Ref
 
+__all__ = ["LatexNames"]
+
 _SCRIPT_HINT = "in LaTeX '{op}' takes one token: group more with braces, {ex}"
 
 

@@ -15,6 +15,12 @@ from __future__ import annotations
 from ..primitives.functions import LatexReading
 from ..primitives.greek import GREEK
 
+__all__ = [
+    "DECORATIONS", "ENVIRONMENTS", "FRACTIONS", "IGNORED", "IGNORED_WITH_ARGUMENT",
+    "OPERATOR_COMMANDS", "OPTIONAL_ARGUMENTS", "SIZES_LEFT", "SIZES_PLAIN", "SIZES_RIGHT",
+    "UNSUPPORTED", "WORD_COMMANDS", "known_commands",
+]
+
 #: commands whose braced argument is a word: a name, a function or ``size``
 WORD_COMMANDS = ("mathrm", "mathit", "mathbf", "mathsf", "mathtt", "boldsymbol", "bm",
                  "operatorname", "text", "textrm", "textit", "textbf")

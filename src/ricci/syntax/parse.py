@@ -70,6 +70,8 @@ from .tree import (
     SumA,
 )
 
+__all__ = ["KEYWORDS", "Parser"]
+
 KEYWORDS = ("sum", "delta", "size")
 #: the Kronecker delta's spellings: δ is how ricci prints it in Unicode and LaTeX reads \delta
 DELTA_NAMES = ("delta", "δ")

@@ -65,6 +65,8 @@ from .tree import (
     SumA,
 )
 
+__all__ = ["parse"]
+
 
 @guarded("parsing")
 def parse(text: str, syntax: str = "ricci") -> Program:

@@ -21,6 +21,11 @@ from fractions import Fraction
 from ..bounds import current
 from ..errors import RicciError, Span
 
+__all__ = [
+    "character_error", "check_name", "is_name_char", "limit_hint", "nesting_error", "number_value",
+    "prepare_text", "statements_error",
+]
+
 
 def limit_hint(limit: str, advice: str) -> str:
     """The hint of an error that crosses a limit: what to do, or how to raise it."""

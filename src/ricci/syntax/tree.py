@@ -17,6 +17,11 @@ from fractions import Fraction
 
 from ..errors import Span
 
+__all__ = [
+    "AddA", "CallA", "DeltaA", "Group", "MatCallA", "Name", "NegA", "Node", "Num", "PowA", "ProdA",
+    "Ref", "SizeA", "StmtA", "SumA",
+]
+
 
 @dataclass
 class Name:

@@ -34,6 +34,8 @@ from ..ir.traversal import index_occurrences, walk
 from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
+__all__ = ["CheckReport", "check"]
+
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
 #: axis cannot go unnoticed
 DEFAULT_SIZES = (3, 4, 2, 5, 6, 7)

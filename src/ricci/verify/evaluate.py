@@ -32,6 +32,8 @@ from ..ir.expr import (
 from ..ir.program import Program
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, runtime
 
+__all__ = ["evaluate"]
+
 _fn_cache: dict[tuple[str, str], Any] = {}
 
 
