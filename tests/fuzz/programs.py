@@ -1,8 +1,9 @@
 """Random typed tensor programs with a meaning of their own, for differential testing.
 
 A :class:`Model` is a small syntax tree whose meaning is fixed by construction, like
-``tests/support/strategies.py`` (whose rules this generator follows, with ``random.Random`` instead
-of Hypothesis so that a case is a pure function of its seed): every node knows its free
+``tests/support/strategies.py`` (the two share their expression generator,
+:class:`tests.fuzz.treegen.TreeGen`; this one draws from ``random.Random`` instead of
+Hypothesis so that a case is a pure function of its seed): every node knows its free
 index letters (``node.free``), and every implicit sum sits where the index rule of
 docs/language.md puts it:
 
@@ -29,6 +30,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+
+from .treegen import TreeGen
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 
@@ -464,19 +467,22 @@ def _read_order(n: Node) -> list[str]:
 # ---------------------------------------------------------------- the generator
 
 
-class Gen:
-    """Builds one random :class:`Model` (see the module docstring for the rules)."""
+class Gen(TreeGen):
+    """Builds one random :class:`Model` (see the module docstring for the rules; the
+    expressions are :class:`~tests.fuzz.treegen.TreeGen`'s, with this module's nodes,
+    functions and templates)."""
+
+    Ref, Num, SizeN, DeltaN, Call, Pow, Mul, Add, Neg, SumN = Ref, Num, SizeN, DeltaN, Call, Pow, Mul, Add, Neg, SumN
+    Stmt = Stmt
+    LEAVES = (Ref, Inv)
+    POWER_KINDS = ("int", "real", "tensor", "size", "negint")
+    EXPONENTS = {"real": ("0.5", "1.5", "-0.5", "(1/2)"), "size": ("0.5", "1.5", "-0.5", "(1/2)"),
+                 "negint": ("-1", "-2", "(-1)")}
 
     def __init__(self, rng: random.Random, m: Model, max_depth: int, max_rank: int,
                  odd_names: bool, max_inputs: int) -> None:
+        super().__init__(m, max_depth, max_rank, odd_names, max_inputs)
         self.r = rng
-        self.m = m
-        self.max_depth = max_depth
-        self.max_rank = max_rank
-        self.odd_names = odd_names
-        self.max_inputs = max_inputs
-        self.letters: dict[str, int] = {}
-        self.defining: str | None = None
         #: tensors no later statement may read (dead statements, softmax internals)
         self.private: set[str] = set()
         #: square matrices that are well conditioned: name -> class
@@ -487,7 +493,7 @@ class Gen:
         #: the weights of a GLM template (its Hessian is a weighted Gram matrix)
         self.glm_weights: str | None = None
 
-    # -- helpers
+    # -- the random source
     def coin(self, p: float = 0.5) -> bool:
         return self.r.random() < p
 
@@ -495,6 +501,21 @@ class Gen:
         options = list(options)
         return options[self.r.randrange(len(options))]
 
+    def randint(self, a: int, b: int) -> int:
+        return self.r.randint(a, b)
+
+    def perm(self, xs: list[str]) -> list[str]:
+        xs = list(xs)
+        self.r.shuffle(xs)
+        return xs
+
+    def mask(self, n: int) -> list[bool]:
+        return [self.coin() for _ in range(n)]
+
+    def tag(self, feature: str) -> None:
+        self.m.tags.add(feature)
+
+    # -- names
     def fresh_letter(self, cls: int | None = None) -> str | None:
         pool = [x for x in LETTERS if x not in self.letters]
         if not pool or len(self.letters) >= MAX_LETTERS:
@@ -521,53 +542,19 @@ class Gen:
             k += 1
         return f"I{k}"
 
-    def perm(self, xs: list[str]) -> list[str]:
-        xs = list(xs)
-        self.r.shuffle(xs)
-        return xs
+    def add_input(self, name: str) -> None:
+        self.m.inputs[name] = "normal"
 
     # -- leaves
     def readable(self) -> list[str]:
         return [n for n in self.m.tensors if n != self.defining and n not in self.private]
 
-    def leaf(self, F: tuple[str, ...]) -> Node:
-        import itertools
-
-        opts = []
-        for name in self.readable():
-            classes = self.m.tensors[name]
-            if len(classes) < len(F):
-                continue
-            match = [p for p in itertools.permutations(range(len(classes)), len(F))
-                     if all(classes[a] == self.letters[x] for a, x in zip(p, F))]
-            if match:
-                opts.append((name, match))
+    def special_leaf(self, F: tuple[str, ...]) -> Node | None:
         mats = [(a, c) for a, c in self.matrices.items() if a != self.defining
                 and len(F) <= 2 and all(self.letters[x] == c for x in F)]
         if mats and self.coin(0.12):
             return self.inverse(F, mats)
-        can_new = len(self.m.inputs) < self.max_inputs
-        opts.sort(key=lambda o: (o[0] in self.m.inputs, o[0]))
-        if opts and (not can_new or self.coin(0.7)):
-            name, match = self.choose(opts)
-            p = self.choose(match)
-            classes = self.m.tensors[name]
-            letters: list[str | None] = [None] * len(classes)
-            for a, x in zip(p, F):
-                letters[a] = x
-            for a in range(len(classes)):
-                if letters[a] is not None:
-                    continue
-                same = [x for x in letters if x is not None and self.letters[x] == classes[a]]
-                if same and self.coin(0.25):
-                    letters[a] = self.choose(same)  # a diagonal or a trace
-                else:
-                    nl = self.fresh_letter(classes[a])
-                    if nl is None:
-                        return self.new_input(F)
-                    letters[a] = nl
-            return Ref(F, name, tuple(letters))  # type: ignore[arg-type]
-        return self.new_input(F)
+        return None
 
     def inverse(self, F: tuple[str, ...], mats: list[tuple[str, int]]) -> Node:
         name, c = self.choose(mats)
@@ -580,20 +567,8 @@ class Gen:
                 if nl is None:
                     return self.new_input(F)
                 letters.append(nl)
-        self.m.tags.add("inv")
+        self.tag("inv")
         return Inv(F, name, tuple(self.perm(letters)))
-
-    def new_input(self, F: tuple[str, ...], kind: str = "normal") -> Node:
-        letters = list(F)
-        if len(letters) < 3 and self.coin(0.15):
-            nl = self.fresh_letter()
-            if nl is not None:
-                letters.insert(self.r.randrange(len(letters) + 1), nl)  # summed alone
-        letters = self.perm(letters)
-        name = self.new_name()
-        self.m.tensors[name] = tuple(self.letters[x] for x in letters)
-        self.m.inputs[name] = kind
-        return Ref(F, name, tuple(letters))
 
     def scalar_leaf(self) -> Node:
         kinds = ["num", "size", "tensor"]
@@ -603,162 +578,27 @@ class Gen:
         if k == "num":
             return Num((), self.choose(sorted(NUMS)))
         if k == "size" and self.letters:
-            self.m.tags.add("size")
+            self.tag("size")
             return SizeN((), self.choose(sorted(self.letters)))
         if k == "det":
             name = self.choose([a for a in self.matrices if a != self.defining])
             fn = self.choose(["det", "logdet", "logdet", "trace"])
-            self.m.tags.add(fn)
+            self.tag(fn)
             return MatScalar((), fn, name)
         return self.leaf(())
 
     # -- expressions
-    def gen(self, F: tuple[str, ...], known: frozenset, depth: int) -> Node:
-        scoped_ok = set(F) <= known
-        kinds = ["leaf"]
-        if not F:
-            kinds.append("scalar")
-        if len(F) >= 2 and len({self.letters[x] for x in F}) == 1 and len(F) <= 3:
-            kinds.append("delta")
-        if depth < self.max_depth:
-            kinds += ["mul", "add", "sum", "neg", "mul"]
-            if scoped_ok:
-                kinds += ["call", "pow", "call"]
-        kind = self.choose(kinds)
-        if kind == "leaf":
-            return self.leaf(F)
-        if kind == "scalar":
-            return self.scalar_leaf()
-        if kind == "delta":
-            self.m.tags.add("delta")
-            return DeltaN(F, tuple(self.perm(list(F))))
-        if kind == "neg":
-            return Neg(F, self.gen(F, known, depth + 1))
-        if kind == "sum":
-            S: list[str] = []
-            for _ in range(self.r.randint(1, 2)):
-                if len(F) + len(S) >= self.max_rank:
-                    break
-                nl = self.fresh_letter()
-                if nl is not None:
-                    S.append(nl)
-            if not S:
-                return self.leaf(F)
-            self.m.tags.add("sum")
-            body_free = tuple(self.perm(list(F) + S))
-            if self.coin(0.08):  # sum[j,m](f[j]): an index the summand lacks counts size(m) times
-                extra = self.fresh_letter()
-                if extra is not None:
-                    S.append(extra)
-                    self.m.tags.add("sum-unused-index")
-            return SumN(F, tuple(S), self.gen(body_free, known | set(S), depth + 1))
-        if kind == "add":
-            return self.add(F, known, depth)
-        if kind == "mul":
-            return self.mul(F, known, depth)
-        if kind == "call":
-            return self.call(F, known, depth)
-        return self.power(F, known, depth)
-
-    def split(self, F: tuple[str, ...], n: int, at_least: dict[str, int]) -> list[list[str]]:
-        """Each letter to a subset of the ``n`` parts (at least ``at_least[x]`` of them)."""
-        parts: list[list[str]] = [[] for _ in range(n)]
-        for x in F:
-            k = at_least.get(x, 1)
-            chosen = [i for i in range(n) if self.coin()]
-            for i in range(n):
-                if len(chosen) >= k:
-                    break
-                if i not in chosen:
-                    chosen.append(i)
-            for i in sorted(chosen):
-                parts[i].append(x)
-        return parts
-
-    def mul(self, F, known, depth) -> Node:
-        n = self.r.randint(2, 3)
-        K: list[str] = []
-        for _ in range(self.r.randint(0, max(0, min(2, self.max_rank - len(F))))):
-            cls = self.letters[self.choose(F)] if F and self.coin(0.4) else None
-            nl = self.fresh_letter(cls)
-            if nl is not None:
-                K.append(nl)
-        if K:
-            self.m.tags.add("contraction")
-        parts = self.split(tuple(F) + tuple(K), n, {k: 2 for k in K})
-        factors: list[Node] = []
-        divides = [False]
-        for i, part in enumerate(parts):
-            Fi = tuple(part)
-            if i > 0 and self.coin(0.2):
-                factors.append(self.positive(Fi, known, depth + 1))
-                divides.append(True)
-                self.m.tags.add("division")
-            else:
-                factors.append(self.gen(Fi, known, depth + 1))
-                if i > 0:
-                    divides.append(False)
-        return Mul(tuple(F), factors, divides)
-
-    def add(self, F, known, depth) -> Node:
-        n = self.r.randint(2, 3)
-        parts = self.split(F, n, {})
-        terms = [self.gen(tuple(p), known, depth + 1) for p in parts]
-        if any(len(p) < len(F) for p in parts):
-            self.m.tags.add("broadcast")
-        return Add(tuple(F), terms, [(-1 if self.coin(0.3) else 1) for _ in terms])
-
-    def positive(self, F, known, depth) -> Node:
-        """An expression > 0 everywhere (bounded away from 0 for most forms)."""
-        F = tuple(F)
-        scoped_ok = set(F) <= known
-        kinds = ["square"]
-        if not F:
-            kinds += ["num", "size"]
-        if scoped_ok and depth < self.max_depth + 1:
-            kinds += ["1+e^2", "softplus", "exp", "sigmoid", "2+fn", "sqrt"]
-        kind = self.choose(kinds)
-        if kind == "num":
-            return Num((), self.choose(["2", "0.5", "1.5", "3"]))
-        if kind == "size":
-            return SizeN((), self.choose(sorted(self.letters))) if self.letters else Num((), "2")
-        if kind == "square":
-            t = self.leaf(F)
-            t2 = self.copy_leaf(t)
-            if t2 is None:
-                t2 = t = replace(t, free=tuple(dict.fromkeys(getattr(t, "letters", ()))))  # type: ignore
-            sq = Mul(F, [t, t2], [False, False])
-            return Add(F, [Num((), self.choose(["1", "2", "0.5"])), sq], [1, 1])
-        e = self.gen(F, known, self.max_depth if kind in ("exp", "softplus", "sigmoid") else depth + 1)
-        if kind == "1+e^2":
-            return Add(F, [Num((), "1"), Pow(F, e, Num((), "2"))], [1, 1])
-        if kind == "2+fn":
-            return Add(F, [Num((), "2"), Call(F, self.choose(["tanh", "sin", "cos"]), e)], [1, 1])
-        if kind == "sqrt":
-            return Call(F, "sqrt", Add(F, [Num((), "1"), Pow(F, e, Num((), "2"))], [1, 1]))
-        return Call(F, kind, e)
-
-    def copy_leaf(self, t: Node) -> Node | None:
-        """The same leaf again, its summed letters renamed (None when none are left)."""
-        if not isinstance(t, (Ref, Inv)):
-            return t
-        ren: dict[str, str] = {}
-        letters = []
-        for x in t.letters:
-            if x in t.free:
-                letters.append(x)
-            else:
-                if x not in ren:
-                    nl = self.fresh_letter(self.letters[x])
-                    if nl is None:
-                        return None
-                    ren[x] = nl
-                letters.append(ren[x])
-        return replace(t, letters=tuple(letters))
+    def unused_sum_letters(self) -> list[str]:
+        if self.coin(0.08):  # sum[j,m](f[j]): an index the summand lacks counts size(m) times
+            extra = self.fresh_letter()
+            if extra is not None:
+                self.tag("sum-unused-index")
+                return [extra]
+        return []
 
     def call(self, F, known, depth) -> Node:
         fn = self.choose(FUNCTIONS)
-        self.m.tags.add(fn)
+        self.tag(fn)
         if fn in ("log", "sqrt", "log1p"):
             arg = self.positive(F, known, depth + 1)
         else:
@@ -773,7 +613,7 @@ class Gen:
         F = tuple(F)
         if fn in ("sigmoid", "softplus") and self.coin(0.25):
             # the textbook spellings, which the simplifier recognises
-            self.m.tags.add(fn + "-written-out")
+            self.tag(fn + "-written-out")
             one = Num((), "1")
             if fn == "softplus":
                 return Call(F, "log", Add(F, [one, Call(F, "exp", arg)], [1, 1]))
@@ -783,40 +623,7 @@ class Gen:
             return Mul(F, [Call(F, "exp", arg), Add(F, [one, Call(F, "exp", arg)], [1, 1])], [False, True])
         return Call(F, fn, arg)
 
-    def power(self, F, known, depth) -> Node:
-        kind = self.choose(["int", "real", "tensor", "size", "negint"])
-        F = tuple(F)
-        self.m.tags.add("pow-" + kind)
-        if kind == "int":
-            return Pow(F, self.gen(F, known, depth + 1), Num((), self.choose(["2", "3"])))
-        if kind == "size" and self.letters:
-            return Pow(F, self.gen(F, known, depth + 1), SizeN((), self.choose(sorted(self.letters))))
-        if kind in ("real", "negint", "size"):
-            base = self.positive(F, known, depth + 1)
-            lit = self.choose(["0.5", "1.5", "-0.5", "(1/2)"] if kind != "negint" else ["-1", "-2", "(-1)"])
-            if lit == "(1/2)":
-                e: Node = Mul((), [Num((), "1"), Num((), "2")], [False, True])
-            elif lit.startswith("("):
-                e = Neg((), Num((), "1"))
-            elif lit.startswith("-"):
-                e = Neg((), Num((), lit[1:]))
-            else:
-                e = Num((), lit)
-            return Pow(F, base, e, exp_parens=self.coin(0.3))
-        parts = self.split(F, 2, {})
-        base = self.positive(tuple(parts[0]), known, depth + 1)
-        ex = self.gen(tuple(parts[1]), known, self.max_depth)
-        return Pow(F, base, ex)
-
     # -- statements
-    def statement(self, name: str, lhs_classes: tuple[int, ...]) -> Stmt:
-        self.letters = {}
-        self.defining = name
-        lhs = [self.fresh_letter(c) for c in lhs_classes]
-        rhs = self.gen(tuple(lhs), frozenset(lhs), 0)  # type: ignore[arg-type]
-        self.defining = None
-        return Stmt(name, tuple(lhs), rhs, dict(self.letters))  # type: ignore[arg-type]
-
     def add_statement(self, st: Stmt, private: bool = False) -> None:
         self.m.statements.append(st)
         self.m.tensors[st.name] = tuple(st.letters[x] for x in st.lhs)

@@ -23,13 +23,14 @@ How the generator keeps programs well formed (the language rules it relies on):
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
+
+from fuzz.treegen import TreeGen
 
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 
@@ -74,8 +75,14 @@ class Style:
 STYLE = Style()
 
 
+@dataclass
 class Node:
-    free: tuple[str, ...] = ()
+    """A node; ``free`` are its free letters, in the order its value's axes are in (every
+    node class takes them first: the shared generator builds ``MulN(free, factors,
+    divides)``)."""
+
+    free: tuple[str, ...]
+
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -94,8 +101,6 @@ def _l(letter: str, s: Style) -> str:
 class TRef(Node):
     name: str
     letters: tuple[str, ...]
-    free: tuple[str, ...]
-    is_input: bool = False
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -105,7 +110,6 @@ class TRef(Node):
 @dataclass
 class Num(Node):
     literal: str
-    free: tuple[str, ...] = ()
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -115,7 +119,6 @@ class Num(Node):
 @dataclass
 class SizeN(Node):
     letter: str
-    free: tuple[str, ...] = ()
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -125,7 +128,6 @@ class SizeN(Node):
 @dataclass
 class DeltaN(Node):
     letters: tuple[str, ...]
-    free: tuple[str, ...]
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -136,7 +138,6 @@ class DeltaN(Node):
 class CallN(Node):
     fn: str
     arg: Node
-    free: tuple[str, ...]
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -149,7 +150,6 @@ class CallN(Node):
 class PowN(Node):
     base: Node
     exp: Node
-    free: tuple[str, ...]
     exp_parens: bool = False
     prec = POW
 
@@ -164,7 +164,6 @@ class PowN(Node):
 class MulN(Node):
     factors: list[Node]
     divides: list[bool]
-    free: tuple[str, ...]
     prec = MUL
 
     def text(self, s: Style = STYLE) -> str:
@@ -179,7 +178,6 @@ class MulN(Node):
 class AddN(Node):
     terms: list[Node]
     signs: list[int]
-    free: tuple[str, ...]
     prec = ADD
 
     def text(self, s: Style = STYLE) -> str:
@@ -192,7 +190,6 @@ class AddN(Node):
 @dataclass
 class NegN(Node):
     x: Node
-    free: tuple[str, ...]
     prec = UNARY
 
     def text(self, s: Style = STYLE) -> str:
@@ -203,7 +200,6 @@ class NegN(Node):
 class SumN(Node):
     letters: tuple[str, ...]
     body: Node
-    free: tuple[str, ...]
     prec = ATOM
 
     def text(self, s: Style = STYLE) -> str:
@@ -370,20 +366,22 @@ class Model:
         return "Model(\n" + self.text + "\n)"
 
 
-class _Gen:
+class _Gen(TreeGen):
+    """The expressions are :class:`fuzz.treegen.TreeGen`'s (shared with the differential
+    fuzzer's generator), drawn from Hypothesis: shrinking goes to the first option, to
+    False, to the smaller number."""
+
+    Ref, Num, SizeN, DeltaN, Call, Pow = TRef, Num, SizeN, DeltaN, CallN, PowN
+    Mul, Add, Neg, SumN, Stmt = MulN, AddN, NegN, SumN, Stmt
+    LEAVES = (TRef,)
+    POWER_KINDS = ("int", "real", "tensor", "size")
+    EXPONENTS = dict.fromkeys(("real", "size"), ("-1", "-2", "0.5", "1.5", "-0.5", "(1/2)", "(-1)"))
+
     def __init__(self, draw, model: Model, max_depth: int, odd_names: bool, max_inputs: int):
+        super().__init__(model, max_depth, MAX_RANK, odd_names, max_inputs)
         self.draw = draw
-        self.m = model
-        self.max_depth = max_depth
-        self.odd_names = odd_names
-        self.max_inputs = max_inputs
-        self.letters: dict[str, int] = {}
-        self.defining: str | None = None
 
-    # -- helpers
-    def d(self, strategy):
-        return self.draw(strategy)
-
+    # -- the random source
     def choose(self, options):
         return self.draw(st.sampled_from(list(options)))
 
@@ -391,6 +389,20 @@ class _Gen:
         # integers so that shrinking goes to False
         return self.draw(st.integers(0, 99)) < int(p * 100)
 
+    def randint(self, a: int, b: int) -> int:
+        return self.draw(st.integers(a, b))
+
+    def perm(self, xs: list[str]) -> list[str]:
+        return list(self.draw(st.permutations(xs)))
+
+    def mask(self, n: int) -> list[bool]:
+        return self.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+
+    def sum_arity(self, F: tuple[str, ...]) -> int:
+        # no draw when F is at the largest rank already (the fuzzer's generator draws)
+        return self.randint(1, 2) if len(F) < self.max_rank else 0
+
+    # -- names
     def fresh_letter(self, cls: int | None = None) -> str | None:
         pool = [l for l in LETTERS if l not in self.letters]
         if not pool or len(self.letters) >= MAX_LETTERS:
@@ -409,208 +421,17 @@ class _Gen:
                 return self.choose(odd)
         return self.choose(names) if names else None
 
-    # -- leaves
-    def leaf(self, F: tuple[str, ...]) -> Node:
-        opts = []
-        for name, classes in self.m.tensors.items():
-            if name == self.defining:
-                continue
-            if len(classes) < len(F):
-                continue
-            match = [p for p in itertools.permutations(range(len(classes)), len(F))
-                     if all(classes[a] == self.letters[l] for a, l in zip(p, F))]
-            if match:
-                opts.append((name, match))
-        can_new = len(self.m.inputs) < self.max_inputs
-        # prefer intermediates (defined tensors) so they get used, often several times
-        opts.sort(key=lambda o: (o[0] in self.m.inputs, o[0]))
-        if opts and (not can_new or self.coin(0.7)):
-            name, match = self.choose(opts)
-            perm = self.choose(match)
-            classes = self.m.tensors[name]
-            letters: list[str | None] = [None] * len(classes)
-            for a, l in zip(perm, F):
-                letters[a] = l
-            for a in range(len(classes)):
-                if letters[a] is not None:
-                    continue
-                same = [x for x in letters if x is not None and self.letters[x] == classes[a]]
-                if same and self.coin(0.25):
-                    letters[a] = self.choose(same)  # diagonal / trace
-                else:
-                    nl = self.fresh_letter(classes[a])
-                    if nl is None:
-                        return self.new_input(F)
-                    letters[a] = nl
-            return TRef(name, tuple(letters), F, is_input=name in self.m.inputs)
-        return self.new_input(F)
-
-    def new_input(self, F: tuple[str, ...]) -> Node:
-        letters = list(F)
-        if len(letters) < 3 and self.coin(0.15):
-            nl = self.fresh_letter()
-            if nl is not None:
-                letters.insert(self.d(st.integers(0, len(letters))), nl)  # summed alone
-        letters = self.d(st.permutations(letters)) if len(letters) > 1 else letters
-        name = self.new_name()
-        if name is None:
-            return Num("2") if not F else self.leaf(F)
-        self.m.tensors[name] = tuple(self.letters[l] for l in letters)
+    def add_input(self, name: str) -> None:
         self.m.inputs.append(name)
-        return TRef(name, tuple(letters), F, is_input=True)
 
+    # -- leaves and functions
     def scalar_leaf(self) -> Node:
         k = self.choose(["num", "size", "tensor"])
         if k == "num":
-            return Num(self.choose(sorted(NUMS)))
+            return Num((), self.choose(sorted(NUMS)))
         if k == "size" and self.letters:
-            return SizeN(self.choose(sorted(self.letters)))
+            return SizeN((), self.choose(sorted(self.letters)))
         return self.leaf(())
-
-    # -- expressions
-    def gen(self, F: tuple[str, ...], known: frozenset, depth: int) -> Node:
-        scoped_ok = set(F) <= known
-        kinds = ["leaf"]
-        if not F:
-            kinds.append("scalar")
-        if len(F) >= 2 and len({self.letters[l] for l in F}) == 1 and len(F) <= 3:
-            kinds.append("delta")
-        if depth < self.max_depth:
-            kinds += ["mul", "add", "sum", "neg", "mul"]
-            if scoped_ok:
-                kinds += ["call", "pow", "call"]
-        kind = self.choose(kinds)
-        if kind == "leaf":
-            return self.leaf(F)
-        if kind == "scalar":
-            return self.scalar_leaf()
-        if kind == "delta":
-            return DeltaN(tuple(self.d(st.permutations(list(F)))), F)
-        if kind == "neg":
-            return NegN(self.gen(F, known, depth + 1), F)
-        if kind == "sum":
-            S = []
-            for _ in range(self.d(st.integers(1, 2)) if len(F) < MAX_RANK else 0):
-                if len(F) + len(S) >= MAX_RANK:
-                    break
-                nl = self.fresh_letter()
-                if nl is not None:
-                    S.append(nl)
-            if not S:
-                return self.leaf(F)
-            bodyF = tuple(self.d(st.permutations(list(F) + S)))
-            return SumN(tuple(S), self.gen(bodyF, known | set(S), depth + 1), F)
-        if kind == "add":
-            return self.add(F, known, depth)
-        if kind == "mul":
-            return self.mul(F, known, depth)
-        if kind == "call":
-            return self.call(F, known, depth)
-        if kind == "pow":
-            return self.power(F, known, depth)
-        raise AssertionError(kind)
-
-    def split(self, F: tuple[str, ...], n: int, at_least: dict[str, int]) -> list[list[str]]:
-        """Assign each letter to a subset of the n parts (at least ``at_least[l]`` parts)."""
-        parts: list[list[str]] = [[] for _ in range(n)]
-        for l in F:
-            k = at_least.get(l, 1)
-            mask = self.d(st.lists(st.booleans(), min_size=n, max_size=n))
-            chosen = [i for i in range(n) if mask[i]]
-            for i in range(n):
-                if len(chosen) >= k:
-                    break
-                if i not in chosen:
-                    chosen.append(i)
-            for i in sorted(chosen):
-                parts[i].append(l)
-        return parts
-
-    def mul(self, F, known, depth) -> Node:
-        n = self.d(st.integers(2, 3))
-        K: list[str] = []
-        for _ in range(self.d(st.integers(0, max(0, min(2, MAX_RANK - len(F)))))):
-            # bias contraction letters towards the classes already around (deltas, squares)
-            cls = self.letters[self.choose(F)] if F and self.coin(0.4) else None
-            nl = self.fresh_letter(cls)
-            if nl is not None:
-                K.append(nl)
-        parts = self.split(tuple(F) + tuple(K), n, {k: 2 for k in K})
-        factors, divides = [], [False]
-        for i, part in enumerate(parts):
-            Fi = tuple(part)
-            if i > 0 and self.coin(0.2):
-                factors.append(self.positive(Fi, known, depth + 1))
-                divides.append(True)
-            else:
-                factors.append(self.gen(Fi, known, depth + 1))
-                if i > 0:
-                    divides.append(False)
-        return MulN(factors, divides, tuple(F))
-
-    def add(self, F, known, depth) -> Node:
-        n = self.d(st.integers(2, 3))
-        parts = self.split(F, n, {})
-        terms = [self.gen(tuple(p), known, depth + 1) for p in parts]
-        signs = [(-1 if self.coin(0.3) else 1) for _ in terms]
-        return AddN(terms, signs, tuple(F))
-
-    def positive(self, F, known, depth) -> Node:
-        """An expression > 0 everywhere (bounded away from 0 for most forms)."""
-        scoped_ok = set(F) <= known
-        kinds = ["square"]
-        if not F:
-            kinds += ["num", "size"]
-        if scoped_ok and depth < self.max_depth + 1:
-            kinds += ["1+e^2", "softplus", "exp", "sigmoid", "2+fn", "sqrt"]
-        kind = self.choose(kinds)
-        if kind == "num":
-            return Num(self.choose(["2", "0.5", "1.5", "3"]))
-        if kind == "size":
-            if self.letters:
-                return SizeN(self.choose(sorted(self.letters)))
-            return Num("2")
-        if kind == "square":
-            # (c + T*T): the tensor letters stay direct, so contraction letters may pass
-            t = self.leaf(tuple(F))
-            t2 = self.copy_leaf(t)
-            if t2 is None:
-                # no fresh letter left: the two copies share their summed letters, which
-                # the product then sums over (still a sum of squares)
-                assert isinstance(t, TRef)
-                t = t2 = TRef(t.name, t.letters, tuple(dict.fromkeys(t.letters)), t.is_input)
-            sq = MulN([t, t2], [False, False], tuple(F))
-            return AddN([Num(self.choose(["1", "2", "0.5"])), sq], [1, 1], tuple(F))
-        # exp, softplus, sigmoid of a leaf-like argument only: exp(exp(...)) gets large,
-        # and 1/sigmoid(-30) or log(softplus(-40)) are ill-conditioned
-        e = self.gen(F, known, self.max_depth if kind in ("exp", "softplus", "sigmoid") else depth + 1)
-        if kind == "1+e^2":
-            return AddN([Num("1"), PowN(e, Num("2"), tuple(F))], [1, 1], tuple(F))
-        if kind == "2+fn":
-            return AddN([Num("2"), CallN(self.choose(["tanh", "sin", "cos"]), e, tuple(F))], [1, 1], tuple(F))
-        if kind == "sqrt":
-            inner = AddN([Num("1"), PowN(e, Num("2"), tuple(F))], [1, 1], tuple(F))
-            return CallN("sqrt", inner, tuple(F))
-        return CallN(kind, e, tuple(F))
-
-    def copy_leaf(self, t: Node) -> Node | None:
-        """The same leaf again; letters summed inside it are renamed (fresh). None when
-        no fresh letter is left."""
-        if not isinstance(t, TRef):
-            return t
-        ren = {}
-        letters = []
-        for l in t.letters:
-            if l in t.free:
-                letters.append(l)
-            else:
-                if l not in ren:
-                    nl = self.fresh_letter(self.letters[l])
-                    if nl is None:
-                        return None
-                    ren[l] = nl
-                letters.append(ren[l])
-        return TRef(t.name, tuple(letters), t.free, t.is_input)
 
     def call(self, F, known, depth) -> Node:
         fn = self.choose(["tanh", "exp", "log", "sqrt", "sigmoid", "relu", "abs", "sin", "cos",
@@ -619,48 +440,11 @@ class _Gen:
             arg = self.positive(F, known, depth + 1)
         else:
             arg = self.gen(F, known, depth + 1)
-            if fn in ("relu", "abs", "step", "sign") and not (isinstance(arg, TRef) and arg.is_input):
-                arg = AddN([arg, Num(self.choose(["0.1", ".25", "0.5"]))], [1, self.choose([1, -1])], tuple(F))
+            if fn in ("relu", "abs", "step", "sign") and not (isinstance(arg, TRef) and arg.name in self.m.inputs):
+                arg = AddN(tuple(F), [arg, Num((), self.choose(["0.1", ".25", "0.5"]))], [1, self.choose([1, -1])])
             if fn == "exp" and self.coin(0.5):
-                arg = MulN([Num("0.5"), arg], [False, False], tuple(F))
-        return CallN(fn, arg, tuple(F))
-
-    def power(self, F, known, depth) -> Node:
-        kind = self.choose(["int", "real", "tensor", "size"])
-        if kind == "int":
-            base = self.gen(F, known, depth + 1)
-            return PowN(base, Num(self.choose(["2", "3"])), tuple(F))
-        if kind == "size" and self.letters:
-            base = self.gen(F, known, depth + 1)
-            return PowN(base, SizeN(self.choose(sorted(self.letters))), tuple(F))
-        if kind == "real" or kind == "size":
-            base = self.positive(F, known, depth + 1)
-            lit = self.choose(["-1", "-2", "0.5", "1.5", "-0.5", "(1/2)", "(-1)"])
-            if lit == "(1/2)":
-                e: Node = MulN([Num("1"), Num("2")], [False, True], ())
-            elif lit.startswith("("):
-                e = NegN(Num("1"), ())
-            elif lit.startswith("-"):
-                e = NegN(Num(lit[1:]), ())
-            else:
-                e = Num(lit)
-            return PowN(base, e, tuple(F), exp_parens=self.coin(0.3))
-        # a tensor-valued exponent over a positive base
-        parts = self.split(F, 2, {})
-        base = self.positive(tuple(parts[0]), known, depth + 1)
-        ex = self.gen(tuple(parts[1]), known, self.max_depth)  # a leaf-like exponent
-        return PowN(base, ex, tuple(F))
-
-    # -- statements
-    def statement(self, name: str, lhs_classes: tuple[int, ...]) -> Stmt:
-        self.letters = {}
-        self.defining = name
-        lhs = []
-        for c in lhs_classes:
-            lhs.append(self.fresh_letter(c))
-        rhs = self.gen(tuple(lhs), frozenset(lhs), 0)
-        self.defining = None
-        return Stmt(name, tuple(lhs), rhs, dict(self.letters))
+                arg = MulN(tuple(F), [Num((), "0.5"), arg], [False, False])
+        return CallN(tuple(F), fn, arg)
 
 
 @st.composite

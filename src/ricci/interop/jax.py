@@ -25,14 +25,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..codegen.calling import Compiled, bind_arguments, convert
+from ..codegen.calling import Compiled, convert
 from ..derivation import Derivation
 from ..errors import RicciError
 from ..ir.program import Program
-
-# the builder is shared with ricci.torch, which (like this module) imports its library
-# only when a function is built
-from .torch import _build
+from .common import Facade, backward_pass, build, check_differentiated, forward_pass
 
 __all__ = ["JaxFunction", "function"]
 
@@ -47,7 +44,7 @@ def _jax():
     return jax
 
 
-class JaxFunction:
+class JaxFunction(Facade):
     """A ricci program as a ``jax.custom_vjp`` function (made by :func:`function`).
 
     * ``f(*arrays)`` / ``f(**arrays)``: the program's output; its VJP is ricci's gradient
@@ -59,53 +56,33 @@ class JaxFunction:
     * ``f.custom_vjp``: the ``jax.custom_vjp`` function itself (positional arrays only).
     """
 
+    library = "jax"
+
     def __init__(self, derivation: Derivation, names: tuple[str, ...], forward: Compiled,
                  backward: Compiled) -> None:
         jax = _jax()
         from jax.custom_derivatives import SymbolicZero
 
-        self.derivation = derivation
-        self.inputs = names
-        self.wrt = derivation.wrt
-        self.output = derivation.of
-        self.forward_source = forward.source
-        self.backward_source = backward.source
+        super().__init__(derivation, names, forward, backward)
+        label = self._label
         wrt = set(self.wrt)
-        seed = derivation.seed
-        fwd_inputs = forward.inputs
-        label = f"ricci.jax.function of {self.output}"
-        self._label = label
-
-        def primal(*args):
-            arrays = dict(zip(names, args))
-            return forward.call({n: arrays[n] for n in fwd_inputs})[derivation.of]
+        primal = forward_pass(derivation, names, forward)
+        gradients = backward_pass(derivation, names, backward, lambda r, v: r.astype(v.dtype))
 
         def primal_fwd(*args):
             # with symbolic_zeros, each argument says whether it is being differentiated
-            for name, a in zip(names, args):
-                if a.perturbed and name not in wrt:
-                    raise RicciError(
-                        f"{label} is differentiated w.r.t. input '{name}', but it has "
-                        f"gradients only w.r.t. {', '.join(derivation.wrt)}",
-                        hint=f"add '{name}' to inputs=[...], or pass jax.lax.stop_gradient({name})")
+            check_differentiated(label, derivation, names, (a.perturbed for a in args),
+                                 "{label} is differentiated w.r.t. input '{name}', but it has "
+                                 "gradients only w.r.t. {wrt}",
+                                 "add '{name}' to inputs=[...], or pass jax.lax.stop_gradient({name})")
             values = tuple(a.value for a in args)
             return primal(*values), values
 
         def primal_bwd(values, g):
             if isinstance(g, SymbolicZero):
                 return tuple(None for _ in names)
-            arrays = dict(zip(names, values))
-            if seed is not None:
-                arrays[seed] = g
-            grads = backward.call(arrays)
-            out = []
-            for name, v in zip(names, values):
-                if name not in wrt:
-                    out.append(None)  # not differentiated (checked in primal_fwd)
-                    continue
-                r = grads[name] if seed is not None else grads[name] * g
-                out.append(r if r.dtype == v.dtype else r.astype(v.dtype))
-            return tuple(out)
+            # the inputs not in wrt are not differentiated (checked in primal_fwd)
+            return gradients(values, g, (name in wrt for name in names))
 
         primal.__name__ = f"ricci_{self.output}"
         f = jax.custom_vjp(primal)
@@ -117,12 +94,8 @@ class JaxFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The program's output; inputs positionally in the order of ``self.inputs``, or by
         keyword. Lists, NumPy arrays and numbers are made JAX arrays (integers: floats)."""
-        given = convert("jax", bind_arguments(self._label, self.inputs, args, kwargs))
+        given = convert("jax", self._bind(args, kwargs))
         return self.custom_vjp(*(given[n] for n in self.inputs))
-
-    def __repr__(self) -> str:
-        return (f"<ricci.jax.function {self.output}({', '.join(self.inputs)}), "
-                f"gradients w.r.t. {', '.join(self.wrt)}>")
 
 
 def function(program: Program | str, inputs: str | Sequence[str], of: str | None = None, *,
@@ -141,5 +114,4 @@ def function(program: Program | str, inputs: str | Sequence[str], of: str | None
     itself made of JAX operations, so it can be differentiated again (reverse over reverse).
     """
     _jax()
-    d, names, fwd, bwd = _build(program, inputs, of, sizes, "jax")
-    return JaxFunction(d, names, fwd, bwd)
+    return JaxFunction(*build(program, inputs, of, sizes, "jax"))
