@@ -20,6 +20,8 @@ from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.program import Program
 
+__all__ = ["Facade", "backward_pass", "build", "check_differentiated", "forward_pass"]
+
 
 def build(program: Program | str, inputs: str | Sequence[str], of: str | None,
           sizes: Mapping[str, int] | None, backend: str, *, out_of_place: bool = False
