@@ -90,8 +90,8 @@ def test_raw_matmul_jacobian_000():
     ("L = sum[i,j](B[i,j] * A[j,i])", ["A"], "dA = B.T"),
     ("Y[i,j] = A[i,j] * v[j]", ["A", "v"], "dA = dY * v\ndv = sum(A * dY, axis=0)"),  # A diag(v)
     ("Y[i,j] = v[i] * A[i,j]", ["A"], "dA = v[:, None] * dY"),  # diag(v) A
-    ("y[j] = sum[i](A[i,j])", ["A"], "dA = dy"),
-    ("y[i] = sum[j](A[i,j])", ["A"], "dA = dy[:, None]"),
+    ("y[j] = sum[i](A[i,j])", ["A"], "dA = dy * ones_like(A)"),  # broadcast, as printed
+    ("y[i] = sum[j](A[i,j])", ["A"], "dA = dy[:, None] * ones_like(A)"),
     ("Y[i,j] = A[j,i]", ["A"], "dA = dY.T"),  # transpose from index order
     ("Y[i,j] = c * A[i,j]", ["A", "c"], "dA = c * dY\ndc = sum(A * dY)"),  # scalar times matrix
     ("Y[i,j] = X[i,k] * A[k,l] * B[l,j]", ["A"], "dA = X.T @ dY @ B.T"),  # a chain
@@ -119,9 +119,24 @@ def test_latex_of_the_matmul_gradients():
 
 def test_latex_forms_of_broadcasts_and_sums():
     d = ricci.grad(open(os.path.join(ROOT, "examples", "affine_tanh_mse.ricci")).read(), ["b"])
-    assert r"\frac{\partial L}{\partial b} &= \mathbf{1}^{T} \frac{\partial L}{\partial Z}" in d.matrix().latex()
+    # a vector is a column: the column sums of dL/dZ are (dL/dZ)^T 1, not the row 1^T dL/dZ
+    assert r"\frac{\partial L}{\partial b} &= \left(\frac{\partial L}{\partial Z}\right)^{T} \mathbf{1}" \
+        in d.matrix().latex()
     d = ricci.grad("Y[i,j] = v[i] * A[i,j]", ["A"])
     assert d.matrix().latex() == r"\frac{\partial l}{\partial A} = \operatorname{diag}\left(v\right) \frac{\partial l}{\partial Y}"
+    # a gradient broadcast over an index it does not depend on says so, in every notation
+    d = ricci.grad("Y[i,j] = X[i,k]*A[k,j]; l = sum[i,j](Y[i,j])", ["X", "A"])
+    assert str(d.matrix()) == "dX = sum(A, axis=1) * ones_like(X)\ndA = sum(X, axis=0)[:, None] * ones_like(A)"
+    assert d.matrix().latex() == ("\\begin{aligned}\n"
+                                  r"\frac{\partial l}{\partial X} &= \mathbf{1} \left(A \mathbf{1}\right)^{T} \\" "\n"
+                                  r"\frac{\partial l}{\partial A} &= \left(X^{T} \mathbf{1}\right) \mathbf{1}^{T}" "\n"
+                                  "\\end{aligned}")
+    # a vector term of a matrix sum is broadcast down the rows explicitly: 1 v^T
+    # (the log-softmax Jacobian is the textbook's I - 1 p^T, not a matrix minus a vector)
+    d = ricci.jacobian("y[k] = z[k] - log(sum[j](exp(z[j])))", "z")
+    assert d.matrix().latex().startswith(r"\frac{\partial y}{\partial z} = I - \mathbf{1} \left(")
+    d = ricci.grad("Y[i,j] = A[i,j] * (B[i,j] + v[j])", ["A"])
+    assert d.matrix().latex().endswith(r"\odot \left(B + \mathbf{1} v^{T}\right)")
 
 
 # ---------------------------------------------------------------- every example, and random programs

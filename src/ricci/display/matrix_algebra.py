@@ -214,3 +214,54 @@ def transpose(n: M) -> M:
         return MatMul(transpose(n.b), transpose(n.a))
     return T(n)
 
+
+
+#: an axis of a NumPy value: full size, or a size-1 axis that broadcasting stretches
+FULL, ONE_WIDE = True, False
+
+
+def numpy_shape(n: M) -> tuple[bool, ...] | None:
+    """The shape the NumPy value of ``n`` has, axis by axis (``FULL`` or ``ONE_WIDE``),
+    leading axes that broadcasting would add left out; None if NumPy would refuse it.
+
+    ``sum(A, axis=1)`` is ``(FULL,)`` though the statement it stands for may be a matrix:
+    a form whose shape is not all ``FULL`` over the statement's axes must say how it is
+    broadcast (:class:`Like`), or it prints a formula of the wrong shape."""
+    full = (FULL,) * n.ndim
+    if isinstance(n, (Var, Eye, MatMul, MatFunc, DiagOf, Diag, Outer, Like, Trace)):
+        return full
+    if isinstance(n, (Num, SizeOf)):
+        return ()
+    if isinstance(n, T):
+        s = numpy_shape(n.x)
+        return None if s is None else (s[:-2] + (s[-1], s[-2]) if len(s) >= 2 else s)
+    if isinstance(n, Fn):
+        return numpy_shape(n.x)
+    if isinstance(n, (Prod, Plus, PowM)):
+        parts = (list(n.factors) + list(n.divisors) if isinstance(n, Prod) else
+                 [t for _, t in n.terms] if isinstance(n, Plus) else [n.x, n.exp])
+        shapes = [numpy_shape(p) for p in parts]
+        if any(s is None for s in shapes):
+            return None
+        width = max((len(s) for s in shapes if s is not None), default=0)
+        out = [ONE_WIDE] * width
+        for s in shapes:
+            assert s is not None
+            for k, flag in enumerate(s):
+                out[width - len(s) + k] = out[width - len(s) + k] or flag
+        return tuple(out)
+    if isinstance(n, Reduce):
+        s = numpy_shape(n.x)
+        if s is None or len(s) != n.x.ndim:
+            return None  # sum(v, axis=1) of a value with fewer axes than it stands for
+        return tuple(f for k, f in enumerate(s) if k not in n.axes)
+    if isinstance(n, Bcast):
+        s = numpy_shape(n.x)
+        if s is None:
+            return None
+        inner = list(s)
+        if len(inner) < sum(1 for x in n.slots if x):
+            inner = [ONE_WIDE] * (sum(1 for x in n.slots if x) - len(inner)) + inner
+        it = iter(inner)
+        return tuple(next(it) if slot else ONE_WIDE for slot in n.slots)
+    return full

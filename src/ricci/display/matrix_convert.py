@@ -38,6 +38,7 @@ from ..ir.expr import (
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.coefficients import split_coef, with_coef
 from .matrix_algebra import (
+    FULL,
     Axes,
     Bcast,
     Diag,
@@ -59,6 +60,7 @@ from .matrix_algebra import (
     T,
     Trace,
     Var,
+    numpy_shape,
     transpose,
 )
 
@@ -387,6 +389,9 @@ def _arrange(factors: tuple[M, ...]) -> tuple[M, ...]:
 
 
 def statement_node(st, bind, like: str | None = None) -> M:
+    """The matrix form of ``st``'s right-hand side, with exactly the statement's shape:
+    where NumPy would give fewer or size-1 axes (``sum(A, axis=1)`` for an I x K
+    gradient), the form says how it is broadcast (:class:`Like`: ``* ones_like(X)``)."""
     conv = _Converter(st.indices, bind)
     v = conv.conv(st.rhs)
     target = tuple(st.indices)
@@ -396,9 +401,16 @@ def statement_node(st, bind, like: str | None = None) -> M:
         v = conv.permute(v, present) if v.axes else v
         if v.axes:
             v = conv.align(v, target) if len(target) <= 2 else no_matrix_form("a broadcast into three or more axes")
-            return v.node
-        return Like(v.node, like or st.name, len(target))
-    return conv.permute(v, target).node
+    else:
+        v = conv.permute(v, target)
+    shape = numpy_shape(v.node)
+    if shape is None:
+        no_matrix_form("its matrix form would not have the statement's shape")
+    if shape != (FULL,) * len(target):
+        if like is None or like == st.name:
+            no_matrix_form("it is a value broadcast over an index it does not depend on")
+        return Like(v.node, like, len(target))
+    return v.node
 
 
 def no_matrix_form(reason: str):

@@ -21,6 +21,7 @@ from ..codegen.values import float_literal
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, one_call
 from ..primitives.numbers import number_text
 from .matrix_algebra import (
+    FULL,
     TRACE,
     Bcast,
     Diag,
@@ -41,6 +42,7 @@ from .matrix_algebra import (
     T,
     Trace,
     Var,
+    numpy_shape,
     transpose,
 )
 from .notation import LATEX, SQRT, latex_base, latex_exponent, latex_number, latex_symbol
@@ -289,7 +291,7 @@ class _Latex:
         if isinstance(n, Plus):
             out = ""
             for k, (sign, t) in enumerate(n.terms):
-                s, p = self.go(t)
+                s, p = self.rows(t, n.ndim)
                 if k == 0:
                     out = ("-" + self.paren(s, p, ADD)) if sign < 0 else s
                 else:
@@ -311,8 +313,8 @@ class _Latex:
             one = r"\mathbf{1}"
             if n.x.ndim == 1:
                 return f"{one}^{{T}} {self.paren(s, p, MUL)}", MUL
-            if n.x.ndim == 2 and n.axes == (0,):
-                return f"{one}^{{T}} {self.paren(s, p, MUL)}", MUL
+            if n.x.ndim == 2 and n.axes == (0,):  # a vector is a column: X^T 1, not 1^T X
+                return f"{self.base(n.x)}^{{T}} {one}", MUL
             if n.x.ndim == 2 and n.axes == (1,):
                 return f"{self.paren(s, p, MUL)} {one}", MUL
             if n.x.ndim == 2:
@@ -335,12 +337,26 @@ class _Latex:
                 return f"{one} {self.base(n.x)}^{{T}}", MUL
             return s, p  # broadcasting over leading axes: implied, as in NumPy
         if isinstance(n, Like):
-            s, p = self.go(n.x)
             one = r"\mathbf{1}"
             if isinstance(n.x, Num) and n.x.value in (0, 1):
                 return rf"\mathbf{{{n.x.value}}}", ATOM
-            return f"{self.paren(s, p, MUL)} {one}", MUL
+            shape = numpy_shape(n.x)
+            if shape is not None and len(shape) == n.ndim and all(shape):
+                return self.go(n.x)  # already of the full shape (v 1^T)
+            if n.x.ndim == 0:  # a number times the all-ones vector or matrix
+                s, p = self.go(n.x)
+                ones = one if n.ndim == 1 else f"{one} {one}^{{T}}"
+                return f"{self.paren(s, p, MUL)} {ones}", MUL
+            return self.rows(n.x, n.ndim)
         raise AssertionError(type(n).__name__)  # pragma: no cover
+
+    def rows(self, n: M, ndim: int) -> tuple[str, int]:
+        """``n`` as a term of a value of ``ndim`` axes: a vector that NumPy broadcasts down
+        the rows of a matrix (``A + v``) is written as that matrix, ``1 v^T``."""
+        s, p = self.go(n)
+        if ndim == 2 and numpy_shape(n) == (FULL,):
+            return rf"\mathbf{{1}} {self.base(n)}^{{T}}", MUL
+        return s, p
 
     def function(self, fn: str, arg: str) -> str:
         """``fn(arg)`` in the function's matrix-notation spelling (``#1``: a template)."""
@@ -352,6 +368,8 @@ class _Latex:
         ``diag(v) A`` (``A diag(v)``), other elementwise products with ``\odot``."""
         mats = [f for f in n.factors if f.ndim]
         scal = [f for f in n.factors if not f.ndim]
+        # a bare vector in a matrix product is broadcast down the rows: v[None, :]
+        mats = [Bcast(f, (None, ":")) if n.ndim == 2 and numpy_shape(f) == (FULL,) else f for f in mats]
         plain = [f for f in mats if not _vec_bcast(f)]
         use_diag = n.ndim == 2 and len(plain) >= 1
         left: list[str] = []
