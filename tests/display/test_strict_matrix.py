@@ -1,0 +1,332 @@
+"""The strict proof of printed matrix forms (issue "Every formula a person reads is proven"):
+every line of ``str(d.matrix())`` run as printed, with only the names a reader has, and
+compared with the index form in exact shape and value (tests/support/strict_matrix.py).
+
+The cases: every example in examples/ (the gallery: its gradient w.r.t. the inputs of its
+``# wrt:`` line, as docs/gallery.md prints it; and w.r.t. every input), the Hessian w.r.t.
+each vector input of an example with a scalar output, the Jacobian w.r.t. each input of
+the small examples (two statements at most, four axes at most), and the cases of the issue.
+
+A case that fails today is a strict xfail with its problem (``KNOWN``): the suite stays
+green, and a case flips to a failure once its matrix view is fixed, to be removed from
+``KNOWN`` then. ``python tests/display/test_strict_matrix.py REPORT`` writes the report of
+every failing case and its problems, grouped by kind (the work plan for the matrix view).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import ricci
+from ricci.display.matrix import MatrixView
+
+from support.matrix_check import check_matrix_forms
+from support.strict_matrix import index_only, report, strict_check, strict_problems
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.ricci"))
+
+ISSUE = {
+    # dX = sum(A, axis=1) is a K-vector (dX is I x K); dA = sum(X, axis=0)[:, None] is K x 1
+    "issue-sum-of-matmul": partial(ricci.grad, "Y[i,j] = X[i,k]*A[k,j]; l = sum[i,j](Y[i,j])", ["X", "A"]),
+    # d(dL/dz)/dw = ... then H = X.T @ ddz_dw: the name used is not the name printed
+    "issue-hessian-sigmoid-sum": partial(
+        ricci.hessian, "z[n] = X[n,d]*w[d]; p[n] = sigmoid(z[n]); L = sum[n](p[n])", "w"),
+    # dZ/dW = einsum('np,hq->nhpq', X, I): I's size is defined nowhere
+    "issue-jacobian-linear": partial(ricci.jacobian, "Z[n,h] = X[n,d] * W[d,h]", "W"),
+}
+
+
+def header(path: Path) -> tuple[str, list[str]]:
+    text = path.read_text()
+    return text, text.splitlines()[1].split(":", 1)[1].split()
+
+
+def cases() -> dict[str, Callable[[], Any]]:
+    """Case id -> a function giving its derivation."""
+    out: dict[str, Callable[[], Any]] = {}
+    for path in EXAMPLES:
+        name = path.stem
+        text, wrt = header(path)
+        program = ricci.parse(text)
+        of = program.statements[-1].name
+        inputs = list(program.upto(of).inputs)
+        out[f"grad-{name}"] = partial(ricci.grad, text, wrt)
+        if set(inputs) != set(wrt):
+            out[f"grad-all-{name}"] = partial(ricci.grad, text, inputs)
+        if not program.dims[of]:
+            for x in inputs:
+                if len(program.dims[x]) == 1:
+                    out[f"hessian-{name}-{x}"] = partial(ricci.hessian, text, x)
+        if len(program.statements) <= 2:
+            for x in inputs:
+                if len(program.dims[x]) + len(program.dims[of]) <= 4:
+                    out[f"jacobian-{name}-{x}"] = partial(ricci.jacobian, text, x)
+    out.update(ISSUE)
+    return out
+
+
+CASES = cases()
+
+#: the cases that fail today, each with its problem (strict xfail: remove a case once fixed)
+KNOWN: dict[str, str] = {
+    "hessian-affine_tanh_mse-b": (
+        "H: index form only: uses ddZ_db, printed only in index notation as "
+        "`ddZ[n,h]/db[i]`"),
+    "hessian-elementwise-w": "H: self-reference: uses H, the name it defines",
+    "jacobian-elementwise-x": "dL/dx: spelling: uses df_dx, printed as `df/dx`",
+    "hessian-gaussian_nll-mu": (
+        "H: index form only: uses ddr_dmu, printed only in index notation as "
+        "`ddr[n,i]/dmu[j]`"),
+    "jacobian-gaussian_nll-x": (
+        "einsum form of dr/dx: identity size: I with subscripts 'iq': no other "
+        "operand of the einsum gives its size; dL/dx: spelling: uses dr_dx, "
+        "printed as `dr/dx`"),
+    "jacobian-gaussian_nll-mu": (
+        "einsum form of dr/dmu: identity size: I with subscripts 'ip': no other "
+        "operand of the einsum gives its size; dL/dmu: spelling: uses dr_dmu, "
+        "printed as `dr/dmu`"),
+    "hessian-inverse_solve-u": (
+        "H: identity size: the line is a multiple of I, whose size the text does "
+        "not determine"),
+    "jacobian-inverse_solve-A": (
+        "dL/dA: index form only: uses dt_dA, printed only in index notation as "
+        "`dt[i]/dA[p,q]`"),
+    "jacobian-inverse_solve-y": "dL/dy: spelling: uses dt_dy, printed as `dt/dy`",
+    "hessian-logistic_regression-y": "H: self-reference: uses H, the name it defines",
+    "jacobian-logistic_regression-X": (
+        "dL/dX: index form only: uses dp_dX, printed only in index notation"
+        " as `dp[n]/dX[q,r]`"),
+    "jacobian-logistic_regression-w": "dL/dw: spelling: uses dp_dw, printed as `dp/dw`",
+    "jacobian-matmul-X": (
+        "einsum form of dY/dX: identity size: I with subscripts 'ip': no other operand "
+        "of the einsum gives its size"),
+    "jacobian-matmul-A": (
+        "einsum form of dY/dA: identity size: I with subscripts 'jq': no other operand "
+        "of the einsum gives its size"),
+    "hessian-mlp3-b1": (
+        "d(dL/dz3)/db1: index form only: uses dz3_db1, printed only in index notation as "
+        "`dz3[n,c]/db1[l]`; einsum form of d(dL/dh2)/db1: spelling: uses ddz3_db1, printed"
+        " as `d(dL/dz3)/db1` (+1 more)"),
+    "hessian-mlp3-b2": (
+        "einsum form of d(dL/dh2)/db2: index form only: uses ddz2_db2, printed only in "
+        "index notation as `ddz2[n,c]/db2[l]`; H: spelling: uses ddh2_db2, printed as "
+        "`d(dL/dh2)/db2`"),
+    "hessian-mlp3-b3": (
+        "H: index form only: uses ddz1_db3, printed only in index notation as "
+        "`ddz1[n,c]/db3[d]`"),
+    "hessian-mse-b": (
+        "H: identity size: the line is a multiple of I, whose size the text does not "
+        "determine"),
+    "jacobian-mse-X": (
+        "einsum form of dY/dX: identity size: I with subscripts 'np': no other operand of "
+        "the einsum gives its size; dL/dX: spelling: uses dY_dX, printed as `dY/dX`"),
+    "jacobian-mse-W": (
+        "einsum form of dY/dW: identity size: I with subscripts 'kq': no other operand of "
+        "the einsum gives its size; dL/dW: spelling: uses dY_dW, printed as `dY/dW`"),
+    "jacobian-mse-b": (
+        "einsum form of dY/db: identity size: I with subscripts 'kp': no other operand of "
+        "the einsum gives its size; dL/db: spelling: uses dY_db, printed as `dY/db`"),
+    "hessian-neuron-x": "H: spelling: uses ddz1_dx, printed as `d(dL/dz1)/dx`",
+    "hessian-neuron-b": "H: spelling: uses ddz1_db, printed as `d(dL/dz1)/db`",
+    "hessian-neuron-t": (
+        "H: identity size: the line is a multiple of I, whose size the text does not "
+        "determine"),
+    "jacobian-neuron-W": (
+        "dL/dW: index form only: uses dy_dW, printed only in index notation as "
+        "`dy[i]/dW[p,q]`"),
+    "jacobian-neuron-x": "dL/dx: spelling: uses dy_dx, printed as `dy/dx`",
+    "jacobian-neuron-b": "dL/db: spelling: uses dy_db, printed as `dy/db`",
+    "hessian-rnn5-b": (
+        "d(dL/dz5)/db: index form only: uses dz5_db, printed only in index notation as "
+        "`dz5[n,h]/db[i]`; d(dL/dz4)/db: index form only: uses dds4_db, printed only in "
+        "index notation as `dds4[n,h]/db[i]` (+10 more)"),
+    "hessian-softplus_logistic-y": "H: spelling: uses dz1_dy, printed as `dz1/dy`",
+    "hessian-special_functions-w": "H: self-reference: uses H, the name it defines",
+    "jacobian-special_functions-x": "dL/dx: spelling: uses df_dx, printed as `df/dx`",
+    "grad-trace": "dA: identity size: the line is a multiple of I, whose size the text does not determine",
+    "jacobian-trace-A": (
+        "dt/dA: identity size: the line is a multiple of I, whose size the text does not "
+        "determine"),
+    "issue-sum-of-matmul": (
+        "dX: shape: shape (3,) printed, (2, 3) expected; dA: shape: shape (3, 1) "
+        "printed, (3, 4) expected"),
+    "issue-hessian-sigmoid-sum": "H: spelling: uses ddz_dw, printed as `d(dL/dz)/dw`",
+    "issue-jacobian-linear": (
+        "einsum form of dZ/dW: identity size: I with subscripts 'hq': no other "
+        "operand of the einsum gives its size"),
+}
+
+
+def params() -> list:
+    return [pytest.param(case, id=case, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[case])]
+                         if case in KNOWN else []) for case in CASES]
+
+
+@pytest.mark.parametrize("case", params())
+def test_printed_matrix_forms_are_proven(case):
+    problems = strict_check(CASES[case]())
+    assert not problems, "\n".join(problems)
+
+
+def test_every_known_failure_is_a_case():
+    assert set(KNOWN) <= set(CASES)
+
+
+# ---------------------------------------------------------------- strict_check itself
+
+
+class Printed:
+    """A derivation whose matrix view prints some lines differently (``edits``: printed
+    line -> the line printed instead): a fake view for the self-tests."""
+
+    def __init__(self, d, edits: dict[str, str]) -> None:
+        self._d = d
+        self._edits = edits
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._d, name)
+
+    def matrix(self) -> MatrixView:
+        edits = self._edits
+        real = self._d.matrix()
+
+        class Edited(MatrixView):
+            def line_text(self, ln) -> str:
+                text = super().line_text(ln)
+                return edits.get(text, text)
+
+        view = Edited(real.lines, real.spelling)
+        assert set(edits) <= set(str(real).split("\n")), "an edit names a line that is not printed"
+        return view
+
+
+def matmul():
+    return ricci.grad("Y[i,j] = X[i,k] * A[k,j]", ["X", "A"])
+
+
+def test_a_right_output_has_no_problem():
+    assert str(matmul().matrix()) == "dX = dY @ A.T\ndA = X.T @ dY"
+    assert strict_check(matmul()) == []
+
+
+def test_catches_a_wrong_shape_that_broadcasts():
+    # a K-vector where dX is I x K: np.broadcast_to would accept it
+    d = Printed(matmul(), {"dX = dY @ A.T": "dX = sum(dY @ A.T, axis=0)"})
+    (p,) = strict_problems(d)
+    assert p.kind == "shape"
+    assert p == "`dX = sum(dY @ A.T, axis=0)`: shape: shape (3,) printed, (2, 3) expected"
+
+
+def test_catches_a_transpose_of_a_square_result():
+    d = Printed(ricci.grad("q = x[i]*A[i,j]*y[j]", ["A"]), {"dA = outer(x, y)": "dA = outer(y, x)"})
+    problems = strict_problems(d)
+    assert [p.kind for p in problems] == ["shape"]  # distinct sizes: x and y differ in length
+
+
+def test_catches_an_undefined_name():
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = X.T @ dZ"})
+    (p,) = strict_problems(d)
+    assert p.kind == "undefined" and "uses dZ, which is not defined" in p
+
+
+def test_catches_a_wrong_value():
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = X.T @ (2 * dY)"})
+    (p,) = strict_problems(d)
+    assert p.kind == "value" and p.startswith("`dA = X.T @ (2 * dY)`: value: max error")
+
+
+def test_catches_a_line_that_does_not_run():
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = X @ dY"})
+    (p,) = strict_problems(d)
+    assert p.kind == "error" and "ValueError" in p and "matmul" in p
+
+
+def test_the_namespace_holds_only_what_a_reader_has():
+    # builtins and NumPy are not names of the text; values ricci computes but does not print
+    # (the forward intermediate z1 of the generated code) are not either
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = np.transpose(X) @ dY"})
+    problems = strict_problems(d)
+    assert {p.kind for p in problems} == {"undefined"}
+    assert any("uses np, which is not defined" in p for p in problems)
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = abs(X).T @ dY"})
+    assert [p.kind for p in strict_problems(d)] == ["value"]  # abs is the elementwise function
+    d = Printed(matmul(), {"dA = X.T @ dY": "dA = X.transpose() @ dY"})
+    assert [p.kind for p in strict_problems(d)] == ["undefined"]
+    d = ricci.hessian(open(ROOT / "examples" / "softplus_logistic.ricci").read(), "w")
+    assert str(d.matrix()) == "z1 = -y * (X @ w)\nH = X.T @ diag(sigmoid(z1) * y^2 * (1 - sigmoid(z1))) @ X"
+    assert strict_check(d) == []
+    (p,) = strict_problems(Printed(d, {"z1 = -y * (X @ w)": "G = -y * (X @ w)"}))
+    assert p.kind == "spelling" and p.endswith("uses z1, printed as `G`")  # z1 is not given
+
+
+def test_a_name_printed_as_a_derivative_is_defined_by_that_spelling():
+    d = ricci.jacobian(open(ROOT / "examples" / "logistic_regression.ricci").read(), "w")
+    text = str(d.matrix())
+    assert "dp/dw = " in text and "dL/dw = dp_dw.T @ G2 - dp_dw.T @ G" in text
+    problems = strict_problems(d)
+    assert {p.kind for p in problems} == {"spelling"}
+    assert problems[0].endswith("uses dp_dw, printed as `dp/dw`")
+    fixed = Printed(d, {"dL/dw = dp_dw.T @ G2 - dp_dw.T @ G": "dL/dw = dp/dw.T @ G2 - dp/dw.T @ G"})
+    assert strict_check(fixed) == []
+
+
+def test_an_identity_of_unknown_size_is_a_problem():
+    d = ricci.grad("t = A[i,i]", "A")
+    assert str(d.matrix()) == "dA = I"
+    (p,) = strict_problems(d)
+    assert p.kind == "identity size"
+    # where an operand gives its size, I is the identity of that size
+    d = ricci.grad("q = x[i]*A[i,j]*x[j]", ["A"])
+    assert strict_check(Printed(d, {"dA = outer(x, x)": "dA = outer(x, x) @ I"})) == []
+    assert strict_check(Printed(d, {"dA = outer(x, x)": "dA = outer(x, x) + 0 * I"})) == []
+
+
+def test_a_keyword_name_and_the_power_read_as_printed():
+    d = ricci.grad("y[i] = lambda[i] * x[i]; L = sum[i](y[i]^2)", ["lambda", "x"])
+    assert "dlambda = dy * x" in str(d.matrix())
+    assert strict_check(d) == []
+    assert strict_check(ricci.grad("L = sum[i](lambda * x[i]^3)", ["lambda", "x"])) == []
+
+
+def test_the_old_check_misses_what_the_strict_one_finds():
+    # tests/support/matrix_check.py broadcasts the printed value to the expected shape
+    d = ISSUE["issue-sum-of-matmul"]()
+    assert check_matrix_forms(d) == 2
+    assert [p.kind for p in strict_problems(d)] == ["shape", "shape"]
+
+
+def test_inputs_outside_a_domain_are_drawn_again_positive():
+    d = ricci.grad("L = sum[i](log(x[i]) + sqrt(c))", ["x", "c"])
+    assert strict_check(d) == []
+
+
+def test_size_names_an_index_of_the_program():
+    d = ricci.grad(open(ROOT / "examples" / "mse.ricci").read(), ["W"])
+    assert "dY = 2 * (Y - T) / size(k) / size(n)" in str(d.matrix())
+    edited = Printed(d, {"dY = 2 * (Y - T) / size(k) / size(n)": "dY = 2 * (Y - T) / size(k) / size(q)"})
+    (p,) = strict_problems(edited)
+    assert p.kind == "size index" and "size(q)" in p
+    edited = Printed(d, {"dY = 2 * (Y - T) / size(k) / size(n)": "dY = 2 * (Y - T) / size(n) / size(n)"})
+    assert [p.kind for p in strict_problems(edited)] == ["value"]
+
+
+def test_a_self_reference_is_a_problem():
+    d = ricci.hessian(open(ROOT / "examples" / "logistic_regression.ricci").read(), "y")
+    assert str(d.matrix()) == "H = zeros_like(H)"
+    assert [p.kind for p in strict_problems(d)] == ["self-reference"]
+
+
+if __name__ == "__main__":  # python tests/display/test_strict_matrix.py REPORT
+    derivations = {case: make() for case, make in CASES.items()}
+    results = [(case, strict_problems(d)) for case, d in derivations.items()]
+    text = report(results, {case: index_only(d) for case, d in derivations.items()})
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(text)
+    else:
+        print(text, end="")
