@@ -62,7 +62,7 @@ def test_batch_jacobian_has_no_matrix_form_but_its_slices_do_003():
     assert str(d.matrix()) == "\n".join([
         "dY[i,j]/dW[k,l] = X[i,k] * delta[j,l]",
         "  no matrix form (a 4-index tensor: an outer product into 4 axes)",
-        "  einsum form: dY/dW = einsum('ik,jl->ijkl', X, I)",
+        "  einsum form: dY/dW = einsum('ik,jl->ijkl', X, eye(size(j)))",
         "  slices: for each j, l: [:,j,:,l] = delta[j,l] * X",
     ])
     assert r"\delta_{jl}\, X" in d.matrix().latex()
@@ -71,7 +71,7 @@ def test_batch_jacobian_has_no_matrix_form_but_its_slices_do_003():
 def test_raw_matmul_jacobian_000():
     d = ricci.jacobian("Y[i,j] = X[i,k] * A[k,j]", "X")
     text = str(d.matrix())
-    assert "no matrix form" in text and "einsum('qj,ip->ijpq', A, I)" in text
+    assert "no matrix form" in text and "einsum('qj,ip->ijpq', A, eye(size(i)))" in text
     assert "for each i, p: [i,:,p,:] = delta[i,p] * A.T" in text
 
 
@@ -86,7 +86,7 @@ def test_raw_matmul_jacobian_000():
     ("P[i,j] = u[i] * v[j]", ["u", "v"], "du = dP @ v\ndv = dP.T @ u"),  # outer product
     ("s = x[i] * y[i]", ["x"], "dx = y"),  # dot product
     ("q = x[i]*A[i,j]*x[j]", ["x", "A"], "dx = A @ x + A.T @ x\ndA = outer(x, x)"),
-    ("t = A[i,i]", ["A"], "dA = I"),  # trace
+    ("t = A[i,i]", ["A"], "dA = eye(size(i))"),  # trace (I alone would not say its size)
     ("L = sum[i,j](B[i,j] * A[j,i])", ["A"], "dA = B.T"),
     ("Y[i,j] = A[i,j] * v[j]", ["A", "v"], "dA = dY * v\ndv = sum(A * dY, axis=0)"),  # A diag(v)
     ("Y[i,j] = v[i] * A[i,j]", ["A"], "dA = v[:, None] * dY"),  # diag(v) A

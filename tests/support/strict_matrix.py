@@ -28,7 +28,7 @@ the result to the expected shape, it reads only what is printed:
   ``^`` (the elementwise power, run as ``**``), ``.T`` (``.mT`` for a batch), ``v[:, None]``,
   ``sum(x, axis=...)``, ``size(k)`` (the size of index ``k`` of the program), ``diag`` (of a
   vector: the diagonal matrix; of a matrix: its diagonal), ``outer`` (of two vectors),
-  ``ones_like``, ``zeros_like``, ``trace``, ``inv``, ``det``, ``logdet``, the elementwise
+  ``ones_like``, ``zeros_like``, ``ones``, ``zeros`` (of a tuple of sizes), ``eye`` (of a size), ``trace``, ``inv``, ``det``, ``logdet``, the elementwise
   functions of ``ricci.primitives.functions.FUNCTIONS`` (``exp``, ``log``, ``sqrt``,
   ``sigmoid``, ...), ``einsum`` and ``I``, the identity matrix. ``I`` has the size its use
   determines: an operand of ``@``, ``+``, ``-`` or an elementwise product with an array, or
@@ -280,12 +280,31 @@ def _like(fill: float) -> Callable[[Any], np.ndarray]:
     return f
 
 
+def _full(fill: float) -> Callable[[Any], np.ndarray]:
+    def f(shape: Any) -> np.ndarray:
+        # (size(k) reads as a float here, as it is one in arithmetic)
+        if not isinstance(shape, tuple) or not all(isinstance(k, (int, float)) and float(k).is_integer()
+                                                   and k >= 0 for k in shape):
+            raise ValueError(f"{f.__name__} takes a tuple of sizes, not {shape!r}")
+        return np.full(tuple(int(k) for k in shape), fill)
+
+    f.__name__ = "zeros" if fill == 0 else "ones"
+    return f
+
+
+def _eye(k: Any) -> np.ndarray:
+    if not (isinstance(k, (int, float)) and float(k).is_integer() and k >= 0):
+        raise ValueError(f"eye takes a size, not {k!r}")
+    return np.eye(int(k))
+
+
 def vocabulary() -> dict[str, Any]:
     """The names the matrix text may use, with their documented meaning (``size`` is
     handled apart: its argument is an index name, not a value)."""
     out: dict[str, Any] = {name: _elementwise(name) for name in FUNCTIONS}
     out.update({name: _matrix_function(name) for name in MATRIX_FUNCTIONS})
     out.update(sum=_sum, diag=_diag, outer=_outer, ones_like=_like(1.0), zeros_like=_like(0.0),
+               ones=_full(1.0), zeros=_full(0.0), eye=_eye,
                einsum=_einsum, I=Identity())
     return out
 
@@ -430,6 +449,11 @@ class _Reader:
         def size(m: re.Match[str]) -> str:
             k = m.group(1)
             dims = sizes.get(k, set())
+            if not dims and ln.statement is not None:
+                # a name the reader knows from the program, for a dim the statement has
+                # (dt/dA = eye(size(i)): the statement's own index names are not printed)
+                own = {i.dim for i in list(ln.statement.indices) + list(index_occurrences(ln.statement.rhs))}
+                dims = self.index_dims.get(k, set()) & own
             if len(dims) != 1:
                 problems.append(("size index", f"size({k}): {'no' if not dims else 'an ambiguous'} "
                                                f"index {k} in the line's statement"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
@@ -67,11 +67,15 @@ class MatrixLine:
 
 
 def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str, str] | None = None,
-                 like: Mapping[str, str] | None = None) -> list[MatrixLine]:
+                 like: Mapping[str, str] | None = None,
+                 dim_names: Mapping[str, Sequence[str]] | None = None,
+                 name: Callable[[str], str] = lambda s: s) -> list[MatrixLine]:
     """Matrix forms of ``statements`` in order, with named helpers where needed.
 
     ``like`` names, for a statement, a tensor of the same shape (a gradient's input), for
-    a result that is a constant broadcast to that shape (``zeros_like(D)``)."""
+    a result that is a constant broadcast to that shape (``zeros_like(D)``); ``dim_names``
+    the names the program gives each dim, for the sizes of a result no tensor has the
+    shape of (``zeros((size(n), size(n)))``: a reader knows the program's index names)."""
     out: list[MatrixLine] = []
     names = set(taken)
     counter = [0]
@@ -93,7 +97,8 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
             rename_bound(st.rhs, {i.name for i in st.indices}), st.indices), st.indices))
         mark = len(out)
         try:
-            node = statement_node(st, bind, (like or {}).get(st.name, st.name))
+            node = statement_node(st, bind, (like or {}).get(st.name, st.name),
+                                  _size_names(st, dim_names or {}))
             for helper in out[mark:]:
                 helper.statement = st
             out.append(MatrixLine(st.name, node, statement=st))
@@ -101,11 +106,28 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
             del out[mark:]  # helpers of a failed line are not needed
             rank = len(st.indices)
             reason = (f"a {rank}-index tensor: " if rank > 2 else "") + e.reason
-            line = MatrixLine(st.name, None, reason=reason, einsum=einsum_text(st, display or {}),
-                              statement=st)
+            size_of = _size_names(st, dim_names or {}, every=True)
+            line = MatrixLine(st.name, None, reason=reason, statement=st,
+                              einsum=einsum_text(st, display or {}, name, lambda i, size_of=size_of: f"size({size_of[i.dim]})"))
             line.slice = _slices(st)
             out.append(line)
         out[-1].index_text = statement_text(st, (display or {}).get(st.name), reorder=True)
+    return out
+
+
+def _size_names(st: Statement, dim_names: Mapping[str, Sequence[str]], every: bool = False) -> dict[str, str]:
+    """Each dim of ``st``'s left-hand side (``every``: of every index in ``st``) -> the
+    name ``size()`` calls it by: the first name the program gives the dim, unless an
+    index of another dim in ``st`` has it."""
+    indices = [i for n in [Tensor("", st.indices)] + [n for n in walk(st.rhs)
+               if isinstance(n, (Tensor, Delta, Sum))] for i in n.indices]
+    taken = {i.name: i.dim for i in indices}
+    out: dict[str, str] = {}
+    for i in (indices if every else st.indices):
+        if i.dim in out:
+            continue
+        names = [n for n in dim_names.get(i.dim, ()) if not n.startswith("#")]
+        out[i.dim] = next((n for n in names if taken.get(n, i.dim) == i.dim), i.name)
     return out
 
 
@@ -133,9 +155,12 @@ def _own_size_names(e: Expr, lhs: Sequence[Index]) -> Expr:
 
 
 
-def einsum_text(st, display: Mapping[str, str]) -> str | None:
-    """``einsum('qj,ip->ijpq', A, I)`` for a right-hand side that is a sum of products of
-    tensors and deltas (each term one einsum), else None."""
+def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lambda s: s,
+                size_name: Callable[[Index], str] = lambda i: i.name) -> str | None:
+    """``einsum('qj,ip->ijpq', A, eye(size(i)))`` for a right-hand side that is a sum of
+    products of tensors and deltas (each term one einsum), else None. Every operand is
+    defined where it is printed: a tensor by ``name``, a delta as the identity of its
+    size, and an index no operand carries as ``ones((size(n),))``."""
     terms = st.rhs.terms if isinstance(st.rhs, Add) else (st.rhs,)
     out = []
     for t in terms:
@@ -151,8 +176,12 @@ def einsum_text(st, display: Mapping[str, str]) -> str | None:
                 continue
             if not isinstance(f, (Tensor, Delta)):
                 return None
-            ops.append(f.name if isinstance(f, Tensor) else "I")
+            ops.append(name(f.name) if isinstance(f, Tensor) else f"eye({size_name(f.indices[0])})")
             specs.append(f.indices)
+        for i in st.indices:  # einsum('ip->nip', ...) is refused: n must come from an operand
+            if not any(i in ax for ax in specs):
+                ops.append(f"ones(({size_name(i)},))")
+                specs.append((i,))
         # letters: one per index; prefer the index's own name when it is one character
         used: dict[str, Index] = {}
         sym: dict[Index, str] = {}
@@ -231,7 +260,7 @@ class MatrixView:
     def line_text(self, ln: MatrixLine) -> str:
         name = self.spelling.text(ln.name)
         if ln.node is not None:
-            return f"{name} = {render_text(ln.node)}"
+            return f"{name} = {render_text(ln.node, self.spelling.reference)}"
         out = [ln.index_text, f"  no matrix form ({ln.reason})"]
         if ln.einsum:
             out.append(f"  einsum form: {name} = {ln.einsum}")
@@ -288,6 +317,8 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
     view = _VIEWS.get(d)
     if view is None:
         jac = {name: (num, den) for name, (num, _, den) in d.refs.items()}
-        lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of)
-        view = _VIEWS[d] = MatrixView(lines, Spelling(d.display, d.reverse.adjoint_of, d.loss, jac))
+        sp = Spelling(d.display, d.reverse.adjoint_of, d.loss, jac)
+        lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of,
+                             dim_names=d.source_program.dim_names, name=sp.reference)
+        view = _VIEWS[d] = MatrixView(lines, sp)
     return view

@@ -68,8 +68,15 @@ class SizeOf(M):
 
 @dataclass(frozen=True)
 class Eye(M):
-    index: str  # the size is that of this index
+    """The identity; its size is that of ``index``. Written ``I`` where an operand beside
+    it gives the size, ``eye(size(k))`` (``sized``) where nothing does (``dA = I``)."""
+
+    index: str
     ndim: int = 2
+    sized: bool = False
+    #: the name ``size()`` prints for it (the program's name of its dim); ``index`` is the
+    #: statement's, which the NumPy code looks sizes up by
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,11 +206,14 @@ class Bcast(M):
 
 @dataclass(frozen=True)
 class Like(M):
-    """A value broadcast to the shape of the variable ``like`` (``ones_like(x)`` etc.)."""
+    """A value broadcast to the shape of the variable ``like`` (``ones_like(x)`` etc.), or,
+    with ``like`` None, to the sizes of the indices ``sizes`` (``ones((size(n), size(o)))``)."""
 
     x: M
-    like: str
+    like: str | None
     ndim: int
+    sizes: tuple[str, ...] = ()  # the statement's index names (NumPy looks sizes up by them)
+    labels: tuple[str, ...] = ()  # the names size() prints (the program's names of the dims)
 
 
 def transpose(n: M) -> M:

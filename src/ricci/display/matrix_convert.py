@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..codegen.contract import contract_pairwise
 from ..ir.expr import (
@@ -388,7 +388,7 @@ def _arrange(factors: tuple[M, ...]) -> tuple[M, ...]:
     return tuple(sorted(factors, key=rank))
 
 
-def statement_node(st, bind, like: str | None = None) -> M:
+def statement_node(st, bind, like: str | None = None, size_names: Mapping[str, str] | None = None) -> M:
     """The matrix form of ``st``'s right-hand side, with exactly the statement's shape:
     where NumPy would give fewer or size-1 axes (``sum(A, axis=1)`` for an I x K
     gradient), the form says how it is broadcast (:class:`Like`: ``* ones_like(X)``)."""
@@ -407,10 +407,21 @@ def statement_node(st, bind, like: str | None = None) -> M:
     if shape is None:
         no_matrix_form("its matrix form would not have the statement's shape")
     if shape != (FULL,) * len(target):
-        if like is None or like == st.name:
-            no_matrix_form("it is a value broadcast over an index it does not depend on")
+        if like is None or like == st.name:  # no tensor of its shape to name: its sizes
+            return Like(v.node, None, len(target), tuple(i.name for i in target),
+                        tuple((size_names or {}).get(i.dim, i.name) for i in target))
         return Like(v.node, like, len(target))
-    return v.node
+    return _sized_identity(v.node, {i.name: (size_names or {}).get(i.dim, i.name) for i in target})
+
+
+def _sized_identity(n: M, names: Mapping[str, str]) -> M:
+    """``n`` with an identity nothing beside it gives the size of written with its size:
+    ``dA = eye(size(i))`` and ``2 * eye(size(i))``, while ``A + I`` stays as it is."""
+    if isinstance(n, Eye):
+        return Eye(n.index, sized=True, label=names.get(n.index, n.index))
+    if isinstance(n, Prod) and all(isinstance(f, Eye) or not f.ndim for f in n.factors + n.divisors):
+        return Prod(n.coef, tuple(_sized_identity(f, names) for f in n.factors), n.divisors, n.ndim)
+    return n
 
 
 def no_matrix_form(reason: str):

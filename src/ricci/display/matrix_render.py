@@ -81,6 +81,13 @@ class Spelling:
             return f"d{num}/d{den}"
         return self.display.get(name, name)
 
+    def reference(self, name: str) -> str:
+        """The name as a formula uses it: as :meth:`text` spells it, in parentheses when
+        that is not a plain name (``X.T @ (d(dL/dz)/dw)``), so that every result is used
+        under the name it was printed with."""
+        s = self.text(name)
+        return s if s.isidentifier() else f"({s})"
+
     def latex(self, name: str) -> str:
         """The name in LaTeX, spelled as the index view spells it (:func:`~.notation.latex_symbol`,
         derivatives as :class:`~.notation.LatexNotation` writes them)."""
@@ -117,7 +124,8 @@ class _Text:
         if isinstance(n, SizeOf):
             return (f"{SIZES}[{n.index!r}]" if np_ else f"size({n.index})"), ATOM
         if isinstance(n, Eye):
-            return (f"{NP}.eye({SIZES}[{n.index!r}])" if np_ else "I"), ATOM
+            return (f"{NP}.eye({SIZES}[{n.index!r}])" if np_ else
+                    f"eye(size({n.label or n.index}))" if n.sized else "I"), ATOM
         if isinstance(n, T):
             s, p = self.go(n.x)
             s = s if p == ATOM else f"({s})"
@@ -186,6 +194,15 @@ class _Text:
             return f"{s}[{', '.join(':' if x else 'None' for x in n.slots)}]", ATOM
         if isinstance(n, Like):
             s, p = self.go(n.x)
+            if n.like is None:  # ones((size(n), size(o)))
+                shape = ", ".join(f"{SIZES}[{k!r}]" if np_ else f"size({lab})"
+                                  for k, lab in zip(n.sizes, n.labels or n.sizes))
+                shape = f"({shape},)" if len(n.sizes) == 1 else f"({shape})"
+                if np_:
+                    return f"{NP}.broadcast_to({s}, {shape})", ATOM
+                if isinstance(n.x, Num) and n.x.value in (0, 1):
+                    return f"{'zeros' if n.x.value == 0 else 'ones'}({shape})", ATOM
+                return f"{s if p >= MUL else f'({s})'} * ones({shape})", MUL
             like = self.name(n.like)
             if np_:
                 return f"{NP}.broadcast_to({s}, {like}.shape)", ATOM
