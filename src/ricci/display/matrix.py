@@ -22,6 +22,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import opt_einsum as oe
@@ -108,11 +109,15 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
             reason = (f"a {rank}-index tensor: " if rank > 2 else "") + e.reason
             size_of = _size_names(st, dim_names or {}, every=True)
             line = MatrixLine(st.name, None, reason=reason, statement=st,
-                              einsum=einsum_text(st, display or {}, name, lambda i, size_of=size_of: f"size({size_of[i.dim]})"))
+                              einsum=einsum_text(st, display or {}, name, partial(_size_call, size_of)))
             line.slice = _slices(st)
             out.append(line)
         out[-1].index_text = statement_text(st, (display or {}).get(st.name), reorder=True)
     return out
+
+
+def _size_call(size_of: Mapping[str, str], i: Index) -> str:
+    return f"size({size_of[i.dim]})"
 
 
 def _size_names(st: Statement, dim_names: Mapping[str, Sequence[str]], every: bool = False) -> dict[str, str]:
