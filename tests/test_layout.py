@@ -4,6 +4,7 @@ and the stages form a layered pipeline with no import cycle."""
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ricci"
@@ -35,7 +36,13 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _imports():
+@cache
+def _imports() -> tuple:
+    """Every relative import of ricci, read once (see :func:`_read_imports`)."""
+    return tuple(_read_imports())
+
+
+def _read_imports():
     """(module path, its stage, imported module path, its stage, name) for every relative
     ``from ... import name`` in ricci, at any depth of the module."""
     for path in SRC.rglob("*.py"):
@@ -80,6 +87,7 @@ def test_the_stages_are_subpackages():
         assert ast.get_docstring(ast.parse((SRC / p / "__init__.py").read_text())), f"{p} says what it holds"
 
 
+@cache
 def _module_all(target: str) -> list[str] | None:
     path = SRC.joinpath(*target.split(".")).with_suffix(".py") if target else SRC / "__init__.py"
     if not path.exists():
