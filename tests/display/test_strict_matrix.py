@@ -74,17 +74,7 @@ def cases() -> dict[str, Callable[[], Any]]:
 CASES = cases()
 
 #: the cases that fail today, each with its problem (strict xfail: remove a case once fixed)
-KNOWN: dict[str, str] = {  # each still prints a result only in index notation, used by a later line
-    "hessian-affine_tanh_mse-b": '4 problems, first: `H = sum((d(dL/dZ)/db), axis=0)`: undefined: uses db, which is not defined',
-    "hessian-gaussian_nll-mu": '4 problems, first: `H = -sum((d(dL/dr)/dmu), axis=0)`: undefined: uses dmu, which is not defined',
-    "jacobian-inverse_solve-A": '2 problems, first: `dL/dA = 2 * sum((dt/dA) * (t - u)[:, None, None], axis=0)`: undefined: uses dt, which is not defined',
-    "jacobian-logistic_regression-X": '2 problems, first: `dL/dX = sum((dp/dX) * ((1 - y) / (1 - p))[:, None, None], axis=0) - sum((dp/dX) * (y / p)[:, None, None], axis=0)`: undefined: uses dp, which is not defined',
-    "hessian-mlp3-b1": '5 problems, first: `d(dL/dz3)/db1 = y[:, :, None] * (1 - y)[:, :, None] * (2 * y * (1 - y) + 2 * (1 - y) * (y - t) - 2 * y * (y - t))[:, :, None] * (dz3/db1) / size(n)`: undefined: uses db1, which is ',
-    "hessian-mlp3-b2": "4 problems, first: `einsum form: d(dL/dh2)/db2 = einsum('kc,ncl->nkl', W3, (d(dL/dz2)/db2))`: undefined: uses db2, which is not defined",
-    "hessian-mlp3-b3": '4 problems, first: `H = sum((d(dL/dz1)/db3), axis=0)`: undefined: uses db3, which is not defined',
-    "jacobian-neuron-W": '2 problems, first: `dL/dW = 2 * sum((dy/dW) * (y - t)[:, None, None], axis=0)`: undefined: uses dy, which is not defined',
-    "hessian-rnn5-b": '14 problems, first: `d(dL/dz5)/db = (1 - s5^2)[:, :, None] * (2 * (1 - s5^2) - 4 * s5 * (s5 - y5))[:, :, None] * (dz5/db)`: undefined: uses db, which is not defined',
-}
+KNOWN: dict[str, str] = {}  # case -> the problem it still has (a strict xfail): none today
 
 
 def params() -> list:

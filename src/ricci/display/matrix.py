@@ -160,6 +160,20 @@ def _own_size_names(e: Expr, lhs: Sequence[Index]) -> Expr:
 
 
 
+def _operand_text(f: Expr, order: Sequence[Index], name: Callable[[str], str]) -> tuple[str, tuple[Index, ...]] | None:
+    """A factor of an einsum that is not a tensor (``1 - y[i]``, ``exp(z[n,k])``): its
+    matrix form, in parentheses, with its indices in the order of ``order`` then the
+    others; None where it has none (three or more indices, a contraction needing a name)."""
+    free = [i for i in order if i in f.free] + sorted((i for i in f.free if i not in order), key=lambda i: i.name)
+    if len(free) > 2 or len({i.name for i in free}) < len(free):
+        return None
+    try:
+        node = statement_node(Statement("_", tuple(free), f), lambda n, d: no_matrix_form("nested"))
+    except NoMatrixForm:
+        return None
+    return f"({render_text(node, name)})", tuple(free)
+
+
 def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lambda s: s,
                 size_name: Callable[[Index], str] = lambda i: i.name) -> str | None:
     """``einsum('qj,ip->ijpq', A, eye(size(i)))`` for a right-hand side that is a sum of
@@ -179,8 +193,13 @@ def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lam
             if isinstance(f, Const):
                 coef *= f.value
                 continue
-            if not isinstance(f, (Tensor, Delta)):
-                return None
+            if not isinstance(f, (Tensor, Delta)):  # (1 - y[i]): its own matrix form, if it has one
+                operand = _operand_text(f, st.indices, name)
+                if operand is None:
+                    return None
+                ops.append(operand[0])
+                specs.append(operand[1])
+                continue
             ops.append(name(f.name) if isinstance(f, Tensor) else f"eye({size_name(f.indices[0])})")
             specs.append(f.indices)
         for i in st.indices:  # einsum('ip->nip', ...) is refused: n must come from an operand
