@@ -61,7 +61,7 @@ dl/dx:
   9. transpose (to put the summed index inside)
      dl/dx[i,k] = dl/dy[i,j] * (a^T)[j,k]
  10. conversion to matrix form
-     dl/dx = dl/dy @ a.T"""
+     dl/dx = (dl/dy) @ a.T"""
     # the last index form is the engine's own result, and the matrix form its matrix form
     assert str(d["x"]) == "dx[i,k] = dY[i,j] * a[k,j]".replace("dY", "dy")
     assert check_steps(d, steps) == 10
@@ -77,7 +77,7 @@ def test_matmul_gradient_of_a_000():
     assert eq[4] == ("dy[i,j]/da[p,q]", "x[i,p] * delta[j,q]")
     assert eq[6] == ("dl/da[p,q]", "x[i,p] * dl/dy[i,q]")
     assert eq[8] == ("dl/da[k,j]", "(x^T)[k,i] * dl/dy[i,j]")
-    assert eq[9] == ("dl/da", "x.T @ dl/dy")
+    assert eq[9] == ("dl/da", "x.T @ (dl/dy)")
     assert check_steps(d, steps) == 10
 
 

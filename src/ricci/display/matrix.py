@@ -284,7 +284,7 @@ class MatrixView:
     def line_text(self, ln: MatrixLine) -> str:
         name = self.spelling.text(ln.name)
         if ln.node is not None:
-            return f"{name} = {render_text(ln.node, self.spelling.reference)}"
+            return f"{name} = {render_text(ln.node, self.spelling.text)}"
         out = [ln.index_text, f"  no matrix form ({ln.reason})"]
         if ln.einsum:
             out.append(f"  einsum form: {name} = {ln.einsum}")
@@ -343,6 +343,6 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
         jac = {name: (num, den) for name, (num, _, den) in d.refs.items()}
         sp = Spelling(d.display, d.reverse.adjoint_of, d.loss, jac)
         lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of,
-                             dim_names=d.source_program.dim_names, name=sp.reference)
+                             dim_names=d.source_program.dim_names, name=sp.text)
         view = _VIEWS[d] = MatrixView(lines, sp)
     return view

@@ -81,13 +81,6 @@ class Spelling:
             return f"d{num}/d{den}"
         return self.display.get(name, name)
 
-    def reference(self, name: str) -> str:
-        """The name as a formula uses it: as :meth:`text` spells it, in parentheses when
-        that is not a plain name (``X.T @ (d(dL/dz)/dw)``), so that every result is used
-        under the name it was printed with."""
-        s = self.text(name)
-        return s if s.isidentifier() else f"({s})"
-
     def latex(self, name: str) -> str:
         """The name in LaTeX, spelled as the index view spells it (:func:`~.notation.latex_symbol`,
         derivatives as :class:`~.notation.LatexNotation` writes them)."""
@@ -115,7 +108,10 @@ class _Text:
     def go(self, n: M) -> tuple[str, int]:
         np_ = self.numpy
         if isinstance(n, Var):
-            return self.name(n.name), ATOM
+            # a name spelled as a derivative (dl/dY, d(dL/dz)/dw) reads as a quotient: it
+            # is parenthesised where a quotient would be (X.T @ (d(dL/dz)/dw), (dl/dY).T)
+            s = self.name(n.name)
+            return s, (ATOM if self.numpy or s.isidentifier() else MUL)
         if isinstance(n, Num):
             v = n.value
             s = (float_literal(abs(v)) if np_ else number_text(abs(v)))
