@@ -163,3 +163,14 @@ def test_matrix_forms_of_random_programs_are_exact(m):
         wrt = m.inputs[:2] if kind == "grad" else m.inputs[0]
         d = (ricci.grad if kind == "grad" else ricci.jacobian)(m.text, wrt)
         check_matrix_forms(d)
+
+
+def test_an_operand_named_once_is_reused_not_built_again():
+    """Issue "Every formula a person reads is proven": the same intermediate was built
+    twice (G2 and G6 both sum(dY * (np^3).T, axis=0)); it is named once and reused."""
+    from support.strict_matrix import strict_check
+
+    d = ricci.grad("Y[k,m] = -((X[t,v] * A[t,w] * X[v,v]) * np[m,k]^3 / (1 + A[q,m] * A[i,m]))", ["A", "X"])
+    helpers = [ln.node for ln in d.matrix().lines if ln.helper]
+    assert len(helpers) == len(set(map(repr, helpers))) == 5
+    assert strict_check(d) == []

@@ -82,6 +82,9 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
     counter = [0]
 
     def bind(node: M, ndim: int) -> M:
+        for ln in out:  # the same operand again (G = c + X @ b twice): the name it has
+            if ln.helper and ln.node == node:
+                return Var(ln.name, ndim)
         while True:
             counter[0] += 1
             nm = "G" if counter[0] == 1 else f"G{counter[0]}"
