@@ -12,7 +12,7 @@ import opt_einsum as oe
 from ..ir.expr import Index
 from .values import Axes
 
-__all__ = ["contract_pairwise"]
+__all__ = ["contract_pairwise", "split_axes"]
 
 
 def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optimal_upto: int,
@@ -49,3 +49,10 @@ def contract_pairwise(ops: list, keep: Axes, size: Callable[[Index], int], optim
         live.append(store(new) if live else new)
     (res,) = live
     return res
+
+
+def split_axes(a: Axes, b: Axes, keep) -> tuple[list[Index], list[Index], list[Index], list[Index]]:
+    """The axes of a pairwise product of values with axes ``a`` and ``b``, kept ``keep``:
+    (batch: in both and kept, contracted: in both and summed, only in a, only in b)."""
+    return ([x for x in a if x in b and x in keep], [x for x in a if x in b and x not in keep],
+            [x for x in a if x not in b], [x for x in b if x not in a])

@@ -28,7 +28,7 @@ from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
 from ..primitives.numbers import number_text
 from ..simplify.coefficients import split_coef, with_coef
 from .backends import Backend
-from .contract import contract_pairwise
+from .contract import contract_pairwise, split_axes
 from .repeats import Repeats, whole
 from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal
 
@@ -393,10 +393,7 @@ class Lowerer:
         a = self.reduce(a, tuple(x for x in a.axes if x in keep or x in b.axes))
         b = self.reduce(b, tuple(x for x in b.axes if x in keep or x in a.axes))
         A, B = a.axes, b.axes
-        batch = [x for x in A if x in B and x in keep]
-        con = [x for x in A if x in B and x not in keep]
-        a_only = [x for x in A if x not in B]
-        b_only = [x for x in B if x not in A]
+        batch, con, a_only, b_only = split_axes(A, B, keep)
         if not batch and len(con) == 1:
             solved = self.solve(a, b, con[0]) or self.solve(b, a, con[0])
             if solved is not None:

@@ -19,9 +19,9 @@ from fractions import Fraction
 from ..ir.expr import Index
 
 __all__ = [
-    "Axes", "Bcast", "Diag", "DiagOf", "Eye", "Fn", "Like", "M", "MatFunc", "MatMul", "NoMatrixForm",
-    "Num", "Outer", "Plus", "PowM", "Prod", "Reduce", "SizeOf", "T", "Trace", "TRACE", "Var",
-    "transpose",
+    "Axes", "Bcast", "Diag", "DiagOf", "Eye", "Fn", "FULL", "Like", "M", "MatFunc", "MatMul",
+    "NoMatrixForm", "Num", "Outer", "Plus", "PowM", "Prod", "Reduce", "SizeOf", "T", "Trace", "TRACE",
+    "Var", "numpy_shape", "transpose",
 ]
 
 Axes = tuple[Index, ...]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Mapping, Sequence
 
-from ..codegen.contract import contract_pairwise
+from ..codegen.contract import contract_pairwise, split_axes
 from ..ir.expr import (
     Add,
     Call,
@@ -338,10 +338,7 @@ class _Converter:
         a = self.reduce(a, tuple(x for x in a.axes if x in keep or x in b.axes))
         b = self.reduce(b, tuple(x for x in b.axes if x in keep or x in a.axes))
         A, B = a.axes, b.axes
-        batch = [x for x in A if x in B and x in keep]
-        con = [x for x in A if x in B and x not in keep]
-        a_only = [x for x in A if x not in B]
-        b_only = [x for x in B if x not in A]
+        batch, con, a_only, b_only = split_axes(A, B, keep)
         if con and self._in_order(b_only + a_only) and not self._in_order(a_only + b_only):
             return self.binary(b, a, keep)
         if not con:

@@ -59,6 +59,16 @@ from .steps_print import Steps
 __all__ = ["derivation_steps"]
 
 
+
+def _expand_and_simplify(sec: Section, lhs: Expr, start: Expr, answers: Mapping[Expr, Expr]) -> Expr:
+    """The steps from ``lhs = start`` (a derivative to take) to its simplified result,
+    appended to ``sec``; returns the result."""
+    ex, expanded = expand_steps(lhs, start, answers)
+    sec.steps += ex
+    s_steps, total = simplify_steps(lhs, expanded)
+    extend_steps(sec.steps, s_steps, total)
+    return total
+
 class _Builder:
     def __init__(self, d: DerivationRecord) -> None:
         self.d = d
@@ -84,11 +94,7 @@ class _Builder:
         rhs = rename_bound(st.rhs, {i.name for i in X.indices} | {i.name for i in st.indices})
         lhs = Deriv(st.lhs, X)
         answers = {rhs: st.lhs}
-        ex_steps, expanded = expand_steps(lhs, Deriv(rhs, X), answers)
-        sec.steps += ex_steps
-        s_steps, res = simplify_steps(lhs, expanded)
-        extend_steps(sec.steps, s_steps, res)
-        return res
+        return _expand_and_simplify(sec, lhs, Deriv(rhs, X), answers)
 
 
 def _fresh_indices(dims: Sequence[str], avoid: set[str]) -> tuple[Index, ...]:
@@ -278,10 +284,7 @@ def _jacobian_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLin
         begin = sum_of(start)
         if len(start) > 1 or (start and not isinstance(start[0], Deriv)):
             sec.steps.append(Step(CHAIN_TENSOR, lhs, begin))
-        ex, expanded = expand_steps(lhs, begin, answers)
-        sec.steps += ex
-        s_steps, total = simplify_steps(lhs, expanded)
-        extend_steps(sec.steps, s_steps, total)
+        total = _expand_and_simplify(sec, lhs, begin, answers)
         _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
         sections.append(sec)
     return sections
@@ -322,10 +325,7 @@ def _tangent_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine
             start.append(Sum(Q, Mul((Deriv(rhs, Tensor(z, Q)), Tensor(tz, Q)))))
         begin = sum_of(start)
         sec.steps.append(Step(TANGENT, lhs, begin))
-        ex, expanded = expand_steps(lhs, begin, answers)
-        sec.steps += ex
-        s_steps, total = simplify_steps(lhs, expanded)
-        extend_steps(sec.steps, s_steps, total)
+        total = _expand_and_simplify(sec, lhs, begin, answers)
         _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
         sections.append(sec)
     return sections
