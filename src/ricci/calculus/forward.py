@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..bounds import check_size, guarded, tick
+from ..bounds import check_size, gc_paused, guarded, tick
 from ..errors import RicciError
 from ..ir.expr import ZERO, Add, Const, Delta, Expr, Index, Mul, Sum, Tensor
 from ..ir.indices import rename_bound, substitute
@@ -17,7 +17,7 @@ from ..ir.program import Program, Statement, depends_on
 from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
-from .prepare import Names, as_program, closure, fresh_indices, lhs_text, no_gc, output_of, parse_wrt, reuse_forward
+from .prepare import Names, as_program, closure, fresh_indices, lhs_text, output_of, parse_wrt, reuse_forward
 from .record import DerivationRecord, Tangent
 
 __all__ = ["forward_mode", "inline_statements", "jacobian"]
@@ -30,7 +30,7 @@ def jacobian(program: Program | str, wrt: str | Sequence[str], of: str | None = 
     Fresh indices are chosen for the denominator (``p, q, ...``) unless given, as in
     ``wrt="X[k,l]"``. Intermediates are chained in forward mode, one statement each.
     """
-    with no_gc(), shared_memo():
+    with gc_paused(), shared_memo():
         return forward_mode(as_program(program), wrt, of)
 
 

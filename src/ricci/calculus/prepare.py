@@ -7,9 +7,7 @@ derived expressions, and the closure of the statements a result reads.
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Container, Iterable, Sequence
-from contextlib import contextmanager
 
 from .. import validate
 from ..errors import RicciError
@@ -24,7 +22,7 @@ from .reuse import reuse
 
 __all__ = [
     "Names", "as_program", "closure", "first_use_indices", "fresh_indices", "input_indices",
-    "known_answers", "lhs_text", "lift", "no_gc", "output_of", "parse_wrt", "program_error",
+    "known_answers", "lhs_text", "lift", "output_of", "parse_wrt", "program_error",
     "reuse_forward",
 ]
 
@@ -284,19 +282,6 @@ def closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:
 
 
 # ---------------------------------------------------------------- reverse mode
-
-
-@contextmanager
-def no_gc():
-    """Expression trees hold no reference cycles: pausing the cyclic collector while
-    deriving saves its repeated scans of the many new nodes."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 

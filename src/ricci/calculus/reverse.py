@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-from ..bounds import check_size, guarded, tick
+from ..bounds import check_size, gc_paused, guarded, tick
 from ..ir.expr import ONE, ZERO, Add, Const, Expr, Mul, Pow, Sum, Tensor
 from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
@@ -34,7 +34,6 @@ from .prepare import (
     input_indices,
     known_answers,
     lift,
-    no_gc,
     output_of,
     parse_wrt,
     reuse_forward,
@@ -52,7 +51,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     extra input named ``d`` + the output's name (``dY``). ``wrt`` items may fix the names
     of the gradient's indices: ``"W[a,b]"``.
     """
-    with no_gc(), shared_memo():
+    with gc_paused(), shared_memo():
         return reverse_mode(as_program(program), wrt, of)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import validate
-from ..bounds import check_size, guarded, tick
+from ..bounds import check_size, gc_paused, guarded, tick
 from ..errors import RicciError
 from ..ir.expr import Expr, Index, Sum, Tensor
 from ..ir.indices import fresh_name, substitute, successors
@@ -33,7 +33,7 @@ from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.factor import factor_common, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .forward import forward_mode, inline_statements
-from .prepare import Names, as_program, closure, no_gc, output_of, parse_wrt, program_error, reuse_forward
+from .prepare import Names, as_program, closure, output_of, parse_wrt, program_error, reuse_forward
 from .record import DerivationRecord, Reverse, Second
 from .reverse import reverse_mode
 
@@ -51,7 +51,7 @@ def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = N
     ``"x,y"`` for a mixed one). With ``diagonal=True`` (``x`` only) the result is the
     diagonal ``H[I,I]``, shape ``x.shape``, computed without forming the Hessian.
     """
-    with no_gc(), shared_memo():
+    with gc_paused(), shared_memo():
         return _hessian(as_program(program), wrt, of, diagonal)
 
 
@@ -61,7 +61,7 @@ def hvp(program: Program | str, wrt: str, of: str | None = None) -> DerivationRe
     w.r.t. ``wrt``, without forming the Hessian: the directional derivative of the
     gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
     another name if the program uses ``v``). Compiled, the result has x's shape."""
-    with no_gc(), shared_memo():
+    with gc_paused(), shared_memo():
         return _hvp(as_program(program), wrt, of)
 
 
