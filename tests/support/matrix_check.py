@@ -38,7 +38,7 @@ def check_matrix_forms(d, seed: int = 0, tol: float = 1e-9) -> int:
             env[ln.name] = got
             continue
         want = env[ln.name]
-        got = np.broadcast_to(np.asarray(got, dtype=float), np.shape(want))
+        got = np.asarray(got, dtype=float)  # exactly the statement's shape: no broadcasting
         mask = np.isfinite(want)
         scale = max(1.0, float(np.max(np.abs(want[mask]))) if mask.any() else 1.0)
         assert np.shape(got) == np.shape(want), (ln.name, code, np.shape(got), np.shape(want))

@@ -125,6 +125,9 @@ class StepChecker:
                     continue
                 view = next(v for v in views if any(ln is st.matrix for ln in v.lines))
                 right = self.matrix_value(st.matrix, view)
+                # a matrix form has exactly the shape of what it equals: no broadcasting
+                assert np.shape(right) == np.shape(left), \
+                    f"step {k} ({st.rule}) of {st.section}: shape {np.shape(right)}, not {np.shape(left)}"
             else:
                 right = self.value(st.rhs, out)
             self.assert_close(left, right, tol, lambda: f"step {k} ({st.rule}) of {st.section}:\n{steps}")  # noqa: B023
