@@ -134,7 +134,9 @@ def _size_names(st: Statement, dim_names: Mapping[str, Sequence[str]], every: bo
     for i in (indices if every else st.indices):
         if i.dim in out:
             continue
-        names = [n for n in dim_names.get(i.dim, ()) if not n.startswith("#")]
+        # a name the program gives this dim only (not also to another dim elsewhere)
+        names = [n for n in dim_names.get(i.dim, ()) if not n.startswith("#")
+                 and all(d == i.dim for d, ns in dim_names.items() if n in ns)]
         out[i.dim] = next((n for n in names if taken.get(n, i.dim) == i.dim), i.name)
     return out
 
