@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ricci
 from ricci.display.matrix import MatrixView
 
 from support.matrix_check import check_matrix_forms
+from support.strategies import models
 from support.strict_matrix import index_only, report, strict_check, strict_problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,6 +244,82 @@ def test_a_self_reference_is_a_problem():
     assert strict_problems(d) == []
     edited = Printed(d, {"H = zeros((size(n), size(n)))": "H = zeros_like(H)"})
     assert [p.kind for p in strict_problems(edited)] == ["self-reference"]
+
+
+# ---------------------------------------------------------------- random derivations
+
+
+def _random_derivation(m, mode: int):
+    text = m.text
+    try:
+        if mode == 0:
+            return ricci.grad(text, wrt=list(m.inputs))
+        return (ricci.jacobian if mode == 1 else ricci.grad)(text, wrt=list(m.inputs)[:1])
+    except ricci.RicciError:
+        return None
+
+
+def _nameless_dim(d) -> bool:
+    """Whether a dim of the program is on no input (``sum[l,x](delta[l,x])``): its size has
+    only index names, which a random program also gives other dims and a derivation reuses
+    for its own bound indices, so a printed ``size(l)`` may be ambiguous (as ``sizes=`` is)."""
+    prog = d.source_program
+    on_inputs = {dim for t in prog.inputs for dim in prog.dims[t]}
+    return any(dim not in on_inputs for dim in prog.dim_names)
+
+
+def _strict_random(m, mode) -> None:
+    d = _random_derivation(m, mode)
+    if d is not None and not _nameless_dim(d):
+        problems = strict_problems(d)
+        assert problems == [], (m.text, mode, [str(p) for p in problems])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(models(), st.integers(0, 2))
+def test_printed_forms_of_random_derivations_are_proven(m, mode):
+    """Every printed line of random gradients and Jacobians runs as printed, to the exact
+    shape and value (matrix forms, einsum forms of any expression, sizes by name or
+    ``X.shape[a]``): bugs of the einsum forms, the identity sizes and the size names."""
+    _strict_random(m, mode)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(models(), st.integers(0, 2))
+def test_printed_forms_of_many_random_derivations_are_proven(m, mode):
+    _strict_random(m, mode)
+
+
+def test_einsum_form_of_any_expression():
+    """A result with no matrix form has an einsum form even when it is not a product: sums of
+    terms, functions, powers, k-index deltas, operands with repeated indices."""
+    d = ricci.grad("H[m,t,u] = sum[p,l](x[l,u,m,p] / (1 + x[i,j,j,i] * x[r,n,n,r])) / exp(b[k,t])\n"
+                   "L = H[i,j,i]", ["x", "b"])
+    text = str(d.matrix())
+    assert "einsum form: dz1 = -(1 / (1 + einsum('ijji,rnnr->', x, x))) * einsum(" in text
+    assert "einsum form: dx = " in text
+    d = ricci.grad("Y[r] = exp(sum[m](L2[m,r,j,s]) * sum[u](delta[j,u,s]))", ["L2"])
+    assert "eye(size(j)), eye(size(j))" in str(d.matrix())  # delta[j,u,s] = delta[j,u] delta[u,s]
+    assert strict_problems(d) == []
+    assert strict_problems(ricci.grad("H[m,t,u] = x[m,t,u] * x[t,t,u]; L = sum[m,t,u](H[m,t,u])", ["x"])) == []
+
+
+def test_an_identity_is_sized_where_its_context_does_not_size_it():
+    """``(0.5 * dz1 * I)[:, :, None]``, ``-I.T`` as a helper and ``s * I + v[:, None]``
+    were printed with an ``I`` of no definite size."""
+    for text, wrt in [("P[i,q,s] = V[i,q,s] * exp(0.5 * sum[j](V[j,j,n]))\nY[i] = P[i,i,i]", ["V"]),
+                      ("T3[n,q] = X[q,n]\nY[j] = -(size(j) - delta[j,s] * X[s,r] * X[w,w])", ["X"])]:
+        d = ricci.grad(text, wrt)
+        assert "eye(" in str(d.matrix()) and strict_problems(d) == [], str(d.matrix())
+    assert str(ricci.grad("L = sum[i,j](A[i,j] * (B[i,j] + delta[i,j]))", ["A"]).matrix()) == "dA = B + I"
+
+
+def test_a_size_with_no_name_of_its_own_is_a_shape():
+    """A dim the program names by no index of its own is ``X.shape[a]`` of an input."""
+    assert str(ricci.grad("L = trace(A)", ["A"]).matrix()) == "dA = eye(A.shape[0])"
+    d = ricci.jacobian("T2[n] = V[n]; L = sum[q,j](C[q,j])", ["V"])
+    assert str(d.matrix()) == "dL/dV[p] = zeros((size(n),))"
+    assert strict_problems(d) == []
 
 
 if __name__ == "__main__":  # python tests/display/test_strict_matrix.py REPORT

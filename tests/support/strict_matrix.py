@@ -28,7 +28,9 @@ the result to the expected shape, it reads only what is printed:
   ``^`` (the elementwise power, run as ``**``), ``.T`` (``.mT`` for a batch), ``v[:, None]``,
   ``sum(x, axis=...)``, ``size(k)`` (the size of index ``k`` of the program), ``diag`` (of a
   vector: the diagonal matrix; of a matrix: its diagonal), ``outer`` (of two vectors),
-  ``ones_like``, ``zeros_like``, ``ones``, ``zeros`` (of a tuple of sizes), ``eye`` (of a size), ``trace``, ``inv``, ``det``, ``logdet``, the elementwise
+  ``ones_like``, ``zeros_like``, ``ones``, ``zeros`` (of a tuple of sizes), ``eye`` (of a
+  size), ``X.shape[a]`` (a size no index name of the program stands for alone), ``trace``,
+  ``inv``, ``det``, ``logdet``, the elementwise
   functions of ``ricci.primitives.functions.FUNCTIONS`` (``exp``, ``log``, ``sqrt``,
   ``sigmoid``, ...), ``einsum`` and ``I``, the identity matrix. ``I`` has the size its use
   determines: an operand of ``@``, ``+``, ``-`` or an elementwise product with an array, or
@@ -357,7 +359,7 @@ def values(d, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
 
 def compare(got: Any, want: Any) -> tuple[str, str] | None:
     """(kind, detail) when ``got`` is not ``want``: exact shape, values to TOL relative to
-    the largest magnitude of ``want``."""
+    the largest magnitude of ``want`` (or 1e-12 absolute, where that is larger)."""
     want = np.asarray(want, dtype=float)
     try:
         g = np.asarray(got, dtype=float)
@@ -372,7 +374,7 @@ def compare(got: Any, want: Any) -> tuple[str, str] | None:
         return None
     scale = float(np.max(np.abs(want[fin])))
     err = float(np.max(np.abs(g[fin] - want[fin])))
-    if err > (TOL * scale if scale > 0 else 1e-12):
+    if err > max(TOL * scale, 1e-12):  # inputs are O(1): a value of 1e-16 is a cancelled zero
         return "value", f"max error {err:.3g} (largest magnitude {scale:.3g})"
     return None
 
@@ -554,7 +556,7 @@ class _Reader:
         seen: set[str] = set()
         own = self.identifier(lhs) or lhs
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr not in ("T", "mT"):
+            if isinstance(node, ast.Attribute) and node.attr not in ("T", "mT", "shape"):
                 out.append(("undefined", f".{node.attr} is not in the vocabulary of the text"))
             if not isinstance(node, ast.Name) or node.id in seen:
                 continue

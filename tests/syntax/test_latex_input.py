@@ -2,6 +2,7 @@
 typeset them, into the same Program as their ricci-syntax twins (docs/latex-input.md)."""
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -534,3 +535,28 @@ def test_an_unbraced_fraction_argument_that_is_not_one_digit_is_an_error(text, c
     with pytest.raises(ricci.RicciError, match="with braces") as e:
         ricci.parse(text, syntax="latex")
     assert (e.value.span.line, e.value.span.column) == (1, column)
+
+
+# ---------------------------------------------------------------- words are never products
+
+
+def test_a_function_word_is_never_read_as_a_product_of_letters():
+    """Bug #29: ``det(inv(X))``, ``sin(x y)`` and ``abc(X)`` were read as LaTeX products of
+    one-letter names (``grad('L = det(inv(X))', 'X')`` printed ``dX = d * e * i * n * t * v``)."""
+    for text, wrt, message in [("L = det(inv(X))", "X", "det takes a square matrix"),
+                               ("L = sin(x y)", "x", "expected ')' to close sin("),
+                               ("L = abc(X)", "X", "unknown function 'abc'"),
+                               ("y = tr(A) + x", "x", "unknown function 'tr'")]:
+        assert not looks_like_latex(text), text
+        with pytest.raises(ricci.RicciError, match=re.escape(message)):
+            ricci.grad(text, wrt)
+    # in LaTeX proper, a function spelled in plain letters is refused with the command to write
+    for tex, word, column in [(r"L = \frac{1}{2} sin(x)", "sin", 17), (r"y = x^{2} + exp{x}", "exp", 13),
+                              (r"L = \alpha det(X)", "det", 12), (r"L = \alpha + tr(A)", "tr", 14)]:
+        with pytest.raises(ricci.RicciError, match=f"'{word}' in LaTeX is the product") as e:
+            parse_latex_statements(tex)
+        assert e.value.span.column == column, (tex, e.value.span)
+    # letters that spell no function, indices and \mathrm words are read as before
+    assert str(ricci.grad(r"L = 2 x(y+1)", "x")) == "dx = 2 * (1 + y)"
+    assert str(ricci.grad(r"L = \mathrm{exp}(x) + y_{in} y_{in}", "x")) == "dx = exp(x)"
+    assert looks_like_latex("p = v_i u_i") and looks_like_latex("L = ab c")

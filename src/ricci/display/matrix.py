@@ -20,22 +20,21 @@ Invariants:
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from fractions import Fraction
-from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import opt_einsum as oe
 
 from ..calculus.record import DerivationRecord
-from ..ir.expr import Add, Const, Delta, Expr, Index, Mul, Size, Sum, Tensor
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import fresh_name, rename_bound, successors
 from ..ir.program import Statement
 from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import runtime
 from ..primitives.numbers import number_text
 from .implicit_sums import dim_collisions
-from .matrix_algebra import M, NoMatrixForm, Var
+from .matrix_algebra import Eye, M, NoMatrixForm, Var
 from .matrix_convert import no_matrix_form, statement_node
 from .matrix_render import NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
@@ -70,13 +69,16 @@ class MatrixLine:
 def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str, str] | None = None,
                  like: Mapping[str, str] | None = None,
                  dim_names: Mapping[str, Sequence[str]] | None = None,
+                 axes: Mapping[str, str] | None = None,
                  name: Callable[[str], str] = lambda s: s) -> list[MatrixLine]:
     """Matrix forms of ``statements`` in order, with named helpers where needed.
 
     ``like`` names, for a statement, a tensor of the same shape (a gradient's input), for
     a result that is a constant broadcast to that shape (``zeros_like(D)``); ``dim_names``
     the names the program gives each dim, for the sizes of a result no tensor has the
-    shape of (``zeros((size(n), size(n)))``: a reader knows the program's index names)."""
+    shape of (``zeros((size(n), size(n)))``: a reader knows the program's index names),
+    ``axes`` a tensor axis of each dim for a dim the program has no name of its own for
+    (:func:`dim_axes`)."""
     out: list[MatrixLine] = []
     names = set(taken)
     counter = [0]
@@ -102,7 +104,7 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
         mark = len(out)
         try:
             node = statement_node(st, bind, (like or {}).get(st.name, st.name),
-                                  _size_names(st, dim_names or {}))
+                                  _size_names(st, dim_names or {}, axes))
             for helper in out[mark:]:
                 helper.statement = st
             out.append(MatrixLine(st.name, node, statement=st))
@@ -110,9 +112,9 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
             del out[mark:]  # helpers of a failed line are not needed
             rank = len(st.indices)
             reason = (f"a {rank}-index tensor: " if rank > 2 else "") + e.reason
-            size_of = _size_names(st, dim_names or {}, every=True)
+            size_of = _size_names(st, dim_names or {}, axes)
             line = MatrixLine(st.name, None, reason=reason, statement=st,
-                              einsum=einsum_text(st, display or {}, name, partial(_size_call, size_of)))
+                              einsum=einsum_text(st, display or {}, name, size_of))
             line.slice = _slices(st)
             out.append(line)
         out[-1].index_text = statement_text(st, (display or {}).get(st.name), reorder=True)
@@ -120,24 +122,46 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
 
 
 def _size_call(size_of: Mapping[str, str], i: Index) -> str:
-    return f"size({size_of[i.dim]})"
+    return size_of.get(i.dim) or f"size({i.name})"
 
 
-def _size_names(st: Statement, dim_names: Mapping[str, Sequence[str]], every: bool = False) -> dict[str, str]:
-    """Each dim of ``st``'s left-hand side (``every``: of every index in ``st``) -> the
-    name ``size()`` calls it by: the first name the program gives the dim, unless an
-    index of another dim in ``st`` has it."""
+def _size_names(st: Statement, dim_names: Mapping[str, Sequence[str]],
+                axes: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each dim of an index in ``st`` -> the printed text of its size: ``size(k)`` by the
+    first name the program gives the dim only (not another dim too), unless an index of
+    another dim in ``st`` has that name; else by the statement's name of it if the program
+    gives the dim that name; else ``X.shape[0]`` by ``axes`` (a tensor axis of the dim);
+    else by a name the program gives the dim (and others); else by the statement's name."""
     indices = [i for n in [Tensor("", st.indices)] + [n for n in walk(st.rhs)
                if isinstance(n, (Tensor, Delta, Sum))] for i in n.indices]
-    taken = {i.name: i.dim for i in indices}
+    indices += [n.index for n in walk(st.rhs) if isinstance(n, Size)]
+    taken: dict[str, set[str]] = {}
+    for i in indices:
+        taken.setdefault(i.name, set()).add(i.dim)
     out: dict[str, str] = {}
-    for i in (indices if every else st.indices):
+    for i in indices:
         if i.dim in out:
             continue
         # a name the program gives this dim only (not also to another dim elsewhere)
-        names = [n for n in dim_names.get(i.dim, ()) if not n.startswith("#")
-                 and all(d == i.dim for d, ns in dim_names.items() if n in ns)]
-        out[i.dim] = next((n for n in names if taken.get(n, i.dim) == i.dim), i.name)
+        given = [n for n in dim_names.get(i.dim, ()) if not n.startswith("#") and taken.get(n, {i.dim}) == {i.dim}]
+        name = next((n for n in given if all(d == i.dim for d, ns in dim_names.items() if n in ns)), None)
+        if name is None and i.name in given:
+            name = i.name  # the statement's name, which the program gives this dim (and others)
+        text = f"size({name})" if name else (axes or {}).get(i.dim)
+        out[i.dim] = text or (f"size({given[0]})" if given else f"size({i.name})")
+    return out
+
+
+def dim_axes(dims: Mapping[str, Sequence[str]], inputs: Sequence[str],
+             name: Callable[[str], str] = lambda s: s) -> dict[str, str]:
+    """Each dim -> ``X.shape[a]``: an axis of an input that has the dim, for a size the
+    program has no name of its own for."""
+    out: dict[str, str] = {}
+    for t in inputs:
+        if not name(t).isidentifier():
+            continue
+        for a, dim in enumerate(dims[t]):
+            out.setdefault(dim, f"{name(t)}.shape[{a}]")
     return out
 
 
@@ -165,56 +189,152 @@ def _own_size_names(e: Expr, lhs: Sequence[Index]) -> Expr:
 
 
 
-def _operand_text(f: Expr, order: Sequence[Index], name: Callable[[str], str]) -> tuple[str, tuple[Index, ...]] | None:
-    """A factor of an einsum that is not a tensor (``1 - y[i]``, ``exp(z[n,k])``): its
-    matrix form, in parentheses, with its indices in the order of ``order`` then the
-    others; None where it has none (three or more indices, a contraction needing a name)."""
-    free = [i for i in order if i in f.free] + sorted((i for i in f.free if i not in order), key=lambda i: i.name)
-    if len(free) > 2 or len({i.name for i in free}) < len(free):
-        return None
-    try:
-        node = statement_node(Statement("_", tuple(free), f), lambda n, d: no_matrix_form("nested"))
-    except NoMatrixForm:
-        return None
-    return f"({render_text(node, name)})", tuple(free)
+def _atom(s: str) -> str:
+    """``s`` as one operand: unchanged if it is a name or one call, else in parentheses."""
+    if s.replace("_", "a").replace(".", "a").isalnum():
+        return s
+    k = s.find("(")
+    if k > 0 and s.endswith(")") and s[:k].replace("_", "a").replace(".", "a").isalnum():
+        depth = 0
+        for pos, c in enumerate(s[k:], k):
+            depth += (c == "(") - (c == ")")
+            if depth == 0:
+                return s if pos == len(s) - 1 else f"({s})"
+    return f"({s})"
 
 
-def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lambda s: s,
-                size_name: Callable[[Index], str] = lambda i: i.name) -> str | None:
-    """``einsum('qj,ip->ijpq', A, eye(size(i)))`` for a right-hand side that is a sum of
-    products of tensors and deltas (each term one einsum), else None. Every operand is
-    defined where it is printed: a tensor by ``name``, a delta as the identity of its
-    size, and an index no operand carries as ``ones((size(n),))``."""
-    terms = st.rhs.terms if isinstance(st.rhs, Add) else (st.rhs,)
-    out = []
-    for t in terms:
+def _has_eye(n: Any) -> bool:
+    return isinstance(n, Eye) or (is_dataclass(n) and any(
+        _has_eye(getattr(n, f.name)) for f in fields(n)
+        if isinstance(getattr(n, f.name), (M, tuple))))\
+        or (isinstance(n, tuple) and any(_has_eye(x) for x in n))
+
+
+class _Einsum:
+    """The einsum form of any right-hand side: a NumPy expression of ``einsum``, the
+    elementwise functions and the sizes whose axes are the given indices in order.
+
+    Each product (a term, or the body of a sum) is one ``einsum`` over its factors; a
+    factor that is not a tensor or a delta is an operand of its own: its matrix form when
+    it has one (two indices at most, no identity whose size only the context gives), else
+    its einsum form, recursively. A delta is ``eye(size(i))``, an output index no operand
+    carries is ``ones((size(n),))``, so nothing relies on NumPy broadcasting but adding a
+    number."""
+
+    def __init__(self, name: Callable[[str], str], size_of: Mapping[str, str]) -> None:
+        self.name, self.size_of = name, size_of
+
+    def size_name(self, i: Index) -> str:
+        return _size_call(self.size_of, i)
+
+    def form(self, e: Expr, order: Sequence[Index]) -> str | None:
+        """``e`` (free indices: exactly ``order``) with its axes in ``order``."""
+        if isinstance(e, Const):
+            return number_text(e.value)
+        if isinstance(e, Size):
+            return self.size_name(e.index)
+        if isinstance(e, MatFn) and not e.out:
+            return f"{e.fn}({self.name(e.arg.name)})"
+        if isinstance(e, Add):
+            parts = []
+            for k, t in enumerate(e.terms):
+                s = self.lift(t, order)
+                if s is None:
+                    return None
+                parts.append(s if k == 0 else f" - {s[1:]}" if s.startswith("-") else f" + {s}")
+            return "".join(parts)  # a term is a product: -4 * x is -(4 * x)
+        if isinstance(e, Call) and len(e.args) == 1:
+            a = self.form(e.args[0], order)
+            return None if a is None else f"{e.fn}({a})"
+        if isinstance(e, Pow):
+            b, x = self.lift(e.base, order), self.lift(e.exp, order)
+            if b is None or x is None:
+                return None
+            if x == "-1":
+                return f"1 / {_atom(b)}"
+            return f"{_atom(b)}^{_atom(x)}"
+        if isinstance(e, (Tensor, Delta, Mul, Sum, MatFn)):
+            return self.product(e, order)
+        return None
+
+    def lift(self, e: Expr, order: Sequence[Index]) -> str | None:
+        """``e`` as an operand of an elementwise operation over ``order``: a number as it
+        is (NumPy broadcasts it exactly), else with every index of ``order``, in order."""
+        if not e.free or e.free == set(order):
+            return self.form(e, order if e.free else ())
+        return self.product(e, order)
+
+    def operand(self, f: Expr, order: Sequence[Index]) -> tuple[str, tuple[Index, ...]] | None:
+        """A factor that is not a tensor, a delta or a number, with its own axis order."""
+        free = tuple([i for i in order if i in f.free] + sorted((i for i in f.free if i not in order),
+                                                               key=lambda i: i.name))
+        if isinstance(f, MatFn):
+            if len(f.out) != len(free) or len({i.name for i in f.out}) < len(f.out):
+                return None
+            return f"{f.fn}({self.name(f.arg.name)})", tuple(f.out)
+        if len(free) <= 2 and len({i.name for i in free}) == len(free):
+            try:
+                node = statement_node(Statement("_", free, f), lambda n, d: no_matrix_form("nested"),
+                                      size_names=self.size_of)
+                if not _has_eye(node):
+                    return f"({render_text(node, self.name)})", free
+            except NoMatrixForm:
+                pass
+        s = self.form(f, free)
+        return None if s is None else (_atom(s), free)
+
+    def product(self, t: Expr, order: Sequence[Index]) -> str | None:
+        """One einsum for a product of factors (or a sum of one), axes in ``order``."""
         coef = Fraction(1)
-        body = t
-        if isinstance(body, Sum):
-            _idx, body = body.indices, body.body
+        body = t.body if isinstance(t, Sum) else t
         fs = body.factors if isinstance(body, Mul) else (body,)
-        ops, specs = [], []
+        ops: list[str] = []
+        specs: list[tuple[Index, ...]] = []
         for f in fs:
             if isinstance(f, Const):
                 coef *= f.value
-                continue
-            if not isinstance(f, (Tensor, Delta)):  # (1 - y[i]): its own matrix form, if it has one
-                operand = _operand_text(f, st.indices, name)
+            elif isinstance(f, Tensor):
+                ops.append(self.name(f.name))
+                specs.append(tuple(f.indices))
+            elif isinstance(f, Delta):  # delta[i,j,k] = delta[i,j] * delta[j,k]
+                for a, b in zip(f.indices, f.indices[1:]):
+                    ops.append(f"eye({self.size_name(a)})")
+                    specs.append((a, b))
+            elif not f.free:
+                s = self.form(f, ())
+                if s is None:
+                    return None
+                ops.append(_atom(s))
+                specs.append(())
+            else:
+                operand = self.operand(f, order)
                 if operand is None:
                     return None
                 ops.append(operand[0])
                 specs.append(operand[1])
-                continue
-            ops.append(name(f.name) if isinstance(f, Tensor) else f"eye({size_name(f.indices[0])})")
-            specs.append(f.indices)
-        for i in st.indices:  # einsum('ip->nip', ...) is refused: n must come from an operand
+        for i in order:  # einsum('ip->nip', ...) is refused: n must come from an operand
             if not any(i in ax for ax in specs):
-                ops.append(f"ones(({size_name(i)},))")
+                ops.append(f"ones(({self.size_name(i)},))")
                 specs.append((i,))
-        # letters: one per index; prefer the index's own name when it is one character
+        scalars = [o for o, ax in zip(ops, specs) if not ax]
+        ops = [o for o, ax in zip(ops, specs) if ax]
+        specs = [ax for ax in specs if ax]
+        if len(ops) == 1 and specs[0] == tuple(order):
+            txt = ops[0]  # no einsum('ij->ij', X)
+        elif ops:
+            txt = f"einsum('{self.spec(specs, order)}', {', '.join(ops)})"
+        else:
+            txt = ""
+        factors = ([number_text(coef)] if coef != 1 or not (txt or scalars) else []) + scalars + ([txt] if txt else [])
+        out = " * ".join(factors)
+        return out.replace("-1 * ", "-", 1) if out.startswith("-1 * ") else out
+
+    @staticmethod
+    def spec(specs: Sequence[Sequence[Index]], order: Sequence[Index]) -> str:
+        """Letters: one per index, the index's own name where it is one free character."""
         used: dict[str, Index] = {}
         sym: dict[Index, str] = {}
-        for ax in list(specs) + [st.indices]:
+        for ax in list(specs) + [order]:
             for i in ax:
                 if i in sym:
                     continue
@@ -222,13 +342,19 @@ def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lam
                     oe.get_symbol(k) for k in range(200) if oe.get_symbol(k) not in used)
                 used[c] = i
                 sym[i] = c
-        spec = ",".join("".join(sym[i] for i in ax) for ax in specs) + "->" + \
-            "".join(sym[i] for i in st.indices)
-        txt = f"einsum('{spec}', {', '.join(ops)})"
-        if coef != 1:
-            txt = f"{number_text(coef)} * {txt}"
-        out.append(txt)
-    return " + ".join(out).replace("+ -", "- ")
+        return ",".join("".join(sym[i] for i in ax) for ax in specs) + "->" + "".join(sym[i] for i in order)
+
+
+def einsum_text(st, display: Mapping[str, str], name: Callable[[str], str] = lambda s: s,
+                size_of: Mapping[str, str] | None = None) -> str | None:
+    """``einsum('qj,ip->ijpq', A, eye(size(i)))``: the right-hand side as NumPy code of
+    einsums (:class:`_Einsum`), or None where an operand has no form. Every operand is
+    defined where it is printed: a tensor by ``name``, a delta as the identity of its
+    size, and an index no operand carries as ``ones((size(n),))``."""
+    e = _Einsum(name, size_of or {})
+    if st.rhs.free == set(st.indices):
+        return e.form(st.rhs, st.indices)
+    return e.product(st.rhs, st.indices)  # a right-hand side broadcast to the statement's shape
 
 
 def _slices(st) -> "tuple[list[Delta], tuple[Index, ...], M] | None":
@@ -348,6 +474,7 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
         jac = {name: (num, den) for name, (num, _, den) in d.refs.items()}
         sp = Spelling(d.display, d.reverse.adjoint_of, d.loss, jac)
         lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of,
-                             dim_names=d.source_program.dim_names, name=sp.text)
+                             dim_names=d.source_program.dim_names,
+                             axes=dim_axes(d.source_program.dims, d.source_program.inputs), name=sp.text)
         view = _VIEWS[d] = MatrixView(lines, sp)
     return view

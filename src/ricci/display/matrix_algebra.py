@@ -62,8 +62,18 @@ class Num(M):
 
 @dataclass(frozen=True)
 class SizeOf(M):
+    """The size of ``index`` (the statement's name); ``label`` is its printed text, as
+    :func:`size_text` says."""
+
     index: str
     ndim: int = 0
+    label: str = ""
+
+
+def size_text(index: str, label: str = "") -> str:
+    """How the text prints a size: ``label`` (``size(n)`` by a name the program gives the
+    dim, or ``X.shape[0]``) where one was given, else ``size(index)``."""
+    return label or f"size({index})"
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,8 @@ class Eye(M):
     index: str
     ndim: int = 2
     sized: bool = False
-    #: the name ``size()`` prints for it (the program's name of its dim); ``index`` is the
-    #: statement's, which the NumPy code looks sizes up by
+    #: the printed text of its size (:func:`size_text`); ``index`` is the statement's
+    #: name, which the NumPy code looks sizes up by
     label: str = ""
 
 
@@ -213,7 +223,7 @@ class Like(M):
     like: str | None
     ndim: int
     sizes: tuple[str, ...] = ()  # the statement's index names (NumPy looks sizes up by them)
-    labels: tuple[str, ...] = ()  # the names size() prints (the program's names of the dims)
+    labels: tuple[str, ...] = ()  # the printed texts of the sizes (size_text)
 
 
 def transpose(n: M) -> M:

@@ -15,9 +15,9 @@ Operands of ``@`` that are not plain variables are handed to ``bind``, which nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..codegen.contract import contract_pairwise, split_axes
 from ..ir.expr import (
@@ -35,6 +35,7 @@ from ..ir.expr import (
     Tensor,
     Transposed,
 )
+from ..ir.traversal import index_occurrences
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.coefficients import split_coef, with_coef
 from .matrix_algebra import (
@@ -97,9 +98,14 @@ def _simple(n: M) -> bool:
 class _Converter:
     """Converts one right-hand side; ``bind`` names compound operands of ``@``."""
 
-    def __init__(self, want: Axes, bind: Callable[[M, int], M]) -> None:
+    def __init__(self, want: Axes, bind: Callable[[M, int], M], size_names: Mapping[str, str]) -> None:
         self.want = want
         self.bind = bind
+        self.size_names = size_names  # dim -> printed text of its size
+        self.eye_names: dict[str, str] = {}  # index name -> printed text of its size
+
+    def size_of(self, k: Index) -> SizeOf:
+        return SizeOf(k.name, label=self.size_names.get(k.dim, ""))
 
     def order(self, axes: Axes) -> Axes:
         wanted = [a for a in self.want if a in axes]
@@ -135,7 +141,7 @@ class _Converter:
         if isinstance(e, Const):
             return MVal(Num(e.value), ())
         if isinstance(e, Size):
-            return MVal(SizeOf(e.index.name), ())
+            return MVal(self.size_of(e.index), ())
         if isinstance(e, Tensor):
             return self.tensor(e)
         if isinstance(e, Transposed):
@@ -287,7 +293,7 @@ class _Converter:
             res = self.contract(ops, keep)
         else:
             res = MVal(Num(Fraction(1)), ())
-        extra = [s.node for s in scalars] + [SizeOf(k.name) for k in missing]
+        extra = [s.node for s in scalars] + [self.size_of(k) for k in missing]
         if coef == 1 and not extra:
             return res
         return MVal(Prod(coef, tuple(extra) + (res.node,), (), len(res.axes)), res.axes)
@@ -332,7 +338,8 @@ class _Converter:
         return pos == sorted(pos)
 
     def operand(self, v: MVal) -> MVal:
-        return v if _simple(v.node) else MVal(self.bind(v.node, len(v.axes)), v.axes)
+        return v if _simple(v.node) else MVal(self.bind(sized_identity(v.node, self.eye_names), len(v.axes)),
+                                              v.axes)
 
     def binary(self, a: MVal, b: MVal, keep: set[Index]) -> MVal:
         a = self.reduce(a, tuple(x for x in a.axes if x in keep or x in b.axes))
@@ -389,7 +396,9 @@ def statement_node(st, bind, like: str | None = None, size_names: Mapping[str, s
     """The matrix form of ``st``'s right-hand side, with exactly the statement's shape:
     where NumPy would give fewer or size-1 axes (``sum(A, axis=1)`` for an I x K
     gradient), the form says how it is broadcast (:class:`Like`: ``* ones_like(X)``)."""
-    conv = _Converter(st.indices, bind)
+    conv = _Converter(st.indices, bind, size_names or {})
+    conv.eye_names = {i.name: (size_names or {}).get(i.dim, "")
+                      for i in list(st.indices) + list(index_occurrences(st.rhs))}
     v = conv.conv(st.rhs)
     target = tuple(st.indices)
     missing = [i for i in target if i not in v.axes]
@@ -405,20 +414,58 @@ def statement_node(st, bind, like: str | None = None, size_names: Mapping[str, s
         no_matrix_form("its matrix form would not have the statement's shape")
     if shape != (FULL,) * len(target):
         if like is None or like == st.name:  # no tensor of its shape to name: its sizes
-            return Like(v.node, None, len(target), tuple(i.name for i in target),
-                        tuple((size_names or {}).get(i.dim, i.name) for i in target))
-        return Like(v.node, like, len(target))
-    return _sized_identity(v.node, {i.name: (size_names or {}).get(i.dim, i.name) for i in target})
+            return Like(sized_identity(v.node, conv.eye_names), None, len(target), tuple(i.name for i in target),
+                        tuple((size_names or {}).get(i.dim, "") for i in target))
+        return Like(sized_identity(v.node, conv.eye_names), like, len(target))
+    return sized_identity(v.node, conv.eye_names)
 
 
-def _sized_identity(n: M, names: Mapping[str, str]) -> M:
-    """``n`` with an identity nothing beside it gives the size of written with its size:
-    ``dA = eye(size(i))`` and ``2 * eye(size(i))``, while ``A + I`` stays as it is."""
+def _eyeish(n: M) -> bool:
+    """``I``, ``I.T`` or a number times one (``2 * I``): an identity of a size not its own."""
+    if isinstance(n, T):
+        return isinstance(n.x, Eye)
+    if isinstance(n, Prod):
+        eyes = [f for f in n.factors if _eyeish(f)]
+        return len(eyes) == 1 and all(not f.ndim for f in n.factors + n.divisors if f is not eyes[0])
+    return isinstance(n, Eye)
+
+
+def _sizes(n: M) -> bool:
+    """Whether ``n``, beside an identity, gives it its size (a whole matrix)."""
+    return not _eyeish(n) and numpy_shape(n) == (FULL, FULL)
+
+
+def _children(n: M, f: Callable[[M], M]) -> M:
+    """``n`` with ``f`` applied to each child node."""
+    def go(v: Any) -> Any:
+        return f(v) if isinstance(v, M) else tuple(go(x) for x in v) if isinstance(v, tuple) else v
+    changes = {fl.name: go(getattr(n, fl.name)) for fl in fields(n)}  # type: ignore[arg-type]
+    return replace(n, **changes) if changes else n  # type: ignore[type-var]
+
+
+def sized_identity(n: M, names: Mapping[str, str], given: bool = False) -> M:
+    """``n`` with each identity nothing beside it gives the size of written with its size
+    (``names``: index -> printed size): ``dA = eye(size(i))``, ``2 * eye(size(i))``,
+    ``exp(eye(size(i)))``, while ``A + I``, ``A + 2 * I``, ``I @ v`` and ``A * I`` keep ``I``.
+    ``given``: the context gives the size (``n`` is a term, factor or operand beside one)."""
+    def rec(c: M, ctx: bool = False) -> M:
+        return sized_identity(c, names, ctx)
     if isinstance(n, Eye):
-        return Eye(n.index, sized=True, label=names.get(n.index, n.index))
-    if isinstance(n, Prod) and all(isinstance(f, Eye) or not f.ndim for f in n.factors + n.divisors):
-        return Prod(n.coef, tuple(_sized_identity(f, names) for f in n.factors), n.divisors, n.ndim)
-    return n
+        return n if given else Eye(n.index, sized=True, label=names.get(n.index, ""))
+    if isinstance(n, T) and isinstance(n.x, Eye):
+        return n if given else rec(n.x)  # the identity is its own transpose
+    if isinstance(n, Plus):
+        ctx = given or any(_sizes(t) for _, t in n.terms)
+        return Plus(tuple((sg, rec(t, ctx and _eyeish(t))) for sg, t in n.terms), n.ndim)
+    if isinstance(n, Prod):
+        ctx = given or any(_sizes(f) for f in n.factors)
+        return Prod(n.coef, tuple(rec(f, ctx and _eyeish(f)) for f in n.factors),
+                    tuple(rec(f) for f in n.divisors), n.ndim)
+    if isinstance(n, MatMul):
+        return MatMul(rec(n.a, n.b.ndim >= 1 and not _eyeish(n.b)), rec(n.b, n.a.ndim >= 1 and not _eyeish(n.a)))
+    if not is_dataclass(n):
+        return n
+    return _children(n, rec)
 
 
 def no_matrix_form(reason: str):

@@ -43,6 +43,7 @@ from .matrix_algebra import (
     Trace,
     Var,
     numpy_shape,
+    size_text,
     transpose,
 )
 from .notation import LATEX, SQRT, latex_base, latex_exponent, latex_number, latex_symbol
@@ -118,10 +119,10 @@ class _Text:
             s = s if "/" not in s else f"({s})"
             return (f"-{s}", UNARY) if v < 0 else (s, ATOM)
         if isinstance(n, SizeOf):
-            return (f"{SIZES}[{n.index!r}]" if np_ else f"size({n.index})"), ATOM
+            return (f"{SIZES}[{n.index!r}]" if np_ else size_text(n.index, n.label)), ATOM
         if isinstance(n, Eye):
             return (f"{NP}.eye({SIZES}[{n.index!r}])" if np_ else
-                    f"eye(size({n.label or n.index}))" if n.sized else "I"), ATOM
+                    f"eye({size_text(n.index, n.label)})" if n.sized else "I"), ATOM
         if isinstance(n, T):
             s, p = self.go(n.x)
             s = s if p == ATOM else f"({s})"
@@ -191,8 +192,8 @@ class _Text:
         if isinstance(n, Like):
             s, p = self.go(n.x)
             if n.like is None:  # ones((size(n), size(o)))
-                shape = ", ".join(f"{SIZES}[{k!r}]" if np_ else f"size({lab})"
-                                  for k, lab in zip(n.sizes, n.labels or n.sizes))
+                shape = ", ".join(f"{SIZES}[{k!r}]" if np_ else size_text(k, lab)
+                                  for k, lab in zip(n.sizes, n.labels or ("",) * len(n.sizes)))
                 shape = f"({shape},)" if len(n.sizes) == 1 else f"({shape})"
                 if np_:
                     return f"{NP}.broadcast_to({s}, {shape})", ATOM

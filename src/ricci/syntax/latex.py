@@ -314,6 +314,7 @@ def parse_latex_statements(text: str) -> list[StmtA]:
     return LatexParser(prepare_text(text)).program()
 
 
+_WORD_CALL = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z][A-Za-z0-9]+\(")
 _RICCI_INDEXING = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*\[")
 
 
@@ -325,6 +326,8 @@ def looks_like_latex(text: str) -> bool:
       neither. So does ``$`` or ``&``, unless the text also indexes like ricci (``X[i]``).
     * Otherwise text with ``[`` or ``]`` is ricci, and so is any text ricci's parser
       accepts (``y_i = x_i`` stays the ricci assignment of the scalar ``x_i``).
+    * Otherwise text that calls a function by a word (``abc(X)``, ``det(inv(X))``) is
+      ricci (with ricci's error): in LaTeX it would be a product of letters.
     * Otherwise it is LaTeX if it parses as LaTeX (``p = v_i u_i``, ``L = 2 x``).
 
     Every valid ricci program therefore gives False.
@@ -354,6 +357,8 @@ def detect(text: str) -> tuple[str, list[StmtA] | None, RicciError | None]:
         return "ricci", Parser(text).program(), None
     except RicciError as e:
         ricci_error = e
+    if _WORD_CALL.search(without_comments):  # abc(X): a function call, never a product a*b*c*X
+        return "ricci", None, ricci_error
     try:
         stmts = LatexParser(text).program()
     except RicciError:

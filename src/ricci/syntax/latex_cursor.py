@@ -17,18 +17,83 @@ from typing import TYPE_CHECKING
 
 from ..bounds import current
 from ..errors import RicciError, Span
-from ..primitives.functions import latex_reading
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_reading
 from .latex_lexer import Tok, describe, tokenize_latex
 from .text import nesting_error
 from .tree import Node
 
-__all__ = ["LatexCursor"]
+__all__ = ["LatexCursor", "function_words", "spelled_function"]
 
+#: words of ricci's syntax and of other tools' that name no function of the tables
+_OTHER_WORDS = frozenset({"sum", "size", "max", "min", "softmax", "mean", "norm", "diag", "argmax"})
+
+
+def function_words() -> dict[str, str]:
+    """Each word that names a function -> the LaTeX to write for it. Written in plain
+    letters in LaTeX such a word would read as a product of one-letter names (``sin(x)``
+    as s * i * n * x), which no one means."""
+    r = latex_reading()
+    out = {w: f"\\operatorname{{{w}}}" for w in _OTHER_WORDS | set(FUNCTIONS) | set(MATRIX_FUNCTIONS)}
+    out.update({w: f"\\operatorname{{{w}}}" for w in r.words})
+    out.update({c[0]: "\\" + c[0] for c in r.commands if len(c) == 1 and len(c[0]) > 1})
+    return out
+
+
+def spelled_function(toks: list[Tok]) -> tuple[Tok, str] | None:
+    """The first run of touching letters that spells a function (``det(``, ``sin x``), and
+    the word; not inside the braces of a command (``\\mathit{batch\\_norm}``) or of a sub- or
+    superscript. A run of two letters counts only before ``(`` (``tr(A)``; ``in`` and
+    ``ab`` are products)."""
+    words = function_words()
+    groups: list[bool] = []  # open brace groups: whether each holds a word or a script
+    k = 0
+    while k < len(toks):
+        t = toks[k]
+        if t.kind == "LBRACE":
+            before = toks[k - 1] if k else None
+            groups.append(bool(groups and groups[-1]) or (before is not None and (
+                (before.kind == "CMD" and before.text in _WORD_COMMANDS)
+                or (before.kind == "OP" and before.text in "_^"))))
+            k += 1
+            continue
+        if t.kind == "RBRACE":
+            if groups:
+                groups.pop()
+            k += 1
+            continue
+        if t.kind != "LETTER":
+            k += 1
+            continue
+        end = k + 1
+        while end < len(toks) and toks[end].kind == "LETTER" and toks[end].pos == toks[end - 1].end:
+            end += 1
+        word = "".join(x.text for x in toks[k:end])
+        script = k > 0 and toks[k - 1].kind == "OP" and toks[k - 1].text in "_^"
+        after = toks[end] if end < len(toks) else None
+        call = after is not None and after.kind == "OPEN" and after.text == "("
+        if not script and not (groups and groups[-1]) and word in words and (len(word) >= 3 or call):
+            return toks[k], word
+        k = end
+    return None
+
+
+#: commands whose braces hold a name or a word, not math (``\\mathit{batch\\_norm}``)
+_WORD_COMMANDS = frozenset({"mathrm", "mathit", "text", "textrm", "textit", "textbf", "textsf", "texttt",
+                            "operatorname", "mathbf", "mathsf", "mathtt", "mathcal", "mathbb", "mbox",
+                            "begin", "end", "hat", "bar", "tilde", "vec", "dot", "ddot", "boldsymbol", "bm"})
 
 class LatexCursor:
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = tokenize_latex(text)
+        spelled = spelled_function(self.toks)
+        if spelled is not None:
+            tok, word = spelled
+            command = function_words()[word]
+            raise RicciError(f"'{word}' in LaTeX is the product {' '.join(word)} of one-letter names, "
+                             f"not the function {word}", span=Span(tok.span.line, tok.span.column, len(word)),
+                             source=text, hint=f"write {command}(...) for the function, or put spaces "
+                                               f"between the letters for a product")
         self.pos = 0
         self.abs_depth = 0
         self.calls = 0  # matrix-function calls so far (their placeholder slots are unique)
