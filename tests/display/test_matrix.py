@@ -47,7 +47,6 @@ def test_affine_layer_over_a_batch_003():
 def test_neuron_layer_001():
     text = open(os.path.join(ROOT, "examples", "neuron.ricci")).read()
     assert matrix(text, ["W", "b", "x"]) == "\n".join([
-        "z1 = W @ x + b",
         "dy = 2 * (y - t)",
         "dz1 = dy * y * (1 - y)",
         "dW = outer(dz1, x)",

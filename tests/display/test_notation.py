@@ -110,23 +110,23 @@ GOLDEN = {
     }),
     # 002: layer norm (fractions, square roots, sizes, a Greek name)
     "layernorm": (lambda nt: derivation_lines(ricci.grad(example("layernorm"), ["x", "g", "b"]), nt), {
-        "text": ["dl/dvar[n] = -0.5 * dl/dy[n,d] * xc[n,d] * g[d] / sqrt(eps + var[n])^3",
-                 "dl/dxc[n,d] = 2 * dl/dvar[n] * xc[n,d] / size(d) + dl/dy[n,d] * g[d] / sqrt(eps + var[n])",
+        # the textbook's layer-norm backward: the adjoint of var folded in (-0.5 * 2 = -1)
+        "text": [("dl/dxc[n,d] = dl/dy[n,d] * g[d] / sqrt(eps + var[n]) - dl/dy[n,p] * xc[n,d] * xc[n,p] * g[p] "
+                  "/ size(d) / sqrt(eps + var[n])^3"),
                  "dl/dmu[n] = -sum[d](dl/dxc[n,d])",
                  "dl/dx[n,d] = dl/dxc[n,d] + dl/dmu[n] / size(d)",
                  "dl/dg[d] = sum[n](dl/dy[n,d] * xc[n,d] / sqrt(eps + var[n]))",
                  "dl/db[d] = sum[n](dl/dy[n,d])"],
-        "unicode": ["∂l/∂var_n = -0.5 (∂l/∂y_nd) xc_nd g_d / √(eps + var_n)³",
-                    "∂l/∂xc_nd = 2 (∂l/∂var_n) xc_nd / size(d) + (∂l/∂y_nd) g_d / √(eps + var_n)",
+        "unicode": [("∂l/∂xc_nd = (∂l/∂y_nd) g_d / √(eps + var_n) - (∂l/∂y_np) xc_nd xc_np g_p / "
+                     "(size(d) √(eps + var_n)³)"),
                     "∂l/∂μ_n = -Σ_d ∂l/∂xc_nd",
                     "∂l/∂x_nd = ∂l/∂xc_nd + (∂l/∂μ_n) / size(d)",
                     "∂l/∂g_d = Σ_n ((∂l/∂y_nd) xc_nd / √(eps + var_n))",
                     "∂l/∂b_d = Σ_n ∂l/∂y_nd"],
-        "latex": [(r"\frac{\partial l}{\partial \mathit{var}_{n}} = -\frac{\partial l}{\partial y_{nd}} "
-                   r"\frac{\mathit{xc}_{nd} g_{d}}{2 \sqrt{\mathit{eps} + \mathit{var}_{n}}^{3}}"),
-                  (r"\frac{\partial l}{\partial \mathit{xc}_{nd}} = 2 \frac{\partial l}{\partial \mathit{var}_{n}} "
-                   r"\frac{\mathit{xc}_{nd}}{\operatorname{size}(d)} + \frac{\partial l}{\partial y_{nd}} "
-                   r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}}"),
+        "latex": [(r"\frac{\partial l}{\partial \mathit{xc}_{nd}} = \frac{\partial l}{\partial y_{nd}} "
+                   r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}} - \frac{\partial l}{\partial y_{np}} "
+                   r"\frac{\mathit{xc}_{nd} \mathit{xc}_{np} g_{p}}{\operatorname{size}(d) "
+                   r"\sqrt{\mathit{eps} + \mathit{var}_{n}}^{3}}"),
                   r"\frac{\partial l}{\partial \mu_{n}} = -\sum_{d} \frac{\partial l}{\partial \mathit{xc}_{nd}}",
                   (r"\frac{\partial l}{\partial x_{nd}} = \frac{\partial l}{\partial \mathit{xc}_{nd}} "
                    r"+ \frac{\partial l}{\partial \mu_{n}} \frac{1}{\operatorname{size}(d)}"),
@@ -150,18 +150,15 @@ GOLDEN = {
     }),
     # 001: one neuron layer with a sigmoid
     "neuron": (lambda nt: derivation_lines(ricci.grad(example("neuron"), ["W", "b"]), nt), {
-        "text": ["z1[i] = W[i,j] * x[j] + b[i]",
-                 "dL/dy[i] = 2 * (y[i] - t[i])",
+        "text": ["dL/dy[i] = 2 * (y[i] - t[i])",
                  "dL/dz1[i] = dL/dy[i] * y[i] * (1 - y[i])",
                  "dL/dW[i,j] = dL/dz1[i] * x[j]",
                  "dL/db[i] = dL/dz1[i]"],
-        "unicode": ["z1_i = W_ij x_j + b_i",
-                    "∂L/∂y_i = 2 (y_i - t_i)",
+        "unicode": ["∂L/∂y_i = 2 (y_i - t_i)",
                     "∂L/∂z1_i = ∂L/∂y_i y_i (1 - y_i)",
                     "∂L/∂W_ij = ∂L/∂z1_i x_j",
                     "∂L/∂b_i = ∂L/∂z1_i"],
-        "latex": [r"\mathit{z1}_{i} = W_{ij} x_{j} + b_{i}",
-                  r"\frac{\partial L}{\partial y_{i}} = 2 \left(y_{i} - t_{i}\right)",
+        "latex": [r"\frac{\partial L}{\partial y_{i}} = 2 \left(y_{i} - t_{i}\right)",
                   r"\frac{\partial L}{\partial \mathit{z1}_{i}} = \frac{\partial L}{\partial y_{i}} y_{i} \left(1 - y_{i}\right)",
                   r"\frac{\partial L}{\partial W_{ij}} = \frac{\partial L}{\partial \mathit{z1}_{i}} x_{j}",
                   r"\frac{\partial L}{\partial b_{i}} = \frac{\partial L}{\partial \mathit{z1}_{i}}"],

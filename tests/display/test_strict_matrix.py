@@ -298,8 +298,8 @@ def test_einsum_form_of_any_expression():
     text = str(d.matrix())
     assert "einsum form: dz1 = -(1 / (1 + einsum('ijji,rnnr->', x, x))) * einsum(" in text
     assert "einsum form: dx = " in text
-    d = ricci.grad("Y[r] = exp(sum[m](L2[m,r,j,s]) * sum[u](delta[j,u,s]))", ["L2"])
-    assert "eye(size(j)), eye(size(j))" in str(d.matrix())  # delta[j,u,s] = delta[j,u] delta[u,s]
+    d = ricci.jacobian("D3[i,j,k] = delta[i,j,k] * F[k]", "F")  # delta[i,j,k] = delta[i,j] delta[j,k]
+    assert "einsum('ij,jk,kp->ijkp', eye(size(i)), eye(size(i)), eye(size(i)))" in str(d.matrix())
     assert strict_problems(d) == []
     assert strict_problems(ricci.grad("H[m,t,u] = x[m,t,u] * x[t,t,u]; L = sum[m,t,u](H[m,t,u])", ["x"])) == []
 

@@ -134,14 +134,17 @@ def forward_mode(prog: Program, wrt: str | Sequence[str], of: str | None,
 
 def inline_statements(stmts: Sequence[Statement], candidates: set[str],
                       sparse_only: bool = False,
-                      bodies: dict[str, Statement] | None = None) -> list[Statement]:
+                      bodies: dict[str, Statement] | None = None,
+                      forward: Program | None = None) -> list[Statement]:
     """``stmts`` with each candidate substituted into the statements after it (and
     dropped) where its right-hand side has no summation and is not a sum of terms (a
     product such as ``X[n,p] * (1 - H[n,k]^2) * delta[k,q]``); with ``sparse_only``, only
     where it also holds a delta. The uses are simplified, so the deltas eat indices: a
     Jacobian that is mostly zeros is never materialised. Terminates: each substitution
     removes a statement, and statements only read earlier ones. ``bodies`` receives the
-    substituted statements (each with the earlier ones substituted into it)."""
+    substituted statements (each with the earlier ones substituted into it). With
+    ``forward``, its values are reused in a statement something was substituted into
+    (``exp(z[n,l]) / m[n]`` is ``p[n,l]`` once ``dm_dz = exp(z[n,l]) * delta[n,o]`` is in)."""
     bodies = {} if bodies is None else bodies
 
     def expand(n: Tensor) -> Expr:
@@ -153,6 +156,8 @@ def inline_statements(stmts: Sequence[Statement], candidates: set[str],
         if bodies and any(r.name in bodies for r in tensor_refs(st.rhs)):
             tick()
             st = st.replace(simplify(replace_tensors(st.rhs, bodies, expand)))
+            if forward is not None:
+                (st,) = reuse_forward(forward, [st])
             check_size(st.rhs.nodes, f"the derivative {st.name}")
         if st.name in candidates and not isinstance(st.rhs, Add) and not contains(st.rhs, Sum) \
                 and (not sparse_only or contains(st.rhs, Delta)):

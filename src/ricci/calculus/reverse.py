@@ -15,6 +15,7 @@ differentiated again.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..bounds import check_size, gc_paused, guarded, tick
@@ -22,7 +23,7 @@ from ..ir.expr import ONE, ZERO, Add, Const, Expr, Mul, Pow, Sum, Tensor
 from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
 from ..ir.traversal import contains, distinct, index_names, map_bottom_up, tensor_refs
-from ..simplify.factor import expand_if_smaller, node_count
+from ..simplify.factor import expand, expand_if_smaller, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
@@ -55,7 +56,11 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
         return reverse_mode(as_program(program), wrt, of)
 
 
-def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> DerivationRecord:
+def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: bool = True) -> DerivationRecord:
+    """The gradient program. ``fold``: substitute an adjoint into its one reader where that
+    folds (see :func:`_inline_adjoints`); second derivatives differentiate the unfolded
+    gradient, whose products of adjoints and forward values stay small when differentiated
+    again (an HVP never forms ``Hd[:, :, None] * tz[:, :, None]``)."""
     targets = parse_wrt(prog, wrt)
     out = output_of(prog, of)
     names = Names(prog)
@@ -139,12 +144,21 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> Der
     # statement reads any more is dropped (and kept as an inline value, for the steps)
     done: list[Statement] = []
     done_by_name: dict[str, Statement] = {}
+    # the adjoints one statement reads (and no output is): substituted where that folds
+    readers = Counter(n for st in derived for n in _names(st.rhs))
+    readers.update(outputs.values())  # an output is read by the caller
+    if not fold:
+        readers.clear()
     for st in derived:
         tick()
-        st = st.replace(_inline_adjoints(st.rhs, done_by_name))
-        done.append(st)
-        done_by_name[st.name] = st
-    used = {r.name for st in done for r in tensor_refs(st.rhs)} | set(outputs.values())
+        new = st.replace(_inline_adjoints(st, done_by_name, readers, lifted_prog))
+        _moved(readers, _names(st.rhs), _names(new.rhs), done_by_name)
+        done.append(new)
+        done_by_name[new.name] = new
+    used = set(outputs.values())  # the adjoints the outputs read, through the others they read
+    for st in reversed(done):
+        if st.name in used:
+            used.update(r.name for r in tensor_refs(st.rhs))
     derived = [st for st in done if st.name in used]
     derived = reuse_forward(lifted_prog, derived)
     final = {d.name: d for d in derived}
@@ -153,7 +167,13 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> Der
     forward = closure(lifted_prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
     lifted_names = {s.name for s in lifted}
-    shown = [s for s in forward if s.name in lifted_names] + derived
+    # the named subexpressions a derived line reads (directly or through another one): a
+    # reader knows the program's own statements, not the names ricci gave its parts
+    need = {n for st in derived for n in _names(st.rhs)}
+    for s in reversed(forward):
+        if s.name in lifted_names and s.name in need:
+            need |= _names(s.rhs)
+    shown = [s for s in forward if s.name in lifted_names and s.name in need] + derived
     adjoint_of = {an: x for x, an in adjoint_names.items()}
     adjoint_of.update({g: x for x, g in outputs.items()})
     if seed_name is not None:
@@ -167,28 +187,83 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> Der
 _INLINE_NODES = 48
 
 
-def _inline_adjoints(rhs: Expr, by_name: Mapping[str, Statement]) -> Expr:
-    """``rhs`` with an elementwise adjoint it reads substituted, where the (expanded) result
-    is no bigger (terms cancel): ``dz = dp * p * (1 - p)`` with ``dp = -y/p + (1-y)/(1-p)``
-    is ``p - y``. An adjoint substituted everywhere is dropped by the caller.
+def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: Mapping[str, int] | None = None,
+                     forward: Program | None = None) -> Expr:
+    """``st``'s right-hand side with an adjoint it reads substituted, where that pays:
 
-    Only a small ``rhs`` is tried (at most ``_INLINE_NODES`` nodes), so the cost per
-    statement is bounded and reverse mode stays linear in the length of the program (the
+    * an elementwise adjoint with a division, where the (expanded) result is no bigger
+      (terms cancel): ``dz = dp * p * (1 - p)`` with ``dp = -y/p + (1-y)/(1-p)`` is ``p - y``;
+    * an adjoint only this statement reads (``readers``: how many statements read each
+      name; an output counts as read), read once here, where the result is smaller than
+      the two statements together by more than substituting saves (the reference, and a
+      product merged into a product: 2 nodes), so something folded: constants fold
+      and forward values cancel (``dz1 = 0.5 / L; dX = 2 * dz1 * X`` is ``dX = X / L``;
+      the forward values of ``forward`` are reused first, so ``z1[n,k] = E[n,k] / s[n]``
+      cancels against ``E[n,k] / s[n]``).
+
+    An adjoint substituted everywhere is dropped by the caller. Only a small right-hand side
+    is tried (at most ``_INLINE_NODES`` nodes, before and after), so the cost per statement
+    is bounded and reverse mode stays linear in the length of the program (the
     ``db = dz1 + dz2 + ... + dzT`` of a T-step RNN is not expanded T times)."""
+    rhs = st.rhs
     if node_count(rhs) > _INLINE_NODES:
         return rhs
-    for ref in dict.fromkeys(r for r in tensor_refs(rhs) if r.name in by_name):
-        st = by_name[ref.name]
+    tried: set[Expr] = set()
+    while True:  # each pass substitutes one adjoint more, or ends; at most _INLINE_NODES refs
+        ref = next((r for r in tensor_refs(rhs) if r.name in by_name and r not in tried), None)
+        if ref is None:
+            return rhs
+        tried.add(ref)
+        adj = by_name[ref.name]
+        single = (readers or {}).get(ref.name) == 1 and sum(r.name == ref.name for r in tensor_refs(rhs)) == 1
         # terms cancel against a division in the adjoint (-y/p + (1-y)/(1-p)); nothing to
         # gain from an adjoint with no division, or with a sum
-        if contains(st.rhs, Sum) or not any(
-                isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in distinct(st.rhs)):
+        division = not contains(adj.rhs, Sum) and any(
+            isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in distinct(adj.rhs))
+        if not (single or division):
             continue
-        body = substitute(rename_bound(st.rhs, index_names(rhs)), dict(zip(st.indices, ref.indices)))
-        cand = expand_if_smaller(simplify(map_bottom_up(rhs, functools.partial(_put, ref, body))))
-        if node_count(cand) <= node_count(rhs):  # no bigger, and one adjoint fewer to read
+        body = substitute(rename_bound(adj.rhs, index_names(rhs)), dict(zip(adj.indices, ref.indices)))
+        put = simplify(map_bottom_up(rhs, functools.partial(_put, ref, body)))
+        cand = expand_if_smaller(put)
+        if division and node_count(cand) <= node_count(rhs) + 1:  # about as big, one adjoint fewer to read
             rhs = cand
-    return rhs
+            continue
+        if not single or node_count(put) > _INLINE_NODES:
+            continue
+        best = None
+        for form in (put, expand(put)):  # E * (ds + dP / s) multiplied out: P * dP
+            if form is None:
+                continue
+            if forward is not None:
+                form = reuse_forward(forward, [st.replace(form)])[0].rhs
+            form = expand_if_smaller(form)
+            if best is None or node_count(form) < node_count(best):
+                best = form
+        if best is not None and node_count(best) <= _INLINE_NODES and \
+                node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs):
+            rhs = best
+
+
+def _names(e: Expr) -> set[str]:
+    return {r.name for r in tensor_refs(e)}
+
+
+def _moved(readers: Counter, before: set[str], after: set[str], by_name: Mapping[str, Statement]) -> None:
+    """Update the count of statements reading each name when a right-hand side reading
+    ``before`` now reads ``after``; an adjoint no statement reads any more no longer counts
+    as a reader of what it reads (it was substituted)."""
+    readers.update(after - before)
+    dead = []
+    for n in before - after:
+        readers[n] -= 1
+        if readers[n] == 0 and n in by_name:
+            dead.append(n)
+    while dead:
+        n = dead.pop()
+        for m in _names(by_name[n].rhs):
+            readers[m] -= 1
+            if readers[m] == 0 and m in by_name:
+                dead.append(m)
 
 
 def _put(ref: Expr, body: Expr, n: Expr) -> Expr:

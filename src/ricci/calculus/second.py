@@ -99,7 +99,7 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
     if diagonal and x != y:
         raise RicciError(f"diagonal=True needs one input (the diagonal of d2L/dx dx); "
                          f"got the mixed pair ('{x}', '{y}')")
-    g = reverse_mode(prog, [xspec], out)
+    g = reverse_mode(prog, [xspec], out, fold=False)
     gout = g.outputs[x]
     gidx = g.program.defined[gout].indices
     if ychosen is None:
@@ -112,7 +112,7 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
     derived = [s for s in j.program.statements if s.name in j.refs or s.name == j.outputs[y]]
     final = j.outputs[y]
     bodies: dict[str, Statement] = {}
-    derived = inline_statements(derived, {n for n in j.refs if n != final}, bodies=bodies)
+    derived = inline_statements(derived, {n for n in j.refs if n != final}, bodies=bodies, forward=g.forward)
     last = derived[-1]
     rhs = last.rhs
     idx = last.indices
@@ -132,7 +132,7 @@ def _hvp(prog: Program, wrt: str, of: str | None) -> DerivationRecord:
         raise RicciError(f"hvp is w.r.t. one input, got wrt={wrt!r}")
     out = _scalar(prog, of, "a Hessian-vector product")
     (x, _), = parse_wrt(prog, wrt)
-    g = reverse_mode(prog, [wrt], out)
+    g = reverse_mode(prog, [wrt], out, fold=False)
     v = Names(g.program).claim("v", f"v_{x}", f"t_{x}")
     j = forward_mode(g.program, x, g.outputs[x], tangent=v)
     names = Names(j.program)
@@ -140,7 +140,8 @@ def _hvp(prog: Program, wrt: str, of: str | None) -> DerivationRecord:
     final = j.outputs[x]
     tangents = [s for s in j.program.statements if s in j.shown]
     bodies: dict[str, Statement] = {}
-    derived = inline_statements(tangents, {s.name for s in tangents if s.name != final}, bodies=bodies)
+    derived = inline_statements(tangents, {s.name for s in tangents if s.name != final}, bodies=bodies,
+                                forward=g.forward)
     last = derived[-1]
     derived[-1] = Statement(hname, last.indices, last.rhs, derived=True)
     return _result("hvp", prog, g, j, derived, {x: hname}, (x,), out, seed=v, second={},
