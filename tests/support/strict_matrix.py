@@ -80,6 +80,7 @@ KINDS = {
     "error": "the printed line does not run (syntax or NumPy error)",
     "unchecked": "a line that uses a helper whose own line failed",
     "layout": "the printed text is not the lines of the view",
+    "view": "a matrix line the steps print is not the line the matrix view prints for that result",
 }
 
 TOL = 1e-9

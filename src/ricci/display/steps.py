@@ -35,7 +35,7 @@ from ..simplify.rewrite import simplify
 from .matrix import MatrixLine
 
 __all__ = [
-    "CHAIN_TENSOR", "DEFINITION", "DIAGONAL", "EXPAND", "HESSIAN", "HVP", "MATRIX", "NAMING", "RENAME",
+    "CHAIN_TENSOR", "DEFINITION", "DIAGONAL", "DISTRIBUTE", "EXPAND", "HESSIAN", "HVP", "MATRIX", "NAMING", "REARRANGE", "RENAME",
     "RENAME_FREE", "REUSE", "Section", "Step", "SUBSTITUTE_JACOBIANS", "SUBSTITUTION", "TANGENT",
     "TRANSPOSE", "depends", "expand_steps", "extend_steps", "flatten", "product_of", "simplify_steps",
     "sum_of",
@@ -64,6 +64,7 @@ ZEROS = "zero elimination"
 ONES = "one elimination"
 CONSTANTS = "constant folding"
 DISTRIBUTE = "distributive law"
+REARRANGE = "rearranging"
 POWERS = "collecting powers"
 POWER_ALGEBRA = "rules of powers"
 REUSE = "reusing a forward value"
@@ -86,7 +87,8 @@ class Step:
     delta[k,q]``); ``note`` a short explanation (``the delta eats k``). The matrix-form
     step has ``matrix`` (its :class:`~ricci.matrix.MatrixLine`) instead of ``rhs``.
     ``section`` names the result being derived (``dl/dx``); ``as_written`` keeps the
-    factors in the order the step built them (the chain rule reads ``dl/dy * dy/dx``).
+    factors in the order the step built them (the chain rule reads ``dl/dy * dy/dx``);
+    ``einsum`` prints the einsum form of a result whose matrix-form step shows its slices.
     """
 
     rule: str
@@ -97,6 +99,8 @@ class Step:
     matrix: MatrixLine | None = None
     section: str = ""
     as_written: bool = False
+    #: a result with no matrix form and a slice form: this step prints its einsum form
+    einsum: bool = False
 
 
 @dataclass

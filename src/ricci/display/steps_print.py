@@ -14,9 +14,9 @@ from ..calculus.record import DerivationRecord
 from ..ir.expr import ZERO, Deriv, Expr, Index, Tensor, Transposed
 from ..ir.indices import substitute
 from ..ir.program import Statement
-from .matrix import matrix_view
+from .matrix import MatrixLine, MatrixView, matrix_view
 from .matrix_render import render_latex, render_text
-from .notation import latex_aligned, latex_text, notation_of
+from .notation import latex_aligned, latex_symbol, latex_text, notation_of
 from .render import expr_text, head_text
 from .steps import Step, product_of
 
@@ -49,23 +49,24 @@ class Steps(list):
             lhs = _expr(self._shown(st.lhs), lhs_idx, notation, self.adjoints, d.refs)
         if st.matrix is not None:
             ln = st.matrix
-            if ln.node is None:  # no matrix form: each slice's, or the einsum form
-                if ln.slice is not None:
-                    deltas, inner, node = ln.slice
-                    colon = {i: Index(":", i.dim) for i in inner}
-                    lhs = _expr(substitute(self._shown(st.lhs), colon), (), notation, self.adjoints, d.refs)
-                    rhs = _expr(product_of(deltas), (), notation, self.adjoints, d.refs)
-                    if notation == "latex":
-                        return lhs, rhs + r"\, " + render_latex(node, matrix_view(d).spelling)
-                    return lhs, f"{rhs} * {render_text(node)}"
-                if notation == "latex":  # code, not math: its names are Python's (dS_dQ)
-                    return lhs, rf"\texttt{{{latex_text(ln.einsum or '')}}}"
-                return lhs, (ln.einsum or "")
-            sp = matrix_view(d).spelling
+            view = self.view_of(ln)
+            sp = view.spelling
+            if ln.node is None and ln.slice is not None and not st.einsum:  # no matrix form: the form of each slice
+                deltas, inner, node = ln.slice
+                colon = {i: Index(":", i.dim) for i in inner}
+                lhs = _expr(substitute(self._shown(st.lhs), colon), (), notation, self.adjoints, d.refs)
+                rhs = _expr(product_of(deltas), (), notation, self.adjoints, d.refs)
+                if notation == "latex":
+                    return lhs, rhs + r"\, " + render_latex(node, sp)
+                return lhs, f"{rhs} * {render_text(node)}"
+            # the matrix view's own line, its names as the view prints them (one naming scheme)
+            if ln.node is None:  # the einsum form: code, not math (its names are Python's)
+                if notation == "latex":
+                    return sp.latex(ln.name), rf"\texttt{{{latex_text(ln.einsum or '')}}}"
+                return sp.text(ln.name), (ln.einsum or "")
             if notation == "latex":
-                return sp.latex(ln.name), render_latex(ln.node, sp)
-            text_name = (lambda n: self._matrix_name(n, notation))
-            return text_name(ln.name), render_text(ln.node, text_name)
+                return (sp.latex(ln.name) if not ln.helper else latex_symbol(ln.name)), render_latex(ln.node, sp)
+            return sp.text(ln.name), render_text(ln.node, sp.text)
         assert st.rhs is not None  # only the matrix-form step has no right-hand side
         rhs = _expr(st.rhs, lhs_idx, notation, self.adjoints, d.refs, not st.as_written)
         return lhs, rhs
@@ -78,18 +79,16 @@ class Steps(list):
             return Deriv(Tensor(num, lhs.indices[:rank]), Tensor(den, lhs.indices[rank:]))
         return lhs
 
-    def _matrix_name(self, name: str, notation: str) -> str:
+    def views(self) -> list[MatrixView]:
+        """The matrix views whose lines the steps print: the derivation's, and for a
+        second derivative those of its gradient and of the Jacobian of the gradient."""
         d = self.derivation
-        if name in d.reverse.adjoint_of:
-            p = d.reverse.adjoint_of[name]
-            return f"∂{d.loss}/∂{p}" if notation == "unicode" else f"d{d.loss}/d{p}"
-        if name in d.refs:
-            num, _, den = d.refs[name]
-            if num in d.reverse.adjoint_of:  # the Jacobian of an adjoint
-                num = f"(∂{d.loss}/∂{d.reverse.adjoint_of[num]})" if notation == "unicode" else \
-                    f"(d{d.loss}/d{d.reverse.adjoint_of[num]})"
-            return f"∂{num}/∂{den}" if notation == "unicode" else f"d{num}/d{den}"
-        return name
+        parts = [d.second.gradient, d.second.jacobian] if d.second is not None else []
+        return [matrix_view(d)] + [matrix_view(p) for p in parts]
+
+    def view_of(self, ln: MatrixLine) -> MatrixView:
+        """The matrix view that prints the line ``ln``."""
+        return next(v for v in self.views() if any(m is ln for m in v.lines))
 
     def note_text(self, st: Step, notation: str = "text") -> str:
         """The note of ``st``; in LaTeX, words in ``\\text{}`` and expressions as math."""

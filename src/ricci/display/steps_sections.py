@@ -17,26 +17,30 @@ reused, a dummy index renamed, terms multiplied out).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from ..calculus.record import DerivationRecord
 from ..errors import RicciError
-from ..ir.expr import ONE, ZERO, Deriv, Expr, Index, Mul, Sum, Tensor, Transposed
+from ..ir.expr import ONE, ZERO, Add, Deriv, Expr, Index, Mul, Sum, Tensor, Transposed
 from ..ir.indices import fresh_name, rename_bound, substitute
 from ..ir.program import ancestors, depends_on
 from ..ir.traversal import index_names, map_bottom_up, tensor_names, tensor_refs
 from ..simplify.canonical import alpha_key
+from ..simplify.factor import expand
 from .matrix import MatrixLine, matrix_view
 from .matrix_algebra import MatMul, T, Var
 from .steps import (
     CHAIN_TENSOR,
     DEFINITION,
     DIAGONAL,
+    DISTRIBUTE,
     EXPAND,
     HESSIAN,
     HVP,
     MATRIX,
     NAMING,
+    REARRANGE,
     RENAME,
     RENAME_FREE,
     REUSE,
@@ -84,6 +88,9 @@ class _Builder:
             return
         self.defined_shown.add(name)
         src = {s.name for s in self.d.source_program.statements}
+        for r in dict.fromkeys(r.name for r in tensor_refs(st.rhs)):  # a name is defined before its use
+            if r not in src:
+                self.definition(sec, r)
         rule = DEFINITION if name in src else NAMING
         note = () if name in src else ("the argument of a function, named so that its gradient is computed once",)
         sec.steps.append(Step(rule, st.lhs, st.rhs, note))
@@ -192,9 +199,11 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
         if gone:  # an adjoint substituted, and the terms multiplied out
             sec.steps.append(Step(EXPAND, final_lhs, ds.rhs,
                                   (f"substituting {', '.join(gone)}; the terms cancel",)))
-        else:
-            rule = REUSE if _reuses(total, ds.rhs) else RENAME
-            sec.steps.append(Step(rule, final_lhs, ds.rhs))
+        elif _reuses(total, ds.rhs):
+            sec.steps.append(Step(REUSE, final_lhs, ds.rhs))
+        else:  # the engine's form is another arrangement: named for what it does
+            rule, why = _rearranged(total, ds.rhs)
+            sec.steps.append(Step(rule, final_lhs, ds.rhs, why))
     elif total != ds.rhs:
         sec.steps.append(Step(RENAME, final_lhs, ds.rhs))
     if mline is not None and mline.node is not None:
@@ -207,6 +216,39 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
         note = f"no matrix form: {mline.reason}" + (
             f"; for each {', '.join(fixed)} the slice is a matrix" if fixed else "; the einsum form")
         sec.steps.append(Step(MATRIX, final_lhs, None, (note,), matrix=mline))
+
+
+def _rearranged(mine: Expr, engine: Expr) -> tuple[str, tuple]:
+    """The rule that takes ``mine`` to the engine's ``engine`` (equal in value, not equal up
+    to the names of bound indices): the distributive law when one is the other multiplied
+    out (or factored), else a rearrangement (sums merged or split, signs moved in)."""
+    if sorted(map(repr, _term_keys(mine))) == sorted(map(repr, _term_keys(engine))):
+        if len(_top_terms(mine)) == len(_top_terms(engine)):  # only bound indices renamed
+            return RENAME, ()
+        return REARRANGE, ("the same terms, each sum written over every term it spans",)
+    mk, ek = alpha_key(mine), alpha_key(engine)
+    em, ee = expand(mine), expand(engine)
+    if em is not None and alpha_key(em) == ek:
+        return DISTRIBUTE, ("multiplying out",)
+    if ee is not None and alpha_key(ee) == mk:
+        return DISTRIBUTE, ("taking out the common factor",)
+    if em is not None and ee is not None and alpha_key(em) == alpha_key(ee):
+        return DISTRIBUTE, ("the same terms multiplied out, grouped as the result writes them",)
+    return REARRANGE, ("the same terms and factors, as the result writes them",)
+
+
+def _top_terms(e: Expr) -> tuple[Expr, ...]:
+    return e.terms if isinstance(e, Add) else (e,)
+
+
+def _term_keys(e: Expr) -> list[Expr]:
+    """The terms of ``e``, a sum over a sum of terms split into one sum per term, each up
+    to the names of its bound indices."""
+    if isinstance(e, Add):
+        return [k for t in e.terms for k in _term_keys(t)]
+    if isinstance(e, Sum) and isinstance(e.body, Add):
+        return [k for t in e.body.terms for k in _term_keys(Sum(e.indices, t))]
+    return [alpha_key(e)]
 
 
 def _reuses(mine: Expr, engine: Expr) -> bool:
@@ -408,8 +450,9 @@ def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]
 def derivation_steps(d: DerivationRecord, wrt: str | None = None) -> Steps:
     """The step-by-step derivation of ``d`` (of every result, or of the one for ``wrt``)."""
     out = Steps(d)
+    shown: set[int] = set()
     for sec in _sections(d, wrt):
-        for st in sec.steps:
+        for st in _with_helpers(out, sec.steps, shown):
             st.section = sec.title
             if out and out[-1].section == st.section and out[-1].lhs == st.lhs \
                     and st.rhs is not None and out[-1].rhs is not None and st.aside is None \
@@ -418,6 +461,51 @@ def derivation_steps(d: DerivationRecord, wrt: str | None = None) -> Steps:
                 continue
             out.append(st)
     return out
+
+
+def _uses(text: str, name: str) -> bool:
+    return re.search(r"(?<![\w./])" + re.escape(name) + r"(?![\w/])", text) is not None
+
+
+def _with_helpers(out: Steps, steps: Sequence[Step], shown: set[int]) -> list[Step]:
+    """``steps`` with, before each matrix form, the lines of the matrix view it uses that the
+    steps have not printed (a helper, ``G = y / p``; a quantity of the Hessian's view,
+    ``d(dL/dz1)/db = ...``), and a note naming the result as the view names it (``dW holds
+    dL/dW[d,h]``): the matrix forms the steps print are the matrix view's lines, names
+    included, and every name a line uses is printed above it. ``shown``: the ids of the
+    view's lines printed so far."""
+    res: list[Step] = []
+    for st in steps:
+        ln = st.matrix
+        if ln is None or id(ln) in shown:
+            res.append(st)
+            continue
+        view = out.view_of(ln)
+        before = view.lines[:next(k for k, m in enumerate(view.lines) if m is ln)]
+        needed = [view.line_text(ln)]
+        extra: list = []
+        for h in reversed(before):
+            if id(h) in shown or h.node is None and h.slice:
+                continue
+            name = view.spelling.text(h.name)
+            if any(_uses(t, name) for t in needed):
+                extra.insert(0, h)
+                needed.append(view.line_text(h))
+        for h in extra:
+            shown.add(id(h))
+            note = "a helper of the matrix form" if h.helper else "a quantity the matrix form uses"
+            res.append(Step(MATRIX, st.lhs, None, (note,), matrix=h))
+        shown.add(id(ln))
+        name = view.spelling.text(ln.name)
+        indexed = out.equation(Step(RENAME, st.lhs, st.lhs), "text")[0]
+        if ln.node is not None or not ln.slice:
+            if indexed.partition("[")[0] != name:  # dW for dL/dW[d,h], dp/dw for dp[n]/dw[e]
+                st.note = (f"{name} holds ", st.lhs) + ((", " if st.note else "",) + st.note if st.note else ())
+        res.append(st)
+        if ln.node is None and ln.slice and ln.einsum:  # the slices, then the whole: its einsum form
+            res.append(Step(MATRIX, st.lhs, None, (f"the einsum form: {name} holds ", st.lhs), matrix=ln,
+                            einsum=True))
+    return res
 
 
 def _text(steps: Steps, st: Step) -> str:
