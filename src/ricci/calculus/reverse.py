@@ -151,7 +151,8 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> Der
     replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
     forward = closure(lifted_prog, derived)
-    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source)
+    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source,
+                     declared=prog.declared)
     lifted_names = {s.name for s in lifted}
     shown = [s for s in forward if s.name in lifted_names] + derived
     adjoint_of = {an: x for x, an in adjoint_names.items()}
