@@ -324,8 +324,8 @@ class Parser:
         words up to the end of the statement name one of :data:`FACTS`."""
         colon = self.take()
         if indices is None:
-            raise self.error(f"a declaration names the matrix with its indices: write {t.text}[i,j] : symmetric",
-                             colon)
+            raise self.error("a declaration names the matrix with its indices", colon,
+                             hint=f"write {t.text}[i,j] : symmetric")
         words: list[Name] = []
         while self.tok.kind == "NAME":
             w = self.take()
