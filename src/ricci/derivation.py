@@ -16,6 +16,7 @@ from . import validate
 from .bounds import guarded
 from .calculus import forward, reverse, second
 from .calculus.record import DerivationRecord
+from .calculus.symmetry import assume_symmetry
 from .codegen.backends import BACKENDS, get_backend
 from .codegen.calling import Compiled, check_sizes
 from .codegen.emit import Generated, generate
@@ -52,9 +53,11 @@ class Derivation(DerivationRecord):
 
     @classmethod
     def of_record(cls, rec: DerivationRecord) -> "Derivation":
-        """``rec`` with its views (a second derivative's parts too)."""
+        """``rec`` with its views (a second derivative's parts too), its results written
+        under the program's declarations (a symmetric input in one orientation)."""
         if isinstance(rec, cls):
             return rec
+        rec = assume_symmetry(rec)
         values = {f.name: getattr(rec, f.name) for f in fields(DerivationRecord)}
         if rec.second is not None:
             values["second"] = replace(rec.second, gradient=cls.of_record(rec.second.gradient),

@@ -198,7 +198,8 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         if any(r.name in dep for r in tensor_refs(rhs)):
             rhs = map_bottom_up(rhs, functools.partial(lift_call, s=s))
         out.append(s.replace(rhs) if rhs is not s.rhs else s)
-    return Program(out, dims, dim_names=prog.dim_names, source=prog.source), lifted
+    return Program(out, dims, dim_names=prog.dim_names, source=prog.source,
+                     declared=prog.declared), lifted
 
 
 def first_use_indices(prog: Program) -> dict[str, tuple[Index, ...]]:

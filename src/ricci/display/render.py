@@ -28,6 +28,7 @@ from fractions import Fraction
 from ..bounds import tick
 from ..ir import printing
 from ..ir.expr import Add, Call, Const, Delta, Deriv, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor, Transposed
+from ..ir.program import declaration_lines
 from ..ir.traversal import walk
 from .implicit_sums import is_reciprocal_factor, prepare
 from .notation import ADD, ATOM, FRAC, MUL, OPEN, POW, TEXT, UNARY, Notation, latex_equations, notation_of
@@ -388,7 +389,7 @@ def statement_text(st, lhs: str | None = None, reorder: bool = False,
 
 def program_text(p) -> str:
     """The program as source text that parses back (see :func:`parseable`)."""
-    lines = []
+    lines = declaration_lines(p)
     for s in p.statements:
         tick()
         lines.append(statement_text(parseable(s), reorder=getattr(s, "derived", False)))

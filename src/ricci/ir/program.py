@@ -10,6 +10,10 @@ Invariants of a :class:`Program`:
   axis; every :class:`~ricci.ir.expr.Index` in the program carries one of these labels
   (or a label of its own, whose size must then be given by the caller).
 
+* ``declared[name]`` is a fact about an input matrix (``S[i,j] : symmetric``): one of
+  :data:`SYMMETRIC` and :data:`SPD`, for inputs of rank 2 whose two axes have one dim;
+  the declarations are part of the program (its equality, its printed text).
+
 Derived programs (gradients, Jacobians) are Programs too, so they can be printed,
 compiled and differentiated again.
 """
@@ -24,7 +28,14 @@ from . import printing
 from .expr import Expr, Index, Tensor
 from .traversal import tensor_refs
 
-__all__ = ["Program", "Statement", "ancestors", "depends_on"]
+__all__ = ["FACTS", "SPD", "SYMMETRIC", "Program", "Statement", "ancestors", "declaration_lines",
+           "depends_on"]
+
+#: the facts a declaration may state about an input matrix
+SYMMETRIC = "symmetric"
+SPD = "symmetric positive definite"
+#: how a declaration may spell each fact (``S[i,j] : spd``) -> the fact
+FACTS: dict[str, str] = {SYMMETRIC: SYMMETRIC, SPD: SPD, "spd": SPD}
 
 
 class Statement:
@@ -77,9 +88,12 @@ class Program:
 
     def __init__(self, statements: Iterable[Statement], dims: Mapping[str, Sequence[str]],
                  *, dim_names: Mapping[str, Sequence[str]] | None = None,
-                 source: str | None = None, inputs: Sequence[str] | None = None) -> None:
+                 source: str | None = None, inputs: Sequence[str] | None = None,
+                 declared: Mapping[str, str] | None = None) -> None:
         """``inputs``, when the caller knows them, must be what would be computed: the
-        names used but not defined, in order of first use."""
+        names used but not defined, in order of first use. ``declared`` (input -> fact)
+        keeps the facts about the inputs this program has (a derived program passes its
+        source's declarations: those of names it does not read are dropped)."""
         self.statements: tuple[Statement, ...] = tuple(statements)
         self.dims: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in dims.items()}
         #: index names that denote each dim label (for ``sizes={...}`` and messages)
@@ -94,6 +108,9 @@ class Program:
                         seen.setdefault(r.name, None)
             inputs = tuple(seen)
         self.inputs: tuple[str, ...] = tuple(inputs)
+        declared = declared or {}
+        #: input -> the fact declared about it (SYMMETRIC or SPD), in the order of the inputs
+        self.declared: dict[str, str] = {n: declared[n] for n in self.inputs if n in declared}
 
     def rank(self, name: str) -> int:
         return len(self.dims[name])
@@ -112,16 +129,17 @@ class Program:
             if s.name in need:
                 keep.append(s)
                 need.update(r.name for r in tensor_refs(s.rhs))
-        return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.source)
+        return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.source,
+                       declared=self.declared)
 
     @guarded("comparing")
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Program):
             return NotImplemented
-        return self.statements == other.statements
+        return self.statements == other.statements and self.declared == other.declared
 
     def __hash__(self) -> int:
-        return hash(self.statements)
+        return hash((self.statements, tuple(sorted(self.declared.items()))))
 
     @guarded("printing")
     def __str__(self) -> str:
@@ -137,20 +155,27 @@ class Program:
         p = _printer()
         with gc_paused():
             rows = [p.statement(s, "latex") for s in self.statements]
-        return p.equations(rows)
+        # declarations as LaTeX comments (the LaTeX reader skips them: docs/language.md)
+        notes = "".join(f"% {line}\n" for line in declaration_lines(self))
+        return notes + p.equations(rows)
 
     @guarded("printing")
     def unicode(self) -> str:
         """The program in Unicode index notation (``Y_ij = X_ik A_kj``), one statement a line."""
         p = _printer()
         with gc_paused():
-            return "\n".join(p.statement(s, "unicode") for s in self.statements)
+            return "\n".join([*declaration_lines(self), *(p.statement(s, "unicode") for s in self.statements)])
 
     def _repr_markdown_(self) -> str:
         return "```\n" + str(self) + "\n```\n\n$$" + self.latex() + "$$"
 
     def _repr_latex_(self) -> str:
         return "$$" + self.latex() + "$$"
+
+
+def declaration_lines(prog: Program) -> list[str]:
+    """The program's declarations as ricci text, one a line (``S[i,j] : symmetric``)."""
+    return [f"{name}[i,j] : {fact}" for name, fact in prog.declared.items()]
 
 
 def depends_on(prog: Program, roots: Iterable[str]) -> set[str]:

@@ -4,6 +4,7 @@ The grammar (one statement per line, or separated by ``;``; ``#`` starts a comme
 newlines inside brackets or parentheses are ignored)::
 
     statement := NAME ['[' names ']'] '=' expr
+               | NAME '[' names ']' ':' WORD+       # a declaration: S[i,j] : symmetric
     expr      := term (('+' | '-') term)*
     term      := unary (('*' | '/') unary)*
     unary     := ('-' | '+') unary | power
@@ -42,6 +43,7 @@ from typing import NamedTuple
 
 from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
+from ..ir.program import FACTS
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .text import (
     character_error,
@@ -55,6 +57,7 @@ from .text import (
 from .tree import (
     AddA,
     CallA,
+    DeclA,
     DeltaA,
     Group,
     MatCallA,
@@ -100,7 +103,7 @@ class Token(NamedTuple):
 
 _TOKEN = re.compile(r"""[ \t]*(?:
     (?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<OP>\*\*|[-+*/^()\[\],=])
+  | (?P<OP>\*\*|[-+*/^()\[\],=:])
   | (?P<NUMBER>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<NEWLINE>\r\n?|\n|;)
   | (?P<comment>\#[^\r\n]*)
@@ -113,10 +116,10 @@ _PIECE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:
                     r"|\*\*|[ \t]+|\#.*|.", re.DOTALL)
 #: the kind of a piece by its first character (None: a space or a comment, skipped)
 _KIND: dict[str, str | None] = {**{c: "NAME" for c in "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"},
-                                **{c: "NUMBER" for c in "0123456789."}, **{c: "OP" for c in "+-*/^()[],="},
+                                **{c: "NUMBER" for c in "0123456789."}, **{c: "OP" for c in "+-*/^()[],=:"},
                                 ";": "NEWLINE", " ": None, "\t": None, "#": None}
 #: what the simple tokenizer cannot take (outside comments): it leaves them to the exact one
-_UNUSUAL = re.compile(r"[^A-Za-z0-9_ \t\r\n;()\[\],=+\-*/^.#]|\.(?![0-9])")
+_UNUSUAL = re.compile(r"[^A-Za-z0-9_ \t\r\n;()\[\],=:+\-*/^.#]|\.(?![0-9])")
 _COMMENT = re.compile(r"\#[^\r\n]*")
 
 
@@ -234,6 +237,8 @@ class Parser:
         self.max_depth = current().nesting
         #: (token position, texts): the token there shares the level opened just before it
         self.shared: tuple[int, str] = (-1, "")
+        #: the declarations read (``S[i,j] : symmetric``), in order
+        self.declarations: list[DeclA] = []
 
     # -- helpers
     @property
@@ -285,13 +290,16 @@ class Parser:
                 raise statements_error(bound + 1, self.tok.span, self.text)
             tick()
             st = self.statement()
+            if isinstance(st, DeclA):
+                self.declarations.append(st)
+                continue
             st.text = lines[st.span.line - 1] if st.span.line - 1 < len(lines) else ""
             out.append(st)
             if toks[self.pos].kind not in ("NEWLINE", "EOF"):
                 raise self.error(
                     f"expected an operator or the end of the statement, found {_describe(self.tok)}")
 
-    def statement(self) -> StmtA:
+    def statement(self) -> StmtA | DeclA:
         t = self.toks[self.pos]
         if t.kind != "NAME":
             raise self.error(f"expected a statement such as 'Y[i,j] = ...', found {_describe(t)}")
@@ -302,12 +310,43 @@ class Parser:
         indices = None
         if self.toks[self.pos].text == "[":
             indices = self.names(t.text)
+        if self.toks[self.pos].text == ":" and self.toks[self.pos].kind == "OP":
+            return self.declaration(t, indices)
         if self.toks[self.pos].text != "=":
             raise self.error(f"expected '=' after {t.text}{'[...]' if indices else ''}, "
                              f"found {_describe(self.tok)}")
         self.pos += 1
         rhs = self.expr()
         return StmtA(t.text, indices, rhs, t.span)
+
+    def declaration(self, t: Token, indices: list[Name] | None) -> DeclA:
+        """``S[i,j] : symmetric`` (``t`` is the name, the ``:`` is the current token): the
+        words up to the end of the statement name one of :data:`FACTS`."""
+        colon = self.take()
+        if indices is None:
+            raise self.error("a declaration names the matrix with its indices", colon,
+                             hint=f"write {t.text}[i,j] : symmetric")
+        words: list[Name] = []
+        while self.tok.kind == "NAME":
+            w = self.take()
+            words.append(Name(w.text, w.span))
+        if self.tok.kind not in ("NEWLINE", "EOF"):
+            raise self.error(f"expected a property such as 'symmetric' after ':', found {_describe(self.tok)}",
+                             hint="a declaration is one line: S[i,j] : symmetric")
+        if not words:
+            raise self.error(f"expected a property after ':', found {_describe(self.tok)}",
+                             hint=f"known properties: {', '.join(FACTS)}")
+        said = " ".join(w.name for w in words)
+        fact = FACTS.get(said)
+        if fact is None:
+            first, last = words[0].span, words[-1].span
+            span = Span(first.line, first.column,
+                        last.column + last.length - first.column if last.line == first.line else first.length)
+            close = _close_matches(said, FACTS)
+            raise RicciError(f"unknown property '{said}' in the declaration of {t.text}", span=span,
+                             source=self.text,
+                             hint=(f"did you mean {close}? " if close else "") + f"known properties: {', '.join(FACTS)}")
+        return DeclA(t.text, indices, fact, words, t.span)
 
     def names(self, owner: str) -> list[Name]:
         """``[i,j,...]``, the indices of ``owner``."""

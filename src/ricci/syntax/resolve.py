@@ -50,6 +50,7 @@ from .text import limit_hint, prepare_text
 from .tree import (
     AddA,
     CallA,
+    DeclA,
     DeltaA,
     Group,
     MatCallA,
@@ -88,12 +89,18 @@ def parse(text: str, syntax: str = "ricci") -> Program:
             syntax, stmts, error = detect(text)
             if error is not None:
                 raise error
+        decls: list[DeclA] = []
         if stmts is None:
-            stmts = Parser(text).program() if syntax == "ricci" else LatexParser(text).program()
+            if syntax == "ricci":
+                reader = Parser(text)
+                stmts = reader.program()
+                decls = reader.declarations
+            else:
+                stmts = LatexParser(text).program()
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")
-        program = _Builder(stmts, text).build()
+        program = _Builder(stmts, text, decls).build()
         del stmts  # the syntax trees go while the collector is paused: it never sees them
     return program
 
@@ -174,9 +181,12 @@ def _plural(n: int) -> str:
 
 
 class _Builder:
-    def __init__(self, stmts: list[StmtA], source: str) -> None:
+    def __init__(self, stmts: list[StmtA], source: str, decls: list[DeclA] | None = None) -> None:
         self.stmts = stmts
         self.source = source
+        self.decls = decls or []
+        #: input -> the fact declared about it
+        self.declared: dict[str, str] = {}
         self.walks = [_Walk(s) for s in stmts]
         self.inputs: tuple[str, ...] = ()  # names used and never defined (set by dims)
 
@@ -261,7 +271,35 @@ class _Builder:
                 seen[ix.name] = ix
             use(s.name, len(lhs), s.span)
             defined.add(s.name)
+        self.check_declarations(first_def, ranks)
         return {k: v[0] for k, v in ranks.items()}
+
+    def check_declarations(self, first_def: dict[str, StmtA], ranks: dict[str, tuple[int, Span]]) -> None:
+        """Each declaration names an input used as a matrix (2 distinct indices, so
+        square: the declaration ties its two axes), stated once or consistently."""
+        first: dict[str, DeclA] = {}
+        for d in self.decls:
+            if d.name in first_def:
+                raise self.err(f"'{d.name}' is computed (line {first_def[d.name].span.line}): only an input "
+                               f"can be declared {d.fact}", d.span,
+                               hint="declare the inputs it is computed from; ricci does not prove facts")
+            known = ranks.get(d.name)
+            if known is None:
+                raise self.err(f"'{d.name}' is declared {d.fact} but never used", d.span,
+                               hint="a declaration states a fact about an input the program reads")
+            if len(d.indices) != 2 or known[0] != 2:
+                rank = known[0] if len(d.indices) == 2 else len(d.indices)
+                raise self.err(f"only a matrix can be {d.fact}, but '{d.name}' has {_plural(rank)}",
+                               d.span, hint=f"declare a tensor with 2 indices: {d.name}[i,j] : {d.fact}")
+            if d.indices[0].name == d.indices[1].name:
+                raise self.err(f"the declaration of '{d.name}' repeats index '{d.indices[0].name}'",
+                               d.indices[1].span, hint=f"write two indices: {d.name}[i,j] : {d.fact}")
+            seen = first.get(d.name)
+            if seen is not None and seen.fact != d.fact:
+                raise self.err(f"'{d.name}' is declared {d.fact} here but {seen.fact} on line {seen.span.line}",
+                               d.span, hint="declare each input once")
+            first.setdefault(d.name, d)
+            self.declared[d.name] = d.fact
 
     # -- pass 2: dims
     def dims(self, ranks: dict[str, int]) -> tuple[dict[str, tuple[str, ...]], list[dict[str, str]]]:
@@ -306,6 +344,10 @@ class _Builder:
                 for n in m.indices:
                     tie(own, n.name, rows)
             slots.append(own)
+        for name in self.declared:  # a declared matrix is square: its two axes have one size
+            ra, rb = find(axis[name]), find(axis[name] + 1)
+            if ra != rb:
+                parent[rb] = ra
         defined = {s.name: None for s in self.stmts}
         inputs: dict[str, None] = {}
         for w in self.walks:
@@ -347,7 +389,8 @@ class _Builder:
                         lst.append(nm)
             tick()
             statements.append(_StatementResolver(self, s, own.__getitem__, w).resolve())
-        return Program(statements, dims, dim_names=dim_names, source=self.source, inputs=self.inputs)
+        return Program(statements, dims, dim_names=dim_names, source=self.source, inputs=self.inputs,
+                       declared=self.declared)
 
 
 class _StatementResolver:

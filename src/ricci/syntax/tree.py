@@ -18,7 +18,7 @@ from fractions import Fraction
 from ..errors import Span
 
 __all__ = [
-    "AddA", "CallA", "DeltaA", "Group", "MatCallA", "Name", "NegA", "Node", "Num", "PowA", "ProdA",
+    "AddA", "CallA", "DeclA", "DeltaA", "Group", "MatCallA", "Name", "NegA", "Node", "Num", "PowA", "ProdA",
     "Ref", "SizeA", "StmtA", "SumA",
 ]
 
@@ -160,6 +160,19 @@ class StmtA:
     rhs: Node
     span: Span
     text: str = field(default="")  # the source line
+
+
+@dataclass
+class DeclA:
+    """A declaration ``S[i,j] : symmetric``: a fact about the input ``S``. ``fact`` is the
+    property's canonical name (:data:`ricci.ir.program.FACTS`), ``words`` the words as
+    written, with their place."""
+
+    name: str
+    indices: list[Name]
+    fact: str
+    words: list[Name]
+    span: Span
 
 
 def nodes(root: Node) -> list[Node]:

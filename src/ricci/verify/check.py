@@ -29,12 +29,12 @@ from ..codegen.binding import all_dims
 from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.expr import Call, MatFn
-from ..ir.program import Program
+from ..ir.program import SPD, Program
 from ..ir.traversal import index_occurrences, walk
 from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
-__all__ = ["CheckReport", "check"]
+__all__ = ["CheckReport", "check", "declared_matrix"]
 
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
 #: axis cannot go unnoticed
@@ -119,6 +119,16 @@ def _well_conditioned(rng: np.random.Generator, n: int) -> np.ndarray:
     np.fill_diagonal(a, 0.0)
     np.fill_diagonal(a, np.abs(a).sum(axis=1) + rng.uniform(0.5, 1.5, n))
     return a
+
+
+def declared_matrix(rng: np.random.Generator, n: int, fact: str, positive: bool = False) -> np.ndarray:
+    """A random matrix with the fact a program declares about it: symmetric positive
+    definite (``A A^T + n I``: well conditioned, so it suits inv, det and logdet), or
+    symmetric (``(A + A^T) / 2``); with ``positive``, of positive entries too."""
+    a = rng.uniform(0.5, 1.5, size=(n, n)) if positive else rng.standard_normal((n, n))
+    if fact == SPD:
+        return a @ a.T + n * np.eye(n)
+    return (a + a.T) / 2
 
 
 def _check_budget(program: Program, forward: Program, dim_size: Mapping[str, int]) -> None:
@@ -224,11 +234,16 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
     rng = np.random.default_rng(seed)
     operands = {n.arg.name for st in fwd.statements for n in walk(st.rhs) if isinstance(n, MatFn)}
 
+    declared = {**dp.declared, **fwd.declared}
+
     def make(positive: bool) -> dict[str, np.ndarray]:
         arrays = {}
         for name in d.inputs:
             shape = tuple(dim_size[x] for x in dp.dims[name])
-            if name in operands:
+            if name in declared:  # symmetric values: the results assume them
+                fact = SPD if name in operands else declared[name]
+                arrays[name] = declared_matrix(rng, shape[0], fact, positive)
+            elif name in operands:
                 arrays[name] = _well_conditioned(rng, shape[0])
             elif positive and name != d.seed:
                 arrays[name] = rng.uniform(0.5, 1.5, size=shape)
