@@ -20,7 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,7 +34,7 @@ from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import runtime
 from ..primitives.numbers import number_text
 from .implicit_sums import dim_collisions
-from .matrix_algebra import Eye, M, NoMatrixForm, Var
+from .matrix_algebra import Eye, M, MatFunc, NoMatrixForm, T, Var
 from .matrix_convert import no_matrix_form, statement_node
 from .matrix_render import NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
@@ -70,6 +70,7 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
                  like: Mapping[str, str] | None = None,
                  dim_names: Mapping[str, Sequence[str]] | None = None,
                  axes: Mapping[str, str] | None = None,
+                 symmetric: frozenset[str] = frozenset(),
                  name: Callable[[str], str] = lambda s: s) -> list[MatrixLine]:
     """Matrix forms of ``statements`` in order, with named helpers where needed.
 
@@ -78,7 +79,8 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
     the names the program gives each dim, for the sizes of a result no tensor has the
     shape of (``zeros((size(n), size(n)))``: a reader knows the program's index names),
     ``axes`` a tensor axis of each dim for a dim the program has no name of its own for
-    (:func:`dim_axes`)."""
+    (:func:`dim_axes`); ``symmetric`` the inputs declared symmetric, whose transposes (and
+    their inverses') are written as the matrix itself."""
     out: list[MatrixLine] = []
     names = set(taken)
     counter = [0]
@@ -107,7 +109,8 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
                                   _size_names(st, dim_names or {}, axes))
             for helper in out[mark:]:
                 helper.statement = st
-            out.append(MatrixLine(st.name, node, statement=st))
+                helper.node = _untransposed(helper.node, symmetric)
+            out.append(MatrixLine(st.name, _untransposed(node, symmetric), statement=st))
         except NoMatrixForm as e:
             del out[mark:]  # helpers of a failed line are not needed
             rank = len(st.indices)
@@ -119,6 +122,22 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
             out.append(line)
         out[-1].index_text = statement_text(st, (display or {}).get(st.name), reorder=True)
     return out
+
+
+def _untransposed(n: Any, symmetric: frozenset[str]) -> Any:
+    """``n`` with ``S.T`` and ``inv(S).T`` written ``S`` and ``inv(S)`` for ``S`` symmetric."""
+    if not symmetric or not isinstance(n, (M, tuple)):
+        return n
+    if isinstance(n, tuple):
+        return tuple(_untransposed(x, symmetric) for x in n)
+    if isinstance(n, T):
+        x = n.x.x if isinstance(n.x, MatFunc) else n.x
+        if isinstance(x, Var) and x.name in symmetric and n.x.ndim == 2:
+            return n.x
+    if not is_dataclass(n):
+        return n
+    return replace(n, **{f.name: _untransposed(getattr(n, f.name), symmetric) for f in fields(n)
+                         if isinstance(getattr(n, f.name), (M, tuple))})
 
 
 def _size_call(size_of: Mapping[str, str], i: Index) -> str:
@@ -475,6 +494,7 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
         sp = Spelling(d.display, d.reverse.adjoint_of, d.loss, jac)
         lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of,
                              dim_names=d.source_program.dim_names,
-                             axes=dim_axes(d.source_program.dims, d.source_program.inputs), name=sp.text)
+                             axes=dim_axes(d.source_program.dims, d.source_program.inputs),
+                             symmetric=frozenset(d.source_program.declared), name=sp.text)
         view = _VIEWS[d] = MatrixView(lines, sp)
     return view
