@@ -145,6 +145,36 @@ L = -sum[n](y[n] * log(p[n]) + (1 - y[n]) * log(1 - p[n]))"""
 NEURON_LOSS = "L = sum[n]((y[n] - relu(X[n,d] * w[d] + b))^2) / size(n)"
 
 
+ATTENTION = """\
+S[n,m] = Q[n,e] * K[m,e] / sqrt(size(e))
+z[n] = sum[m](exp(S[n,m]))
+P[n,m] = exp(S[n,m]) / z[n]
+O[n,f] = P[n,m] * V[m,f]"""
+
+BN_HAT = """\
+mu[d] = sum[n](X[n,d]) / size(n)
+C[n,d] = X[n,d] - mu[d]
+v[d] = sum[n](C[n,d]^2) / size(n)
+Xh[n,d] = C[n,d] / sqrt(v[d] + 0.00001)"""
+
+
+def attention_dS(Q, K, V, dO):
+    P = softmax(Q @ K.T / np.sqrt(Q.shape[1]))
+    dP = dO @ V.T
+    return P * (dP - (P * dP).sum(axis=1, keepdims=True))
+
+
+def batchnorm_jac(X):
+    """d Xh[n,d] / d X[m,e] = δ_de (δ_nm - 1/N - Xh_nd Xh_md / N) / sqrt(v_d + eps)."""
+    n = len(X)
+    C = X - X.mean(axis=0)
+    rstd = 1 / np.sqrt((C ** 2).mean(axis=0) + EPS)
+    Xh = C * rstd
+    inner = (I_(n)[:, None, :] - 1 / n) - einsum("nd,md->ndm", Xh, Xh) / n  # [n,d,m]
+    return einsum("ndm,de,d->ndme", inner, I_(X.shape[1]), rstd)
+
+
+
 def two_layer_dW1(X, W1, b1, W2, b2, Y):
     Z1 = X @ W1 + b1
     H = relu(Z1)
@@ -365,6 +395,56 @@ ROWS: list[Row] = [
       "r[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
       lambda x, m, S: -inv(S) @ (x - m), "-S^{-1} (x - m)", domain={"S": "spd"},
       gap="no declaration of symmetry: 0.5 (r @ inv(S).T) + 0.5 (r @ inv(S)), and a dr line"),
+    # elementwise and scalar identities
+    R("cb-sum-log", "Cookbook §2.8 (elementwise), Σ log x", "L = sum[i](log(x[i]))", "x", lambda x: 1 / x, "1 / x",
+      domain={"x": "pos"}),
+    R("cb-entropy", "Cookbook §2.8 (elementwise), entropy -Σ p log p", "L = -sum[i](p[i] * log(p[i]))", "p",
+      lambda p: -(np.log(p) + 1), "-(log(p) + 1)", domain={"p": "pos"}),
+    R("cb-kl-q", "Cookbook §2.8 (elementwise), KL(p || q) w.r.t. q", "L = sum[i](p[i] * log(p[i] / q[i]))", "q",
+      lambda p, q: -p / q, "-p / q", domain={"p": "pos", "q": "pos"}),
+    R("cb-power-minus-one", "Cookbook §2.8 (elementwise), Σ x^-1", "L = sum[i](x[i]^-1)", "x", lambda x: -x ** -2.0,
+      "-x^{-2}", domain={"x": "pos"},
+      gap="a negative power printed as a quotient: -1 / x^2"),
+    R("cb-power-half", "Cookbook §2.8 (elementwise), Σ x^(1/2)", "L = sum[i](x[i]^0.5)", "x",
+      lambda x: 0.5 * x ** -0.5, "0.5 x^{-0.5}", domain={"x": "pos"}),
+    R("cb-exp-base-2", "Cookbook §2.8 (elementwise), Σ 2^x", "L = sum[i](2^x[i])", "x",
+      lambda x: np.log(2) * 2 ** x, "log(2) 2^x"),
+    R("cb-cosine", "Cookbook §2.6, cosine similarity", "L = x[i] * y[i] / (sqrt(x[j] * x[j]) * sqrt(y[k] * y[k]))", "x",
+      lambda x, y: y / (np.linalg.norm(x) * np.linalg.norm(y)) - (x @ y) * x / (np.linalg.norm(x) ** 3 * np.linalg.norm(y)),
+      "y / (||x|| ||y||) - L x / ||x||^2",
+      gap="the norms are not named: z1, dz1 lines, sqrt(z1)^3 and sqrt(sum(y^2)) spelled out"),
+    R("cb-mahalanobis-A", "Cookbook (70), Σ_n x_n^T A x_n w.r.t. A", "L = sum[n](X[n,i] * A[i,j] * X[n,j])", "A",
+      lambda X: X.T @ X, "X^T X"),
+    R("cb-trX4", "Cookbook (121), k = 4", "L = X[i,j] * X[j,k] * X[k,l] * X[l,i]", "X",
+      lambda X: 4 * np.linalg.matrix_power(X, 3).T, "4 (X^3)^T",
+      gap="no matrix power: (X^3)^T printed as X.T @ X.T @ X.T"),
+    R("cb-hessian-trX3", "Cookbook (121), second derivative, k = 3", "L = X[i,j] * X[j,k] * X[k,i]", "X",
+      lambda X: 3 * (einsum("qr,sp->pqrs", I_(len(X)), X) + einsum("sp,qr->pqrs", I_(len(X)), X)),
+      "3 (δ_qr X_sp + X_qr δ_sp)", kind="hessian",
+      gap="the common factor 3 is not taken out of the two terms"),
+    R("cb-jac-outer", "Cookbook §2.4, Jacobian of x x^T", "Y[i,j] = x[i] * x[j]", "x",
+      lambda x: einsum("ik,j->ijk", I_(len(x)), x) + einsum("i,jk->ijk", x, I_(len(x))), "δ_ik x_j + x_i δ_jk",
+      kind="jacobian"),
+    R("cb-jac-inv-sum", "Cookbook (59), (A + X)^{-1}", "C[i,j] = A[i,j] + X[i,j]\nY[k,l] = inv(C)[k,l]", "X",
+      lambda A, X: -einsum("ki,jl->klij", inv(A + X), inv(A + X)), "-(C^{-1})_ki (C^{-1})_jl", kind="jacobian",
+      gap="the identity Jacobian dC/dX of C = A + X is printed and contracted, its deltas not eliminated"),
+    R("cb-logdet-inv", "Cookbook (57) and (59), ln det(X^{-1})", "Y[i,j] = inv(X)[i,j]\nL = logdet(Y)", "X",
+      lambda X: -inv(X).T, "-X^{-T}",
+      gap="the chain through Y = inv(X) is not collapsed: dY line, then inv(X).T @ dY @ inv(X).T"),
+    R("cb-trace-inv", "Cookbook (124), Tr(X^{-1}) by trace()", "Y[i,j] = inv(X)[i,j]\nL = trace(Y)", "X",
+      lambda X: -(inv(X) @ inv(X)).T, "-X^{-T} X^{-T}",
+      gap="a constant adjoint line dY = eye(size(i)) printed instead of folded away"),
+    R("cb-det-times-trace", "Cookbook (49) and (99), product rule", "L = det(X) * trace(X)", "X",
+      lambda X: det(X) * np.trace(X) * inv(X).T + det(X) * I_(len(X)), "det(X) (tr(X) X^{-T} + I)"),
+    R("cb-hessian-mixed-aXb", "Cookbook (70), mixed second derivative", "L = a[i] * X[i,j] * b[j]", "X a",
+      lambda X, b: einsum("ik,j->ijk", I_(X.shape[0]), b), "δ_ik b_j", kind="hessian"),
+    R("cb-hessian-diagonal-xTBx", "Cookbook (81), Hessian diagonal", "L = x[i] * B[i,j] * x[j]", "x",
+      lambda B: 2 * diag(B), "2 diag(B)", kind="diagonal"),
+    R("cb-hvp-logdet", "Cookbook (57) and (59), Hessian times V", "L = logdet(X)", "X",
+      lambda X, v: -inv(X).T @ v.T @ inv(X).T, "-X^{-T} V^T X^{-T}", kind="hvp"),
+    R("cs-hvp-logistic", "CS231n logistic regression, Hessian times v", LOGISTIC, "w",
+      lambda X, w, v: X.T @ (sig(X @ w) * (1 - sig(X @ w)) * (X @ v)), "X^T (p ⊙ (1 - p) ⊙ (X v))", kind="hvp",
+      gap="the directional derivative tz1 and the operand G of @ printed as lines"),
     # ---------------------------------------------------------------- CS231n
     R("cs-affine-dX", "CS231n affine layer", "Y[n,m] = X[n,d] * W[d,m] + b[m]", "X",
       lambda W, dY: dY @ W.T, "dY W^T"),
@@ -464,6 +544,31 @@ ROWS: list[Row] = [
     R("cs-logsumexp-hessian", "CS231n log-sum-exp, Hessian", "L = log(sum[i](exp(x[i])))", "x",
       lambda x: diag(softmax(x)) - outer(softmax(x), softmax(x)), "diag(p) - p p^T", kind="hessian",
       gap="the softmax is not named: z1, dz1 lines and exp(x) / z1 spelled out"),
+    R("cs-attention-dV", "CS231n attention (softmax(Q K^T / sqrt(d)) V)", ATTENTION, "V",
+      lambda Q, K, dO: softmax(Q @ K.T / np.sqrt(Q.shape[1])).T @ dO, "P^T dO"),
+    R("cs-attention-dQ", "CS231n attention (softmax(Q K^T / sqrt(d)) V)", ATTENTION, "Q",
+      lambda Q, K, V, dO: attention_dS(Q, K, V, dO) @ K / np.sqrt(Q.shape[1]),
+      "dP = dO V^T; dS = P ⊙ (dP - sum(P ⊙ dP, axis=1)); dS K / sqrt(d)",
+      gap="the softmax adjoint is spelled through dz and exp(S), not P ⊙ (dP - sum(P ⊙ dP))"),
+    R("cs-batchnorm-jac", "CS231n batch norm, Jacobian of x_hat", BN_HAT, "X",
+      lambda X: batchnorm_jac(X), "δ_de (δ_nm - 1 / N - Xh_nd Xh_me / N) / sqrt(v_d + eps)", kind="jacobian",
+      gap="the intermediate Jacobians dmu/dX, dC/dX, dv/dX printed, not substituted"),
+    R("cs-softmax-ce-batch-hessian", "CS231n softmax loss, Hessian (batch)", SOFTMAX_CE, "Z",
+      lambda Z: einsum("no,nk,kl->nkol", I_(len(Z)), softmax(Z), I_(Z.shape[1])) / len(Z)
+      - einsum("no,nk,nl->nkol", I_(len(Z)), softmax(Z), softmax(Z)) / len(Z),
+      "δ_no (P_nk δ_kl - P_nk P_nl) / N", kind="hessian", domain={"Y": "onehot"},
+      gap="the intermediate Jacobians dP/dZ, ddm/dZ printed, exp(Z) / m not recognised as P, sum(Y) = 1 unknown"),
+    R("cs-gaussian-hessian-m", "Cookbook §8.1 (Gaussian), d²/dμ² of the negative log-likelihood",
+      "r[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
+      lambda S: inv(S), "S^{-1}", kind="hessian", domain={"S": "spd"},
+      gap="no declaration of symmetry (inv(S) + inv(S).T); the intermediate d(dL/dr)/dm printed and negated"),
+    R("ph-tanh-neuron-hessian", "Parr & Howard, neuron activation, Hessian", "L = tanh(w[i] * x[i] + b)", "w",
+      lambda w, x, b: -2 * np.tanh(w @ x + b) * (1 - np.tanh(w @ x + b) ** 2) * outer(x, x),
+      "-2 a (1 - a^2) x x^T", kind="hessian"),
+    R("cs-affine-mse-hessian-Wb", "CS231n affine layer + MSE, mixed Hessian W, b",
+      "Y[n,m] = X[n,d] * W[d,m] + b[m]\nL = sum[n,m]((Y[n,m] - T[n,m])^2)", "W b",
+      lambda X, W: 2 * einsum("d,mp->dmp", X.sum(axis=0), I_(W.shape[1])),
+      "2 (Σ_n X_nd) δ_mp", kind="hessian"),
     # ---------------------------------------------------------------- Parr & Howard
     R("ph-neuron-dw", "Parr & Howard, neuron activation", "a = relu(w[i] * x[i] + b)", "w",
       lambda w, x, b: step(w @ x + b) * x, "step(w^T x + b) x",
@@ -509,6 +614,19 @@ ROWS: list[Row] = [
       lambda a, b, x: (a - (a @ x) / (b @ x) * b) / (b @ x), "(a - L b) / (b^T x)",
       gap="the common denominator sum(b * x) not factored out: it is printed twice"),
     R("ph-cube-sum", "Parr & Howard, element-wise power", "L = sum[i](x[i]^3)", "x", lambda x: 3 * x ** 2, "3 x^2"),
+    # textbook identities whose tensors are named like words of the matrix notation
+    R("cb103-99-input-named-I", "Cookbook (103) and (99), a matrix named I",
+      "L = sum[i,j](I[i,j] * X[i,j]) + trace(X)", "X", lambda I: I + I_(len(I)), "I_img + I",
+      xfail={"strict": "prints `dX = I + I`: the identity and the input I are spelled alike (value error)"}),
+    R("ph-mul-jac-input-named-diag", "Parr & Howard, element-wise product, weights named diag",
+      "y[i] = diag[i] * x[i]", "x", lambda diag: np.diag(diag), "diag(d)", kind="jacobian",
+      xfail={"strict": "prints `dy/dx = diag(diag)`: the input diag hides the function diag (TypeError)"}),
+    R("cb70-input-named-outer", "Cookbook (70), b named outer", "L = a[i] * X[i,j] * outer[j]", "X",
+      lambda a, outer: np.outer(a, outer), "a b^T",
+      xfail={"strict": "prints `dX = outer(a, outer)`: the input outer hides the function outer (TypeError)"}),
+    R("ph-add-jac-input-named-eye", "Parr & Howard, element-wise sum, a vector named eye", "y[i] = eye[i] + x[i]",
+      "x", lambda x: I_(len(x)), "I", kind="jacobian",
+      xfail={"strict": "prints `dy/dx = eye(size(i))`: the input eye hides the function eye (TypeError)"}),
 ]
 
 BY_NAME = {r.name: r for r in ROWS}
