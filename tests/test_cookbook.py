@@ -31,6 +31,7 @@ import ricci
 from ricci.verify.check import check as ricci_check
 
 from support import cookbook_doc
+from support.steps_check import check_steps
 from support.strict_matrix import sizes_of, strict_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -758,3 +759,32 @@ def test_the_complexity_measure():
     assert cost("dy/dw = eye(size(i))") == cost("dX = eye(X.shape[0])") == cost("I") == 1
     assert cost("ones((size(i),))") == cost("ones_like(x)") == 1
     assert cost("2 * (X.T @ G) / size(n)") == cost("2 (X^T G) / N") == 8
+
+
+@pytest.mark.parametrize("name", params("steps"))
+def test_steps_hold(name):
+    """Every step of ``d.steps()`` holds at random inputs (both sides, derivatives by torch)."""
+    assert check_steps(derivation(name)) > 0
+
+
+# ------------------------------------------------------------------ outside the domain
+
+#: Cookbook (51) needs X X^T invertible; with a tall X it is singular (ln det = -inf)
+LOGDET_XXT = "Y[i,j] = X[i,k] * X[j,k]\nL = logdet(Y)"
+
+
+def test_a_singular_input_operand_is_refused():
+    """The control: X X^T of a tall X, given as the input of logdet, is refused."""
+    X = np.random.default_rng(0).standard_normal((3, 2))
+    f = ricci.grad("L = logdet(S)", ["S"]).compile("numpy")
+    with pytest.raises(ricci.RicciError, match="singular"):
+        f(S=X @ X.T)
+
+
+@pytest.mark.xfail(strict=True, reason="the same singular matrix as an intermediate operand (Y = X X^T, X tall) "
+                                       "is not refused: the gradient is returned as finite numbers")
+def test_a_singular_intermediate_operand_is_refused():
+    X = np.random.default_rng(0).standard_normal((3, 2))
+    f = ricci.grad(LOGDET_XXT, ["X"]).compile("numpy")
+    with pytest.raises(ricci.RicciError, match="singular"):
+        f(X=X)
