@@ -53,7 +53,7 @@ class Row:
     book: str
     #: grad | jacobian | hessian | diagonal (of the Hessian) | hvp (the Hessian times an input v)
     kind: str = "grad"
-    #: input name -> "spd" | "pos" | "onehot" | "normal" (default: normal; a square
+    #: input name -> "spd" | "pos" | "onehot" (rows) | "onehot1" (a vector) | "normal" (default: normal; a square
     #: matrix n I + noise, not symmetric)
     domain: dict[str, str] = field(default_factory=dict)
     #: index name -> size, where the identity needs equal sizes (square matrices)
