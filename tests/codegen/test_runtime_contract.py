@@ -171,6 +171,18 @@ def test_singular_and_non_positive_definite_operands_are_named(backend):
     np.testing.assert_allclose(_np(_call(logdet, backend, S=S)["S"]), np.linalg.inv(S).T, rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_computed_operand_singular_to_working_precision_is_refused(backend):
+    """Bug #30 (found by the cookbook suite): logdet(X X^T) with X of rank 2 returned finite,
+    meaningless numbers (inv of a matrix singular to working precision raises nothing)."""
+    f = ricci.grad("Y[i,j] = X[i,k] * X[j,k]\nL = logdet(Y)", ["X"]).compile(backend)
+    X = np.random.default_rng(0).standard_normal((3, 2))
+    with pytest.raises(ricci.RicciError, match="logdet\\(Y\\): the matrix 'Y' is singular"):
+        _call(f, backend, X=X)
+    X = np.random.default_rng(0).standard_normal((3, 4))  # full rank: the textbook's 2 (X X^T)^-1 X
+    np.testing.assert_allclose(_np(_call(f, backend, X=X)["X"]), 2 * np.linalg.inv(X @ X.T) @ X, rtol=1e-10)
+
+
 def test_torch_function_takes_lists_as_float64():
     f = ricci.torch.function("L = sum[i](x[i]^2 * w[i])", inputs=["x"])
     x = torch.tensor([0.1, 0.2], dtype=torch.float64, requires_grad=True)

@@ -318,6 +318,18 @@ def test_an_identity_is_sized_where_its_context_does_not_size_it():
     assert str(ricci.grad("L = sum[i,j](A[i,j] * (B[i,j] + delta[i,j]))", ["A"]).matrix()) == "dA = B + I"
 
 
+def test_a_tensor_named_like_a_word_of_the_notation_is_written_with_an_underscore():
+    """Bug #31 (found by the cookbook suite): a tensor named I, diag, outer or eye printed as
+    the word of the notation: ``dX = I + I`` (the tensor and the identity), ``diag(diag)``."""
+    d = ricci.grad("L = sum[i,j](I[i,j] * X[i,j]) + trace(X)", ["X"])
+    assert str(d.matrix()) == "# I_ is the tensor I (I alone is the identity)\ndX = I_ + I"
+    d = ricci.jacobian("y[i] = diag[i] * x[i]", "x")
+    assert str(d.matrix()).splitlines()[1] == "dy/dx = diag(diag_)"
+    for e in (d, ricci.hessian("L = sum[i,j](I[i,j]*x[i]*x[j]) + x[i]*x[i]", "x"),
+              ricci.grad("L = outer[i] * eye[i]", ["outer", "eye"])):
+        assert strict_problems(e) == []
+
+
 def test_a_size_with_no_name_of_its_own_is_a_shape():
     """A dim the program names by no index of its own is ``X.shape[a]`` of an input."""
     assert str(ricci.grad("L = trace(A)", ["A"]).matrix()) == "dA = eye(A.shape[0])"

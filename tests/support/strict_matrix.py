@@ -600,6 +600,11 @@ def strict_problems(d, seed: int = 0) -> list[Problem]:
     r = _Reader(d, seed)
     problems: list[Problem] = []
     at = 0
+    while at < len(printed) and printed[at].startswith("# "):  # "# I_ is the tensor I": a note
+        m = re.fullmatch(r"# (\w+)_ is the tensor (\w+) .*", printed[at])
+        if m and m.group(1) == m.group(2) and m.group(2) in r.ns:
+            r.ns[m.group(2) + "_"] = r.ns.pop(m.group(2))  # the word is the notation's again
+        at += 1
     for ln in view.lines:
         mine = view.line_text(ln).split("\n")
         block, at = printed[at:at + len(mine)], at + len(mine)

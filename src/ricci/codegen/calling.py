@@ -22,7 +22,9 @@ NumPy, PyTorch or JAX:
   square matrix (its ``domain``: ``inv``, ``det`` and ``logdet`` need an invertible one)
   must be finite, and one whose domain is a positive determinant (``logdet``: ``log det A``
   is real only there) must have one, checked before computing; a singular operand raises
-  an error naming it when the computation fails or gives non-finite results (JAX under
+  an error naming it when the computation fails or gives non-finite results, and an
+  operand the program computes (``inv(Y)`` with ``Y = X X^T``) is checked after every call,
+  since one singular to working precision can give finite, meaningless numbers (JAX under
   ``jit`` excepted: traced values cannot be inspected).
 """
 
@@ -299,6 +301,7 @@ class Compiled:
         # (the gradient of logdet(A) reads inv(A) only, but A must still suit logdet)
         self._operands = {**_operands(program), **_operands(forward or program)}
         self._fixed_sizes = check_sizes(spans, sizes)
+        self._inner: tuple[Any, Callable[..., dict]] | None = None  # code of computed operands
 
     def __call__(self, *args: Any, **kwargs: Any) -> dict:
         sizes = kwargs.pop("sizes", None) if "sizes" not in self.inputs else None
@@ -341,28 +344,39 @@ class Compiled:
         if self._operands and not all(_all_finite(v) for v in out.values()) \
                 and all(_all_finite(v) for v in arrs.values()):
             self._diagnose(arrs, dims, None)
+        elif any(n not in arrs for n in self._operands) and not any(_is_tracer(v) for v in arrs.values()):
+            # a computed operand (inv(Y) with Y = X X^T) can be singular to working precision
+            # and still give finite numbers, which would be silently wrong: it is checked too
+            self._diagnose(arrs, dims, None, singular_only=True)
         return out
 
-    def _diagnose(self, arrs: Mapping[str, Any], dims: Mapping[str, int], err: Exception | None) -> None:
+    def _diagnose(self, arrs: Mapping[str, Any], dims: Mapping[str, int], err: Exception | None,
+                  singular_only: bool = False) -> None:
         """Raise a RicciError naming a matrix operand that is singular, when there is one;
-        with no culprit and no error, return (the results stand as computed)."""
+        with no culprit and no error, return (the results stand as computed).
+        ``singular_only``: after a call that succeeded, only a singular operand is one."""
         values: dict[str, Any] = dict(arrs)
         inner = [n for n in self._operands if n not in values]
         if inner:  # operands the program computes: computed by NumPy code of their own
-            need = Program([s for s in self._program.statements if s.name in _closure(self._program, inner)],
-                           self._program.dims, dim_names=self._program.dim_names)
             try:
-                gen = generate(need, {n: n for n in inner}, need.inputs, function="operands")
+                if self._inner is None:  # generated once, on the first call that needs it
+                    need = Program([s for s in self._program.statements
+                                    if s.name in _closure(self._program, inner)],
+                                   self._program.dims, dim_names=self._program.dim_names)
+                    gen = generate(need, {n: n for n in inner}, need.inputs, function="operands")
+                    self._inner = (gen, compile_source(gen, "<ricci diagnosis>"))
+                gen, code = self._inner
                 extra = {"sizes": {key: dims[d] for d, key in gen.size_keys.items()}} if gen.size_keys else {}
                 with np.errstate(all="ignore"):
-                    values.update(compile_source(gen, "<ricci diagnosis>")(
-                        *[_to_numpy(arrs[k]) for k in gen.inputs], **extra))
+                    values.update(code(*[_to_numpy(arrs[k]) for k in gen.inputs], **extra))
             except Exception:  # noqa: BLE001 - a diagnosis must not hide the original error
                 pass
         for name, fn in self._operands.items():
             if name not in values:
                 continue
             why = _matrix_trouble(fn, _to_numpy(values[name]))
+            if why is not None and singular_only and not why.startswith("is singular"):
+                continue  # the sign of a computed determinant is log |det|'s business
             if why is not None:
                 what = "input" if name in arrs else "matrix"
                 raise self._binder.error(f"{fn}({name}): the {what} '{name}' {why}", name,

@@ -36,7 +36,7 @@ from ..primitives.numbers import number_text
 from .implicit_sums import dim_collisions
 from .matrix_algebra import Eye, M, MatFunc, NoMatrixForm, T, Var
 from .matrix_convert import no_matrix_form, statement_node
-from .matrix_render import NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
+from .matrix_render import MATRIX_WORDS, NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
 from .render import statement_text
 
@@ -427,9 +427,16 @@ class MatrixView:
     """The matrix-notation view of a derivation: ``str()`` is plain text, :meth:`latex`
     the LaTeX (an ``aligned`` block), :attr:`lines` the parts."""
 
-    def __init__(self, lines: list[MatrixLine], spelling: Spelling) -> None:
+    def __init__(self, lines: list[MatrixLine], spelling: Spelling, renamed: Sequence[str] = ()) -> None:
         self.lines = lines
         self.spelling = spelling
+        #: tensors named like a word of the notation, written with a trailing _ (I_)
+        self.renamed = tuple(renamed)
+
+    def notes(self) -> list[str]:
+        """``# I_ is the tensor I (I alone is the identity)``: one line per renamed tensor."""
+        return [f"# {n}_ is the tensor {n} ({n} alone is the {'identity' if n == 'I' else 'function'})"
+                for n in self.renamed]
 
     def line_text(self, ln: MatrixLine) -> str:
         name = self.spelling.text(ln.name)
@@ -443,7 +450,7 @@ class MatrixView:
         return "\n".join(out)
 
     def __str__(self) -> str:
-        return "\n".join(self.line_text(ln) for ln in self.lines)
+        return "\n".join(self.notes() + [self.line_text(ln) for ln in self.lines])
 
     def code(self, ln: MatrixLine) -> str | None:
         """NumPy code of a line's matrix form (a tensor named like a Python keyword gets a
@@ -496,5 +503,6 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
                              dim_names=d.source_program.dim_names,
                              axes=dim_axes(d.source_program.dims, d.source_program.inputs),
                              symmetric=frozenset(d.source_program.declared), name=sp.text)
-        view = _VIEWS[d] = MatrixView(lines, sp)
+        words = sorted(n for n in d.program.dims if sp.display.get(n, n) in MATRIX_WORDS)
+        view = _VIEWS[d] = MatrixView(lines, sp, words)
     return view

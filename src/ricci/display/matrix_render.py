@@ -50,13 +50,20 @@ from .notation import LATEX, SQRT, latex_base, latex_exponent, latex_number, lat
 from .notation import MUL as INDEX_MUL
 from .notation import POW as INDEX_POW
 
-__all__ = ["NP", "SIZES", "Spelling", "py_name", "render_latex", "render_numpy", "render_text"]
+__all__ = ["MATRIX_WORDS", "NP", "SIZES", "Spelling", "py_name", "render_latex", "render_numpy", "render_text"]
 
 #: precedences of the matrix printers, loosest first
 ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5
 
 
 NP, SIZES = "__np", "__sizes"  # reserved names in evaluable code
+
+
+#: the words of the matrix notation (docs/matrix.md): a tensor with one of these names is
+#: written with a trailing ``_`` in the matrix view (``I_``), so ``I + I_`` is the identity
+#: plus the tensor I, and ``diag_`` is not the function diag
+MATRIX_WORDS = frozenset({"I", "eye", "ones", "zeros", "ones_like", "zeros_like", "diag", "outer", "einsum",
+                          "sum", "size"}) | frozenset(MATRIX_FUNCTIONS) | frozenset(FUNCTIONS)
 
 
 def py_name(name: str) -> str:
@@ -80,7 +87,8 @@ class Spelling:
             if num in self.adjoint_of:  # the Jacobian of an adjoint
                 return f"d(d{self.loss}/d{self.adjoint_of[num]})/d{den}"
             return f"d{num}/d{den}"
-        return self.display.get(name, name)
+        text = self.display.get(name, name)
+        return text + "_" if text in MATRIX_WORDS else text
 
     def latex(self, name: str) -> str:
         """The name in LaTeX, spelled as the index view spells it (:func:`~.notation.latex_symbol`,
