@@ -27,7 +27,6 @@ from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
     Names,
-    as_program,
     closure,
     first_use_indices,
     fresh_indices,
@@ -36,6 +35,7 @@ from .prepare import (
     lift,
     output_of,
     parse_wrt,
+    prepared,
     reuse_forward,
 )
 from .record import DerivationRecord, Reverse
@@ -52,7 +52,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     of the gradient's indices: ``"W[a,b]"``.
     """
     with gc_paused(), shared_memo():
-        return reverse_mode(as_program(program), wrt, of)
+        return reverse_mode(prepared(program), wrt, of)
 
 
 def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> DerivationRecord:
