@@ -112,13 +112,13 @@ GOLDEN = {
     "layernorm": (lambda nt: derivation_lines(ricci.grad(example("layernorm"), ["x", "g", "b"]), nt), {
         "text": ["dl/dvar[n] = -0.5 * dl/dy[n,d] * xc[n,d] * g[d] / sqrt(eps + var[n])^3",
                  "dl/dxc[n,d] = 2 * dl/dvar[n] * xc[n,d] / size(d) + dl/dy[n,d] * g[d] / sqrt(eps + var[n])",
-                 "dl/dmu[n] = -sum[d](dl/dxc[n,d])",
+                 "dl/dmu[n] = -dl/dy[n,d] * g[d] / sqrt(eps + var[n])",  # sum[d](xc[n,d]) = 0
                  "dl/dx[n,d] = dl/dxc[n,d] + dl/dmu[n] / size(d)",
                  "dl/dg[d] = sum[n](dl/dy[n,d] * xc[n,d] / sqrt(eps + var[n]))",
                  "dl/db[d] = sum[n](dl/dy[n,d])"],
         "unicode": ["∂l/∂var_n = -0.5 (∂l/∂y_nd) xc_nd g_d / √(eps + var_n)³",
                     "∂l/∂xc_nd = 2 (∂l/∂var_n) xc_nd / size(d) + (∂l/∂y_nd) g_d / √(eps + var_n)",
-                    "∂l/∂μ_n = -Σ_d ∂l/∂xc_nd",
+                    "∂l/∂μ_n = -(∂l/∂y_nd) g_d / √(eps + var_n)",
                     "∂l/∂x_nd = ∂l/∂xc_nd + (∂l/∂μ_n) / size(d)",
                     "∂l/∂g_d = Σ_n ((∂l/∂y_nd) xc_nd / √(eps + var_n))",
                     "∂l/∂b_d = Σ_n ∂l/∂y_nd"],
@@ -127,7 +127,8 @@ GOLDEN = {
                   (r"\frac{\partial l}{\partial \mathit{xc}_{nd}} = 2 \frac{\partial l}{\partial \mathit{var}_{n}} "
                    r"\frac{\mathit{xc}_{nd}}{\operatorname{size}(d)} + \frac{\partial l}{\partial y_{nd}} "
                    r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}}"),
-                  r"\frac{\partial l}{\partial \mu_{n}} = -\sum_{d} \frac{\partial l}{\partial \mathit{xc}_{nd}}",
+                  (r"\frac{\partial l}{\partial \mu_{n}} = -\frac{\partial l}{\partial y_{nd}} "
+                   r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}}"),
                   (r"\frac{\partial l}{\partial x_{nd}} = \frac{\partial l}{\partial \mathit{xc}_{nd}} "
                    r"+ \frac{\partial l}{\partial \mu_{n}} \frac{1}{\operatorname{size}(d)}"),
                   (r"\frac{\partial l}{\partial g_{d}} = \sum_{n} \frac{\partial l}{\partial y_{nd}} "

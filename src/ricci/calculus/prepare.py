@@ -53,11 +53,12 @@ def as_program(program: Program | str) -> Program:
     raise RicciError(f"expected a Program or program text, got {type(program).__name__}")
 
 
-def prepared(program: Program | str) -> Program:
-    """The program a derivation starts from: :func:`as_program`, with the identities that
-    need the program's definitions applied (:mod:`.identities`: ``inv(Z)`` of a defined
-    inverse ``Z``, centred sums)."""
-    return forward_identities(as_program(program))
+def prepared(prog: Program) -> Program:
+    """The program a derivation differentiates: ``prog`` with the identities that need the
+    program's definitions applied (:mod:`.identities`: ``inv(Z)`` of a defined inverse
+    ``Z``, centred sums). The record keeps ``prog`` as the source program (its inputs are
+    the compiled function's arguments, whatever the identities removed)."""
+    return forward_identities(prog)
 
 
 def program_error(prog: Program, msg: str, name: str | None = None, hint: str | None = None) -> RicciError:

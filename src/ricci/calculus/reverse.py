@@ -27,6 +27,7 @@ from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
     Names,
+    as_program,
     closure,
     first_use_indices,
     fresh_indices,
@@ -52,7 +53,7 @@ def grad(program: Program | str, wrt: str | Sequence[str], of: str | None = None
     of the gradient's indices: ``"W[a,b]"``.
     """
     with gc_paused(), shared_memo():
-        return reverse_mode(prepared(program), wrt, of)
+        return reverse_mode(as_program(program), wrt, of)
 
 
 def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> DerivationRecord:
@@ -60,7 +61,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None) -> Der
     out = output_of(prog, of)
     names = Names(prog)
     full = prog
-    prog = prog.upto(out)
+    prog = prepared(prog.upto(out))  # the program's own identities applied
     wrt_names = [n for n, _ in targets]
     lifted_prog, lifted = lift(prog, wrt_names, names)
     stmts = lifted_prog.statements

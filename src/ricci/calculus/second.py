@@ -33,7 +33,7 @@ from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.factor import factor_common, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .forward import forward_mode, inline_statements
-from .prepare import Names, closure, output_of, parse_wrt, prepared, program_error, reuse_forward
+from .prepare import Names, as_program, closure, output_of, parse_wrt, program_error, reuse_forward
 from .record import DerivationRecord, Reverse, Second
 from .reverse import reverse_mode
 
@@ -52,7 +52,7 @@ def hessian(program: Program | str, wrt: str | Sequence[str], of: str | None = N
     diagonal ``H[I,I]``, shape ``x.shape``, computed without forming the Hessian.
     """
     with gc_paused(), shared_memo():
-        return _hessian(prepared(program), wrt, of, diagonal)
+        return _hessian(as_program(program), wrt, of, diagonal)
 
 
 @guarded("computing a Hessian-vector product")
@@ -62,7 +62,7 @@ def hvp(program: Program | str, wrt: str, of: str | None = None) -> DerivationRe
     gradient along an extra input ``v`` of x's shape (``d.seed`` is its name: ``v``, or
     another name if the program uses ``v``). Compiled, the result has x's shape."""
     with gc_paused(), shared_memo():
-        return _hvp(prepared(program), wrt, of)
+        return _hvp(as_program(program), wrt, of)
 
 
 def _pair(prog: Program, wrt: str | Sequence[str]) -> tuple[str, str]:
