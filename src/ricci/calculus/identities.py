@@ -34,7 +34,7 @@ from collections.abc import Container, Sequence
 from ..ir.expr import Add, Const, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor, operand
 from ..ir.indices import fresh_name, substitute, successors
 from ..ir.program import Program, Statement
-from ..ir.traversal import index_names, map_bottom_up, tensor_refs, walk
+from ..ir.traversal import contains, index_names, map_bottom_up, tensor_refs, walk
 from ..primitives.functions import INVERSE, MATRIX_FUNCTIONS
 from ..simplify.factor import expand
 from ..simplify.rewrite import simplify
@@ -56,7 +56,7 @@ def _mean_dims(s: Statement) -> set[str]:
     """The dims ``s`` averages over, if it is a mean: a sum over indices divided by the
     size of one of them (``sum[n](x[n,d]) / size(n)``, in the simplifier's normal form
     ``sum[n](x[n,d] / size(n))``); else nothing."""
-    if len(set(s.indices)) != len(s.indices):
+    if len(set(s.indices)) != len(s.indices) or not contains(s.rhs, Size) or not contains(s.rhs, Sum):
         return set()
     r = simplify(s.rhs)
     if not isinstance(r, Sum):
@@ -73,27 +73,31 @@ class _Facts:
     """What the identities need to know of a program's statements."""
 
     def __init__(self, prog: Program) -> None:
-        self.inverses = _inverses(prog)
         self.defined = prog.defined
+        #: {Z: X} for each Z[i,j] = inv(X)[i,j]
+        self.inverses: dict[str, str] = {}
         #: mean -> the dims it averages over
-        self.mean_dims = {s.name: d for s in prog.statements if (d := _mean_dims(s))}
-        means = set(self.mean_dims)
+        self.mean_dims: dict[str, set[str]] = {}
         #: a statement that reads means (xc[n,d] = x[n,d] - mu[n]) -> their dims; it is
         #: substituted with them
         self.centred_dims: dict[str, set[str]] = {}
-        for s in prog.statements:
-            if s.name in means or len(set(s.indices)) != len(s.indices) or isinstance(s.rhs, MatFn):
-                continue
-            read = [self.mean_dims[r.name] for r in tensor_refs(s.rhs) if r.name in means]
-            if read:
-                self.centred_dims[s.name] = set().union(*read)
-        self.means = means
-        self.centred = set(self.centred_dims)
         #: the statements substituted by the last centred_sums
         self.used: set[str] = set()
         #: derived statements that read a centred one (dxc[n,d] = ... * xc[n,d] + ...),
         #: substituted like it where they are summed over its dims (derived_identities)
         self.derived: dict[str, Statement] = {}
+        # (a program without matrix functions or sizes has nothing to look for: O(1) a statement)
+        if any(contains(st.rhs, MatFn) or contains(st.rhs, Size) for st in prog.statements):
+            self.inverses = _inverses(prog)
+            self.mean_dims = {s.name: d for s in prog.statements if (d := _mean_dims(s))}
+            for s in prog.statements:
+                if s.name in self.mean_dims or len(set(s.indices)) != len(s.indices) or isinstance(s.rhs, MatFn):
+                    continue
+                read = [self.mean_dims[r.name] for r in tensor_refs(s.rhs) if r.name in self.mean_dims]
+                if read:
+                    self.centred_dims[s.name] = set().union(*read)
+        self.means = set(self.mean_dims)
+        self.centred = set(self.centred_dims)
 
     def _inverse_of_inverse(self, n: Expr) -> Expr:
         if isinstance(n, MatFn) and n.arg.name in self.inverses:
