@@ -113,13 +113,13 @@ GOLDEN = {
         # the textbook's layer-norm backward: the adjoint of var folded in (-0.5 * 2 = -1)
         "text": [("dl/dxc[n,d] = dl/dy[n,d] * g[d] / sqrt(eps + var[n]) - dl/dy[n,p] * xc[n,d] * xc[n,p] * g[p] "
                   "/ size(d) / sqrt(eps + var[n])^3"),
-                 "dl/dmu[n] = -sum[d](dl/dxc[n,d])",
+                 "dl/dmu[n] = -dl/dy[n,d] * g[d] / sqrt(eps + var[n])",  # sum[d](xc[n,d]) = 0
                  "dl/dx[n,d] = dl/dxc[n,d] + dl/dmu[n] / size(d)",
                  "dl/dg[d] = sum[n](dl/dy[n,d] * xc[n,d] / sqrt(eps + var[n]))",
                  "dl/db[d] = sum[n](dl/dy[n,d])"],
         "unicode": [("∂l/∂xc_nd = (∂l/∂y_nd) g_d / √(eps + var_n) - (∂l/∂y_np) xc_nd xc_np g_p / "
                      "(size(d) √(eps + var_n)³)"),
-                    "∂l/∂μ_n = -Σ_d ∂l/∂xc_nd",
+                    "∂l/∂μ_n = -(∂l/∂y_nd) g_d / √(eps + var_n)",
                     "∂l/∂x_nd = ∂l/∂xc_nd + (∂l/∂μ_n) / size(d)",
                     "∂l/∂g_d = Σ_n ((∂l/∂y_nd) xc_nd / √(eps + var_n))",
                     "∂l/∂b_d = Σ_n ∂l/∂y_nd"],
@@ -127,7 +127,8 @@ GOLDEN = {
                    r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}} - \frac{\partial l}{\partial y_{np}} "
                    r"\frac{\mathit{xc}_{nd} \mathit{xc}_{np} g_{p}}{\operatorname{size}(d) "
                    r"\sqrt{\mathit{eps} + \mathit{var}_{n}}^{3}}"),
-                  r"\frac{\partial l}{\partial \mu_{n}} = -\sum_{d} \frac{\partial l}{\partial \mathit{xc}_{nd}}",
+                  (r"\frac{\partial l}{\partial \mu_{n}} = -\frac{\partial l}{\partial y_{nd}} "
+                   r"\frac{g_{d}}{\sqrt{\mathit{eps} + \mathit{var}_{n}}}"),
                   (r"\frac{\partial l}{\partial x_{nd}} = \frac{\partial l}{\partial \mathit{xc}_{nd}} "
                    r"+ \frac{\partial l}{\partial \mu_{n}} \frac{1}{\operatorname{size}(d)}"),
                   (r"\frac{\partial l}{\partial g_{d}} = \sum_{n} \frac{\partial l}{\partial y_{nd}} "

@@ -202,3 +202,32 @@ def test_a_constant_and_a_power_of_the_same_constant_stay_apart():
     text = "L = C * (C * C) * 2^(0.5)"
     for d in (ricci.grad(text, "C"), ricci.hessian(text, "C"), ricci.hvp(text, "C")):
         assert ricci.check(text, "C", derivation=d, raise_on_mismatch=False).ok
+
+
+# -- textbook identities: an inverse times its matrix, square roots of squares
+
+def test_an_inverse_times_its_matrix_is_the_identity():
+    assert simp("Y[i,j] = inv(A)[i,k] * A[k,j]") == "Y[i,j] = delta[i,j]"
+    assert simp("Y[i,j] = A[i,k] * inv(A)[k,j]") == "Y[i,j] = delta[i,j]"
+    assert simp("Y[i,j] = inv(A)[k,i] * A[j,k]") == "Y[i,j] = delta[i,j]"  # (A inv(A))^T
+    assert simp("Y[p,j] = B[p,i] * inv(A)[i,k] * A[k,j]") == "Y[p,j] = B[p,j]"
+    assert simp("y = inv(A)[i,k] * A[k,i]") == "y = size(i)"  # trace(I)
+
+
+def test_an_inverse_and_a_matrix_that_do_not_multiply_stay():
+    # inv(A)^T A is not the identity; nor is inv(A) B; k met three times is no product
+    assert simp("Y[i,j] = inv(A)[k,i] * A[k,j]") == "Y[i,j] = inv(A)[k,i] * A[k,j]"
+    assert simp("Y[i,j] = inv(A)[i,k] * B[k,j]") == "Y[i,j] = inv(A)[i,k] * B[k,j]"
+    assert simp("y[i,j] = inv(A)[i,k] * A[k,j] * x[k]") == "y[i,j] = inv(A)[i,k] * A[k,j] * x[k]"
+
+
+def test_square_roots_of_squares_and_even_powers_of_square_roots():
+    assert simp("y[n] = sqrt(v[n] + e)^2") == "y[n] = e + v[n]"
+    assert simp("y[n] = x[n] / sqrt(v[n] + e)^2") == "y[n] = x[n] / (e + v[n])"
+    assert simp("y[n] = sqrt(v[n])^4") == "y[n] = v[n]^2"
+    assert simp("y[n] = 1 / sqrt(v[n]) / v[n]") == "y[n] = 1 / sqrt(v[n])^3"
+    assert simp("y[n] = sqrt(v[n]^2)") == "y[n] = abs(v[n])"
+    assert simp("y[n] = (v[n]^2)^(1/2)") == "y[n] = abs(v[n])"
+    # an odd power of a square root stays one; a square root of a non-square stays
+    assert simp("y[n] = sqrt(v[n])^3") == "y[n] = sqrt(v[n])^3"
+    assert simp("y[n] = sqrt(v[n]^2 + 1)") == "y[n] = sqrt(1 + v[n]^2)"

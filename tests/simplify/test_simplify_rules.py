@@ -135,8 +135,12 @@ def test_pattern_equals_its_replacement(entry):
     checked = 0
     for alt, b in instances(entry, tensors):
         lhs, rhs = substitute_vars(alt.pattern, b), build(alt.replacement, b)
-        np.testing.assert_allclose(values(p, rhs, inputs, sizes), values(p, lhs, inputs, sizes),
-                                   rtol=1e-12, atol=1e-12, err_msg=f"{entry.pattern} with {b}")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want, got = values(p, lhs, inputs, sizes), values(p, rhs, inputs, sizes)
+        real = np.isfinite(want)  # a rule holds where its pattern is real (sqrt(u): u >= 0)
+        assert real.sum() >= 10, f"{entry.pattern} with {b}: too few points in its domain"
+        np.testing.assert_allclose(got[real], want[real], rtol=1e-12, atol=1e-12,
+                                   err_msg=f"{entry.pattern} with {b}")
         checked += 1
     assert checked
 
@@ -146,7 +150,7 @@ def test_pattern_equals_its_replacement(entry):
 
 def measure(e: Expr) -> tuple[Fraction, int, int]:
     """(``exp`` nodes, each weighted by the absolute constant exponents of the powers
-    above it; sigmoids of an argument with a negative coefficient; nodes)."""
+    above it, a ``sqrt`` counting as the power 1/2; sigmoids of an argument with a negative coefficient; nodes)."""
     weight = Fraction(0)
     stack: list[tuple[Expr, Fraction]] = [(e, Fraction(1))]
     while stack:
@@ -156,6 +160,8 @@ def measure(e: Expr) -> tuple[Fraction, int, int]:
         if isinstance(n, Pow):
             x = abs(n.exp.value) if isinstance(n.exp, Const) else 1
             stack += [(n.base, w * x), (n.exp, w)]
+        elif isinstance(n, Call) and n.fn == "sqrt":
+            stack += [(k, w / 2) for k in n.children]
         else:
             stack += [(k, w) for k in n.children]
     negative = sum(1 for n in walk(e) if isinstance(n, Call) and n.fn == "sigmoid"

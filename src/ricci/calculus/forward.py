@@ -17,7 +17,7 @@ from ..ir.program import Program, Statement, depends_on
 from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
-from .prepare import Names, as_program, closure, fresh_indices, lhs_text, output_of, parse_wrt, reuse_forward
+from .prepare import Names, as_program, closure, fresh_indices, lhs_text, output_of, parse_wrt, prepared, reuse_forward
 from .record import DerivationRecord, Tangent
 
 __all__ = ["forward_mode", "inline_statements", "jacobian"]
@@ -44,7 +44,7 @@ def forward_mode(prog: Program, wrt: str | Sequence[str], of: str | None,
         raise RicciError("a directional derivative is taken w.r.t. one input")
     out = output_of(prog, of)
     full = prog
-    prog = prog.upto(out)
+    prog = prepared(prog.upto(out))  # the program's own identities applied
     names = Names(prog)
     out_stmt = prog.defined[out]
     all_names = set().union(*({i.name for i in s.indices} | index_names(s.rhs) for s in prog.statements))

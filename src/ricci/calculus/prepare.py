@@ -18,11 +18,12 @@ from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
+from .identities import derived_identities, forward_identities
 from .reuse import reuse
 
 __all__ = [
     "Names", "as_program", "closure", "first_use_indices", "fresh_indices", "input_indices",
-    "known_answers", "lhs_text", "lift", "output_of", "parse_wrt", "program_error",
+    "known_answers", "lhs_text", "lift", "output_of", "parse_wrt", "prepared", "program_error",
     "reuse_forward",
 ]
 
@@ -50,6 +51,14 @@ def as_program(program: Program | str) -> Program:
     if isinstance(program, str):
         return parse(program, syntax="auto")
     raise RicciError(f"expected a Program or program text, got {type(program).__name__}")
+
+
+def prepared(prog: Program) -> Program:
+    """The program a derivation differentiates: ``prog`` with the identities that need the
+    program's definitions applied (:mod:`.identities`: ``inv(Z)`` of a defined inverse
+    ``Z``, centred sums). The record keeps ``prog`` as the source program (its inputs are
+    the compiled function's arguments, whatever the identities removed)."""
+    return forward_identities(prog)
 
 
 def program_error(prog: Program, msg: str, name: str | None = None, hint: str | None = None) -> RicciError:
@@ -257,7 +266,9 @@ def known_answers(s: Statement) -> dict[Expr, Expr]:
 
 def reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
     """Replace subexpressions equal to a forward right-hand side by its left-hand side, then
-    products of its factors (up to index names, see :mod:`ricci.calculus.reuse`)."""
+    products of its factors (up to index names, see :mod:`ricci.calculus.reuse`). The
+    identities of the forward program's definitions are applied first (:mod:`.identities`)."""
+    stmts = derived_identities(prog, stmts)
     known = {s.rhs: s.lhs for s in prog.statements
              if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
     if known:

@@ -37,6 +37,7 @@ from .prepare import (
     lift,
     output_of,
     parse_wrt,
+    prepared,
     reuse_forward,
 )
 from .record import DerivationRecord, Reverse
@@ -65,7 +66,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
     out = output_of(prog, of)
     names = Names(prog)
     full = prog
-    prog = prog.upto(out)
+    prog = prepared(prog.upto(out))  # the program's own identities applied
     wrt_names = [n for n, _ in targets]
     lifted_prog, lifted = lift(prog, wrt_names, names)
     stmts = lifted_prog.statements

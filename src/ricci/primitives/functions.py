@@ -54,7 +54,7 @@ from ..ir.expr import (
 )
 
 __all__ = [
-    "DOMAINS", "FUNCTIONS", "LatexReading", "MATRIX_FUNCTIONS", "POSITIVE_DETERMINANT", "SQUARE",
+    "DOMAINS", "FUNCTIONS", "INVERSE", "LatexReading", "MATRIX_FUNCTIONS", "POSITIVE_DETERMINANT", "SQUARE",
     "VALUE", "helpers", "latex_reading", "one_call", "runtime",
 ]
 
@@ -378,6 +378,8 @@ def runtime(backend: str) -> dict[str, Any]:
 
 
 MatDeriv = Callable[[MatFn, tuple, Expr], Expr]
+#: ``of_inverse(call, X)``: the call applied to ``inv(X)``, written with ``X`` itself
+OfInverse = Callable[[MatFn, Tensor], Expr]
 
 #: what the operand of a matrix function must be, weakest first: any square matrix,
 #: an invertible one, one with a positive determinant (the generated code checks it)
@@ -398,7 +400,9 @@ class MatrixFunction:
     spelling with ``^{T}``). ``note`` is the identity the steps cite, ``domain`` one of
     :data:`DOMAINS`, ``solve[backend]`` (``{0}`` the operand, ``{1}`` a right-hand side)
     solves with the result instead of forming it. ``latex_in`` are further spellings the
-    LaTeX reader accepts, as ``latex`` with ``{0}``.
+    LaTeX reader accepts, as ``latex`` with ``{0}``. ``of_inverse(call, X)``, when given, is
+    ``call`` with ``inv(X)`` for its operand, written with ``X`` (``det(inv(X)) = 1 /
+    det(X)``): an identity wherever ``inv(X)`` is defined (:mod:`ricci.calculus.identities`).
     """
 
     name: str
@@ -413,6 +417,7 @@ class MatrixFunction:
     solve: dict[str, str] = field(default_factory=dict)
     latex_transposed: str = ""
     latex_in: tuple[str, ...] = ()
+    of_inverse: OfInverse | None = None
 
     def __post_init__(self) -> None:
         if set(self.code) != set(BACKEND_NAMES) or self.solve and set(self.solve) != set(BACKEND_NAMES):
@@ -432,10 +437,11 @@ class MatrixFunction:
 def defmatfun(name: str, *, rank: int, deriv: MatDeriv, numpy: str, torch: str, jax: str,
               latex: str, unicode: str, note: str, doc: str = "", domain: str = SQUARE,
               solve: dict[str, str] | None = None, latex_transposed: str = "",
-              latex_in: tuple[str, ...] = ()) -> None:
+              latex_in: tuple[str, ...] = (), of_inverse: OfInverse | None = None) -> None:
     """Register a function of a square matrix and its derivative (one entry per primitive)."""
     f = MatrixFunction(name, rank, deriv, {"numpy": numpy, "torch": torch, "jax": jax}, latex,
-                       unicode, doc, note, domain, dict(solve or {}), latex_transposed, latex_in)
+                       unicode, doc, note, domain, dict(solve or {}), latex_transposed, latex_in,
+                       of_inverse)
     _check_readings(name, f.reading_keys())
     MATRIX_FUNCTIONS[name] = f
 
@@ -464,22 +470,30 @@ def _trace(call: MatFn, pq: tuple, ans: Expr) -> Expr:
     return Delta(pq)
 
 
-defmatfun("inv", rank=2, deriv=_inv, numpy="np.linalg.inv({0})", torch="torch.linalg.inv({0})",
+#: the name of the matrix inverse (``inv(A)[i,k] * A[k,j]`` is ``delta[i,j]``: the rule
+#: ``inverse-cancel`` of :mod:`ricci.simplify.sums`)
+INVERSE = "inv"
+
+defmatfun(INVERSE, rank=2, deriv=_inv, numpy="np.linalg.inv({0})", torch="torch.linalg.inv({0})",
           jax="jnp.linalg.inv({0})", latex="{0}^{{-1}}", unicode="{0}⁻¹",
           latex_transposed="{0}^{{-T}}", doc="the inverse of a square matrix",
           note="d inv(A) = -inv(A) dA inv(A)", domain=INVERTIBLE,
+          of_inverse=lambda call, x: Tensor(x.name, call.out),  # inv(inv(X)) = X
           solve={"numpy": "np.linalg.solve({0}, {1})", "torch": "torch.linalg.solve({0}, {1})",
                  "jax": "jnp.linalg.solve({0}, {1})"})
 defmatfun("det", rank=0, deriv=_det, numpy="np.linalg.det({0})", torch="torch.linalg.det({0})",
           jax="jnp.linalg.det({0})", latex=r"\det\left({0}\right)", unicode="det({0})",
           doc="the determinant of a square matrix", note="d det(A) = det(A) inv(A)^T : dA",
-          domain=INVERTIBLE)
+          domain=INVERTIBLE,
+          of_inverse=lambda call, x: Pow(MatFn(call.fn, x), Const(-1)))  # det(inv(X)) = 1 / det(X)
 defmatfun("logdet", rank=0, deriv=_logdet, numpy="np.linalg.slogdet({0})[1]",
           torch="torch.linalg.slogdet({0})[1]", jax="jnp.linalg.slogdet({0})[1]",
           latex=r"\log\det\left({0}\right)", unicode="log det({0})",
           doc="log |det A| of a square matrix (the log-determinant; det A > 0 for the SPD "
               "matrices it is used with)", note="d logdet(A) = inv(A)^T : dA",
-          domain=POSITIVE_DETERMINANT)
+          domain=POSITIVE_DETERMINANT,
+          # logdet(inv(X)) = -logdet(X) (det(inv(X)) > 0 exactly when det(X) > 0)
+          of_inverse=lambda call, x: Mul((Const(-1), MatFn(call.fn, x))))
 defmatfun("trace", rank=0, deriv=_trace, numpy="np.trace({0})", torch="torch.trace({0})",
           jax="jnp.trace({0})", latex=r"\operatorname{{tr}}\left({0}\right)", unicode="tr({0})",
           latex_in=(r"\mathrm{{tr}}\left({0}\right)",), doc="the trace of a square matrix",

@@ -25,7 +25,8 @@ pattern nodes. The language:
   the same function and children that match.
 * Constant arithmetic is folded when the pattern is read (``1 / x`` is ``x^-1``); the
   condition (``when``) is ``and``-ed comparisons of a constant variable (``?c >= 1``)
-  or of the coefficient of a variable (``coef(?u) > 0``) with a number.
+  or of the coefficient of a variable (``coef(?u) > 0``) with a number, or
+  ``even(?c)`` or ``integer(?c)``: the constant is an even integer, an integer.
 
 Matching a product of n factors is O(n) when, as in every table of :mod:`.rewrite`,
 each factor pattern after the first is known once the first is matched: the first is
@@ -380,21 +381,31 @@ def build(p: P, b: Bindings, canonical: bool = False) -> Expr:
 _OPS: dict[str, Callable[[Fraction, Fraction], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
     "<": operator.lt, ">": operator.gt}
+_EVEN = re.compile(r"\s*(even|integer)\(\?(\w+)\)\s*")
 _TEST = re.compile(r"\s*(coef\(\?(\w+)\)|\?(\w+))\s*(<=|>=|==|!=|<|>)\s*(-?[0-9./]+)\s*")
 
 
 def compile_condition(text: str) -> Callable[[Bindings], bool]:
     """The condition ``text`` (``"?c1 >= 1 and coef(?u) > 0"``) as a test of bindings."""
     tests = []
+    evens: list[tuple[str, int]] = []
     for part in text.split(" and ") if text.strip() else ():
+        even = _EVEN.fullmatch(part)
+        if even is not None:
+            evens.append((even.group(2), 2 if even.group(1) == "even" else 1))
+            continue
         m = _TEST.fullmatch(part)
         if m is None:
             raise RicciError(f"condition {text!r}: expected '?c <op> number' or "
-                             f"'coef(?u) <op> number' joined by 'and', not {part!r}")
+                             f"'coef(?u) <op> number' or 'even(?c)' or 'integer(?c)' joined by 'and', not {part!r}")
         _, coef_of, const, op, num = m.groups()
         tests.append((coef_of, const, _OPS[op], Fraction(num)))
 
     def holds(b: Bindings) -> bool:
+        for name, modulus in evens:
+            v = split_coef(b[name])[0]
+            if v.denominator != 1 or v.numerator % modulus:
+                return False
         for coef_of, const, op, num in tests:
             v = split_coef(b[coef_of] if coef_of else b[const])[0]  # (a constant's value)
             if not op(v, num):

@@ -39,9 +39,10 @@ docstring of each module of rules says which of its rules do what); no rule move
 inward, re-factors a sum of terms, or re-groups powers of a product, so no sequence of
 those rewrites can cycle. Every rule written as data strictly lowers, at the node it
 rewrites, the measure (E, S, N) compared in that order: E the ``exp`` calls, each
-weighted by the absolute constant exponents of the powers above it; S the sigmoids of
+weighted by the absolute constant exponents of the powers above it (a ``sqrt`` counting
+as the power 1/2); S the sigmoids of
 an argument with a negative coefficient; N the nodes (the identities lower N, the
-recognisers E, ``sigmoid-complement`` S; the tests check every entry, also where its
+recognisers E, ``sigmoid-complement`` S; the rules of ``sqrt`` keep E and lower N; the tests check every entry, also where its
 variables hold exponentials and sigmoids, which a replacement may copy). No rule turns
 a sigmoid or a softplus back into exponentials; the rules written as code raise E only
 when ``delta-distribute`` copies factors (one way), and S only by normalising an
@@ -74,6 +75,18 @@ IDENTITIES: tuple[PatternRule, ...] = (
     PatternRule("pow-one", "?u^1", "?u", "x[i]^1 -> x[i]"),
     PatternRule("pow-zero", "?u^0", "1", "x[i]^0 -> 1"),
     PatternRule("pow-of-one", "1^?u", "1", "1^x[i] -> 1"),
+    # a real sqrt(u) needs u >= 0, where sqrt(u)^(2k) is u^k (also for k < 0, u > 0)
+    PatternRule("sqrt-even-power", "sqrt(?u)^?c", "?u^(0.5 * ?c)",
+                "sqrt(x[i] + 1)^2 -> 1 + x[i]", when="even(?c)"),
+    # and where sqrt(u) is real, a power of u next to it joins it (sqrt(u)^-1 / u is sqrt(u)^-3)
+    PatternRule("sqrt-join-power", "sqrt(?u)^?c1 * ?u^?c2", "sqrt(?u)^(?c1 + 2 * ?c2)",
+                "x[i] / sqrt(x[i]) -> sqrt(x[i])", when="integer(?c2) and ?c1 != 0"),
+    # for every real u: (u^2)^(1/2) = sqrt(u^2) = |u|, and (u^2)^(-1/2) = 1 / |u|
+    PatternRule("sqrt-of-square-call", "sqrt(?u^2)", "abs(?u)", "sqrt(x[i]^2) -> abs(x[i])"),
+    PatternRule("sqrt-of-square", "(?u^2)^?c", "abs(?u)", "(x[i]^2)^(1/2) -> abs(x[i])",
+                when="?c == 1/2"),
+    PatternRule("sqrt-of-square", "(?u^2)^?c", "abs(?u)^-1", "(x[i]^2)^(-1/2) -> 1 / abs(x[i])",
+                when="?c == -1/2"),
 )
 
 #: textbook functions recognised: tried last, on a node the rules written as code leave

@@ -17,9 +17,12 @@ re-factors a sum of terms, so no sequence of rewrites can cycle.
 
 from __future__ import annotations
 
-from ..ir.expr import ONE, ZERO, Add, Const, Delta, Expr, Index, Mul, Pow, Size, Sum
+from collections import Counter
+
+from ..ir.expr import ONE, ZERO, Add, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import fresh_name, substitute, successors
 from ..ir.traversal import contains, distinct, index_names
+from ..primitives.functions import INVERSE
 from .rules import Rule, product_of, registrar
 
 __all__ = ["SUM_RULES"]
@@ -143,6 +146,59 @@ def _delta_eat(e: Sum) -> Expr | None:
 def _has_eatable_delta(t: Expr, bound: set[Index]) -> bool:
     fs = t.factors if isinstance(t, Mul) else (t,)
     return any(isinstance(f, Delta) and any(i in bound for i in f.indices) for f in fs)
+
+
+def _occurrences(factors: list[Expr]) -> Counter[Index]:
+    """How many times each index is written in ``factors`` (a bound index inside a
+    factor counts too, so a match never reaches into a nested scope)."""
+    out: Counter[Index] = Counter()
+    for f in factors:
+        if isinstance(f, (Tensor, Delta)):
+            out.update(f.indices)
+        elif isinstance(f, MatFn):
+            out.update(f.out)
+        else:  # counted twice: an index met here is never one of a matched pair
+            for i in f.free | _bound_in(f):
+                out[i] += 2
+    return out
+
+
+@rule("inverse-cancel", Sum,
+      "sum[k](inv(A)[i,k] * A[k,j]) -> delta[i,j];  "
+      "sum[k](A[i,k] * inv(A)[k,j]) -> delta[i,j];  "
+      "sum[i,k](B[p,i] * inv(A)[i,k] * A[k,j]) -> B[p,j]")
+def _inverse_cancel(e: Sum) -> Expr | None:
+    """``sum[k](inv(A)[i,k] * A[k,j])`` and ``sum[k](A[i,k] * inv(A)[k,j])`` are
+    ``delta[i,j]``: a matrix times its inverse, on either side (wherever ``inv(A)`` is
+    defined, ``A`` is invertible and the identity holds). The summed index ``k`` must
+    occur exactly in these two places; the other factors stay. Shrinks the tree: two
+    factors and a bound index become one delta (which ``delta-eat`` then eats)."""
+    factors = list(e.body.factors) if isinstance(e.body, Mul) else [e.body]
+    invs = [(n, f) for n, f in enumerate(factors)
+            if isinstance(f, MatFn) and f.fn == INVERSE and len(f.out) == 2]
+    if not invs:
+        return None
+    bound = set(e.indices)
+    count = _occurrences(factors)
+    for n, f in invs:
+        assert isinstance(f, MatFn)
+        a, b = f.out
+        for m, g in enumerate(factors):
+            if not (isinstance(g, Tensor) and g.name == f.arg.name and len(g.indices) == 2):
+                continue
+            c, d = g.indices
+            if b == c and b in bound and count[b] == 2 and a != b and d != b:
+                k, pair = b, (a, d)  # inv(A)[a,k] * A[k,d]
+            elif a == d and a in bound and count[a] == 2 and b != a and c != a:
+                k, pair = a, (c, b)  # A[c,k] * inv(A)[k,b]
+            else:
+                continue
+            rest = [x for q, x in enumerate(factors) if q not in (n, m)]
+            rest.append(Delta(pair))
+            left = tuple(i for i in e.indices if i != k)
+            body = product_of(rest)
+            return Sum(left, body) if left else body
+    return None
 
 
 @rule("delta-distribute", Sum,
