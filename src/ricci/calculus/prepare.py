@@ -19,10 +19,10 @@ from ..simplify.canonical import alpha_key
 from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
 from .identities import derived_identities, forward_identities
-from .reuse import reuse
+from .reuse import Reuse
 
 __all__ = [
-    "Names", "as_program", "closure", "first_use_indices", "fresh_indices", "input_indices",
+    "ForwardReuse", "Names", "as_program", "closure", "first_use_indices", "fresh_indices", "input_indices",
     "known_answers", "lhs_text", "lift", "output_of", "parse_wrt", "prepared", "program_error",
     "reuse_forward",
 ]
@@ -264,22 +264,35 @@ def known_answers(s: Statement) -> dict[Expr, Expr]:
     return {s.rhs: s.lhs}
 
 
+class ForwardReuse:
+    """:func:`reuse_forward` for one forward program, its tables built once (reverse mode
+    calls it for every substitution it tries)."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self.known = {s.rhs: s.lhs for s in prog.statements
+                      if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
+        self.reuse = Reuse(prog.statements)
+
+    def __call__(self, stmts: Sequence[Statement]) -> list[Statement]:
+        stmts = derived_identities(self.prog, list(stmts))
+        if self.known:
+            memo: dict = {}
+            known = self.known
+
+            def fn(n: Expr) -> Expr:
+                hit = known.get(n)
+                return hit if hit is not None else n
+
+            stmts = [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
+        return [s.replace(simplify(s.rhs)) for s in self.reuse(stmts)]
+
+
 def reuse_forward(prog: Program, stmts: list[Statement]) -> list[Statement]:
     """Replace subexpressions equal to a forward right-hand side by its left-hand side, then
     products of its factors (up to index names, see :mod:`ricci.calculus.reuse`). The
     identities of the forward program's definitions are applied first (:mod:`.identities`)."""
-    stmts = derived_identities(prog, stmts)
-    known = {s.rhs: s.lhs for s in prog.statements
-             if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
-    if known:
-        memo: dict = {}
-
-        def fn(n: Expr) -> Expr:
-            hit = known.get(n)
-            return hit if hit is not None else n
-
-        stmts = [s.replace(map_bottom_up(s.rhs, fn, memo)) for s in stmts]
-    return [s.replace(simplify(s.rhs)) for s in reuse(prog.statements, stmts)]
+    return ForwardReuse(prog)(stmts)
 
 
 def closure(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:

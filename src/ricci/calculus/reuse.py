@@ -24,7 +24,7 @@ from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Siz
 from ..ir.program import Statement
 from ..ir.traversal import map_bottom_up
 
-__all__ = ["reuse"]
+__all__ = ["Reuse", "reuse"]
 
 Ren = dict[Index, Index]
 
@@ -247,19 +247,29 @@ def _occurring(e: Expr) -> set[Index]:
     return index_occurrences(e)
 
 
+class Reuse:
+    """:func:`reuse` with the patterns of ``forward`` built once, for many calls (reverse
+    mode tries a substitution per adjoint: building them each time would make it quadratic)."""
+
+    def __init__(self, forward: Sequence[Statement]) -> None:
+        self.pats = [p for p in (_Pattern(s) for s in forward) if p.ok]
+        self.index: dict[tuple, list[int]] = {}
+        for k, p in enumerate(self.pats):
+            for h in p.heads:
+                self.index.setdefault(h, []).append(k)
+
+    def __call__(self, stmts: Sequence[Statement]) -> list[Statement]:
+        if not self.pats:
+            return list(stmts)
+
+        def rewrite(n: Expr) -> Expr:
+            tick()
+            return _rewrite(n, self.pats, self.index)
+
+        memo: dict = {}
+        return [s.replace(map_bottom_up(s.rhs, rewrite, memo)) for s in stmts]
+
+
 def reuse(forward: Sequence[Statement], stmts: Sequence[Statement]) -> list[Statement]:
     """``stmts`` with products of forward factors replaced by the forward tensors."""
-    pats = [p for p in (_Pattern(s) for s in forward) if p.ok]
-    if not pats:
-        return list(stmts)
-    index: dict[tuple, list[int]] = {}
-    for k, p in enumerate(pats):
-        for h in p.heads:
-            index.setdefault(h, []).append(k)
-
-    def rewrite(n: Expr) -> Expr:
-        tick()
-        return _rewrite(n, pats, index)
-
-    memo: dict = {}
-    return [s.replace(map_bottom_up(s.rhs, rewrite, memo)) for s in stmts]
+    return Reuse(forward)(stmts)

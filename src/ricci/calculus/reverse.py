@@ -27,6 +27,7 @@ from ..simplify.factor import expand, expand_if_smaller, node_count
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
+    ForwardReuse,
     Names,
     as_program,
     closure,
@@ -38,7 +39,6 @@ from .prepare import (
     output_of,
     parse_wrt,
     prepared,
-    reuse_forward,
 )
 from .record import DerivationRecord, Reverse
 
@@ -140,7 +140,8 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
         outputs[name] = gname
 
-    derived = reuse_forward(lifted_prog, derived)
+    reusing = ForwardReuse(lifted_prog)  # its tables built once: tried for every adjoint
+    derived = reusing(derived)
     # substitute elementwise adjoints where terms then cancel (dz = p - y); an adjoint no
     # statement reads any more is dropped (and kept as an inline value, for the steps)
     done: list[Statement] = []
@@ -152,7 +153,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         readers.clear()
     for st in derived:
         tick()
-        new = st.replace(_inline_adjoints(st, done_by_name, readers, lifted_prog))
+        new = st.replace(_inline_adjoints(st, done_by_name, readers, reusing))
         _moved(readers, _names(st.rhs), _names(new.rhs), done_by_name)
         done.append(new)
         done_by_name[new.name] = new
@@ -161,7 +162,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         if st.name in used:
             used.update(r.name for r in tensor_refs(st.rhs))
     derived = [st for st in done if st.name in used]
-    derived = reuse_forward(lifted_prog, derived)
+    derived = reusing(derived)
     final = {d.name: d for d in derived}
     replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
@@ -190,7 +191,7 @@ _INLINE_NODES = 48
 
 
 def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: Mapping[str, int] | None = None,
-                     forward: Program | None = None) -> Expr:
+                     forward: ForwardReuse | None = None) -> Expr:
     """``st``'s right-hand side with an adjoint it reads substituted, where that pays:
 
     * an elementwise adjoint with a division, where the (expanded) result is no bigger
@@ -232,17 +233,12 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
             continue
         if not single or node_count(put) > _INLINE_NODES:
             continue
-        best = None
-        for form in (put, expand(put)):  # E * (ds + dP / s) multiplied out: P * dP
-            if form is None:
-                continue
-            if forward is not None:
-                form = reuse_forward(forward, [st.replace(form)])[0].rhs
-            form = expand_if_smaller(form)
-            if best is None or node_count(form) < node_count(best):
-                best = form
-        if best is not None and node_count(best) <= _INLINE_NODES and \
-                node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs):
+        # the forward values reused (sum(t) / m * exp(z) is sum(t) * p); a sum of terms
+        # (E * (ds + dP / s)) is multiplied out first too (P * dP)
+        forms = [put, expand(put)] if isinstance(adj.rhs, Add) else [put]
+        forms = [f if forward is None else forward([st.replace(f)])[0].rhs for f in forms if f is not None]
+        best = min((expand_if_smaller(f) for f in forms), key=node_count)
+        if node_count(best) <= _INLINE_NODES and node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs):
             rhs = best
 
 
