@@ -41,6 +41,10 @@ SLOW = {
     "test_every_view_of_the_examples_avoids_the_other_spellings", "test_canonical_sums_never_capture_a_free_index",
     "test_printed_forms_of_many_random_derivations_are_proven",
     "test_matrix_forms_in_the_steps_of_many_random_derivations_are_proven", "test_steps_hold",
+    # every example's steps, each checked numerically and as printed (the fast tier keeps
+    # the steps' own tests and a few random derivations)
+    "test_every_step_of_every_example_holds", "test_matrix_forms_the_steps_print_are_proven",
+    "test_steps_of_second_derivatives_hold_numerically", "test_torch_function_gradcheck",
 }
 
 
@@ -50,9 +54,24 @@ def _uses_jax(item) -> bool:
     return "jax" in params.split("-") or "jax" in name
 
 
+#: the fuzz pools of tests/test_fuzz.py: the fast tier parses the first chunks only (the
+#: pools start when a selected test needs their items, so deselected items cost nothing)
+FAST_PARSE_CHUNKS = 3
+FUZZ_SLOW = {"test_derivatives_match_torch", "test_differential_fuzz_reaches_the_language",
+             "test_parser_fuzz_reaches_every_family"}
+
+
+def _slow_fuzz(item) -> bool:
+    name = getattr(item, "originalname", item.name)
+    if name in FUZZ_SLOW:
+        return True
+    callspec = getattr(item, "callspec", None)
+    return name == "test_parser_fuzz" and callspec is not None and callspec.params["chunk"] >= FAST_PARSE_CHUNKS
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if getattr(item, "originalname", item.name) in SLOW or _uses_jax(item):
+        if getattr(item, "originalname", item.name) in SLOW or _uses_jax(item) or _slow_fuzz(item):
             item.add_marker(pytest.mark.slow)
 
 

@@ -279,7 +279,7 @@ def _strict_random(m, mode) -> None:
         assert problems == [], (m.text, mode, [str(p) for p in problems])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(models(), st.integers(0, 2))
 def test_printed_forms_of_random_derivations_are_proven(m, mode):
     """Every printed line of random gradients and Jacobians runs as printed, to the exact

@@ -147,7 +147,7 @@ def _strict_random(m, mode) -> None:
     assert problems == [], (m.text, mode, [str(p) for p in problems])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(models(), st.integers(0, 2))
 def test_matrix_forms_in_the_steps_of_random_derivations_are_proven(m, mode):
     _strict_random(m, mode)
