@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 import ricci
 
 from support.matrix_check import check_matrix_forms
+from support.strict_matrix import strict_problems
 from support.strategies import models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -173,3 +174,12 @@ def test_an_operand_named_once_is_reused_not_built_again():
     helpers = [ln.node for ln in d.matrix().lines if ln.helper]
     assert len(helpers) == len(set(map(repr, helpers))) == 5
     assert strict_check(d) == []
+
+
+def test_a_residual_is_built_in_the_orientation_of_the_program():
+    """Least squares printed ``G = W.T @ X.T - Y.T; dW = 2 * (X.T @ G.T)``: an operand of a
+    contraction took the result's index order; it takes its own tensors' (Y[n,k])."""
+    d = ricci.grad("L = sum[n,k]((X[n,d] * W[d,k] - Y[n,k])^2)", ["W", "X"])
+    assert str(d.matrix()) == "G = X @ W - Y\ndW = 2 * (X.T @ G)\ndX = 2 * (G @ W.T)"
+    assert check_matrix_forms(d) == 2  # dW and dX, through the code
+    assert strict_problems(d) == []

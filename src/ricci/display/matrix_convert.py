@@ -35,7 +35,7 @@ from ..ir.expr import (
     Tensor,
     Transposed,
 )
-from ..ir.traversal import index_occurrences
+from ..ir.traversal import index_occurrences, walk
 from ..primitives.functions import MATRIX_FUNCTIONS
 from ..simplify.coefficients import split_coef, with_coef
 from .matrix_algebra import (
@@ -180,7 +180,15 @@ class _Converter:
                 sign = -1 if c < 0 else 1
                 vals.append((sign, self.conv(with_coef(abs(c), rest))))
             vals.sort(key=lambda sv: sv[0] < 0)  # a positive term first: a - b, not -b + a
-            target = self.order(_union([v.axes for _, v in vals]))
+            axes = _union([v.axes for _, v in vals])
+            target = self.order(axes)
+            if len(axes) == 2 and not set(axes) <= set(self.want):
+                # an operand of a contraction (the residual X @ W - Y of a least-squares
+                # gradient): in the order its tensors have (Y[n,k]), not the result's
+                a, b = axes
+                votes = sum((1 if t.indices.index(a) < t.indices.index(b) else -1)
+                            for t in walk(e) if isinstance(t, Tensor) and a in t.indices and b in t.indices)
+                target = (a, b) if votes > 0 else (b, a) if votes < 0 else target
             if len(target) > 2 and all(len(v.axes) < len(target) for _, v in vals):
                 raise NoMatrixForm("a sum that broadcasts into three or more axes")
             return MVal(Plus(tuple((s, self.align(v, target).node) for s, v in vals), len(target)),
