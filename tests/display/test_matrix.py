@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 import ricci
 
 from support.matrix_check import check_matrix_forms
-from support.strict_matrix import strict_problems
 from support.strategies import models
+from support.strict_matrix import strict_problems
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.ricci")))
