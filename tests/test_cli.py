@@ -139,7 +139,8 @@ def test_hessian(capsys, tmp_path):
     code, out, _ = run(capsys, "hessian", str(f), "--wrt", "w", "--emit", "numpy")
     assert code == 0 and "def hessian_L(X, w, y):" in out and "H = _gram(X, t2)" in out
     code, out, _ = run(capsys, "hessian", "L = sum[i,j]((U[i,r]*V[j,r] - R[i,j])^2)", "--wrt", "U", "V")
-    assert code == 0 and out.startswith("H[i,r,j,p] = ")
+    assert code == 0 and out.splitlines() == [  # the residual named, then Gauss-Newton plus its term
+        "z1[i,j] = U[i,r] * V[j,r] - R[i,j]", "H[i,r,p,q] = 2 * U[i,q] * V[p,r] + 2 * z1[i,p] * delta[q,r]"]
     code, out, _ = run(capsys, "hessian", QUAD, "--wrt", "x", "--steps")
     assert code == 0 and "d(dL/dx[i])/dx[j]:" in out
     code, _, err = run(capsys, "hessian", "Y[i] = x[i]^2", "--wrt", "x")

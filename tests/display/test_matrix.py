@@ -179,7 +179,13 @@ def test_an_operand_named_once_is_reused_not_built_again():
 def test_a_residual_is_built_in_the_orientation_of_the_program():
     """Least squares printed ``G = W.T @ X.T - Y.T; dW = 2 * (X.T @ G.T)``: an operand of a
     contraction took the result's index order; it takes its own tensors' (Y[n,k])."""
-    d = ricci.grad("L = sum[n,k]((X[n,d] * W[d,k] - Y[n,k])^2)", ["W", "X"])
-    assert str(d.matrix()) == "G = X @ W - Y\ndW = 2 * (X.T @ G)\ndX = 2 * (G @ W.T)"
+    d = ricci.grad("L = sum[n,k](C[n,k] * (X[n,d] * W[d,k] - Y[n,k]) * (X[n,e] * W[e,k] - Y[n,k]))",
+                   ["W", "X"])
+    assert str(d.matrix()) == "G = C * (X @ W - Y)\ndW = 2 * (X.T @ G)\ndX = 2 * (G @ W.T)"
     assert check_matrix_forms(d) == 2  # dW and dX, through the code
+    assert strict_problems(d) == []
+    # squared, the residual is named once, its adjoint shared (in the code too)
+    d = ricci.grad("L = sum[n,k]((X[n,d] * W[d,k] - Y[n,k])^2)", ["W", "X"])
+    assert str(d.matrix()) == "z1 = X @ W - Y\ndz1 = 2 * z1\ndW = X.T @ dz1\ndX = dz1 @ W.T"
+    assert d.source("numpy").split('"""')[-1].count("X @ W") == 1
     assert strict_problems(d) == []

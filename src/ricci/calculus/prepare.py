@@ -11,7 +11,7 @@ from collections.abc import Container, Iterable, Sequence
 
 from .. import validate
 from ..errors import RicciError
-from ..ir.expr import Call, Const, Expr, Index, Size, Sum, Tensor
+from ..ir.expr import Add, Call, Const, Expr, Index, Pow, Size, Sum, Tensor
 from ..ir.indices import fresh_name, substitute, successors
 from ..ir.program import Program, Statement, depends_on
 from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
@@ -166,11 +166,13 @@ def ordered_free(e: Expr, prefer: Sequence[Index]) -> list[Index]:
 
 
 def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list[Statement]]:
-    """Lift function arguments that contract or mix several differentiated tensors.
+    """Lift function arguments, and sums of terms raised to a constant power above 1, that
+    contract or mix several differentiated tensors.
 
     ``y[i] = sigmoid(W[i,j]*x[j] + b[i])`` becomes ``z1[i] = W[i,j]*x[j] + b[i]`` and
-    ``y[i] = sigmoid(z1[i])``, so the adjoint ``dz1`` is computed once. Returns the new
-    program and the lifted statements.
+    ``y[i] = sigmoid(z1[i])``, so the adjoint ``dz1`` is computed once; the residual of
+    ``(X[n,d]*W[d,k] - Y[n,k])^2`` likewise. Returns the new program and the lifted
+    statements.
     """
     dep = depends_on(prog, wrt)
     dims = dict(prog.dims)
@@ -186,13 +188,21 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
     seen: dict[Expr, Statement] = {}  # an argument met again (up to index names) is reused
 
     def lift_call(n: Expr, s: Statement) -> Expr:
-        if not (isinstance(n, Call) and qualifies(n.args[0])):
+        # the base of a constant power too ((X[n,d] * W[d,k] - Y[n,k])^2: the residual,
+        # named once, its adjoint 2 * z1 shared by every gradient)
+        arg: Expr
+        if isinstance(n, Pow):
+            if not (isinstance(n.exp, Const) and n.exp.value > 1 and isinstance(n.base, Add) and qualifies(n.base)):
+                return n
+            arg = n.base
+        elif isinstance(n, Call) and qualifies(n.args[0]):
+            arg = n.args[0]
+        else:
             return n
-        arg = n.args[0]
         idx = ordered_free(arg, s.indices)
         key = alpha_key(substitute(arg, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)}))
         if key in seen:
-            return Call(n.fn, (Tensor(seen[key].name, idx),))
+            return _with_arg(n, Tensor(seen[key].name, idx))
         name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
         st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
         dims[name] = tuple(i.dim for i in idx)
@@ -200,7 +210,7 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         lifted.append(st)
         seen[key] = st
         dep.add(name)
-        return Call(n.fn, (Tensor(name, idx),))
+        return _with_arg(n, Tensor(name, idx))
 
     for s in prog.statements:
         rhs = s.rhs
@@ -209,6 +219,11 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         out.append(s.replace(rhs) if rhs is not s.rhs else s)
     return Program(out, dims, dim_names=prog.dim_names, source=prog.source,
                      declared=prog.declared), lifted
+
+
+def _with_arg(n: Expr, arg: Expr) -> Expr:
+    """A call or a power with its argument (base) replaced."""
+    return Pow(arg, n.exp) if isinstance(n, Pow) else Call(n.fn, (arg,))  # type: ignore[attr-defined]
 
 
 def first_use_indices(prog: Program) -> dict[str, tuple[Index, ...]]:

@@ -185,10 +185,10 @@ class _Converter:
             if len(axes) == 2 and not set(axes) <= set(self.want):
                 # an operand of a contraction (the residual X @ W - Y of a least-squares
                 # gradient): in the order its tensors have (Y[n,k]), not the result's
-                a, b = axes
-                votes = sum((1 if t.indices.index(a) < t.indices.index(b) else -1)
-                            for t in walk(e) if isinstance(t, Tensor) and a in t.indices and b in t.indices)
-                target = (a, b) if votes > 0 else (b, a) if votes < 0 else target
+                first, second = axes
+                votes = sum((1 if t.indices.index(first) < t.indices.index(second) else -1)
+                            for t in walk(e) if isinstance(t, Tensor) and first in t.indices and second in t.indices)
+                target = (first, second) if votes > 0 else (second, first) if votes < 0 else target
             if len(target) > 2 and all(len(v.axes) < len(target) for _, v in vals):
                 raise NoMatrixForm("a sum that broadcasts into three or more axes")
             return MVal(Plus(tuple((s, self.align(v, target).node) for s, v in vals), len(target)),
