@@ -20,8 +20,9 @@ Invariants:
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import opt_einsum as oe
@@ -34,7 +35,7 @@ from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import runtime
 from ..primitives.numbers import number_text
 from .implicit_sums import dim_collisions
-from .matrix_algebra import Eye, M, MatFunc, NoMatrixForm, T, Var
+from .matrix_algebra import Eye, M, MatFunc, NoMatrixForm, T, Var, map_children, nodes
 from .matrix_convert import no_matrix_form, statement_node
 from .matrix_render import MATRIX_WORDS, NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
@@ -109,6 +110,7 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
                                   _size_names(st, dim_names or {}, axes))
             for helper in out[mark:]:
                 helper.statement = st
+                assert helper.node is not None  # a helper is a matrix form
                 helper.node = _untransposed(helper.node, symmetric)
             out.append(MatrixLine(st.name, _untransposed(node, symmetric), statement=st))
         except NoMatrixForm as e:
@@ -124,20 +126,15 @@ def matrix_lines(statements: Sequence, taken: set[str], *, display: Mapping[str,
     return out
 
 
-def _untransposed(n: Any, symmetric: frozenset[str]) -> Any:
+def _untransposed(n: M, symmetric: frozenset[str]) -> M:
     """``n`` with ``S.T`` and ``inv(S).T`` written ``S`` and ``inv(S)`` for ``S`` symmetric."""
-    if not symmetric or not isinstance(n, (M, tuple)):
+    if not symmetric:
         return n
-    if isinstance(n, tuple):
-        return tuple(_untransposed(x, symmetric) for x in n)
     if isinstance(n, T):
         x = n.x.x if isinstance(n.x, MatFunc) else n.x
         if isinstance(x, Var) and x.name in symmetric and n.x.ndim == 2:
             return n.x
-    if not is_dataclass(n):
-        return n
-    return replace(n, **{f.name: _untransposed(getattr(n, f.name), symmetric) for f in fields(n)
-                         if isinstance(getattr(n, f.name), (M, tuple))})
+    return map_children(n, partial(_untransposed, symmetric=symmetric))
 
 
 def _size_call(size_of: Mapping[str, str], i: Index) -> str:
@@ -222,13 +219,6 @@ def _atom(s: str) -> str:
     return f"({s})"
 
 
-def _has_eye(n: Any) -> bool:
-    return isinstance(n, Eye) or (is_dataclass(n) and any(
-        _has_eye(getattr(n, f.name)) for f in fields(n)
-        if isinstance(getattr(n, f.name), (M, tuple))))\
-        or (isinstance(n, tuple) and any(_has_eye(x) for x in n))
-
-
 class _Einsum:
     """The einsum form of any right-hand side: a NumPy expression of ``einsum``, the
     elementwise functions and the sizes whose axes are the given indices in order.
@@ -295,7 +285,7 @@ class _Einsum:
             try:
                 node = statement_node(Statement("_", free, f), lambda n, d: no_matrix_form("nested"),
                                       size_names=self.size_of)
-                if not _has_eye(node):
+                if not any(isinstance(x, Eye) for x in nodes(node)):
                     return f"({render_text(node, self.name)})", free
             except NoMatrixForm:
                 pass

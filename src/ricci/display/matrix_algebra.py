@@ -13,15 +13,17 @@ frozen dataclasses, compared by structure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, is_dataclass, replace
 from fractions import Fraction
+from typing import Any, Callable
 
 from ..ir.expr import Index
 
 __all__ = [
     "Axes", "Bcast", "Diag", "DiagOf", "Eye", "Fn", "FULL", "Like", "M", "MatFunc", "MatMul",
     "NoMatrixForm", "Num", "Outer", "Plus", "PowM", "Prod", "Reduce", "SizeOf", "T", "Trace", "TRACE",
-    "Var", "numpy_shape", "transpose",
+    "Var", "map_children", "nodes", "numpy_shape", "size_text", "transpose",
 ]
 
 Axes = tuple[Index, ...]
@@ -224,6 +226,29 @@ class Like(M):
     ndim: int
     sizes: tuple[str, ...] = ()  # the statement's index names (NumPy looks sizes up by them)
     labels: tuple[str, ...] = ()  # the printed texts of the sizes (size_text)
+
+
+def map_children(n: M, f: Callable[[M], M]) -> M:
+    """``n`` with ``f`` applied to each child node (in fields and tuples of fields)."""
+    def go(v: Any) -> Any:
+        return f(v) if isinstance(v, M) else tuple(go(x) for x in v) if isinstance(v, tuple) else v
+    if not is_dataclass(n):
+        return n
+    return replace(n, **{fl.name: go(getattr(n, fl.name)) for fl in fields(n)})  # type: ignore[type-var]
+
+
+def nodes(n: M) -> Iterator[M]:
+    """``n`` and every node below it."""
+    def below(v: Any) -> Iterator[M]:
+        if isinstance(v, M):
+            yield from nodes(v)
+        elif isinstance(v, tuple):
+            for x in v:
+                yield from below(x)
+    yield n
+    if is_dataclass(n):
+        for fl in fields(n):
+            yield from below(getattr(n, fl.name))
 
 
 def transpose(n: M) -> M:

@@ -15,9 +15,9 @@ Operands of ``@`` that are not plain variables are handed to ``bind``, which nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..codegen.contract import contract_pairwise, split_axes
 from ..ir.expr import (
@@ -61,6 +61,7 @@ from .matrix_algebra import (
     T,
     Trace,
     Var,
+    map_children,
     numpy_shape,
     transpose,
 )
@@ -443,14 +444,6 @@ def _sizes(n: M) -> bool:
     return not _eyeish(n) and numpy_shape(n) == (FULL, FULL)
 
 
-def _children(n: M, f: Callable[[M], M]) -> M:
-    """``n`` with ``f`` applied to each child node."""
-    def go(v: Any) -> Any:
-        return f(v) if isinstance(v, M) else tuple(go(x) for x in v) if isinstance(v, tuple) else v
-    changes = {fl.name: go(getattr(n, fl.name)) for fl in fields(n)}  # type: ignore[arg-type]
-    return replace(n, **changes) if changes else n  # type: ignore[type-var]
-
-
 def sized_identity(n: M, names: Mapping[str, str], given: bool = False) -> M:
     """``n`` with each identity nothing beside it gives the size of written with its size
     (``names``: index -> printed size): ``dA = eye(size(i))``, ``2 * eye(size(i))``,
@@ -471,9 +464,7 @@ def sized_identity(n: M, names: Mapping[str, str], given: bool = False) -> M:
                     tuple(rec(f) for f in n.divisors), n.ndim)
     if isinstance(n, MatMul):
         return MatMul(rec(n.a, n.b.ndim >= 1 and not _eyeish(n.b)), rec(n.b, n.a.ndim >= 1 and not _eyeish(n.a)))
-    if not is_dataclass(n):
-        return n
-    return _children(n, rec)
+    return map_children(n, rec)
 
 
 def no_matrix_form(reason: str):
