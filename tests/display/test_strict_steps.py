@@ -11,7 +11,6 @@ random programs.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,32 +22,14 @@ import ricci
 import ricci.display.steps as S
 
 from support.strategies import models
+from support.strict_cases import EXAMPLES, example_cases, header, random_derivation
 from support.strict_steps import matrix_steps, printed_equations, strict_step_problems
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.ricci"))
 
 
 def cases() -> dict[str, Callable[[], Any]]:
-    out: dict[str, Callable[[], Any]] = {}
-    for path in EXAMPLES:
-        text = path.read_text()
-        wrt = text.splitlines()[1].split(":", 1)[1].split()
-        program = ricci.parse(text)
-        of = program.statements[-1].name
-        inputs = list(program.upto(of).inputs)
-        out[f"grad-{path.stem}"] = partial(ricci.grad, text, wrt)
-        if set(inputs) != set(wrt):
-            out[f"grad-all-{path.stem}"] = partial(ricci.grad, text, inputs)
-        if not program.dims[of]:
-            for x in inputs:
-                if len(program.dims[x]) == 1:
-                    out[f"hessian-{path.stem}-{x}"] = partial(ricci.hessian, text, x)
-        if len(program.statements) <= 2:
-            for x in inputs:
-                if len(program.dims[x]) + len(program.dims[of]) <= 4:
-                    out[f"jacobian-{path.stem}-{x}"] = partial(ricci.jacobian, text, x)
-    return out
+    return example_cases()
 
 
 CASES = cases()
@@ -132,19 +113,10 @@ def test_catches_the_articles_names_in_a_matrix_line():
 
 
 def _strict_random(m, mode) -> None:
-    try:
-        if mode == 0:
-            d = ricci.grad(m.text, wrt=list(m.inputs))
-        else:
-            d = (ricci.jacobian if mode == 1 else ricci.grad)(m.text, wrt=list(m.inputs)[:1])
-    except ricci.RicciError:
-        return
-    prog = d.source_program
-    on_inputs = {dim for t in prog.inputs for dim in prog.dims[t]}
-    if any(dim not in on_inputs for dim in prog.dim_names):  # sizes by ambiguous names (strict_matrix)
-        return
-    problems = strict_step_problems(d)
-    assert problems == [], (m.text, mode, [str(p) for p in problems])
+    d = random_derivation(m, mode)
+    if d is not None:
+        problems = strict_step_problems(d)
+        assert problems == [], (m.text, mode, [str(p) for p in problems])
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -194,9 +166,8 @@ def test_a_step_named_renaming_only_renames():
     (k,) = [k for k, s in enumerate(steps) if s.rule == S.DISTRIBUTE and s.note == ("multiplying out",)]
     assert "0.5 * (" in steps.equation(steps[k - 1])[1] and "0.5 * (" not in steps.equation(steps[k])[1]
     for path in EXAMPLES:
-        text = path.read_text()
-        for s_prev, s in zip(*(lambda ss: (ss, ss[1:]))(ricci.grad(text, text.splitlines()[1].split(":", 1)[1].split())
-                                                        .steps())):
+        every = ricci.grad(*header(path)).steps()
+        for s_prev, s in zip(every, every[1:]):
             if s.rule == S.RENAME and s_prev.rhs is not None and s.rhs is not None:
                 assert sorted(map(repr, _term_keys(s_prev.rhs))) == sorted(map(repr, _term_keys(s.rhs))), path
     assert alpha_key  # (used by _term_keys)
