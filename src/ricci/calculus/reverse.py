@@ -212,10 +212,10 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
     if node_count(rhs) > _INLINE_NODES:
         return rhs
     tried: set[Expr] = set()
-    while True:  # each pass substitutes one adjoint more, or ends; at most _INLINE_NODES refs
+    for _ in range(_INLINE_NODES):  # one reference tried a pass: the work per statement is bounded
         ref = next((r for r in tensor_refs(rhs) if r.name in by_name and r not in tried), None)
         if ref is None:
-            return rhs
+            break
         tried.add(ref)
         adj = by_name[ref.name]
         single = (readers or {}).get(ref.name) == 1 and sum(r.name == ref.name for r in tensor_refs(rhs)) == 1
@@ -228,7 +228,8 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
         body = substitute(rename_bound(adj.rhs, index_names(rhs)), dict(zip(adj.indices, ref.indices)))
         put = simplify(map_bottom_up(rhs, functools.partial(_put, ref, body)))
         cand = expand_if_smaller(put)
-        if division and node_count(cand) <= node_count(rhs) + 1:  # about as big, one adjoint fewer to read
+        if division and node_count(cand) <= min(node_count(rhs) + 1, _INLINE_NODES):
+            # about as big (never above the bound), one adjoint fewer to read
             rhs = cand
             continue
         if not single or node_count(put) > _INLINE_NODES:
@@ -240,6 +241,7 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
         best = min((expand_if_smaller(f) for f in forms), key=node_count)
         if node_count(best) <= _INLINE_NODES and node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs):
             rhs = best
+    return rhs
 
 
 def _names(e: Expr) -> set[str]:
