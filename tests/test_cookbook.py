@@ -123,17 +123,20 @@ v[n] = sum[d](C[n,d]^2) / size(d)
 Y[n,d] = C[n,d] / sqrt(v[n] + 0.00001)"""
 
 SOFTMAX_CE = """\
+Y[n,k] : one-hot
 m[n] = sum[k](exp(Z[n,k]))
 P[n,k] = exp(Z[n,k]) / m[n]
 L = -sum[n,k](Y[n,k] * log(P[n,k])) / size(n)"""
 
 LINEAR_SOFTMAX = """\
+Y[n,k] : one-hot
 Z[n,k] = X[n,d] * W[d,k]
 m[n] = sum[k](exp(Z[n,k]))
 P[n,k] = exp(Z[n,k]) / m[n]
 L = -sum[n,k](Y[n,k] * log(P[n,k])) / size(n) + reg * sum[d,k](W[d,k]^2)"""
 
 TWO_LAYER = """\
+Y[n,k] : one-hot
 H[n,h] = relu(X[n,d] * W1[d,h] + b1[h])
 S[n,k] = H[n,h] * W2[h,k] + b2[k]
 m[n] = sum[k](exp(S[n,k]))
@@ -195,8 +198,6 @@ def unit_jac(x, a):
     return I_(len(x)) / n - outer(r, r) / n ** 3
 
 
-SYM = "no declaration of symmetry: the symmetric {0} enters as {0} and {0}.T (two terms)"
-SYM_DR = SYM + "; the adjoint dr printed on a line of its own"
 
 ROWS: list[Row] = [
     # ---------------------------------------------------------------- Matrix Cookbook
@@ -223,24 +224,24 @@ ROWS: list[Row] = [
     R("cb81-xTBx", "Cookbook (81)", "L = x[i] * B[i,j] * x[j]", "x",
       lambda x, B: (B + B.T) @ x, "(B + B^T) x",
       gap="the common factor x is not taken out: B @ x + B.T @ x"),
-    R("cb81-xTBx-symmetric", "Cookbook (81), B symmetric", "L = x[i] * B[i,j] * x[j]", "x",
-      lambda x, B: 2 * B @ x, "2 B x", domain={"B": "spd"}, gap=SYM.format("B")),
+    R("cb81-xTBx-symmetric", "Cookbook (81), B symmetric", "B[i,j] : symmetric\nL = x[i] * B[i,j] * x[j]", "x",
+      lambda x, B: 2 * B @ x, "2 B x", domain={"B": "spd"}),
     R("cb82-bXTDXc", "Cookbook (82)", "L = b[i] * X[k,i] * D[k,l] * X[l,j] * c[j]", "X",
       lambda X, b, c, D: D.T @ X @ outer(b, c) + D @ X @ outer(c, b), "D^T X b c^T + D X c b^T"),
     R("cb83-XbcDXbc", "Cookbook (83)", "r[i] = X[i,j] * b[j] + c[i]\nL = r[i] * D[i,k] * r[k]", "X",
       lambda X, b, c, D: outer((D + D.T) @ (X @ b + c), b), "(D + D^T) (X b + c) b^T",
       gap="an intermediate adjoint line dr printed, and r not factored out of D @ r + D.T @ r"),
     R("cb84-XbcDXbc-symmetric", "Cookbook (84), D symmetric",
-      "r[i] = X[i,j] * b[j] + c[i]\nL = r[i] * D[i,k] * r[k]", "X",
+      "D[i,j] : symmetric\nr[i] = X[i,j] * b[j] + c[i]\nL = r[i] * D[i,k] * r[k]", "X",
       lambda X, b, c, D: 2 * outer(D @ (X @ b + c), b), "2 D (X b + c) b^T",
-      domain={"D": "spd"}, gap=SYM_DR.format("D")),
+      domain={"D": "spd"},
+      gap="the adjoint dr = 2 * (D @ r) printed on a line of its own (dX = outer(dr, b))"),
     R("cb-wls-x", "Cookbook (88), W symmetric",
-      "r[i] = x[i] - A[i,j] * s[j]\nL = r[i] * W[i,k] * r[k]", "x",
-      lambda x, A, s, W: 2 * W @ (x - A @ s), "2 W (x - A s)", domain={"W": "spd"}, gap=SYM_DR.format("W")),
+      "W[i,j] : symmetric\nr[i] = x[i] - A[i,j] * s[j]\nL = r[i] * W[i,k] * r[k]", "x",
+      lambda x, A, s, W: 2 * W @ (x - A @ s), "2 W (x - A s)", domain={"W": "spd"}),
     R("cb-wls-s", "Cookbook (89), W symmetric",
-      "r[i] = x[i] - A[i,j] * s[j]\nL = r[i] * W[i,k] * r[k]", "s",
-      lambda x, A, s, W: -2 * A.T @ W @ (x - A @ s), "-2 A^T W (x - A s)", domain={"W": "spd"},
-      gap=SYM_DR.format("W")),
+      "W[i,j] : symmetric\nr[i] = x[i] - A[i,j] * s[j]\nL = r[i] * W[i,k] * r[k]", "s",
+      lambda x, A, s, W: -2 * A.T @ W @ (x - A @ s), "-2 A^T W (x - A s)", domain={"W": "spd"}),
     R("cb-hessian-xTBx", "Cookbook (81), second derivative", "L = x[i] * B[i,j] * x[j]", "x",
       lambda x, B: B + B.T, "B + B^T", kind="hessian"),
     R("cb-hessian-least-squares", "Cookbook §2.4.2, ||A x - b||^2",
@@ -291,9 +292,8 @@ ROWS: list[Row] = [
       lambda A, X, B: det(A @ X @ B) * inv(X).T, "det(A X B) X^{-T}", sizes=SQ,
       gap="A^T (A X B)^{-T} B^T = X^{-T} needs A, X, B square, which the program does not say; a dY line"),
     R("cb57-logdet", "Cookbook (57)", "L = logdet(X)", "X", lambda X: inv(X).T, "X^{-T}"),
-    R("cb57-logdet-symmetric", "Cookbook (57), X symmetric", "L = logdet(X)", "X",
-      lambda X: inv(X), "X^{-1}", domain={"X": "spd"},
-      gap="no declaration of symmetry: inv(X).T for the textbook's X^{-1}"),
+    R("cb57-logdet-symmetric", "Cookbook (57), X symmetric", "X[i,j] : spd\nL = logdet(X)", "X",
+      lambda X: inv(X), "X^{-1}", domain={"X": "spd"}),
     R("cb51-logdet-XXT", "Cookbook (51), for X X^T", "Y[i,j] = X[i,k] * X[j,k]\nL = logdet(Y)", "X",
       lambda X: 2 * inv(X @ X.T) @ X, "2 (X X^T)^{-1} X",
       gap="Y = X X^T is not known symmetric: dY @ X + dY.T @ X, and a dY line"),
@@ -344,8 +344,7 @@ ROWS: list[Row] = [
       gap="C = A A^T + I is not known symmetric: dC and dC.T are two terms"),
     R("cb-logdet-plus-eps", "Cookbook (57), ln det(S + eps I)",
       "C[i,j] = S[i,j] + 0.1 * delta[i,j]\nL = logdet(C)", "S",
-      lambda S: inv(S + 0.1 * I_(len(S))).T, "(S + 0.1 I)^{-T}",
-      gap="an intermediate adjoint line printed (dC = inv(C).T, dS = dC)"),
+      lambda S: inv(S + 0.1 * I_(len(S))).T, "(S + 0.1 I)^{-T}"),
     R("cb-trace-squared", "Cookbook (99), chain rule", "L = X[i,i]^2", "X",
       lambda X: 2 * np.trace(X) * I_(len(X)), "2 tr(X) I"),
     R("cb-diagonal-squares", "Cookbook §2.5, sum of squared diagonal", "L = sum[i](X[i,i]^2)", "X",
@@ -390,9 +389,8 @@ ROWS: list[Row] = [
       lambda x, m, S: 0.5 * (inv(S) - inv(S) @ outer(x - m, x - m) @ inv(S)),
       "(S^{-1} - S^{-1} (x - m) (x - m)^T S^{-1}) / 2", domain={"S": "spd"}),
     R("cb-gaussian-dm", "Cookbook §8.1 (Gaussian), d/dμ of the negative log-likelihood",
-      "r[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
-      lambda x, m, S: -inv(S) @ (x - m), "-S^{-1} (x - m)", domain={"S": "spd"},
-      gap="no declaration of symmetry: 0.5 (r @ inv(S).T) + 0.5 (r @ inv(S)), and a dr line"),
+      "S[i,j] : spd\nr[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
+      lambda x, m, S: -inv(S) @ (x - m), "-S^{-1} (x - m)", domain={"S": "spd"}),
     # elementwise and scalar identities
     R("cb-sum-log", "Parr & Howard, element-wise function, Σ log x", "L = sum[i](log(x[i]))", "x", lambda x: 1 / x, "1 / x",
       domain={"x": "pos"}),
@@ -457,11 +455,9 @@ ROWS: list[Row] = [
     R("cs-dropout", "CS231n dropout (mask M given)", "Y[n,d] = X[n,d] * M[n,d] / p", "X",
       lambda M, p, dY: dY * M / p, "dY ⊙ M / p", domain={"p": "pos"}),
     R("cs-softmax-ce", "CS231n softmax loss", SOFTMAX_CE, "Z",
-      lambda Z, Y: (softmax(Z) - Y) / Z.shape[0], "(P - Y) / N", domain={"Y": "onehot"},
-      gap="the softmax adjoint is not simplified through log(P): dP, dm lines, not "
-          "(P * sum(Y, axis=1) - Y) / N; one-hot rows (sum(Y, axis=1) = 1) cannot be declared"),
+      lambda Z, Y: (softmax(Z) - Y) / Z.shape[0], "(P - Y) / N", domain={"Y": "onehot"}),
     R("cs-logsumexp-ce", "CS231n softmax loss (log-sum-exp form)",
-      "L = sum[n](log(sum[k](exp(Z[n,k])))) / size(n) - sum[n,k](Y[n,k] * Z[n,k]) / size(n)", "Z",
+      "Y[n,k] : one-hot\nL = sum[n](log(sum[k](exp(Z[n,k])))) / size(n) - sum[n,k](Y[n,k] * Z[n,k]) / size(n)", "Z",
       lambda Z, Y: (softmax(Z) - Y) / Z.shape[0], "(P - Y) / N", domain={"Y": "onehot"},
       gap="the softmax exp(Z) / sum(exp(Z)) is not recognised: z1, dz1 lines"),
     R("cs-softmax-jac", "CS231n softmax Jacobian", "m = sum[j](exp(z[j]))\np[k] = exp(z[k]) / m", "z",
@@ -470,12 +466,12 @@ ROWS: list[Row] = [
     R("cs-linear-softmax-l2", "CS231n linear classifier, softmax + L2", LINEAR_SOFTMAX, "W",
       lambda X, W, Y, reg: X.T @ (softmax(X @ W) - Y) / X.shape[0] + 2 * reg * W,
       "X^T (P - Y) / N + 2 reg W", domain={"Y": "onehot"},
-      gap="the softmax adjoint is not simplified through log(P): dP, dm lines, not "
-          "(P * sum(Y, axis=1) - Y) / N; one-hot rows (sum(Y, axis=1) = 1) cannot be declared"),
+      gap="the adjoint dZ = (P - Y) / size(n) printed on a line of its own (X.T @ dZ)"),
     R("cs-two-layer-dW1", "CS231n two-layer net (ReLU, softmax)", TWO_LAYER, "W1", two_layer_dW1,
       "dS = (P - Y) / N; dW1 = X^T ((dS W2^T) ⊙ step(H))", domain={"Y": "onehot"},
-      gap="the argument z1 of the relu, the adjoint dm and exp(S) / m (not P) printed as lines"),
-    R("cs-svm", "CS231n multiclass SVM loss", "M[n,k] = relu(S[n,k] - S[n,j] * Y[n,j] + 1)\n"
+      gap="the program names no P: the adjoint dm and dm[:, None] * exp(S) for (P - Y) / N, and the "
+          "relu's adjoint dz1, printed as lines"),
+    R("cs-svm", "CS231n multiclass SVM loss", "Y[n,k] : one-hot\nM[n,k] = relu(S[n,k] - S[n,j] * Y[n,j] + 1)\n"
       "L = sum[n,k](M[n,k]) / size(n) - 1", "S", svm_dS,
       "(step(M) - Y ⊙ (step(M) 1 1^T)) / N", domain={"Y": "onehot"},
       gap="the argument z1 of the relu and a constant adjoint dM = 1 / size(n) * ones_like(M) printed as lines"),
@@ -535,9 +531,9 @@ ROWS: list[Row] = [
       lambda X, w: (X ** 2).T @ (sig(X @ w) * (1 - sig(X @ w))), "(X ⊙ X)^T (p ⊙ (1 - p))", kind="diagonal",
       gap="the operands of @ are named first (G, G2 lines)"),
     R("cs-softmax-ce-hessian", "CS231n softmax loss, Hessian (one sample)",
-      "m = sum[j](exp(z[j]))\np[k] = exp(z[k]) / m\nL = -sum[k](y[k] * log(p[k]))", "z",
+      "y[k] : one-hot\nm = sum[j](exp(z[j]))\np[k] = exp(z[k]) / m\nL = -sum[k](y[k] * log(p[k]))", "z",
       lambda z: diag(softmax(z)) - outer(softmax(z), softmax(z)), "diag(p) - p p^T", kind="hessian",
-      domain={"y": "onehot1"}, gap="one-hot labels not declared: the factor sum(y) = 1 is printed"),
+      domain={"y": "onehot1"}),
     R("cs-logsumexp-hessian", "CS231n log-sum-exp, Hessian", "L = log(sum[i](exp(x[i])))", "x",
       lambda x: diag(softmax(x)) - outer(softmax(x), softmax(x)), "diag(p) - p p^T", kind="hessian",
       gap="the softmax is not named: z1, dz1 lines and exp(x) / z1 spelled out"),
@@ -554,11 +550,10 @@ ROWS: list[Row] = [
       lambda Z: einsum("no,nk,kl->nkol", I_(len(Z)), softmax(Z), I_(Z.shape[1])) / len(Z)
       - einsum("no,nk,nl->nkol", I_(len(Z)), softmax(Z), softmax(Z)) / len(Z),
       "δ_no (P_nk δ_kl - P_nk P_nl) / N", kind="hessian", domain={"Y": "onehot"},
-      gap="the intermediate Jacobians dP/dZ, ddm/dZ printed, exp(Z) / m not recognised as P, sum(Y) = 1 unknown"),
+      gap="the intermediate Jacobians dP/dZ, d(dL/dm)/dZ printed, exp(Z) not written m * P"),
     R("cs-gaussian-hessian-m", "Cookbook §8.1 (Gaussian), d²/dμ² of the negative log-likelihood",
-      "r[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
-      lambda S: inv(S), "S^{-1}", kind="hessian", domain={"S": "spd"},
-      gap="no declaration of symmetry (inv(S) + inv(S).T); the intermediate d(dL/dr)/dm printed and negated"),
+      "S[i,j] : spd\nr[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]", "m",
+      lambda S: inv(S), "S^{-1}", kind="hessian", domain={"S": "spd"}),
     R("ph-tanh-neuron-hessian", "Parr & Howard, neuron activation, Hessian", "L = tanh(w[i] * x[i] + b)", "w",
       lambda w, x, b: -2 * np.tanh(w @ x + b) * (1 - np.tanh(w @ x + b) ** 2) * outer(x, x),
       "-2 a (1 - a^2) x x^T", kind="hessian"),
@@ -571,8 +566,7 @@ ROWS: list[Row] = [
       lambda w, x, b: step(w @ x + b) * x, "step(w^T x + b) x",
       gap="the argument z1 of the relu (unused) and its adjoint dz1 printed as lines"),
     R("ph-neuron-db", "Parr & Howard, neuron activation", "a = relu(w[i] * x[i] + b)", "b",
-      lambda w, x, b: step(w @ x + b), "step(w^T x + b)",
-      gap="the argument z1 of the relu (unused) and its adjoint dz1 printed as lines"),
+      lambda w, x, b: step(w @ x + b), "step(w^T x + b)"),
     R("ph-dot-dw", "Parr & Howard, vector dot product", "y = w[i] * x[i]", "w", lambda x: x, "x"),
     R("ph-add-jac", "Parr & Howard, element-wise w + x", "y[i] = w[i] + x[i]", "w",
       lambda w: I_(len(w)), "I", kind="jacobian"),

@@ -23,7 +23,7 @@ CASES = [
     ("L = B[p,i] * inv(X)[i,k] * X[k,j] * A[p,j] + x[i] * inv(X)[i,j] * x[j]", ["X"],
      "dX = -outer(x @ inv(X), x @ inv(X).T)"),
     ("t[p,j] = B[p,i] * inv(X)[i,k] * X[k,j]; L = sum[p,j](t[p,j]^2)", ["B"],
-     "dt = 2 * t\ndB = dt"),
+     "dB = 2 * t"),
     # |v| written as a square root of a square
     ("L = sum[n](sqrt(v[n]^2))", ["v"], "dv = v / abs(v)"),
     ("L = sum[n]((v[n]^2)^(1/2) * w[n])", ["v"], "dv = v * w / abs(v)"),

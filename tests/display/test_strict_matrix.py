@@ -253,7 +253,8 @@ def test_einsum_form_of_any_expression():
     d = ricci.grad("H[m,t,u] = sum[p,l](x[l,u,m,p] / (1 + x[i,j,j,i] * x[r,n,n,r])) / exp(b[k,t])\n"
                    "L = H[i,j,i]", ["x", "b"])
     text = str(d.matrix())
-    assert "einsum form: dz1 = -(1 / (1 + einsum('ijji,rnnr->', x, x))) * einsum(" in text
+    assert "einsum form: db = -(1 / (1 + einsum('ijji,rnnr->', x, x))) * einsum(" in text
+    assert strict_problems(d) == []
     assert "einsum form: dx = " in text
     d = ricci.jacobian("D3[i,j,k] = delta[i,j,k] * F[k]", "F")  # delta[i,j,k] = delta[i,j] delta[j,k]
     assert "einsum('ij,jk,kp->ijkp', eye(size(i)), eye(size(i)), eye(size(i)))" in str(d.matrix())
@@ -299,3 +300,22 @@ if __name__ == "__main__":  # python tests/display/test_strict_matrix.py REPORT
         Path(sys.argv[1]).write_text(text)
     else:
         print(text, end="")
+
+
+def test_an_identity_is_sized_by_what_numpy_adds_it_to_first():
+    """``-I - s[:, None] - x`` adds I to a column first (NumPy evaluates left to right), so
+    I is not sized by the whole matrix x further right: it is printed with its size."""
+    d = ricci.grad("Y[i,j] = sin(-delta[i,j] - x[k,i] - x[i,j])", "x")
+    assert str(d.matrix()).splitlines()[0] == "z1 = -eye(size(i)) - sum(x, axis=0)[:, None] - x"
+    assert strict_problems(d) == []
+    h = ricci.hessian("L = (x[i] * x[i])^2", "x")  # a scalar times I beside a matrix keeps I
+    assert str(h.matrix()) == "H = 8 * outer(x, x) + 4 * sum(x^2) * I"
+    assert strict_problems(h) == []
+
+
+def test_ones_like_names_only_a_tensor_the_reader_has():
+    """The broadcast adjoint of a name ricci gave a part and does not print is sized by its
+    index, not ``ones_like(z1)`` of an undefined ``z1``."""
+    d = ricci.grad("T1 = sum[i](log(exp(x[j,i])))\nY[i] = -x[i,i] - T1", ["x"])
+    assert str(d.matrix()).splitlines()[0] == "dz1 = -sum(dY) * ones((size(i),))"
+    assert strict_problems(d) == []

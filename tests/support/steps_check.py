@@ -17,6 +17,7 @@ from ricci.ir.expr import Deriv, Expr, Index, Tensor, Transposed
 from ricci.ir.indices import rename_bound, substitute
 from ricci.ir.program import Program, Statement
 from ricci.ir.traversal import index_occurrences, map_bottom_up
+from ricci.verify.check import declared_array
 from ricci.verify.evaluate import evaluate
 
 from support.matrix_check import _py_env
@@ -43,6 +44,9 @@ class StepChecker:
         for name in d.inputs:
             shape = tuple(self.size[x] for x in self.dims[name])
             inputs[name] = rng.uniform(0.5, 1.5, size=shape)  # positive: logs, sqrt and 1/x are safe
+            fact = d.program.declared.get(name) or d.source_program.declared.get(name)
+            if fact is not None:  # the results assume the declared fact
+                inputs[name] = declared_array(rng, shape, fact, positive=True)
         self.env = dict(inputs)
         self.env.update(evaluate(d.forward, {k: inputs[k] for k in d.forward.inputs}, dim_sizes=self.size))
         for pt in parts:

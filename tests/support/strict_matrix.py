@@ -59,10 +59,10 @@ import numpy as np
 
 from ricci.codegen.binding import all_dims
 from ricci.display.matrix_render import py_name
-from ricci.ir.program import SPD
+from ricci.ir.program import ONE_HOT, SPD
 from ricci.ir.traversal import index_occurrences
 from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, runtime
-from ricci.verify.check import declared_matrix
+from ricci.verify.check import declared_array
 from ricci.verify.evaluate import evaluate
 
 __all__ = ["KINDS", "Problem", "index_only", "report", "strict_check", "strict_problems", "vocabulary"]
@@ -326,14 +326,15 @@ def sizes_of(d) -> dict[str, int]:
 def _inputs(d, dims: dict[str, int], rng: np.random.Generator, positive: bool) -> dict[str, np.ndarray]:
     """Random inputs; a square matrix is well conditioned and not symmetric (n I + noise:
     ``inv``, ``det`` and ``logdet`` are defined and a missing transpose shows), unless the
-    program declares it symmetric: then symmetric positive definite."""
+    program declares it symmetric: then symmetric positive definite; one-hot where declared so."""
     out = {}
     declared = {**d.program.declared, **d.source_program.declared}
     for name in d.inputs:
         labels = d.program.dims[name]
         shape = tuple(dims[x] for x in labels)
-        if name in declared:  # the results assume symmetric values (SPD: n I + A A^T)
-            out[name] = declared_matrix(rng, shape[0], SPD, positive)
+        if name in declared:  # the results assume the fact (symmetric: SPD, n I + A A^T)
+            fact = declared[name] if declared[name] == ONE_HOT else SPD
+            out[name] = declared_array(rng, shape, fact, positive)
             continue
         x = rng.standard_normal(shape)
         if positive:

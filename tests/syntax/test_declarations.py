@@ -65,3 +65,60 @@ def test_a_declared_matrix_must_be_square_at_call_time():
     import numpy as np
     with pytest.raises(ricci.RicciError):
         d.compile()(x=np.ones(3), S=np.ones((3, 4)), y=np.ones(4))
+
+
+SOFTMAX_CE = """Y[n,k] : one-hot
+m[n] = sum[k](exp(Z[n,k]))
+P[n,k] = exp(Z[n,k]) / m[n]
+L = -sum[n,k](Y[n,k] * log(P[n,k])) / size(n)"""
+
+
+def test_one_hot_declaration_is_kept_and_round_trips():
+    p = ricci.parse(SOFTMAX_CE)
+    assert p.declared == {"Y": "one-hot"}
+    assert str(p).splitlines()[0] == "Y[i,j] : one-hot"
+    assert ricci.parse(str(p)) == p
+    assert ricci.parse("y[k] : onehot\nL = y[k] * x[k]").declared == {"y": "one-hot"}
+    assert str(ricci.parse("y[k] : onehot\nL = y[k] * x[k]")).splitlines()[0] == "y[i] : one-hot"
+    # not square: the two axes of a one-hot matrix keep their own dims
+    assert p.dims["Y"][0] != p.dims["Y"][1]
+
+
+@pytest.mark.parametrize("text, message, caret", [
+    ("Y[n] : one-hot\nL = Y[n,k] * Z[n,k]", "'Y' has 2 indices where it is used, but its declaration writes 1",
+     (1, 1)),
+    ("Y[n,n] : one-hot\nL = Y[n,k] * Z[n,k]", "repeats index 'n'", (1, 5)),
+    ("Y[n,k] : one hot\nL = Y[n,k] * Z[n,k]", "unknown property 'one hot'", (1, 10)),
+])
+def test_one_hot_declaration_errors(text, message, caret):
+    with pytest.raises(ricci.RicciError) as e:
+        ricci.parse(text)
+    assert message in e.value.message
+    assert (e.value.span.line, e.value.span.column) == caret
+    assert "^" in str(e.value) and e.value.hint
+
+
+def test_one_hot_labels_give_the_textbook_softmax_gradient():
+    """CS231n's dZ = (P - Y) / N needs each row of Y to sum to 1: declared, it does; the
+    numbers are checked at one-hot labels against autograd, the printed forms as code."""
+    import numpy as np
+
+    from support.steps_check import check_steps
+    from support.strict_matrix import strict_problems
+    d = ricci.grad(SOFTMAX_CE, "Z")
+    assert str(d) == "dZ[n,k] = (P[n,k] - Y[n,k]) / size(n)"
+    assert str(d.matrix()) == "dZ = (P - Y) / size(n)"
+    assert ricci.check(SOFTMAX_CE, "Z").ok
+    assert strict_problems(d) == []
+    assert check_steps(d) > 0
+    assert "one-hot input (declared) (a row of Y sums to 1)" in str(d.steps())
+    # the code computes the same numbers as the general form at one-hot labels ...
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((5, 4))
+    Y = np.eye(4)[rng.integers(0, 4, 5)]
+    general = ricci.grad(SOFTMAX_CE.split("\n", 1)[1], "Z")
+    assert "sum(Y, axis=1)" in str(general.matrix())  # without the declaration: the general form
+    np.testing.assert_allclose(d.compile()(Z=Z, Y=Y)["Z"], general.compile()(Z=Z, Y=Y)["Z"], atol=1e-14)
+    # ... and a sum over another axis of Y is not touched
+    other = ricci.grad("Y[n,k] : one-hot\nL = sum[n,k](Y[n,k] * Z[n,k] * sum[m](Y[m,k]))", "Z")
+    assert "sum(Y, axis=0)" in str(other.matrix())

@@ -41,6 +41,7 @@ from .prepare import (
     prepared,
 )
 from .record import DerivationRecord, Reverse
+from .symmetry import assume_facts
 
 __all__ = ["grad", "reverse_mode"]
 
@@ -140,6 +141,10 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
         outputs[name] = gname
 
+    if fold and full.declared:
+        # a finished result (never differentiated again): written under the declared
+        # symmetry before substituting, so 2 * (W @ r) folds where W @ r + W.T @ r would not
+        derived = [assume_facts(st, full.declared) for st in derived]
     reusing = ForwardReuse(lifted_prog)  # its tables built once: tried for every adjoint
     derived = reusing(derived)
     # substitute elementwise adjoints where terms then cancel (dz = p - y); an adjoint no
@@ -202,7 +207,9 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
       product merged into a product: 2 nodes), so something folded: constants fold
       and forward values cancel (``dz1 = 0.5 / L; dX = 2 * dz1 * X`` is ``dX = X / L``;
       the forward values of ``forward`` are reused first, so ``z1[n,k] = E[n,k] / s[n]``
-      cancels against ``E[n,k] / s[n]``).
+      cancels against ``E[n,k] / s[n]``); or where this statement only renames it
+      (``dx = dr`` with ``dr = 2 * (W @ r)`` is ``dx = 2 * (W @ r)``), or scales it by a
+      constant (``dm = -dr``).
 
     An adjoint substituted everywhere is dropped by the caller. Only a small right-hand side
     is tried (at most ``_INLINE_NODES`` nodes, before and after), so the cost per statement
@@ -239,7 +246,10 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
         forms = [put, expand(put)] if isinstance(adj.rhs, Add) else [put]
         forms = [f if forward is None else forward([st.replace(f)])[0].rhs for f in forms if f is not None]
         best = min((expand_if_smaller(f) for f in forms), key=node_count)
-        if node_count(best) <= _INLINE_NODES and node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs):
+        # dx = dr, dm = -dr: the line says nothing but a constant the adjoint does not
+        alias = rhs == ref or (isinstance(rhs, Mul) and all(f == ref or isinstance(f, Const) for f in rhs.factors))
+        if node_count(best) <= _INLINE_NODES and (
+                alias or node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs)):
             rhs = best
     return rhs
 

@@ -36,6 +36,7 @@ from .forward import forward_mode, inline_statements
 from .prepare import Names, as_program, closure, output_of, parse_wrt, program_error, reuse_forward
 from .record import DerivationRecord, Reverse, Second
 from .reverse import reverse_mode
+from .symmetry import assume_facts
 
 __all__ = ["hessian", "hvp"]
 
@@ -112,6 +113,8 @@ def _hessian(prog: Program, wrt: str | Sequence[str], of: str | None, diagonal: 
     derived = [s for s in j.program.statements if s.name in j.refs or s.name == j.outputs[y]]
     final = j.outputs[y]
     bodies: dict[str, Statement] = {}
+    if prog.declared:  # finished results: written under the declared facts before substituting
+        derived = [assume_facts(s, prog.declared) for s in derived]
     derived = inline_statements(derived, {n for n in j.refs if n != final}, bodies=bodies, forward=g.forward)
     last = derived[-1]
     rhs = last.rhs

@@ -1,4 +1,9 @@
-"""Declared facts used for simplification: a symmetric input read in one orientation.
+"""Declared facts used for simplification: a symmetric input read in one orientation, and
+the rows of a one-hot input summing to one.
+
+A one-hot input (``Y[n,k] : one-hot``, the labels of a classifier) has one 1 along its
+last axis, so ``sum[k](Y[n,k])`` is 1 (:func:`one_hot_sums`): the softmax cross-entropy
+gradient ``P * sum(Y, axis=1)[:, None] / N - Y / N`` is the textbook's ``(P - Y) / N``.
 
 A program may declare an input matrix symmetric (``S[i,j] : symmetric``, see
 docs/language.md). Its values are symmetric, so ``S[j,i]`` is ``S[i,j]``, and so is
@@ -23,16 +28,18 @@ w.r.t. a symmetric ``S`` is that of the same function of a general matrix, and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
-from ..ir.expr import Expr, Index, MatFn, Tensor
-from ..ir.program import Program, Statement
+from ..ir.expr import ONE, Expr, Index, MatFn, Mul, Sum, Tensor
+from ..ir.program import Program, Statement, one_hot_inputs, symmetric_inputs
 from ..ir.traversal import map_bottom_up
 from ..primitives.functions import MATRIX_FUNCTIONS
+from ..simplify.factor import factor_common
 from ..simplify.rewrite import simplify
 from .record import DerivationRecord
 
-__all__ = ["assume_symmetry", "orient_program", "orient_statement"]
+__all__ = ["assume_facts", "assume_symmetry", "one_hot_sums", "orient_program", "orient_statement"]
 
 
 def _orientation(lhs: tuple[Index, ...]):
@@ -61,6 +68,8 @@ def _oriented(pair: tuple[Index, ...], key) -> tuple[Index, ...] | None:
 def orient_statement(st: Statement, symmetric: frozenset[str]) -> Statement:
     """``st`` with every reference to a symmetric input (and to a matrix function of one)
     in canonical orientation, simplified again if that changed anything."""
+    if not symmetric:
+        return st
     key = _orientation(st.indices)
 
     def fn(n: Expr) -> Expr:
@@ -80,13 +89,52 @@ def orient_statement(st: Statement, symmetric: frozenset[str]) -> Statement:
     return st.replace(simplify(rhs))
 
 
+def one_hot_sums(e: Expr, one_hot: frozenset[str]) -> Expr:
+    """``e`` with each sum over the last index of a one-hot input dropped where nothing else
+    in the summand reads that index: ``sum[l](Y[n,l]) * P[n,k]`` is ``P[n,k]``, and
+    ``sum[l](Y[n,l] * a[n])`` is ``a[n]`` (a row of a one-hot ``Y`` sums to 1). Shrinks the
+    tree, so applying it is one pass."""
+    def fn(n: Expr) -> Expr:
+        if not isinstance(n, Sum):
+            return n
+        factors = list(n.body.factors) if isinstance(n.body, Mul) else [n.body]
+        idx = list(n.indices)
+        for ix in n.indices:
+            hits = [k for k, f in enumerate(factors) if isinstance(f, Tensor) and f.name in one_hot
+                    and f.indices and f.indices[-1] == ix and ix not in f.indices[:-1]]
+            if len(hits) != 1:
+                continue
+            rest = factors[:hits[0]] + factors[hits[0] + 1:]
+            if any(ix in f.free for f in rest):
+                continue
+            factors, idx = rest, [i for i in idx if i != ix]
+        if len(idx) == len(n.indices):
+            return n
+        body = Mul(factors) if len(factors) > 1 else factors[0] if factors else ONE
+        return Sum(idx, body) if idx else body
+    return map_bottom_up(e, fn)
+
+
+def assume_facts(st: Statement, declared: Mapping[str, str]) -> Statement:
+    """``st`` written under the declared facts: symmetric inputs in canonical orientation
+    (:func:`orient_statement`), sums over a one-hot axis dropped (:func:`one_hot_sums`),
+    simplified again if that changed anything (and, after a sum was dropped, the factors
+    the terms share taken out: ``(P - Y) / N``)."""
+    st = orient_statement(st, symmetric_inputs(declared))
+    one_hot = one_hot_inputs(declared)
+    if one_hot:
+        rhs = one_hot_sums(st.rhs, one_hot)
+        if rhs != st.rhs:  # P / N - Y / N: the factor the terms now share taken out
+            st = st.replace(factor_common(simplify(rhs)))
+    return st
+
+
 def orient_program(prog: Program) -> Program:
-    """``prog`` with :func:`orient_statement` applied to each statement (itself when it
+    """``prog`` with :func:`assume_facts` applied to each statement (itself when it
     declares nothing)."""
-    symmetric = frozenset(prog.declared)
-    if not symmetric:
+    if not prog.declared:
         return prog
-    out = [orient_statement(s, symmetric) for s in prog.statements]
+    out = [assume_facts(s, prog.declared) for s in prog.statements]
     if all(a is b for a, b in zip(out, prog.statements)):
         return prog
     return Program(out, prog.dims, dim_names=prog.dim_names, source=prog.source, inputs=prog.inputs,

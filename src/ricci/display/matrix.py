@@ -30,7 +30,7 @@ import opt_einsum as oe
 from ..calculus.record import DerivationRecord
 from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import fresh_name, rename_bound, successors
-from ..ir.program import Statement
+from ..ir.program import Statement, symmetric_inputs
 from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import runtime
 from ..primitives.numbers import number_text
@@ -39,7 +39,7 @@ from .matrix_algebra import Eye, M, MatFunc, NoMatrixForm, T, Var, map_children,
 from .matrix_convert import no_matrix_form, statement_node
 from .matrix_render import MATRIX_WORDS, NP, SIZES, Spelling, py_name, render_latex, render_numpy, render_text
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
-from .render import statement_text
+from .render import statement_text, text_adjoints
 
 __all__ = ["MatrixLine", "MatrixView", "matrix_view"]
 
@@ -489,10 +489,19 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
     if view is None:
         jac = {name: (num, den) for name, (num, _, den) in d.refs.items()}
         sp = Spelling(d.display, d.reverse.adjoint_of, d.loss, jac)
-        lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=d.reverse.adjoint_of,
+        # ones_like(X) names a tensor the reader has: an input, a statement of the program or
+        # a printed line (not a name ricci gave a part it does not print)
+        visible = set(d.source_program.dims) | {s.name for s in d.shown}
+        like = {a: x for a, x in d.reverse.adjoint_of.items() if x in visible}
+        lines = matrix_lines(d.shown, set(d.program.dims), display=d.display, like=like,
                              dim_names=d.source_program.dim_names,
                              axes=dim_axes(d.source_program.dims, d.source_program.inputs),
-                             symmetric=frozenset(d.source_program.declared), name=sp.text)
+                             symmetric=symmetric_inputs(d.source_program.declared), name=sp.text)
+        adjoints = text_adjoints(d.adjoints(), d.refs)
+        for ln in lines:  # the index form as the derivation's text writes it
+            if not ln.helper and ln.statement is not None:
+                ln.index_text = statement_text(ln.statement, d.display.get(ln.name), reorder=True,
+                                               refs=d.refs, adjoints=adjoints, second=d.hessians)
         words = sorted(n for n in d.program.dims if sp.display.get(n, n) in MATRIX_WORDS)
         view = _VIEWS[d] = MatrixView(lines, sp, words)
     return view

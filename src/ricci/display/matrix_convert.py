@@ -447,7 +447,8 @@ def _sizes(n: M) -> bool:
 def sized_identity(n: M, names: Mapping[str, str], given: bool = False) -> M:
     """``n`` with each identity nothing beside it gives the size of written with its size
     (``names``: index -> printed size): ``dA = eye(size(i))``, ``2 * eye(size(i))``,
-    ``exp(eye(size(i)))``, while ``A + I``, ``A + 2 * I``, ``I @ v`` and ``A * I`` keep ``I``.
+    ``exp(eye(size(i)))``, while ``A + I``, ``A + 2 * I``, ``I @ v`` and ``A * I`` keep ``I``
+    (a term of a sum only where the terms NumPy adds it to first make a whole matrix).
     ``given``: the context gives the size (``n`` is a term, factor or operand beside one)."""
     def rec(c: M, ctx: bool = False) -> M:
         return sized_identity(c, names, ctx)
@@ -456,11 +457,21 @@ def sized_identity(n: M, names: Mapping[str, str], given: bool = False) -> M:
     if isinstance(n, T) and isinstance(n.x, Eye):
         return n if given else rec(n.x)  # the identity is its own transpose
     if isinstance(n, Plus):
-        ctx = given or any(_sizes(t) for _, t in n.terms)
-        return Plus(tuple((sg, rec(t, ctx and _eyeish(t))) for sg, t in n.terms), n.ndim)
-    if isinstance(n, Prod):
-        ctx = given or any(_sizes(f) for f in n.factors)
-        return Prod(n.coef, tuple(rec(f, ctx and _eyeish(f)) for f in n.factors),
+        # NumPy adds left to right: a term is sized by the whole matrix the terms before it
+        # add up to (the first by the second term); -I - s[:, None] - X would add I to a
+        # column first
+        terms = n.terms
+        alone = given and all(_eyeish(t) for _, t in terms)  # (I + 2 * I) beside a matrix
+        out = []
+        for k, (sg, t) in enumerate(terms):
+            ctx = alone or (any(_sizes(u) for _, u in terms[:k]) if k else len(terms) > 1 and _sizes(terms[1][1]))
+            out.append((sg, rec(t, ctx and _eyeish(t))))
+        return Plus(tuple(out), n.ndim)
+    if isinstance(n, Prod):  # multiplied left to right too
+        fs = n.factors
+        alone = given and all(_eyeish(f) or f.ndim == 0 for f in fs)  # 4 * s * I beside a matrix
+        return Prod(n.coef, tuple(rec(f, _eyeish(f) and (alone or (
+            any(_sizes(u) for u in fs[:k]) if k else len(fs) > 1 and _sizes(fs[1])))) for k, f in enumerate(fs)),
                     tuple(rec(f) for f in n.divisors), n.ndim)
     if isinstance(n, MatMul):
         return MatMul(rec(n.a, n.b.ndim >= 1 and not _eyeish(n.b)), rec(n.b, n.a.ndim >= 1 and not _eyeish(n.a)))

@@ -33,7 +33,7 @@ from ..ir.traversal import walk
 from .implicit_sums import is_reciprocal_factor, prepare
 from .notation import ADD, ATOM, FRAC, MUL, OPEN, POW, TEXT, UNARY, Notation, latex_equations, notation_of
 
-__all__ = ["expr_text", "head_text", "statement_text"]
+__all__ = ["expr_text", "head_text", "statement_text", "text_adjoints"]
 
 
 def _names(indices: Sequence[Index | str]) -> list[str]:
@@ -110,7 +110,8 @@ class _Printer:
             if self.adjoints and num in self.adjoints:  # d(dl/dh)/dW
                 loss, primal = self.adjoints[num]
                 inner = nt.derivative(nt.tensor(loss, ()), nt.tensor(primal, a))[0]
-                return nt.derivative(inner, nt.tensor(den, b), compound=True)[0], ATOM
+                text = nt.derivative(inner, nt.tensor(den, b), compound=True)[0]
+                return (f"({text})" if nt is TEXT else text), ATOM
             return nt.ref(nt.tensor(num, a), nt.tensor(den, b))
         if name in self.adjoints:
             loss, primal = self.adjoints[name]
@@ -334,6 +335,13 @@ def expr_text(e: Expr, lhs: Sequence[Index] = (), reorder: bool = True,
     return printer.full(e2, () if plan else _NO_PATH)[0]
 
 
+def text_adjoints(adjoints: Adjoints, refs: Mapping) -> dict:
+    """The adjoints text spells as derivatives: the numerators of Jacobians (``d(dl/dh[i])/dW[p,q]``);
+    every other adjoint keeps ricci's name (``dh``)."""
+    nums = {r[0] for r in refs.values()}
+    return {n: a for n, a in adjoints.items() if n in nums}
+
+
 def lhs_text(name: str, indices: Sequence[Index | str], *, notation: str | Notation = "text",
              adjoints: Adjoints | None = None) -> str:
     """``name[indices]`` in ``notation``; an adjoint tensor as the loss's derivative."""
@@ -353,7 +361,8 @@ def head_text(st, lhs: str | None, refs: Mapping | None, nt: Notation,
     other notations a Jacobian is spelled from ``refs`` (or from ``lhs`` when it is the
     ``dY[i,j]/dX[p,q]`` form jacobian() displays), a Hessian from ``second`` (name ->
     (loss, x, rank of x, y, diagonal)): ``∂²L/∂x_i∂x_j``."""
-    if nt is TEXT:  # as before the other notations existed: refs are not consulted
+    jac_of_adjoint = bool(refs and adjoints and st.name in refs and refs[st.name][0] in adjoints)
+    if nt is TEXT and not jac_of_adjoint:  # refs are not consulted, but d(dl/dh)/dW is one spelling
         return lhs if lhs is not None else lhs_text(st.name, st.indices, adjoints=adjoints)
     if second and st.name in second:
         loss, x, rank, y, diagonal = second[st.name]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..calculus.record import DerivationRecord
 from .matrix import matrix_view
 from .notation import latex_equations
-from .render import statement_text
+from .render import statement_text, text_adjoints
 from .steps_print import Steps
 
 __all__ = ["derivation_markdown", "derivation_text"]
@@ -20,8 +20,11 @@ __all__ = ["derivation_markdown", "derivation_text"]
 
 def derivation_text(d: DerivationRecord, notation: str = "text") -> list[str]:
     """The result, one statement per line. Text keeps ricci's names (``dX``); the other
-    notations write an adjoint as the derivative of the loss (``∂l/∂X_ik``)."""
-    adjoints = None if notation == "text" else d.adjoints()
+    notations write an adjoint as the derivative of the loss (``∂l/∂X_ik``); the Jacobian of
+    an adjoint is ``d(dl/dh[i])/dW[p,q]`` in all of them, as in the matrix view."""
+    adjoints = d.adjoints()
+    if notation == "text":  # only a Jacobian of an adjoint is spelled so: d(dl/dh[i])/dW[p,q]
+        adjoints = text_adjoints(adjoints, d.refs)
     return [statement_text(s, d.display.get(s.name), reorder=s.derived, refs=d.refs,
                            notation=notation, adjoints=adjoints, second=d.hessians)
             for s in d.shown]

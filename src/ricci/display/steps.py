@@ -35,8 +35,8 @@ from ..simplify.rewrite import simplify
 from .matrix import MatrixLine
 
 __all__ = [
-    "CHAIN_TENSOR", "DEFINITION", "DIAGONAL", "DISTRIBUTE", "EXPAND", "HESSIAN", "HVP", "MATRIX", "NAMING", "REARRANGE", "RENAME",
-    "RENAME_FREE", "REUSE", "Section", "Step", "SUBSTITUTE_JACOBIANS", "SUBSTITUTION", "TANGENT",
+    "CHAIN_TENSOR", "DEFINITION", "DIAGONAL", "DISTRIBUTE", "EXPAND", "HESSIAN", "HVP", "MATRIX", "NAMING", "ONE_HOT_RULE", "REARRANGE", "RENAME",
+    "RENAME_FREE", "REUSE", "Section", "Step", "SUBSTITUTE_JACOBIANS", "SUBSTITUTION", "SYMMETRY", "TANGENT",
     "TRANSPOSE", "depends", "expand_steps", "extend_steps", "flatten", "product_of", "simplify_steps",
     "sum_of",
 ]
@@ -68,6 +68,8 @@ REARRANGE = "rearranging"
 POWERS = "collecting powers"
 POWER_ALGEBRA = "rules of powers"
 REUSE = "reusing a forward value"
+SYMMETRY = "symmetric input (declared)"
+ONE_HOT_RULE = "one-hot input (declared)"
 EXPAND = "multiplying out"
 TRANSPOSE = "transpose"
 MATRIX_RULE = "derivative of a matrix function"

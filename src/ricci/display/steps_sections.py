@@ -21,13 +21,15 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ..calculus.record import DerivationRecord
+from ..calculus.symmetry import one_hot_sums, orient_statement
 from ..errors import RicciError
 from ..ir.expr import ONE, ZERO, Add, Deriv, Expr, Index, Mul, Sum, Tensor, Transposed
 from ..ir.indices import fresh_name, rename_bound, substitute
-from ..ir.program import ancestors, depends_on
+from ..ir.program import Statement, ancestors, depends_on, one_hot_inputs, symmetric_inputs
 from ..ir.traversal import index_names, map_bottom_up, tensor_names, tensor_refs
 from ..simplify.canonical import alpha_key
-from ..simplify.factor import expand
+from ..simplify.factor import expand, factor_common
+from ..simplify.rewrite import simplify
 from .matrix import MatrixLine, matrix_view
 from .matrix_algebra import MatMul, T, Var
 from .steps import (
@@ -40,12 +42,14 @@ from .steps import (
     HVP,
     MATRIX,
     NAMING,
+    ONE_HOT_RULE,
     REARRANGE,
     RENAME,
     RENAME_FREE,
     REUSE,
     SUBSTITUTE_JACOBIANS,
     SUBSTITUTION,
+    SYMMETRY,
     TANGENT,
     TRANSPOSE,
     Section,
@@ -177,16 +181,17 @@ def _grad_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine],
             sec.steps.append(Step(SUBSTITUTION, lhs, flatten(subst)))
             s_steps, total = simplify_steps(lhs, flatten(subst))
             extend_steps(sec.steps, s_steps, total)
-        _finish(sec, lhs, total, ds, P, matrix_lines.get(ds.name), d.forward.statements)
+        _finish(sec, lhs, total, ds, P, matrix_lines.get(ds.name), d.forward.statements, d.program.declared)
         sections.append(sec)
     b.sections = sections
     return sections
 
 
 def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
-            mline: MatrixLine | None, forward: Sequence = ()) -> None:
-    """Rename to the statement's own indices, end at the engine's statement, then the
-    transpose and the matrix form."""
+            mline: MatrixLine | None, forward: Sequence = (), declared: Mapping[str, str] | None = None) -> None:
+    """Rename to the statement's own indices, end at the engine's statement (through the
+    declared symmetry of inputs, where the engine used it), then the transpose and the
+    matrix form."""
     target = ds.indices
     final_lhs = Tensor(lhs.name, target)
     if tuple(P) != tuple(target):
@@ -194,11 +199,13 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
         sec.steps.append(Step(RENAME_FREE, final_lhs, renamed,
                               (", ".join(f"{p.name} -> {t.name}" for p, t in zip(P, target) if p != t),)))
         total = renamed
+    if declared and alpha_key(total) != alpha_key(ds.rhs):
+        total = _facts(sec, final_lhs, total, declared)
     if alpha_key(total) != alpha_key(ds.rhs):
         gone = sorted(tensor_names(total) - tensor_names(ds.rhs) - {f.name for f in forward})
         if gone:  # an adjoint substituted, and the terms multiplied out
             sec.steps.append(Step(EXPAND, final_lhs, ds.rhs,
-                                  (f"substituting {', '.join(gone)}; the terms cancel",)))
+                                  (f"substituting {', '.join(gone)}",)))
         elif _reuses(total, ds.rhs):
             sec.steps.append(Step(REUSE, final_lhs, ds.rhs))
         else:  # the engine's form is another arrangement: named for what it does
@@ -206,8 +213,9 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
             sec.steps.append(Step(rule, final_lhs, ds.rhs, why))
     elif total != ds.rhs:
         sec.steps.append(Step(RENAME, final_lhs, ds.rhs))
+    end = _facts(sec, final_lhs, ds.rhs, declared) if declared else ds.rhs  # used after substituting
     if mline is not None and mline.node is not None:
-        t = transposed_form(ds.rhs, mline)
+        t = transposed_form(end, mline)
         if t is not None:
             sec.steps.append(Step(TRANSPOSE, final_lhs, t, ("to put the summed index inside",)))
         sec.steps.append(Step(MATRIX, final_lhs, None, matrix=mline))
@@ -216,6 +224,28 @@ def _finish(sec: Section, lhs: Tensor, total: Expr, ds, P: Sequence[Index],
         note = f"no matrix form: {mline.reason}" + (
             f"; for each {', '.join(fixed)} the slice is a matrix" if fixed else "; the einsum form")
         sec.steps.append(Step(MATRIX, final_lhs, None, (note,), matrix=mline))
+
+
+def _facts(sec: Section, lhs: Tensor, e: Expr, declared: Mapping[str, str]) -> Expr:
+    """``e`` written under the declared facts (:func:`~ricci.calculus.symmetry.assume_facts`),
+    a step for each fact used: a symmetric input in the result's orientation, the sum of a
+    row of a one-hot input."""
+    st = Statement(lhs.name, lhs.indices, e)
+    oriented = orient_statement(st, symmetric_inputs(declared)).rhs
+    if oriented != e:
+        sym = sorted(n for n in symmetric_inputs(declared) if n in tensor_names(e))
+        sec.steps.append(Step(SYMMETRY, lhs, oriented, (", ".join(f"{n}[j,i] = {n}[i,j]" for n in sym),)))
+        e = oriented
+    one_hot = sorted(n for n in one_hot_inputs(declared) if n in tensor_names(e))
+    summed = simplify(one_hot_sums(e, frozenset(one_hot)))
+    if summed != e:
+        sec.steps.append(Step(ONE_HOT_RULE, lhs, summed, (", ".join(f"a row of {n} sums to 1" for n in one_hot),)))
+        e = summed
+        common = factor_common(e)
+        if common != e:
+            sec.steps.append(Step(DISTRIBUTE, lhs, common, ("taking out the common factor",)))
+            e = common
+    return e
 
 
 def _rearranged(mine: Expr, engine: Expr) -> tuple[str, tuple]:
@@ -327,7 +357,7 @@ def _jacobian_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLin
         if len(start) > 1 or (start and not isinstance(start[0], Deriv)):
             sec.steps.append(Step(CHAIN_TENSOR, lhs, begin))
         total = _expand_and_simplify(sec, lhs, begin, answers)
-        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
+        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name), declared=d.program.declared)
         sections.append(sec)
     return sections
 
@@ -368,7 +398,7 @@ def _tangent_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine
         begin = sum_of(start)
         sec.steps.append(Step(TANGENT, lhs, begin))
         total = _expand_and_simplify(sec, lhs, begin, answers)
-        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name))
+        _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(ds.name), declared=d.program.declared)
         sections.append(sec)
     return sections
 
@@ -442,7 +472,7 @@ def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]
         sec.steps.append(Step(SUBSTITUTION, lhs, body))
     s_steps, total = simplify_steps(lhs, body)
     extend_steps(sec.steps, s_steps, total)
-    _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(out))
+    _finish(sec, lhs, total, ds, ds.indices, matrix_lines.get(out), declared=d.program.declared)
     sections.append(sec)
     return sections
 

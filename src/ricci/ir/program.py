@@ -10,9 +10,11 @@ Invariants of a :class:`Program`:
   axis; every :class:`~ricci.ir.expr.Index` in the program carries one of these labels
   (or a label of its own, whose size must then be given by the caller).
 
-* ``declared[name]`` is a fact about an input matrix (``S[i,j] : symmetric``): one of
-  :data:`SYMMETRIC` and :data:`SPD`, for inputs of rank 2 whose two axes have one dim;
-  the declarations are part of the program (its equality, its printed text).
+* ``declared[name]`` is a fact about an input (``S[i,j] : symmetric``): one of
+  :data:`SYMMETRIC` and :data:`SPD`, for inputs of rank 2 whose two axes have one dim, or
+  :data:`ONE_HOT` (``Y[n,k] : one-hot``: entries 0 or 1, one 1 along the last axis, so a
+  sum over the last axis is 1), for inputs of rank 1 or more; the declarations are part of
+  the program (its equality, its printed text).
 
 Derived programs (gradients, Jacobians) are Programs too, so they can be printed,
 compiled and differentiated again.
@@ -28,14 +30,28 @@ from . import printing
 from .expr import Expr, Index, Tensor
 from .traversal import tensor_refs
 
-__all__ = ["FACTS", "SPD", "SYMMETRIC", "Program", "Statement", "ancestors", "declaration_lines",
+__all__ = ["FACTS", "ONE_HOT", "SPD", "SYMMETRIC", "SYMMETRIC_FACTS", "Program", "one_hot_inputs",
+           "symmetric_inputs", "Statement", "ancestors", "declaration_lines",
            "depends_on"]
 
-#: the facts a declaration may state about an input matrix
+#: the facts a declaration may state about an input
 SYMMETRIC = "symmetric"
 SPD = "symmetric positive definite"
+ONE_HOT = "one-hot"
 #: how a declaration may spell each fact (``S[i,j] : spd``) -> the fact
-FACTS: dict[str, str] = {SYMMETRIC: SYMMETRIC, SPD: SPD, "spd": SPD}
+FACTS: dict[str, str] = {SYMMETRIC: SYMMETRIC, SPD: SPD, "spd": SPD, ONE_HOT: ONE_HOT, "onehot": ONE_HOT}
+#: the facts about a square matrix (its two axes have one size; it equals its transpose)
+SYMMETRIC_FACTS = frozenset({SYMMETRIC, SPD})
+
+
+def symmetric_inputs(declared: Mapping[str, str]) -> frozenset[str]:
+    """The inputs ``declared`` says are symmetric (symmetric or SPD)."""
+    return frozenset(n for n, f in declared.items() if f in SYMMETRIC_FACTS)
+
+
+def one_hot_inputs(declared: Mapping[str, str]) -> frozenset[str]:
+    """The inputs ``declared`` says are one-hot along their last axis."""
+    return frozenset(n for n, f in declared.items() if f == ONE_HOT)
 
 
 class Statement:
@@ -175,7 +191,9 @@ class Program:
 
 def declaration_lines(prog: Program) -> list[str]:
     """The program's declarations as ricci text, one a line (``S[i,j] : symmetric``)."""
-    return [f"{name}[i,j] : {fact}" for name, fact in prog.declared.items()]
+    letters = "ijklmnopq"
+    return [f"{name}[{','.join(letters[:len(prog.dims.get(name, ())) or 2])}] : {fact}"
+            for name, fact in prog.declared.items()]
 
 
 def depends_on(prog: Program, roots: Iterable[str]) -> set[str]:

@@ -330,6 +330,11 @@ class Parser:
         while self.tok.kind == "NAME":
             w = self.take()
             words.append(Name(w.text, w.span))
+            if self.at("OP", "-") and self.toks[self.pos + 1].kind == "NAME":  # one-hot
+                self.take()
+                w2 = self.take()
+                words[-1] = Name(f"{w.text}-{w2.text}", Span(w.span.line, w.span.column,
+                                                             w2.span.column + w2.span.length - w.span.column))
         if self.tok.kind not in ("NEWLINE", "EOF"):
             raise self.error(f"expected a property such as 'symmetric' after ':', found {_describe(self.tok)}",
                              hint="a declaration is one line: S[i,j] : symmetric")

@@ -43,7 +43,7 @@ from ..ir.expr import (
     Tensor,
     operand,
 )
-from ..ir.program import Program, Statement
+from ..ir.program import ONE_HOT, Program, Statement, symmetric_inputs
 from .latex import LatexParser, detect
 from .parse import Parser
 from .text import limit_hint, prepare_text
@@ -287,13 +287,21 @@ class _Builder:
             if known is None:
                 raise self.err(f"'{d.name}' is declared {d.fact} but never used", d.span,
                                hint="a declaration states a fact about an input the program reads")
-            if len(d.indices) != 2 or known[0] != 2:
+            if d.fact == ONE_HOT:
+                if not d.indices or len(d.indices) != known[0]:
+                    raise self.err(f"'{d.name}' has {_plural(known[0])} where it is used, but its declaration "
+                                   f"writes {len(d.indices)}", d.span,
+                                   hint=f"declare it as it is used: {d.name}[{','.join('nkij'[:max(known[0], 1)])}]"
+                                        f" : {d.fact} (one 1 along the last index)")
+            elif len(d.indices) != 2 or known[0] != 2:
                 rank = known[0] if len(d.indices) == 2 else len(d.indices)
                 raise self.err(f"only a matrix can be {d.fact}, but '{d.name}' has {_plural(rank)}",
                                d.span, hint=f"declare a tensor with 2 indices: {d.name}[i,j] : {d.fact}")
-            if d.indices[0].name == d.indices[1].name:
-                raise self.err(f"the declaration of '{d.name}' repeats index '{d.indices[0].name}'",
-                               d.indices[1].span, hint=f"write two indices: {d.name}[i,j] : {d.fact}")
+            names = [ix.name for ix in d.indices]
+            if len(set(names)) != len(names):
+                k = next(k for k, n in enumerate(names) if n in names[:k])
+                raise self.err(f"the declaration of '{d.name}' repeats index '{names[k]}'",
+                               d.indices[k].span, hint=f"write distinct indices: {d.name}[i,j] : {d.fact}")
             seen = first.get(d.name)
             if seen is not None and seen.fact != d.fact:
                 raise self.err(f"'{d.name}' is declared {d.fact} here but {seen.fact} on line {seen.span.line}",
@@ -344,7 +352,7 @@ class _Builder:
                 for n in m.indices:
                     tie(own, n.name, rows)
             slots.append(own)
-        for name in self.declared:  # a declared matrix is square: its two axes have one size
+        for name in symmetric_inputs(self.declared):  # a symmetric matrix is square: one size
             ra, rb = find(axis[name]), find(axis[name] + 1)
             if ra != rb:
                 parent[rb] = ra

@@ -29,12 +29,12 @@ from ..codegen.binding import all_dims
 from ..derivation import Derivation, grad
 from ..errors import RicciError
 from ..ir.expr import Call, MatFn
-from ..ir.program import SPD, Program
+from ..ir.program import ONE_HOT, SPD, Program
 from ..ir.traversal import index_occurrences, walk
 from ..primitives.functions import FUNCTIONS
 from .evaluate import evaluate
 
-__all__ = ["CheckReport", "check", "declared_matrix"]
+__all__ = ["CheckReport", "check", "declared_array", "declared_matrix"]
 
 #: default sizes given to dims the caller does not size: distinct, so that a transposed
 #: axis cannot go unnoticed
@@ -129,6 +129,17 @@ def declared_matrix(rng: np.random.Generator, n: int, fact: str, positive: bool 
     if fact == SPD:
         return a @ a.T + n * np.eye(n)
     return (a + a.T) / 2
+
+
+def declared_array(rng: np.random.Generator, shape: tuple[int, ...], fact: str,
+                   positive: bool = False) -> np.ndarray:
+    """A random array with the fact a program declares about it: one-hot along the last
+    axis (each row a random unit vector of 0s and one 1), or a symmetric (positive definite)
+    matrix (:func:`declared_matrix`)."""
+    if fact == ONE_HOT:
+        hot = rng.integers(0, shape[-1], size=shape[:-1])
+        return (np.arange(shape[-1]) == hot[..., None]).astype(float)
+    return declared_matrix(rng, shape[0], fact, positive)
 
 
 def _check_budget(program: Program, forward: Program, dim_size: Mapping[str, int]) -> None:
@@ -240,9 +251,9 @@ def check(program: Program | str, wrt: str | Sequence[str], sizes: Mapping[str, 
         arrays = {}
         for name in d.inputs:
             shape = tuple(dim_size[x] for x in dp.dims[name])
-            if name in declared:  # symmetric values: the results assume them
+            if name in declared:  # values with the declared fact: the results assume it
                 fact = SPD if name in operands else declared[name]
-                arrays[name] = declared_matrix(rng, shape[0], fact, positive)
+                arrays[name] = declared_array(rng, shape, fact, positive)
             elif name in operands:
                 arrays[name] = _well_conditioned(rng, shape[0])
             elif positive and name != d.seed:
