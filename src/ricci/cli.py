@@ -12,7 +12,8 @@
 
 FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
 PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
-notation or in LaTeX (``y_{ij} = x_{ik} a_{kj}``; detected, or ``--syntax latex``).
+notation, in LaTeX (``y_{ij} = x_{ik} a_{kj}``) or in matrix notation (``X: [n, d]; w: [d];
+L = sum((X @ w)**2)``); detected, or ``--syntax latex`` / ``--syntax matrix``.
 Errors are printed as one ``ricci: error:`` message (with a caret block for an error in
 the program text), never a traceback; see :func:`main` for the exit statuses.
 """
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("program")
     pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
     for sp in (g, j, h, hv, c, pa):
-        sp.add_argument("--syntax", choices=["auto", "ricci", "latex"], default="auto",
+        sp.add_argument("--syntax", choices=["auto", "ricci", "latex", "matrix"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
     return p
 

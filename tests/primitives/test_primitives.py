@@ -229,6 +229,8 @@ ALLOWED = {
     ("display/notation.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
     ("display/matrix_algebra.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",
     ("syntax/latex_tables.py", "sqrt"): "LaTeX's \\sqrt[n]{x} (an n-th root) is refused with its own hint",
+    ("syntax/matrix_input.py", "exp"): "softmax(Z, axis=k) of matrix notation is read as exp(Z) / a sum of exp(Z)",
+    ("syntax/matrix_input.py", "log"): "... and log_softmax(Z, axis=k) as Z - log of that sum",
     ("syntax/latex_tables.py", "log"): "the hint for \\prod suggests a sum of logs, written as a user writes it",
 }
 

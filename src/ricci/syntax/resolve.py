@@ -45,6 +45,7 @@ from ..ir.expr import (
 )
 from ..ir.program import ONE_HOT, Program, Statement, symmetric_inputs
 from .latex import LatexParser, detect
+from .matrix_input import looks_like_matrix, read_matrix
 from .parse import Parser
 from .text import limit_hint, prepare_text
 from .tree import (
@@ -74,17 +75,21 @@ def parse(text: str, syntax: str = "ricci") -> Program:
     """Parse program text into a :class:`~ricci.ir.program.Program`.
 
     ``syntax`` is ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
-    ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md) or ``"auto"``, which
-    reads the text as LaTeX when :func:`.latex.looks_like_latex` says so. Both
-    syntaxes build the same syntax tree, so the index rule and every later check are shared,
+    ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md), ``"matrix"``
+    (``X: [n, d]; w: [d]; y = X @ w``, see docs/matrix-input.md) or ``"auto"``, which reads
+    the text as matrix notation when :func:`.matrix_input.looks_like_matrix` says so (shape
+    declarations, ``@`` or ``.T``), else as LaTeX when :func:`.latex.looks_like_latex` says
+    so. All syntaxes build the same syntax tree, so the index rule and every later check are shared,
     and errors point into the text as written.
     """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    validate.choice(syntax, ("ricci", "latex", "auto"), "syntax")
+    validate.choice(syntax, ("ricci", "latex", "matrix", "auto"), "syntax")
     text = prepare_text(text)
     with gc_paused():
         stmts: list[StmtA] | None = None
+        if syntax == "auto" and looks_like_matrix(text):
+            syntax = "matrix"
         if syntax == "auto":
             syntax, stmts, error = detect(text)
             if error is not None:
@@ -95,6 +100,8 @@ def parse(text: str, syntax: str = "ricci") -> Program:
                 reader = Parser(text)
                 stmts = reader.program()
                 decls = reader.declarations
+            elif syntax == "matrix":
+                stmts, decls = read_matrix(text)
             else:
                 stmts = LatexParser(text).program()
         if not stmts:
