@@ -18,7 +18,7 @@ from ricci.primitives.functions import FUNCTIONS
 from ricci.syntax.matrix_input import MT, MCall, MName, MNum, MOp, MUnary, looks_like_matrix, parse_matrix
 from ricci.verify.evaluate import evaluate
 
-SIZES = {"n": 5, "d": 3, "m": 4, "k": 4, "h": 2}
+SIZES = {"n": 5, "d": 3, "m": 4, "k": 4, "h": 2, "b": 2, "i": 3, "j": 4, "e": 3, "f": 2}
 
 # (matrix text, its translation, wrt, the last statement written in torch)
 CASES = {
@@ -78,6 +78,13 @@ CASES = {
         "x: [n]\nX: [n, d]\nc: scalar\nL = np.sum(torch.exp(x @ X / c) - 2 ^ -x.T @ X)",
         "L = sum[d](exp((x[n] * X[n,d]) / c) - sum[n1](2^(-x[n1]) * X[n1,d]))",
         ["x", "X", "c"], lambda x, X, c: (torch.exp(x @ X / c) - 2 ** -x @ X).sum()),
+    "batched_attention": (
+        "Q: [b, i, e]\nK: [b, j, e]\nV: [b, j, f]\nx: [e]\n"
+        "S = softmax(Q @ K.mT / e ** 0.5, axis=-1)\nO = S @ V\nL = sum(O ** 2) + sum(Q @ x)",
+        "S[b,i,j] = exp((Q[b,i,e] * K[b,j,e]) / size(e)^0.5) / sum[j1](exp((Q[b,i,e1] * K[b,j1,e1]) / size(e)^0.5))\n"
+        "O[b,i,f] = S[b,i,j] * V[b,j,f]\nL = sum[b,i,f](O[b,i,f]^2) + sum[b1,i1](Q[b1,i1,e] * x[e])",
+        ["Q", "K", "V", "x"],
+        lambda Q, K, V, x: ((torch.softmax(Q @ K.mT / Q.shape[-1] ** 0.5, dim=-1) @ V) ** 2).sum() + (Q @ x).sum()),
     "inverse_solve": (
         "A: [d, d]\nb: [d]\nx = inv(A) @ b\nL = sum(x**2)",
         "x[d] = inv(A)[d,d1] * b[d1]\nL = sum[d](x[d]^2)",
@@ -130,7 +137,7 @@ def test_gradient_against_torch(case):
         np.testing.assert_allclose(out[w], ts[w].grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-_DOC_DECLS = "X: [n, d]\nW: [d, m]\nw: [d]\nv: [n]\nu: [d]\nb: [m]\nA: [d, d]\nS: [d, d]\nZ: [n, k]\nx: [d]\n"
+_DOC_DECLS = "Q: [b, i, e]\nK: [b, j, e]\nX: [n, d]\nW: [d, m]\nw: [d]\nv: [n]\nu: [d]\nb: [m]\nA: [d, d]\nS: [d, d]\nZ: [n, k]\nx: [d]\n"
 #: the table of docs/matrix-input.md
 CONSTRUCTS = [
     ("Y = X @ W", "Y[n,m] = X[n,d] * W[d,m]"),
@@ -138,6 +145,8 @@ CONSTRUCTS = [
     ("y = v @ X", "y[d] = v[n] * X[n,d]"),
     ("s = u @ w", "s = u[d] * w[d]"),
     ("Y = X.T", "Y[d,n] = X[n,d]"),
+    ("Y = K.mT", "Y[b,e,j] = K[b,j,e]"),
+    ("S = Q @ K.mT", "S[b,i,j] = Q[b,i,e] * K[b,j,e]"),
     ("Y = X @ W + b", "Y[n,m] = X[n,d] * W[d,m] + b[m]"),
     ("y = x ** 2", "y[d] = x[d]^2"),
     ("y = -x**2", "y[d] = -x[d]^2"),
@@ -210,7 +219,7 @@ ERRORS = [
      "did you mean X.T @ w?"),
     ("A: [n, d]\nB: [n, d]\nC = A @ B", "A @ B: A is [n, d] but B is [n, d]; the inner dims d and n differ", 3, 5,
      "did you mean A.T @ B?"),
-    ("X: [n, d]\nv: [n]\nc = X - v", "X - v: X is [n, d] but v is [n]; the dims n and d would be paired", 3, 5,
+    ("X: [n, d]\nv: [n]\nc = X - v", "X - v: X is [n, d] but v is [n]; the dims d and n would be paired", 3, 5,
      "(X.T - v).T"),
     ("X: [n, d]\nc = X @ 2", "X @ 2: 2 is a scalar", 2, 5, "scale with *"),
     ("X: [n, d]\ny = X @ v", "'v' is not declared", 2, 9, "v: [d] (a vector)"),
@@ -231,8 +240,16 @@ ERRORS = [
     ("x: [d]\nexp = x", "'exp' is reserved", 2, 1, None),
     ("n: [n]\ny = n", "'n' is both a dim and a tensor", 1, 1, None),
     ("x: [d]\ny = outer(x, 2)", "outer takes two vectors, but 2 is a scalar", 2, 5, None),
-    ("A: [n, d, m]\nB: [m, k]\ny = A @ B", "A @ B: A is [n, d, m]; @ of more than two axes", 3, 5, "index notation"),
     ("x: [d]\ny = x +", "expected an operand", 2, 8, None),
+    ("x: [d]\ny = x.mT", "x.mT: x is [d]; .mT swaps the last two axes", 2, 5, None),
+    ("A: [b, n, d]\nB: [c, d, m]\ny = A @ B", "A @ B: A is [b, n, d] but B is [c, d, m]; the batch dims b and c",
+     3, 5, "batch axes pair"),
+    ("X: [n, d]\ny = X.shape", "'.shape' is not supported", 2, 6, "only .T"),
+    ("X: [n, d]\ny = sum(X, axis=0, dim=1)", "the axis of sum is given twice", 2, 20, None),
+    ("X: [n, d]\ny = sum(X, axis=0, 1)", "a positional argument after axis=", 2, 20, None),
+    ("X: [n, d]\ny = sum(X, X)", "sum takes 1 argument, not 2", 2, 5, None),
+    ("X: [n, d]\ny = mean(exp)", "'exp' is a function", 2, 10, None),
+    ("X: [n, d]\ny = X @ w\nw: [q]", "X @ w: X is [n, d] but w is [q]; the inner dims d and q differ", 2, 5, None),
     ("x: [d]\ny = np.foo(x)", "unknown function 'foo'", 2, 5, None),
 ]
 
@@ -252,6 +269,21 @@ def test_errors(text, message, line, column, hint):
 def test_declarations_alone_are_no_program():
     with pytest.raises(ricci.RicciError, match="no statement"):
         ricci.parse("X: [n, d]", syntax="auto")
+
+
+_SOUP = ["X", "w", "n", "@", ".T", "+", "-", "*", "**", "(", ")", "[", "]", ",", ":", "=", "2", "sum(", "axis=0",
+         "softmax(", "inv(", "diag(", "outer(", "norm(", "exp(", "np.", "linalg.", "\n", ";", " ", "scalar", "spd",
+         "one-hot", "y", ".", "keepdims=1", "(0,1)", "1e400", "·"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SOUP), max_size=14), st.booleans())
+def test_any_text_gives_a_program_or_a_ricci_error(tokens, declared):
+    text = ("X: [n, d]\nw: [d]\ny: [n]\n" if declared else "") + "L = " + "".join(tokens)
+    try:
+        ricci.parse(text, syntax="matrix")
+    except ricci.RicciError as e:
+        assert e.span is None or e.span.line >= 1
 
 
 def test_limits():
@@ -281,7 +313,8 @@ def _np_eval(e, env: dict[str, np.ndarray], sizes: dict[str, int]) -> np.ndarray
     if isinstance(e, MUnary):
         return -_np_eval(e.x, env, sizes)
     if isinstance(e, MT):
-        return _np_eval(e.x, env, sizes).T
+        x = _np_eval(e.x, env, sizes)
+        return np.swapaxes(x, -1, -2) if e.last else x.T
     if isinstance(e, MOp):
         a, b = _np_eval(e.a, env, sizes), _np_eval(e.b, env, sizes)
         return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,

@@ -110,11 +110,13 @@ class MOp:
 
 @dataclass(frozen=True)
 class MT:
-    """``x.T``: the axes reversed (a no-op on a vector, as in NumPy)."""
+    """``x.T``: the axes reversed (a no-op on a vector, as in NumPy); ``x.mT`` (``last``):
+    the last two swapped (PyTorch's batched matrix transpose)."""
 
     x: MExpr
     lo: int
     hi: int
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,14 +391,14 @@ class _Parser:
             if self.at("."):
                 dot = self.take()
                 attr = self.tok
-                if attr.kind == "NAME" and attr.text == "T":
+                if attr.kind == "NAME" and attr.text in ("T", "mT"):
                     self.take()
-                    x = MT(x, x.lo, attr.hi)
+                    x = MT(x, x.lo, attr.hi, attr.text == "mT")
                     continue
                 what = f"'.{attr.text}'" if attr.kind == "NAME" else "'.'"
                 hint = (f"write {attr.text}(...) as a function: {attr.text}(X, axis=0)"
                         if attr.text in MATRIX_FORMS or attr.text in FUNCTIONS else
-                        "only .T (the transpose) is read after an operand")
+                        "only .T (the transpose) and .mT (of the last two axes) are read after an operand")
                 raise self.t.error(f"{what} is not supported in matrix notation", dot.lo, attr.hi, hint)
             if self.at("["):
                 raise self.error("indexing and slicing (X[0], X[:, None]) are not supported in matrix notation",
@@ -463,6 +465,8 @@ class _Parser:
                     raise self.error(f"{fn}(..., {kw.text}=...) is not supported", kw,
                                      hint="only axis= (or dim=) is read; keepdims is not needed: "
                                           "broadcasting pairs axes by dim name")
+                if axes is not None:
+                    raise self.error(f"the axis of {fn} is given twice", kw)
                 axes = self.axes()
             else:
                 if axes is not None:
@@ -538,7 +542,13 @@ class _Shapes:
         if isinstance(e, MUnary):
             return self.shape(e.x)
         if isinstance(e, MT):
-            return tuple(reversed(self.shape(e.x)))
+            s = self.shape(e.x)
+            if not e.last:
+                return s[::-1]
+            if len(s) < 2:
+                raise self.t.error(f"{self.q(e.x)}.mT: {self.q(e.x)} is {_shape_text(s)}; .mT swaps the last two "
+                                   f"axes of a matrix", e.lo, e.hi)
+            return s[:-2] + (s[-1], s[-2])
         if isinstance(e, MOp):
             return self.op(e)
         return self.call(e)
@@ -556,25 +566,29 @@ class _Shapes:
                         why += (f"; to pair {_shape_text(short)} with the leading axes, transpose: "
                                  f"({qa if a == long_ else qb}.T {e.op} {qb if a == long_ else qa}).T")
                     raise self.t.error(f"{whole}: {qa} is {_shape_text(a)} but {qb} is {_shape_text(b)}; "
-                                       f"the dims {x} and {y} would be paired", e.lo, e.hi, why)
+                                       f"the dims {_pair(x, y, a, b)} would be paired", e.lo, e.hi, why)
             return long_
         for s, q in ((a, qa), (b, qb)):
             if not s:
                 raise self.t.error(f"{whole}: {q} is a scalar; @ takes vectors and matrices", e.lo, e.hi,
                                    hint=f"scale with *: {qa} * {qb}")
-            if len(s) > 2:
-                raise self.t.error(f"{whole}: {q} is {_shape_text(s)}; @ of more than two axes is not "
-                                   f"supported", e.lo, e.hi, hint="write the batched product in ricci's "
-                                   "index notation")
-        if a[-1] != b[0]:
+        ba, row, ka = _matmul_left(a)
+        bb, kb, col = _matmul_right(b)
+        if ka != kb:
             hint = None
-            if len(a) == 2 and a[0] == b[0]:
+            if len(a) == 2 and a[0] == kb:
                 hint = f"did you mean {qa}.T @ {qb}?"
-            elif len(b) == 2 and a[-1] == b[1]:
+            elif len(b) == 2 and ka == b[1]:
                 hint = f"did you mean {qa} @ {qb}.T?"
             raise self.t.error(f"{whole}: {qa} is {_shape_text(a)} but {qb} is {_shape_text(b)}; "
-                               f"the inner dims {a[-1]} and {b[0]} differ", e.lo, e.hi, hint)
-        return a[:-1] + b[1:]
+                               f"the inner dims {ka} and {kb} differ", e.lo, e.hi, hint)
+        short, long_ = (ba, bb) if len(ba) <= len(bb) else (bb, ba)
+        for x, y in zip(reversed(short), reversed(long_)):
+            if x != y:
+                raise self.t.error(f"{whole}: {qa} is {_shape_text(a)} but {qb} is {_shape_text(b)}; the batch "
+                                   f"dims {_pair(x, y, ba, bb)} would be paired", e.lo, e.hi,
+                                   hint="batch axes pair from the right by dim name, as NumPy's matmul does")
+        return long_ + row + col
 
     def call(self, e: MCall) -> tuple[str, ...]:
         fn = e.fn
@@ -636,6 +650,21 @@ class _Shapes:
         if len(set(out)) != len(out):
             raise self.t.error("an axis is given twice", e.lo, e.hi)
         return tuple(out)
+
+
+def _pair(x: str, y: str, a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    """``x and y``, dims of the shorter and the longer of ``a`` and ``b``, in the order of ``a``, ``b``."""
+    return f"{x} and {y}" if len(a) <= len(b) else f"{y} and {x}"
+
+
+def _matmul_left(a: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """The batch dims, the row dim (none for a vector) and the inner dim of ``a`` in ``a @ b``."""
+    return a[:-2], a[-2:-1], a[-1]
+
+
+def _matmul_right(b: tuple[str, ...]) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The batch dims, the inner dim and the column dim (none for a vector) of ``b`` in ``a @ b``."""
+    return (b[:-2], b[-2], b[-1:]) if len(b) >= 2 else ((), b[0], ())
 
 
 def parse_matrix(text: str) -> MatrixProgram:
@@ -745,7 +774,7 @@ class _Translator:
         if isinstance(e, MUnary):
             return NegA(self.emit(e.x, out), sp)
         if isinstance(e, MT):
-            return self.emit(e.x, tuple(reversed(out)))
+            return self.emit(e.x, out[:-2] + (out[-1], out[-2]) if e.last else out[::-1])
         if isinstance(e, MOp):
             return self.op(e, out)
         return self.call(e, out)
@@ -763,10 +792,12 @@ class _Translator:
             return ProdA([(False, self.part(e.a, out)), (e.op == "/", self.part(e.b, out))])
         if e.op == "^":
             return PowA(self.part(e.a, out), self.part(e.b, out), sp)
-        a = self.of[id(e.a)]
-        k = self.fresh(a[-1])
-        left = out[:len(a) - 1] + (k,)
-        right = (k,) + out[len(a) - 1:]
+        ba, row, ka = _matmul_left(self.of[id(e.a)])
+        bb, _, col = _matmul_right(self.of[id(e.b)])
+        nb = len(out) - len(row) - len(col)
+        k = self.fresh(ka)
+        left = out[nb - len(ba):nb] + out[nb:nb + len(row)] + (k,)
+        right = out[nb - len(bb):nb] + (k,) + out[nb + len(row):]
         return self.sum([k], ProdA([(False, self.emit(e.a, left)), (False, self.emit(e.b, right))]), sp)
 
     def sum(self, idx: list[str], body: Node, sp: Span) -> Node:
