@@ -137,7 +137,7 @@ def test_gradient_against_torch(case):
         np.testing.assert_allclose(out[w], ts[w].grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-_DOC_DECLS = "Q: [b, i, e]\nK: [b, j, e]\nX: [n, d]\nW: [d, m]\nw: [d]\nv: [n]\nu: [d]\nb: [m]\nA: [d, d]\nS: [d, d]\nZ: [n, k]\nx: [d]\n"
+_DOC_DECLS = "Q: [h, i, e]\nK: [h, j, e]\nX: [n, d]\nW: [d, m]\nw: [d]\nv: [n]\nu: [d]\nb: [m]\nA: [d, d]\nS: [d, d]\nZ: [n, k]\nx: [d]\n"
 #: the table of docs/matrix-input.md
 CONSTRUCTS = [
     ("Y = X @ W", "Y[n,m] = X[n,d] * W[d,m]"),
@@ -145,8 +145,8 @@ CONSTRUCTS = [
     ("y = v @ X", "y[d] = v[n] * X[n,d]"),
     ("s = u @ w", "s = u[d] * w[d]"),
     ("Y = X.T", "Y[d,n] = X[n,d]"),
-    ("Y = K.mT", "Y[b,e,j] = K[b,j,e]"),
-    ("S = Q @ K.mT", "S[b,i,j] = Q[b,i,e] * K[b,j,e]"),
+    ("Y = K.mT", "Y[h,e,j] = K[h,j,e]"),
+    ("A2 = Q @ K.mT", "A2[h,i,j] = Q[h,i,e] * K[h,j,e]"),
     ("Y = X @ W + b", "Y[n,m] = X[n,d] * W[d,m] + b[m]"),
     ("y = x ** 2", "y[d] = x[d]^2"),
     ("y = -x**2", "y[d] = -x[d]^2"),
