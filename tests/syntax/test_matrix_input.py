@@ -241,6 +241,7 @@ ERRORS = [
     ("n: [n]\ny = n", "'n' is both a dim and a tensor", 1, 1, None),
     ("x: [d]\ny = outer(x, 2)", "outer takes two vectors, but 2 is a scalar", 2, 5, None),
     ("x: [d]\ny = x +", "expected an operand", 2, 8, None),
+    ("X: [n, d]\ny = X ** 2.T", "'.T' of the number 2", 2, 10, "(x ** 2).T"),
     ("x: [d]\ny = x.mT", "x.mT: x is [d]; .mT swaps the last two axes", 2, 5, None),
     ("A: [b, n, d]\nB: [c, d, m]\ny = A @ B", "A @ B: A is [b, n, d] but B is [c, d, m]; the batch dims b and c",
      3, 5, "batch axes pair"),
@@ -339,7 +340,8 @@ def _np_eval(e, env: dict[str, np.ndarray], sizes: dict[str, int]) -> np.ndarray
         ax = (e.axes or (-1,))[0]
         lse = np.log(np.sum(np.exp(x), axis=ax, keepdims=True))
         return np.exp(x - lse) if e.fn == "softmax" else x - lse
-    return {"trace": np.trace, "det": np.linalg.det, "inv": np.linalg.inv}[e.fn](x)
+    return {"trace": np.trace, "det": np.linalg.det, "inv": np.linalg.inv,
+            "logdet": lambda a: np.linalg.slogdet(a)[1]}[e.fn](x)
 
 
 _SHAPES = {"A": ("n", "d"), "B": ("d", "m"), "C": ("n", "m"), "S": ("d", "d"), "x": ("d",), "y": ("n",),
@@ -353,7 +355,8 @@ def _expr(draw, shape: tuple[str, ...], depth: int = 0) -> str:
     leaves = [n for n, s in _SHAPES.items() if s == shape]
     if not shape:
         leaves += ["2", "0.5"]
-    choices = ["leaf"] if depth > 2 else ["leaf"] * (depth > 0) + ["add", "mul", "fn", "neg", "T", "matmul", "reduce", "pow"]
+    choices = ["leaf"] if depth > 2 else ["leaf"] * (depth > 0) + ["add", "mul", "fn", "neg", "T", "matmul", "reduce", "pow",
+                                                         "special"]
     kind = draw(st.sampled_from(choices))
     sub = lambda s: draw(_expr(s, depth + 1))  # noqa: E731
     if kind == "leaf" or (kind == "T" and len(shape) != 2):
@@ -373,9 +376,26 @@ def _expr(draw, shape: tuple[str, ...], depth: int = 0) -> str:
     if kind == "neg":
         return f"-{sub(shape)}"
     if kind == "T":
-        return f"{sub(shape[::-1])}.T"
+        return f"({sub(shape[::-1])}).T"
     if kind == "pow":
         return f"({sub(shape)}) ** 2"
+    if kind == "special":  # each option drawn only when chosen
+        options: list = []
+        if not shape:
+            options += [lambda: f"norm({sub(('n', 'd'))})", lambda: f"trace({sub(('d', 'd'))})",
+                        lambda: f"det({sub(('d', 'd'))} / 4)", lambda: "logdet(S)"]
+        if shape == ("d", "d"):
+            options += [lambda: f"diag({sub(('d',))})", lambda: f"outer({sub(('d',))}, {sub(('d',))})",
+                        lambda: "inv(S)"]
+        if len(shape) == 2 and shape != ("d", "d"):
+            options += [lambda: f"outer({sub(shape[:1])}, {sub(shape[1:])})"]
+        if shape == ("d",):
+            options += [lambda: f"diag({sub(('d', 'd'))})"]
+        if shape:
+            fn = draw(st.sampled_from(["softmax", "log_softmax"]))
+            axis = draw(st.integers(-len(shape), len(shape) - 1))
+            options += [lambda: f"{fn}({sub(shape)} / 4, axis={axis})"]
+        return draw(st.sampled_from(options))()
     if kind == "reduce":
         if len(shape) >= 2:
             return sub(shape)
@@ -395,7 +415,7 @@ def _expr(draw, shape: tuple[str, ...], depth: int = 0) -> str:
     return f"({sub(left)} @ {sub(right)})"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([(), ("d",), ("n", "d"), ("d", "m")]).flatmap(_expr))
 def test_random_expressions_against_numpy(expr):
     text = _DECLS + f"R = {expr}\n"
@@ -404,6 +424,7 @@ def test_random_expressions_against_numpy(expr):
     rng = np.random.default_rng(1)
     env = {n: rng.standard_normal(tuple(SIZES[x] for x in s)) if s else np.float64(1.5)
            for n, s in _SHAPES.items()}
+    env["S"] = env["S"] @ env["S"].T + 3 * np.eye(SIZES["d"])  # well conditioned, positive determinant
     want = _np_eval(p.stmts[-1].rhs, env, SIZES)
     used = {k: v for k, v in env.items() if k in program.inputs}
     got = evaluate(program, used)["R"]

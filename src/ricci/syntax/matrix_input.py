@@ -392,6 +392,9 @@ class _Parser:
                 dot = self.take()
                 attr = self.tok
                 if attr.kind == "NAME" and attr.text in ("T", "mT"):
+                    if isinstance(x, MNum):
+                        raise self.t.error(f"'.{attr.text}' of the number {self.t.source[x.lo:x.hi]}", x.lo, attr.hi,
+                                           hint="a number has no axes; to transpose a power, write (x ** 2).T")
                     self.take()
                     x = MT(x, x.lo, attr.hi, attr.text == "mT")
                     continue
