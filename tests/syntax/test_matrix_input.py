@@ -249,6 +249,7 @@ ERRORS = [
     ("X: [n, d]\ny = sum(X, axis=0, dim=1)", "the axis of sum is given twice", 2, 20, None),
     ("X: [n, d]\ny = sum(X, axis=0, 1)", "a positional argument after axis=", 2, 20, None),
     ("X: [n, d]\ny = sum(X, X)", "sum takes 1 argument, not 2", 2, 5, None),
+    ("X: [n, d]\ny = np.sum(X, 0)", "sum takes 1 argument, not 2", 2, 5, "sum(X, axis=0)"),
     ("X: [n, d]\ny = mean(exp)", "'exp' is a function", 2, 10, None),
     ("X: [n, d]\ny = X @ w\nw: [q]", "X @ w: X is [n, d] but w is [q]; the inner dims d and q differ", 2, 5, None),
     ("x: [d]\ny = np.foo(x)", "unknown function 'foo'", 2, 5, None),

@@ -7,8 +7,9 @@
     lam: scalar
     L = sum((X @ w - y)**2) / n + lam * sum(w**2)
 
-is read as the index program ``L = sum[n1]((sum[d](X[n1,d] * w[d]) - y[n1])^2) / size(n1)
-+ lam * sum[d1](w[d1]^2)`` (the articles' method: matrix -> indices -> differentiate ->
+is read as the index program ``L = sum[n]((sum[d](X[n,d] * w[d]) - y[n])^2) / size(n) +
+lam * sum[d1](w[d1]^2)`` (printed ``L = sum[n]((X[n,d] * w[d] - y[n])^2) / size(n) + ...``
+with ricci's implicit sums; the articles' method: matrix -> indices -> differentiate ->
 matrix). :func:`parse_matrix` reads the text into a small tree of immutable nodes
 (:class:`MExpr`), checking every shape; :func:`read_matrix` translates it into the
 :mod:`.tree` nodes the ricci and LaTeX readers build, so :mod:`.resolve` applies the same
@@ -494,7 +495,10 @@ class _Parser:
         return (self.integer(),)
 
     def integer(self) -> int:
-        sign = -1 if self.at("-") and self.take() else 1
+        sign = 1
+        if self.at("-"):
+            self.take()
+            sign = -1
         tok = self.tok
         if tok.kind != "NUMBER" or not tok.text.isdigit():
             raise self.error(f"expected an axis number, found {_describe(tok)}")
@@ -597,8 +601,11 @@ class _Shapes:
         fn = e.fn
         arity = 2 if fn == "outer" else 1
         if len(e.args) != arity:
+            hint = None
+            if fn in ("sum", "mean", _SOFTMAX, _LOG_SOFTMAX) and len(e.args) == 2 and isinstance(e.args[1], MNum):
+                hint = f"write the axis by name: {fn}({self.q(e.args[0])}, axis={self.q(e.args[1])})"
             raise self.t.error(f"{fn} takes {arity} argument{'s' if arity > 1 else ''}, "
-                               f"not {len(e.args)}", e.lo, e.hi)
+                               f"not {len(e.args)}", e.lo, e.hi, hint)
         shapes = [self.shape(a) for a in e.args]
         s = shapes[0]
         q = self.q(e.args[0])
