@@ -21,13 +21,13 @@ The pipeline is the package layout, one subpackage per stage (``docs/internals.m
 
 from .bounds import Limits, limits
 from .derivation import Derivation, grad, hessian, hvp, jacobian
-from .errors import RicciError
+from .errors import RicciError, RicciWarning
 from .ir.program import Program, Statement
 from .syntax.resolve import parse
 from .verify.check import CheckReport, check
 
 __all__ = [
-    "CheckReport", "Derivation", "Limits", "Program", "RicciError", "Statement", "check", "grad",
+    "CheckReport", "Derivation", "Limits", "Program", "RicciError", "RicciWarning", "Statement", "check", "grad",
     "hessian", "hvp", "jacobian", "limits", "parse",
 ]
 __version__ = "0.1.0"

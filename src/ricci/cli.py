@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Callable, NoReturn, Sequence, TextIO
 
 from .codegen.backends import BACKENDS
 from .derivation import grad, hessian, hvp, jacobian
-from .errors import RicciError
+from .errors import RicciError, RicciWarning
 from .ir.program import Program
 from .syntax.resolve import parse
 from .verify.check import check
@@ -202,6 +203,11 @@ def _print(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
+def _warning(message, category, *_args, **_kwargs) -> None:  # noqa: ANN001 (warnings' signature)
+    _print(f"ricci: {'warning' if issubclass(category, RicciWarning) else category.__name__}: {message}",
+           sys.stderr)
+
+
 def _error(text: str) -> None:
     _print(f"ricci: error: {text}", sys.stderr)
 
@@ -212,7 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     (interrupted). Nothing but one ``ricci: error:`` message (with the caret block of an
     error in the program text) is ever printed for a failure: never a traceback."""
     try:
-        return _main(argv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", RicciWarning)
+            warnings.showwarning = _warning  # a reading that could surprise: one line, when it happens
+            return _main(argv)
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

@@ -164,7 +164,7 @@ def compile_pattern(text: str) -> P:
     """The pattern node of ``text`` (ricci notation with ``?u`` variables)."""
     src = _VAR.sub(lambda m: _PREFIX + m.group(1), text)
     try:
-        program = parse(f"{_PREFIX} = {src}")
+        program = parse(f"{_PREFIX} = {src}", syntax="ricci")
     except RicciError as err:
         raise RicciError(f"pattern {text!r}: {err}") from None
     return _compile(program.statements[-1].rhs, text)
