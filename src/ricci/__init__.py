@@ -19,6 +19,7 @@ The pipeline is the package layout, one subpackage per stage (``docs/internals.m
 (proof against autograd); :class:`~ricci.Derivation` (:mod:`ricci.derivation`) joins them.
 """
 
+from . import expressions as _expressions  # noqa: F401 - installs Program.simplify, matrix, source, compile
 from .bounds import Limits, limits
 from .derivation import Derivation, grad, hessian, hvp, jacobian
 from .errors import RicciError, RicciWarning

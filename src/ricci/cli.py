@@ -8,9 +8,14 @@
     ricci hvp PROGRAM --wrt x [--of L] [--emit FORMAT] [--steps]
     ricci check PROGRAM --wrt X [--kind grad|jacobian|hessian|diagonal|hvp] [--of Y]
                 [--sizes i=3,j=4] [--seed N] [--backend numpy|torch|jax]
-    ricci parse PROGRAM [--emit index|unicode|latex]
+    ricci parse PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
+    ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
+    ricci --version
 
-FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
+FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax;
+``--steps`` goes with a notation or markdown, not with code. Without ``--wrt``, the
+program's ``# wrt: X A`` header line names the inputs (and ``# of: Y`` the output, unless
+``--of`` is given), as the files of ``examples/`` do.
 PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
 notation or in LaTeX (``y_{ij} = x_{ik} a_{kj}``; detected, or ``--syntax latex``).
 Errors are printed as one ``ricci: error:`` message (with a caret block for an error in
@@ -20,7 +25,9 @@ the program text), never a traceback; see :func:`main` for the exit statuses.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import re
 import sys
 import warnings
 from typing import Callable, NoReturn, Sequence, TextIO
@@ -93,13 +100,17 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ricci", description="Tensor calculus in index notation: "
                                 "symbolic gradients with Kronecker deltas, checked against PyTorch.")
+    p.add_argument("--version", action="version",
+                   version=f"ricci {importlib.import_module('ricci').__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser, many: bool = True) -> None:
         sp.add_argument("program", help="a file, the program text itself, or - for stdin")
-        sp.add_argument("--wrt", nargs="+" if many else "+", required=True,
-                        help="inputs to differentiate with respect to (X, or X[k,l] to name its indices)")
-        sp.add_argument("--of", help="the output to differentiate (default: the last statement)")
+        sp.add_argument("--wrt", nargs="+" if many else "+",
+                        help="inputs to differentiate with respect to (X, or X[k,l] to name its "
+                        "indices; default: the program's '# wrt: X A' header line)")
+        sp.add_argument("--of", help="the output to differentiate (default: the program's "
+                        "'# of: Y' header line, else the last statement)")
 
     def emit(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--emit", choices=EMIT, default="index",
@@ -132,10 +143,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
     c.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (an int >= 0)")
     c.add_argument("--backend", choices=list(BACKENDS), default="numpy")
-    pa = sub.add_parser("parse", help="print the program in normalised form")
-    pa.add_argument("program")
-    pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
-    for sp in (g, j, h, hv, c, pa):
+    pa = sub.add_parser("parse", help="print the program in normalised form (or in matrix "
+                        "notation, or as code)")
+    si = sub.add_parser("simplify", help="the program simplified, without differentiating it "
+                        "(deltas eat indices; statements holding a delta substituted)")
+    for sp in (pa, si):
+        sp.add_argument("program", help="a file, the program text itself, or - for stdin")
+        sp.add_argument("--emit", choices=PROGRAM_EMIT, default="index",
+                        help="index notation (default), unicode, latex, matrix notation, or "
+                        "the program as code (numpy, torch, jax)")
+    for sp in (g, j, h, hv, c, pa, si):
         sp.add_argument("--syntax", choices=["auto", "ricci", "latex"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
     return p
@@ -143,11 +160,61 @@ def _parser() -> argparse.ArgumentParser:
 
 #: what --emit prints: the notations, matrix notation, a report, or code of a backend
 EMIT = ["index", "unicode", "latex", "matrix", "markdown", *BACKENDS]
+#: what parse and simplify --emit print
+PROGRAM_EMIT = ["index", "unicode", "latex", "matrix", *BACKENDS]
+
+
+def _show_program(p: Program, emit: str) -> str:
+    if emit in BACKENDS:
+        return p.source(emit)
+    show: dict[str, Callable[[Program], str]] = {"index": str, "unicode": Program.unicode,
+                                                 "latex": Program.latex,
+                                                 "matrix": lambda q: str(q.matrix())}
+    return show[emit](p)
+
+
+_HEADER = re.compile(r"#\s*(wrt|of)\s*:(.*)")
+
+
+def _headers(text: str) -> dict[str, list[str]]:
+    """The ``# wrt: X A`` and ``# of: Y`` lines of the comment block heading ``text``."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            break
+        m = _HEADER.fullmatch(line)
+        if m:
+            out[m.group(1)] = m.group(2).split()
+    return out
+
+
+def _wrt_and_of(args: argparse.Namespace, text: str) -> tuple[list[str], str | None]:
+    """``--wrt`` and ``--of``, or else the program's header lines."""
+    head = _headers(text)
+    wrt = args.wrt or head.get("wrt")
+    if not wrt:  # a usage error (status 2), as argparse reports a missing argument
+        _Parser(prog=f"ricci {args.command}").error(
+            "--wrt is required: name the inputs (--wrt X A), or put a '# wrt: X A' line at "
+            "the top of the program")
+    of = args.of
+    if of is None and head.get("of"):
+        if len(head["of"]) != 1:
+            raise RicciError(f"the '# of:' header names {len(head['of'])} outputs; it names one")
+        of = head["of"][0]
+    return list(wrt), of
 
 
 def _show(d, emit: str, steps: bool) -> str:
     """The text a derivation prints for ``--emit`` (and ``--steps``)."""
     if emit in BACKENDS:
+        if steps:
+            raise RicciError(f"--steps shows the derivation in a notation; --emit {emit} prints "
+                             "code, which has no steps",
+                             hint="use --steps with --emit index, unicode, latex or matrix, or "
+                                  "--emit markdown --steps for a report with the steps and the code")
         return d.source(emit)
     if emit == "markdown":
         return d.markdown(steps=steps)
@@ -240,21 +307,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        program = parse(_read_program(args.program), syntax=args.syntax)
-        if args.command == "parse":
-            show: dict[str, Callable[[Program], str]] = {"index": str, "unicode": Program.unicode,
-                                                         "latex": Program.latex}
-            _print(show[args.emit](program))
+        text = _read_program(args.program)
+        if args.command in ("grad", "jacobian", "hessian", "hvp") and args.steps and args.emit in BACKENDS:
+            _show(None, args.emit, True)  # refused before any work
+        program = parse(text, syntax=args.syntax)
+        if args.command in ("parse", "simplify"):
+            _print(_show_program(program.simplify() if args.command == "simplify" else program, args.emit))
             return 0
+        wrt, of = _wrt_and_of(args, text)
         if args.command in ("grad", "jacobian", "hessian", "hvp"):
-            d = _derive(args.command, program, args.wrt, args.of, getattr(args, "diagonal", False))
+            d = _derive(args.command, program, wrt, of, getattr(args, "diagonal", False))
             _print(_show(d, args.emit, args.steps))
             return 0
         d = None
         if args.kind != "grad":
-            d = _derive({"diagonal": "hessian"}.get(args.kind, args.kind), program, args.wrt,
-                        args.of, args.kind == "diagonal")
-        report = check(program, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
+            d = _derive({"diagonal": "hessian"}.get(args.kind, args.kind), program, wrt,
+                        of, args.kind == "diagonal")
+        report = check(program, wrt, sizes=_sizes(args.sizes), of=of, seed=args.seed,
                        backend=args.backend, derivation=d, raise_on_mismatch=False)
         _print(str(report))
         return 0 if report.ok else 1
