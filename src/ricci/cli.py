@@ -11,6 +11,7 @@
     ricci parse PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
     ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
     ricci --version
+    ricci verify CLAIM [--given PROGRAM] [--wrt X] [--of L] [--syntax ...] [--seed N]
 
 FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax;
 ``--steps`` goes with a notation or markdown, not with code. Without ``--wrt``, the
@@ -38,6 +39,7 @@ from .errors import RicciError, RicciWarning
 from .ir.program import Program
 from .syntax.resolve import parse
 from .verify.check import check
+from .verify.claims import verify
 
 __all__ = ["main"]
 
@@ -152,8 +154,17 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--emit", choices=PROGRAM_EMIT, default="index",
                         help="index notation (default), unicode, latex, matrix notation, or "
                         "the program as code (numpy, torch, jax)")
-    for sp in (g, j, h, hv, c, pa, si):
-        sp.add_argument("--syntax", choices=["auto", "ricci", "latex"], default="auto",
+    v = sub.add_parser("verify", help="check a hand derivation: a chain of equalities "
+                       "(A = B = C) or a claimed derivative (dL/dW[i,j] = ...), with a diagnosis")
+    v.add_argument("program", metavar="CLAIM", help="the claim: a file, its text, or - for stdin")
+    v.add_argument("--given", help="the definitions the claim uses (a program: file or text); "
+                   "names it does not define are inputs")
+    v.add_argument("--wrt", help="the input a claimed derivative is with respect to (when the claim "
+                   "does not say)")
+    v.add_argument("--of", help="the output a claimed derivative differentiates")
+    v.add_argument("--seed", type=_seed, default=0, help="first seed of the random inputs (an int >= 0)")
+    for sp in (g, j, h, hv, c, pa, si, v):
+        sp.add_argument("--syntax", choices=["auto", "ricci", "latex", "unicode"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
     return p
 
@@ -280,8 +291,8 @@ def _error(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit status is 0 (done, check passed), 1 (an error, or
-    a check that failed), 2 (a usage error), 3 (a bug in ricci: an internal error) or 130
+    """Run the command line; the exit status is 0 (done, check passed, every equality of
+    ``verify`` holds), 1 (an error, a check that failed, or an equality that does not hold), 2 (a usage error), 3 (a bug in ricci: an internal error) or 130
     (interrupted). Nothing but one ``ricci: error:`` message (with the caret block of an
     error in the program text) is ever printed for a failure: never a traceback."""
     try:
@@ -307,6 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "verify":
+            given = _read_program(args.given) if args.given is not None else None
+            result = verify(_read_program(args.program), context=given, wrt=args.wrt, of=args.of,
+                            syntax=args.syntax, seed=args.seed)
+            _print(str(result))
+            return 0 if result.ok else 1
         text = _read_program(args.program)
         if args.command in ("grad", "jacobian", "hessian", "hvp") and args.steps and args.emit in BACKENDS:
             _show(None, args.emit, True)  # refused before any work
