@@ -165,3 +165,39 @@ def test_unicode_printed_random_programs_read_back(m):
         got = evaluate(back, inputs, dim_sizes=size)
         for k in p.defined:
             np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the lint layer and the articles' notations
+
+
+@pytest.mark.parametrize("text, index, col", [("y[i] = A[i,j]", "j", 12), ("L = exp(x[i])", "i", 11)])
+def test_an_index_once_on_the_right_is_summed_with_a_warning(text, index, col):
+    """ricci's rule sums it over its one factor; the warning says where and how to say so."""
+    with pytest.warns(RicciWarning, match=rf"line 1, column {col}: index '{index}' occurs once on the right"):
+        ricci.parse(text, syntax="ricci")
+
+
+@pytest.mark.parametrize("text", ["L = A[i,i]", "y = x[i] * a[i]", "L = sum[i](x[i])", "y[i] = A[i,j] * x[j]"])
+def test_repeated_and_explicit_sums_do_not_warn(text):
+    _quiet_parse(text, syntax="ricci")
+
+
+@pytest.mark.parametrize("tex, ricci_text", [
+    (r"w^{(t+1)}_i = w^{(t)}_i - \eta g_i", "wtp1[i] = wt[i] - eta * g[i]"),
+    (r"h^{(t)}_i = \tanh(W_{ij} h^{(t-1)}_j)", "ht[i] = tanh(W[i,j] * htm1[j])"),
+    (r"W^{(2)}_{ij} = W^{(1)}_{ij}", "W2[i,j] = W1[i,j]"),
+])
+def test_step_superscripts_are_part_of_the_name(tex, ricci_text):
+    p = _quiet_parse(tex, syntax="latex")
+    assert p == _quiet_parse(ricci_text, syntax="ricci")
+    assert ricci.parse(p.latex(), syntax="latex") == p
+
+
+@pytest.mark.parametrize("tex, message, hint", [
+    (r"g_i = f_{,i}", "is a comma derivative", "ricci.grad"),
+    (r"d\text{loss} = 2 r_i dr_i", "expected '=' after d", "a differential"),
+])
+def test_the_articles_derivative_notations_are_refused_with_what_to_do(tex, message, hint):
+    with pytest.raises(ricci.RicciError) as e:
+        ricci.parse(tex, syntax="latex")
+    assert message in e.value.message and hint in e.value.hint

@@ -121,6 +121,10 @@ class LatexParser(LatexCommands):
             hint = None
             if self.at("OPEN", "["):
                 hint = "this looks like ricci syntax (y[i,j] = ...): parse it with syntax='ricci'"
+            elif self.starts_operand() and lhs.name == "d" and not lhs.indices:
+                hint = ("a differential (d\\text{loss} = ...) is what ricci derives: define the "
+                        "function itself (\\text{loss} = ...) and call ricci.grad, or check a "
+                        "derivative with ricci verify '\\frac{\\partial L}{\\partial w_{i}} = ...'")
             elif self.starts_operand():
                 hint = ("the left-hand side is one name; write \\mathrm{name} for a "
                         "multi-letter name")

@@ -109,8 +109,11 @@ def parse(text: str, syntax: str = "auto") -> Program:
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")
-        program = _Builder(stmts, text, decls, einstein=syntax in ("latex", "unicode")).build()
+        builder = _Builder(stmts, text, decls, einstein=syntax in ("latex", "unicode"))
+        program = builder.build()
         del stmts  # the syntax trees go while the collector is paused: it never sees them
+    for note in builder.notes:
+        warnings.warn(RicciWarning(note), stacklevel=3)
     _warn_surprises(program, syntax)
     return program
 
@@ -228,6 +231,8 @@ class _Builder:
         self.stmts = stmts
         #: the summation convention of LaTeX text: only a repeated index is summed implicitly
         self.einstein = einstein
+        #: readings that could surprise, found while resolving (issued as RicciWarning)
+        self.notes: list[str] = []
         self.source = source
         self.decls = decls or []
         #: input -> the fact declared about it
@@ -519,6 +524,14 @@ class _StatementResolver:
                         f"convention sums only a repeated index", occ[0][1],
                         hint=f"for each {name}, put it on the left ({self.s.name}_{{{name}}} = ...); for a sum, "
                              f"write \\sum_{{{name}}} where it belongs")
+        if not self.b.einstein:  # ricci's rule sums it: say so where a reader could miss it
+            for name, occ in where.items():
+                if len(occ) == 1:
+                    span = occ[0][1]
+                    self.b.notes.append(
+                        f"line {span.line}, column {span.column}: index '{name}' occurs once on the right of "
+                        f"{self.s.name} and not on its left, so it is summed over that one factor; write "
+                        f"sum[{name}](...) to say so, or put {name} on the left")
         for name, occ in where.items():
             if len({sc for sc, _ in occ}) > 1:
                 sc, span = next((sc, sp) for sc, sp in occ if sc != 0)
