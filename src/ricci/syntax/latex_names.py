@@ -133,7 +133,8 @@ class LatexNames(LatexCursor):
         a, b = self.peek(1), self.peek(2)
         if a.kind != "LBRACE" or b.kind != "OPEN" or b.text != "(" or b.sized:
             return None
-        k, parts = 3, []
+        k = 3
+        parts: list[Tok] = []
         while self.peek(k).kind in ("NUMBER", "LETTER") or (
                 parts and self.peek(k).kind == "OP" and self.peek(k).text in "+-"
                 and self.peek(k + 1).kind in ("NUMBER", "LETTER")):
