@@ -166,3 +166,89 @@ def test_check_with_the_jax_backend_is_float64_in_a_fresh_process():
                             "--wrt", "x", "--kind", kind, "--backend", "jax"],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0 and r.stdout.rstrip().endswith("OK"), r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- issue 13: CLI conveniences
+
+SVD = "S[k,l] = s[k] * delta[k,l]\nA[i,j] = U[i,k] * S[k,l] * V[l,j]"
+
+
+def _no_traceback(err):
+    assert "Traceback" not in err
+
+
+def test_version(capsys):
+    import ricci
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    out, err = capsys.readouterr()
+    assert e.value.code == 0 and out == f"ricci {ricci.__version__}\n" == "ricci 0.1.0\n"
+
+
+def test_simplify_command(capsys):
+    code, out, err = run(capsys, "simplify", SVD)
+    assert (code, out) == (0, "A[i,j] = U[i,k] * V[k,j] * s[k]\n")
+    code, out, _ = run(capsys, "simplify", SVD, "--emit", "matrix")
+    assert (code, out) == (0, "A = U @ diag(s) @ V\n")
+    code, out, _ = run(capsys, "simplify", "v[i] = A[i,j]*delta[j,k]*B[i,k]", "--emit", "unicode")
+    assert (code, out) == (0, "v_i = A_ij B_ij\n")
+    code, out, _ = run(capsys, "simplify", SVD, "--emit", "latex")
+    assert code == 0 and "U_{ik}" in out
+    for backend in ("numpy", "torch", "jax"):
+        code, out, _ = run(capsys, "simplify", SVD, "--emit", backend)
+        assert code == 0 and "def forward_A(U, V, s)" in out
+    code, out, err = run(capsys, "simplify", "Y[i] = ")
+    assert code == 1 and err.startswith("ricci: error:")
+    _no_traceback(err)
+
+
+def test_parse_emits_matrix_and_code(capsys):
+    code, out, _ = run(capsys, "parse", "C[i,k] = A[i,j] * B[j,k]", "--emit", "matrix")
+    assert (code, out) == (0, "C = A @ B\n")
+    code, out, _ = run(capsys, "parse", SVD, "--emit", "matrix")
+    assert (code, out) == (0, "S = diag(s)\nA = U @ S @ V\n")
+    code, out, _ = run(capsys, "parse", "C[i,k] = A[i,j] * B[j,k]", "--emit", "numpy")
+    assert code == 0 and "C = A @ B" in out
+
+
+def test_wrt_from_the_header(tmp_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "matmul.ricci"
+    code, out, _ = run(capsys, "grad", str(example))
+    assert (code, out) == (0, "dX[i,k] = dY[i,j] * A[k,j]\ndA[k,j] = X[i,k] * dY[i,j]\n")
+    f = tmp_path / "layer.ricci"
+    f.write_text("# a layer\n# wrt: W\n# of: Z\nZ[n,h] = X[n,d] * W[d,h]\nY[n,h] = tanh(Z[n,h])\n")
+    code, out, _ = run(capsys, "grad", str(f))
+    assert (code, out) == (0, "dW[d,h] = X[n,d] * dZ[n,h]\n")
+    code, out, _ = run(capsys, "grad", str(f), "--wrt", "X")  # --wrt wins over the header
+    assert code == 0 and out.startswith("dX[n,d] = dZ[n,h] * W[d,h]")
+    code, out, _ = run(capsys, "check", str(f))
+    assert code == 0
+    with pytest.raises(SystemExit) as e:
+        main(["grad", MATMUL])
+    _, err = capsys.readouterr()
+    assert e.value.code == 2 and "--wrt" in err and "# wrt:" in err and len(err.splitlines()) == 1
+
+
+def test_wrt_did_you_mean(capsys):
+    prog = "yhat[i] = W[i,j] * x[j]\nL = sum[i]((yhat[i] - y[i])^2)"
+    code, _, err = run(capsys, "grad", MATMUL, "--wrt", "Xx")
+    assert code == 1 and "did you mean 'X'?" in err
+    code, _, err = run(capsys, "grad", "L = sum[i](yhat[i] * x[i])", "--wrt", r"\hat{y}")
+    assert code == 1 and "did you mean 'yhat'?" in err
+    code, _, err = run(capsys, "grad", prog, "--wrt", "W_{ij}")
+    assert code == 1 and "did you mean 'W[i,j]'?" in err
+    code, _, err = run(capsys, "grad", prog, "--wrt", "W_ij")
+    assert code == 1 and "did you mean 'W[i,j]'?" in err
+    _no_traceback(err)
+
+
+def test_steps_with_code_is_refused(capsys):
+    for backend in ("numpy", "torch", "jax"):
+        code, out, err = run(capsys, "grad", MATMUL, "--wrt", "X", "--emit", backend, "--steps")
+        assert code == 1 and out == "" and "--steps" in err and "markdown" in err
+        _no_traceback(err)
+    code, out, _ = run(capsys, "grad", MATMUL, "--wrt", "X", "--emit", "markdown", "--steps")
+    assert code == 0 and "import numpy as np" in out

@@ -38,7 +38,7 @@ def assert_one_error(err: str) -> None:
     (["grad", "L = " + "exp(" * 300 + "x" + ")" * 300, "--wrt", "x"], "nest"),
     (["grad", "L = x[i] * 1e99999999999999999999", "--wrt", "x"], "float64"),
     (["grad", "L = x[i]*2²", "--wrt", "x"], "²"),
-    (["grad", "L = x[i]", "--wrt", "y"], "not an input"),
+    (["grad", "L = sum[i](x[i])", "--wrt", "y"], "not an input"),
     (["parse", "Y[i] = "], "expected"),
 ])
 def test_errors_are_one_message(capsys, argv, words):
@@ -49,8 +49,8 @@ def test_errors_are_one_message(capsys, argv, words):
 
 
 def test_usage_errors_are_one_line_with_status_2(capsys):
-    for argv in (["check", "L = x[i]", "--wrt", "x", "--seed", "-5"], ["grad", "L = x[i]"], ["frobnicate"],
-                 ["check", "L = x[i]", "--wrt", "x", "--seed", "one"]):
+    for argv in (["check", "L = sum[i](x[i])", "--wrt", "x", "--seed", "-5"], ["grad", "L = sum[i](x[i])"], ["frobnicate"],
+                 ["check", "L = sum[i](x[i])", "--wrt", "x", "--seed", "one"]):
         code, out, err = run(capsys, *argv)
         assert code == 2 and not out
         assert err.startswith("ricci: error: ") and len(err.splitlines()) == 1, err
@@ -82,7 +82,7 @@ def test_an_internal_error_is_reported_without_a_traceback(capsys, monkeypatch):
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setattr(ricci.cli, "grad", boom)
-    code, out, err = run(capsys, "grad", "L = x[i]", "--wrt", "x")
+    code, out, err = run(capsys, "grad", "L = sum[i](x[i])", "--wrt", "x")
     assert code == 3 and not out
     assert err.startswith("ricci: error: internal error (ZeroDivisionError: simulated bug)")
     assert "Traceback" not in err and len(err.splitlines()) == 1

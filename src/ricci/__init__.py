@@ -16,19 +16,21 @@ The pipeline is the package layout, one subpackage per stage (``docs/internals.m
 :mod:`~ricci.calculus` (derivative rules, reverse and forward mode, Hessians),
 :mod:`~ricci.simplify` (rewrite rules), :mod:`~ricci.codegen` (NumPy / torch / JAX code),
 :mod:`~ricci.display` (index and matrix notation, steps, reports), :mod:`~ricci.verify`
-(proof against autograd); :class:`~ricci.Derivation` (:mod:`ricci.derivation`) joins them.
+(proof against autograd; :func:`~ricci.verify`, the checker of hand derivations); :class:`~ricci.Derivation` (:mod:`ricci.derivation`) joins them.
 """
 
+from . import expressions as _expressions  # noqa: F401 - installs Program.simplify, matrix, source, compile
 from .bounds import Limits, limits
 from .derivation import Derivation, grad, hessian, hvp, jacobian
-from .errors import RicciError
+from .errors import RicciError, RicciWarning
 from .ir.program import Program, Statement
 from .syntax.resolve import parse
 from .verify.check import CheckReport, check
+from .verify.claims import VerifyReport, verify
 
 __all__ = [
-    "CheckReport", "Derivation", "Limits", "Program", "RicciError", "Statement", "check", "grad",
-    "hessian", "hvp", "jacobian", "limits", "parse",
+    "CheckReport", "Derivation", "Limits", "Program", "RicciError", "RicciWarning", "Statement", "check", "grad",
+    "hessian", "hvp", "jacobian", "limits", "parse", "VerifyReport", "verify",
 ]
 __version__ = "0.1.0"
 

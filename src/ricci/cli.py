@@ -8,9 +8,15 @@
     ricci hvp PROGRAM --wrt x [--of L] [--emit FORMAT] [--steps]
     ricci check PROGRAM --wrt X [--kind grad|jacobian|hessian|diagonal|hvp] [--of Y]
                 [--sizes i=3,j=4] [--seed N] [--backend numpy|torch|jax]
-    ricci parse PROGRAM [--emit index|unicode|latex]
+    ricci parse PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
+    ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
+    ricci --version
+    ricci verify CLAIM [--given PROGRAM] [--wrt X] [--of L] [--syntax ...] [--seed N]
 
-FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax.
+FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax;
+``--steps`` goes with a notation or markdown, not with code. Without ``--wrt``, the
+program's ``# wrt: X A`` header line names the inputs (and ``# of: Y`` the output, unless
+``--of`` is given), as the files of ``examples/`` do.
 PROGRAM is a file path, the program text itself, or ``-`` for standard input, in ricci's
 notation, in LaTeX (``y_{ij} = x_{ik} a_{kj}``) or in matrix notation (``X: [n, d]; w: [d];
 L = sum((X @ w)**2)``); detected, or ``--syntax latex`` / ``--syntax matrix``.
@@ -21,16 +27,20 @@ the program text), never a traceback; see :func:`main` for the exit statuses.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import re
 import sys
+import warnings
 from typing import Callable, NoReturn, Sequence, TextIO
 
 from .codegen.backends import BACKENDS
 from .derivation import grad, hessian, hvp, jacobian
-from .errors import RicciError
+from .errors import RicciError, RicciWarning
 from .ir.program import Program
 from .syntax.resolve import parse
 from .verify.check import check
+from .verify.claims import verify
 
 __all__ = ["main"]
 
@@ -93,13 +103,17 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ricci", description="Tensor calculus in index notation: "
                                 "symbolic gradients with Kronecker deltas, checked against PyTorch.")
+    p.add_argument("--version", action="version",
+                   version=f"ricci {importlib.import_module('ricci').__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser, many: bool = True) -> None:
         sp.add_argument("program", help="a file, the program text itself, or - for stdin")
-        sp.add_argument("--wrt", nargs="+" if many else "+", required=True,
-                        help="inputs to differentiate with respect to (X, or X[k,l] to name its indices)")
-        sp.add_argument("--of", help="the output to differentiate (default: the last statement)")
+        sp.add_argument("--wrt", nargs="+" if many else "+",
+                        help="inputs to differentiate with respect to (X, or X[k,l] to name its "
+                        "indices; default: the program's '# wrt: X A' header line)")
+        sp.add_argument("--of", help="the output to differentiate (default: the program's "
+                        "'# of: Y' header line, else the last statement)")
 
     def emit(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--emit", choices=EMIT, default="index",
@@ -132,22 +146,87 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", help="index sizes, e.g. i=3,j=4 (others get small distinct sizes)")
     c.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs (an int >= 0)")
     c.add_argument("--backend", choices=list(BACKENDS), default="numpy")
-    pa = sub.add_parser("parse", help="print the program in normalised form")
-    pa.add_argument("program")
-    pa.add_argument("--emit", choices=["index", "unicode", "latex"], default="index")
-    for sp in (g, j, h, hv, c, pa):
-        sp.add_argument("--syntax", choices=["auto", "ricci", "latex", "matrix"], default="auto",
+    pa = sub.add_parser("parse", help="print the program in normalised form (or in matrix "
+                        "notation, or as code)")
+    si = sub.add_parser("simplify", help="the program simplified, without differentiating it "
+                        "(deltas eat indices; statements holding a delta substituted)")
+    for sp in (pa, si):
+        sp.add_argument("program", help="a file, the program text itself, or - for stdin")
+        sp.add_argument("--emit", choices=PROGRAM_EMIT, default="index",
+                        help="index notation (default), unicode, latex, matrix notation, or "
+                        "the program as code (numpy, torch, jax)")
+    v = sub.add_parser("verify", help="check a hand derivation: a chain of equalities "
+                       "(A = B = C) or a claimed derivative (dL/dW[i,j] = ...), with a diagnosis")
+    v.add_argument("program", metavar="CLAIM", help="the claim: a file, its text, or - for stdin")
+    v.add_argument("--given", help="the definitions the claim uses (a program: file or text); "
+                   "names it does not define are inputs")
+    v.add_argument("--wrt", help="the input a claimed derivative is with respect to (when the claim "
+                   "does not say)")
+    v.add_argument("--of", help="the output a claimed derivative differentiates")
+    v.add_argument("--seed", type=_seed, default=0, help="first seed of the random inputs (an int >= 0)")
+    for sp in (g, j, h, hv, c, pa, si, v):
+        sp.add_argument("--syntax", choices=["auto", "ricci", "latex", "unicode", "matrix"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
     return p
 
 
 #: what --emit prints: the notations, matrix notation, a report, or code of a backend
 EMIT = ["index", "unicode", "latex", "matrix", "markdown", *BACKENDS]
+#: what parse and simplify --emit print
+PROGRAM_EMIT = ["index", "unicode", "latex", "matrix", *BACKENDS]
+
+
+def _show_program(p: Program, emit: str) -> str:
+    if emit in BACKENDS:
+        return p.source(emit)
+    show: dict[str, Callable[[Program], str]] = {"index": str, "unicode": Program.unicode,
+                                                 "latex": Program.latex,
+                                                 "matrix": lambda q: str(q.matrix())}
+    return show[emit](p)
+
+
+_HEADER = re.compile(r"#\s*(wrt|of)\s*:(.*)")
+
+
+def _headers(text: str) -> dict[str, list[str]]:
+    """The ``# wrt: X A`` and ``# of: Y`` lines of the comment block heading ``text``."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            break
+        m = _HEADER.fullmatch(line)
+        if m:
+            out[m.group(1)] = m.group(2).split()
+    return out
+
+
+def _wrt_and_of(args: argparse.Namespace, text: str) -> tuple[list[str], str | None]:
+    """``--wrt`` and ``--of``, or else the program's header lines."""
+    head = _headers(text)
+    wrt = args.wrt or head.get("wrt")
+    if not wrt:  # a usage error (status 2), as argparse reports a missing argument
+        _Parser(prog=f"ricci {args.command}").error(
+            "--wrt is required: name the inputs (--wrt X A), or put a '# wrt: X A' line at "
+            "the top of the program")
+    of = args.of
+    if of is None and head.get("of"):
+        if len(head["of"]) != 1:
+            raise RicciError(f"the '# of:' header names {len(head['of'])} outputs; it names one")
+        of = head["of"][0]
+    return list(wrt), of
 
 
 def _show(d, emit: str, steps: bool) -> str:
     """The text a derivation prints for ``--emit`` (and ``--steps``)."""
     if emit in BACKENDS:
+        if steps:
+            raise RicciError(f"--steps shows the derivation in a notation; --emit {emit} prints "
+                             "code, which has no steps",
+                             hint="use --steps with --emit index, unicode, latex or matrix, or "
+                                  "--emit markdown --steps for a report with the steps and the code")
         return d.source(emit)
     if emit == "markdown":
         return d.markdown(steps=steps)
@@ -203,17 +282,25 @@ def _print(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
+def _warning(message, category, *_args, **_kwargs) -> None:  # noqa: ANN001 (warnings' signature)
+    _print(f"ricci: {'warning' if issubclass(category, RicciWarning) else category.__name__}: {message}",
+           sys.stderr)
+
+
 def _error(text: str) -> None:
     _print(f"ricci: error: {text}", sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit status is 0 (done, check passed), 1 (an error, or
-    a check that failed), 2 (a usage error), 3 (a bug in ricci: an internal error) or 130
+    """Run the command line; the exit status is 0 (done, check passed, every equality of
+    ``verify`` holds), 1 (an error, a check that failed, or an equality that does not hold), 2 (a usage error), 3 (a bug in ricci: an internal error) or 130
     (interrupted). Nothing but one ``ricci: error:`` message (with the caret block of an
     error in the program text) is ever printed for a failure: never a traceback."""
     try:
-        return _main(argv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", RicciWarning)
+            warnings.showwarning = _warning  # a reading that could surprise: one line, when it happens
+            return _main(argv)
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
@@ -232,21 +319,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        program = parse(_read_program(args.program), syntax=args.syntax)
-        if args.command == "parse":
-            show: dict[str, Callable[[Program], str]] = {"index": str, "unicode": Program.unicode,
-                                                         "latex": Program.latex}
-            _print(show[args.emit](program))
+        if args.command == "verify":
+            given = _read_program(args.given) if args.given is not None else None
+            result = verify(_read_program(args.program), context=given, wrt=args.wrt, of=args.of,
+                            syntax=args.syntax, seed=args.seed)
+            _print(str(result))
+            return 0 if result.ok else 1
+        text = _read_program(args.program)
+        if args.command in ("grad", "jacobian", "hessian", "hvp") and args.steps and args.emit in BACKENDS:
+            _show(None, args.emit, True)  # refused before any work
+        program = parse(text, syntax=args.syntax)
+        if args.command in ("parse", "simplify"):
+            _print(_show_program(program.simplify() if args.command == "simplify" else program, args.emit))
             return 0
+        wrt, of = _wrt_and_of(args, text)
         if args.command in ("grad", "jacobian", "hessian", "hvp"):
-            d = _derive(args.command, program, args.wrt, args.of, getattr(args, "diagonal", False))
+            d = _derive(args.command, program, wrt, of, getattr(args, "diagonal", False))
             _print(_show(d, args.emit, args.steps))
             return 0
         d = None
         if args.kind != "grad":
-            d = _derive({"diagonal": "hessian"}.get(args.kind, args.kind), program, args.wrt,
-                        args.of, args.kind == "diagonal")
-        report = check(program, args.wrt, sizes=_sizes(args.sizes), of=args.of, seed=args.seed,
+            d = _derive({"diagonal": "hessian"}.get(args.kind, args.kind), program, wrt,
+                        of, args.kind == "diagonal")
+        report = check(program, wrt, sizes=_sizes(args.sizes), of=of, seed=args.seed,
                        backend=args.backend, derivation=d, raise_on_mismatch=False)
         _print(str(report))
         return 0 if report.ok else 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["RicciError", "Span"]
+__all__ = ["RicciError", "RicciWarning", "Span"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,13 @@ class Span:
     line: int
     column: int
     length: int = 1
+
+
+class RicciWarning(UserWarning):
+    """A reading of the input that is valid but could surprise (``p = v_i * u_i`` in ricci
+    syntax: ``v_i`` is a scalar's name; capitals with no index anywhere: scalars, not
+    matrices). Issued with :func:`warnings.warn`, so it can be filtered or made an error
+    (``warnings.simplefilter("error", RicciWarning)``)."""
 
 
 class RicciError(Exception):

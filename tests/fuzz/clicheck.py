@@ -75,6 +75,8 @@ def problems(code: int, err: str) -> list[str]:
         out.append("a traceback on stderr")
         return out
     lines = err.splitlines()
+    while lines and lines[0].startswith("ricci: warning: "):  # a reading that could surprise, one line
+        lines.pop(0)
     if not lines:
         if code != 0:
             out.append(f"exit status {code} without a message")

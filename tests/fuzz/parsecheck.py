@@ -215,7 +215,7 @@ def check_program(p: ricci.Program, syntax: str, *, grad: bool = True, seed: int
     except BaseException as e:  # noqa: BLE001
         return [_crash("print", syntax, e)]
     try:
-        q = ricci.parse(s)
+        q = ricci.parse(s, syntax="ricci")  # str(p) is ricci syntax (auto would read a scalar v_i as LaTeX)
     except ricci.RicciError as e:
         found.append(Finding("roundtrip", syntax, f"str(p) does not parse back:\n{s[:500]}\n{e}", where(e)))
     except BaseException as e:  # noqa: BLE001

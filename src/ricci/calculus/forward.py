@@ -121,12 +121,12 @@ def forward_mode(prog: Program, wrt: str | Sequence[str], of: str | None,
             outputs[x] = jname
     derived = reuse_forward(prog, derived)
     forward = closure(prog, derived)
-    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source,
+    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared)
     # the code does not materialise an intermediate Jacobian with a delta in it
     lean = inline_statements(derived, set(refs) - set(outputs.values()), sparse_only=True)
     code = None if len(lean) == len(derived) else Program(
-        closure(prog, lean) + lean, dims, dim_names=prog.dim_names, source=prog.source,
+        closure(prog, lean) + lean, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared)
     return DerivationRecord("jacobian" if tangent is None else "jvp", result, full,
                             tuple(n for n, _ in targets), out, outputs, tuple(derived), forward=prog,

@@ -250,7 +250,7 @@ def forward_identities(prog: Program) -> Program:
     stmts = _apply(facts, prog.statements, skip=facts.means)
     if all(a is b for a, b in zip(stmts, prog.statements)):
         return prog
-    return Program(stmts, prog.dims, dim_names=prog.dim_names, source=prog.source)
+    return Program(stmts, prog.dims, dim_names=prog.dim_names, source=prog.text)
 
 
 def derived_identities(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:

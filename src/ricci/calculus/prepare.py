@@ -72,7 +72,7 @@ def program_error(prog: Program, msg: str, name: str | None = None, hint: str | 
                 if name in s.ref_spans:
                     span = s.ref_spans[name]
                     break
-    return RicciError(msg, span=span, source=prog.source, hint=hint)
+    return RicciError(msg, span=span, source=prog.text, hint=hint)
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str | None:
@@ -80,6 +80,41 @@ def did_you_mean(name: str, options: Iterable[str]) -> str | None:
 
     m = difflib.get_close_matches(name, list(options), n=1)
     return f"did you mean '{m[0]}'?" if m else None
+
+
+def _latex_spelling(text: str, prog: Program) -> str | None:
+    """The input ``text`` spells in LaTeX (``\\hat{y}`` -> ``yhat``, ``W_{ij}`` or ``W_ij``
+    -> ``W[i,j]``), or None."""
+    import re
+
+    def spelled(name: str, idx: Sequence[str]) -> str | None:
+        if name not in prog.dims:
+            return None
+        return f"{name}[{','.join(idx)}]" if idx and len(idx) == prog.rank(name) else name
+
+    m = re.fullmatch(r"([A-Za-z]\w*?)_\{?([A-Za-z]+)\}?", text)
+    if m and m.group(1) in prog.dims:
+        return spelled(m.group(1), list(m.group(2)))
+    if "\\" in text or "{" in text:
+        try:
+            got = parse(f"{text} = 0", syntax="latex")
+        except RicciError:
+            return None
+        if len(got.statements) == 1:
+            st = got.statements[0]
+            return spelled(st.name, [i.name for i in st.indices])
+    return None
+
+
+def wrt_hint(item: str, prog: Program) -> str | None:
+    """"did you mean ...?" for a ``wrt`` item that names no input: its LaTeX spelling
+    (``\\hat{y}`` -> ``yhat``), or a close name (a typo)."""
+    text = item.strip()
+    latex = _latex_spelling(text, prog)
+    if latex is not None:
+        return f"did you mean '{latex}'? (wrt takes ricci names: X, or X[k,l])"
+    read = read_wrt(text)
+    return did_you_mean(read[0] if read else text, prog.inputs)
 
 
 def parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[str] | None]]:
@@ -96,14 +131,14 @@ def parse_wrt(prog: Program, wrt: str | Sequence[str]) -> list[tuple[str, list[s
         read = read_wrt(item)
         if read is None:
             raise RicciError(f"cannot read wrt={item!r}: write a name such as 'X', or 'X[k,l]' "
-                             f"to choose the names of its indices")
+                             f"to choose the names of its indices", hint=wrt_hint(item, prog))
         name, names = read
         if name in prog.defined:
             raise program_error(prog, f"wrt names '{name}', which the program computes; gradients are "
                        f"taken with respect to inputs", name,
                        hint="inputs are the names used but never defined: " + ", ".join(prog.inputs))
         if name not in prog.dims:
-            hint = did_you_mean(name, prog.inputs)
+            hint = wrt_hint(item, prog)
             raise RicciError(f"wrt names '{name}', which is not an input of the program "
                              f"(inputs: {', '.join(prog.inputs)})", hint=hint)
         if names is not None:
@@ -217,7 +252,7 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         if any(r.name in dep for r in tensor_refs(rhs)):
             rhs = map_bottom_up(rhs, functools.partial(lift_call, s=s))
         out.append(s.replace(rhs) if rhs is not s.rhs else s)
-    return Program(out, dims, dim_names=prog.dim_names, source=prog.source,
+    return Program(out, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared), lifted
 
 

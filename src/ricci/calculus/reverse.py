@@ -172,7 +172,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
     replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
     forward = closure(lifted_prog, derived)
-    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.source,
+    result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared)
     lifted_names = {s.name for s in lifted}
     # the named subexpressions a derived line reads (directly or through another one): a

@@ -265,7 +265,7 @@ def _result(kind: str, prog: Program, g: DerivationRecord, j: DerivationRecord, 
     dims = {**g.forward.dims, **j.program.dims}
     for s in derived:
         dims[s.name] = tuple(i.dim for i in s.indices)
-    program = Program(need + derived, dims, dim_names=prog.dim_names, source=prog.source,
+    program = Program(need + derived, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared)
     # the gradient's statements the result reads, and the names ricci introduced that
     # those read (z1 of a logistic regression is not shown when only p is read)

@@ -137,7 +137,7 @@ def orient_program(prog: Program) -> Program:
     out = [assume_facts(s, prog.declared) for s in prog.statements]
     if all(a is b for a, b in zip(out, prog.statements)):
         return prog
-    return Program(out, prog.dims, dim_names=prog.dim_names, source=prog.source, inputs=prog.inputs,
+    return Program(out, prog.dims, dim_names=prog.dim_names, source=prog.text, inputs=prog.inputs,
                    declared=prog.declared)
 
 

@@ -76,7 +76,7 @@ class Binder:
 
     def error(self, message: str, name: str | None = None, hint: str | None = None) -> RicciError:
         span = _span_of(self.where, name) if name else None
-        return RicciError(message, span=span, source=self.where.source, hint=hint)
+        return RicciError(message, span=span, source=self.where.text, hint=hint)
 
     def bind(self, arrays: Mapping[str, Any], sizes: Mapping[str, int] | None = None,
              dim_sizes: Mapping[str, int] | None = None) -> dict[str, int]:

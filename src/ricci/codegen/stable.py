@@ -232,7 +232,7 @@ class _Stabilizer:
             self.statement(st)
             if st.name in self.groups:
                 self.add_max(st.name)
-        return Program(self.out, self.dims, dim_names=self.p.dim_names, source=self.p.source,
+        return Program(self.out, self.dims, dim_names=self.p.dim_names, source=self.p.text,
                        declared=self.p.declared)
 
     def add_max(self, z: str) -> None:
@@ -497,7 +497,7 @@ def _substitute_exp_statements(program: Program, outputs: set[str]) -> Program:
         out.append(st)
     if not summed:
         return program
-    return Program(out, program.dims, dim_names=program.dim_names, source=program.source,
+    return Program(out, program.dims, dim_names=program.dim_names, source=program.text,
                    declared=program.declared)
 
 
@@ -528,6 +528,6 @@ def _lift_summed_exp_args(program: Program) -> Program:
         out.append(st)
     if not changed:
         return program
-    return Program(out, dims, dim_names=program.dim_names, source=program.source,
+    return Program(out, dims, dim_names=program.dim_names, source=program.text,
                    declared=program.declared)
 

@@ -30,7 +30,7 @@ import opt_einsum as oe
 from ..calculus.record import DerivationRecord
 from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import fresh_name, rename_bound, successors
-from ..ir.program import Statement, symmetric_inputs
+from ..ir.program import Program, Statement, symmetric_inputs
 from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import runtime
 from ..primitives.numbers import number_text
@@ -41,7 +41,7 @@ from .matrix_render import MATRIX_WORDS, NP, SIZES, Spelling, py_name, render_la
 from .notation import LATEX, latex_equations, latex_symbol, latex_text
 from .render import statement_text, text_adjoints
 
-__all__ = ["MatrixLine", "MatrixView", "matrix_view"]
+__all__ = ["MatrixLine", "MatrixView", "matrix_view", "program_matrix_view"]
 
 
 @dataclass
@@ -505,3 +505,14 @@ def matrix_view(d: DerivationRecord) -> MatrixView:
         words = sorted(n for n in d.program.dims if sp.display.get(n, n) in MATRIX_WORDS)
         view = _VIEWS[d] = MatrixView(lines, sp, words)
     return view
+
+
+def program_matrix_view(prog: Program) -> MatrixView:
+    """The matrix-notation view of the statements of ``prog`` themselves (no derivative):
+    ``C[i,k] = A[i,j] * B[j,k]`` is ``C = A @ B``."""
+    sp = Spelling()
+    lines = matrix_lines(prog.statements, set(prog.dims), dim_names=prog.dim_names,
+                         axes=dim_axes(prog.dims, prog.inputs),
+                         symmetric=symmetric_inputs(prog.declared), name=sp.text)
+    words = sorted(n for n in prog.dims if n in MATRIX_WORDS)
+    return MatrixView(lines, sp, words)

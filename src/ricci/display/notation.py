@@ -27,6 +27,7 @@ from ..errors import RicciError
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_reading
 from ..primitives.greek import GREEK
 from ..primitives.numbers import integer_text, number_text
+from ..syntax.latex_tables import DECORATIONS
 
 __all__ = [
     "ADD", "ATOM", "FRAC", "LATEX", "MUL", "Notation", "OPEN", "POW", "SQRT", "TEXT", "UNARY",
@@ -298,7 +299,9 @@ class UnicodeNotation(Notation):
     def juxtapose(self, left: str, right: str) -> str:
         if not left:
             return right
-        return left + (" · " if right[:1].isdigit() else " ") + right
+        a, b = _BARE_END.search(left), _BARE_START.match(right)
+        capitals = a is not None and b is not None and (a.group(1).isupper() or b.group(1).isupper())
+        return left + (" · " if right[:1].isdigit() or capitals else " ") + right  # X · A: scalars
 
     def product(self, parts: Sequence[tuple[str, int]], dens: Sequence[tuple[str, int]],
                 coef: bool = False) -> tuple[str, int]:
@@ -334,6 +337,12 @@ _ENDS_WITH_COMMAND = re.compile(r"\\[A-Za-z]+$")
 _GREEK_CALLS = tuple("\\" + c[0] for c in latex_reading().commands if len(c) == 1 and c[0] in GREEK)
 
 
+#: the accents the LaTeX reader writes as a suffix of a name (``\hat{y}`` is ``yhat``)
+_ACCENTS = tuple(dict.fromkeys(DECORATIONS.values()))
+_BARE_END = re.compile(r"(?:^|[\s({])([A-Za-z])$")
+_BARE_START = re.compile(r"([A-Za-z])(?:$|\s)")
+
+
 def latex_symbol(name: str) -> str:
     """A name (a tensor's, an index's, the loss's) as one LaTeX symbol, in every view: ``x``,
     ``\\mu``, ``\\mathit{W2}``, ``\\mathit{x\\_1}`` (never ``W_{2}``: a subscript is an index).
@@ -347,6 +356,10 @@ def latex_symbol(name: str) -> str:
         return "\\" + _GREEK_COMMAND[name]
     if len(name) == 1 and name.isascii() and name.isalnum():
         return name
+    for accent in _ACCENTS:  # yhat is \hat{y}, as the LaTeX reader reads it
+        base = name[:-len(accent)]
+        if name.endswith(accent) and (len(base) == 1 and base.isascii() and base.isalpha() or base in GREEK):
+            return rf"\{accent}{{{latex_symbol(base)}}}"
     if not name.isascii():  # KaTeX's strict mode allows other letters only as text
         return r"\text{" + name.replace("_", r"\_") + "}"
     return r"\mathit{" + name.replace("_", r"\_") + "}"
@@ -479,7 +492,10 @@ class LatexNotation(Notation):
         number_meets = right[:1].isdigit() or (left[-1:].isdigit() and re.match(r"\\frac\{\d", right))
         # a tensor named sigma before a parenthesis would read back as the function: \sigma(x)
         call_like = left.endswith(_GREEK_CALLS) and right.startswith(("(", "\\left("))
-        return left + (r" \cdot " if number_meets or call_like else " ") + right
+        # two one-letter names, one a capital, would read back as a matrix product (refused)
+        a, b = _BARE_END.search(left), _BARE_START.match(right)
+        capitals = a is not None and b is not None and (a.group(1).isupper() or b.group(1).isupper())
+        return left + (r" \cdot " if number_meets or call_like or capitals else " ") + right
 
     def splits(self, c: Fraction) -> bool:
         return c.denominator != 1 and "e" not in number_text(c)  # x/2, not 0.5 x

@@ -23,6 +23,7 @@ compiled and differentiated again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..bounds import gc_paused, guarded
 from ..errors import RicciError, Span
@@ -32,7 +33,7 @@ from .traversal import tensor_refs
 
 __all__ = ["FACTS", "ONE_HOT", "SPD", "SYMMETRIC", "SYMMETRIC_FACTS", "Program", "one_hot_inputs",
            "symmetric_inputs", "Statement", "ancestors", "declaration_lines",
-           "depends_on"]
+           "depends_on", "ProgramTools", "install_tools", "output_names"]
 
 #: the facts a declaration may state about an input
 SYMMETRIC = "symmetric"
@@ -114,7 +115,8 @@ class Program:
         self.dims: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in dims.items()}
         #: index names that denote each dim label (for ``sizes={...}`` and messages)
         self.dim_names: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (dim_names or {}).items()}
-        self.source = source
+        #: the program text it was read from (for carets in error messages), or None
+        self.text = source
         self.defined: dict[str, Statement] = {s.name: s for s in self.statements}
         if inputs is None:
             seen: dict[str, None] = {}
@@ -145,7 +147,7 @@ class Program:
             if s.name in need:
                 keep.append(s)
                 need.update(r.name for r in tensor_refs(s.rhs))
-        return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.source,
+        return Program(reversed(keep), self.dims, dim_names=self.dim_names, source=self.text,
                        declared=self.declared)
 
     @guarded("comparing")
@@ -182,6 +184,31 @@ class Program:
         with gc_paused():
             return "\n".join([*declaration_lines(self), *(p.statement(s, "unicode") for s in self.statements)])
 
+    # -- working on a program without differentiating it (implemented above ir, by
+    # ricci.expressions, which installs itself here when ricci is imported)
+    def simplify(self) -> Program:
+        """An equal program, simplified: each right-hand side by ricci's simplifier (deltas
+        eat indices), and each statement holding a Kronecker delta that others read
+        substituted into them (``S[k,l] = s[k] * delta[k,l]`` then ``A[i,j] = U[i,k] *
+        S[k,l] * V[l,j]`` becomes ``A[i,j] = U[i,k] * s[k] * V[k,j]``); the outputs (the
+        last statement, and any no other statement reads) stay."""
+        return _tools().simplify(self)
+
+    def matrix(self) -> Any:
+        """The statements in matrix notation where it exists (``C = A @ B``), as a
+        :class:`~ricci.display.matrix.MatrixView` (``str()``: text, ``.latex()``)."""
+        return _tools().matrix(self)
+
+    def source(self, backend: str = "numpy") -> str:
+        """Standalone Python source (``backend``: numpy, torch or jax) of a function taking
+        the inputs and returning a dict of the outputs (:func:`output_names`)."""
+        return _tools().source(self, backend)
+
+    def compile(self, backend: str = "numpy") -> Any:
+        """The function of :meth:`source`, compiled, with its inputs checked
+        (:class:`~ricci.codegen.calling.Compiled`): ``f(X=..., A=...)`` -> ``{"Y": ...}``."""
+        return _tools().compile(self, backend)
+
     def _repr_markdown_(self) -> str:
         return "```\n" + str(self) + "\n```\n\n$$" + self.latex() + "$$"
 
@@ -212,6 +239,41 @@ def ancestors(prog: Program, out: str) -> set[str]:
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
     return need
+
+
+def output_names(prog: Program) -> list[str]:
+    """The program's outputs, in order: the statements no later statement reads, and the
+    last statement."""
+    read = {r.name for s in prog.statements for r in tensor_refs(s.rhs)}
+    last = prog.statements[-1].name if prog.statements else None
+    return [s.name for s in prog.statements if s.name not in read or s.name == last]
+
+
+class ProgramTools(Protocol):
+    """What a :class:`Program` does beyond printing, implemented by a higher stage."""
+
+    def simplify(self, p: Program) -> Program: ...
+
+    def matrix(self, p: Program) -> Any: ...
+
+    def source(self, p: Program, backend: str) -> str: ...
+
+    def compile(self, p: Program, backend: str) -> Any: ...
+
+
+_TOOLS: list[ProgramTools] = []
+
+
+def install_tools(t: ProgramTools) -> None:
+    """Make ``t`` the implementation of :meth:`Program.simplify`, ``matrix``, ``source``
+    and ``compile`` (the last one installed wins)."""
+    _TOOLS[:] = [t]
+
+
+def _tools() -> ProgramTools:
+    if not _TOOLS:  # pragma: no cover - only while ricci itself is being imported
+        raise RicciError("ricci.expressions is not loaded: import ricci first")
+    return _TOOLS[0]
 
 
 def _printer() -> printing.Printer:

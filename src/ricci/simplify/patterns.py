@@ -48,11 +48,12 @@ from __future__ import annotations
 
 import operator
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..errors import RicciError
+from ..errors import RicciError, RicciWarning
 from ..ir.expr import ONE, Add, Call, Const, Expr, Mul, Pow, Tensor
 from ..syntax.resolve import parse
 from .coefficients import small, split_coef, with_coef
@@ -164,7 +165,9 @@ def compile_pattern(text: str) -> P:
     """The pattern node of ``text`` (ricci notation with ``?u`` variables)."""
     src = _VAR.sub(lambda m: _PREFIX + m.group(1), text)
     try:
-        program = parse(f"{_PREFIX} = {src}")
+        with warnings.catch_warnings():  # a pattern's lone index is a variable, not a sum to lint
+            warnings.simplefilter("ignore", RicciWarning)
+            program = parse(f"{_PREFIX} = {src}", syntax="ricci")
     except RicciError as err:
         raise RicciError(f"pattern {text!r}: {err}") from None
     return _compile(program.statements[-1].rhs, text)

@@ -36,6 +36,7 @@ LaTeX from ricci syntax for ``syntax="auto"``.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
@@ -57,7 +58,7 @@ from .tree import (
     StmtA,
 )
 
-__all__ = ["LatexParser", "detect", "looks_like_latex", "parse_latex_statements"]
+__all__ = ["SUBSCRIPTED", "LatexParser", "detect", "looks_like_latex", "parse_latex_statements"]
 
 
 def _inverse_of(node: Node) -> tuple[str, Span] | None:
@@ -120,6 +121,10 @@ class LatexParser(LatexCommands):
             hint = None
             if self.at("OPEN", "["):
                 hint = "this looks like ricci syntax (y[i,j] = ...): parse it with syntax='ricci'"
+            elif self.starts_operand() and lhs.name == "d" and not lhs.indices:
+                hint = ("a differential (d\\text{loss} = ...) is what ricci derives: define the "
+                        "function itself (\\text{loss} = ...) and call ricci.grad, or check a "
+                        "derivative with ricci verify '\\frac{\\partial L}{\\partial w_{i}} = ...'")
             elif self.starts_operand():
                 hint = ("the left-hand side is one name; write \\mathrm{name} for a "
                         "multi-letter name")
@@ -172,7 +177,16 @@ class LatexParser(LatexCommands):
                 add(op.text == "/", self.unary(), op)
             elif self.starts_operand():
                 t = self.tok
-                add(False, self.power(), t)
+                prev = factors[-1][1]
+                nxt = self.power()
+                if _one_letter(prev) and _one_letter(nxt) and (prev.name.isupper() or nxt.name.isupper()):
+                    raise self.err(
+                        f"'{prev.name} {nxt.name}' juxtaposes two names without indices, one of them a "
+                        f"capital (a matrix?): ricci would read a product of scalars", t,
+                        hint=f"for matrices write the indices, {prev.name}_{{ik}} {nxt.name}_{{kj}}, or "
+                             f"matrix notation ({prev.name} @ {nxt.name}, docs/matrix-input.md); for "
+                             f"scalars write {prev.name} \\cdot {nxt.name}")
+                add(False, nxt, t)
             else:
                 break
         if len(factors) == 1 and not factors[0][0]:
@@ -314,6 +328,17 @@ def parse_latex_statements(text: str) -> list[StmtA]:
     return LatexParser(prepare_text(text)).program()
 
 
+def _one_letter(n: Node) -> TypeGuard[Ref]:
+    """A one-letter name without indices. Two side by side, one a capital, are a matrix
+    product in the articles' and the textbooks' convention (``X A``, ``XW``), a product of
+    scalars in ricci's reading: refused (the printer writes ``X \\cdot A``)."""
+    return isinstance(n, Ref) and not n.indices and len(n.name) == 1
+
+
+#: a name with an index-like subscript, ``v_i``, ``W_ij`` (one or two lowercase letters),
+#: not followed by ricci's brackets: LaTeX's ``v_{i}``, which ricci's syntax would read as a
+#: scalar named ``v_i``
+SUBSCRIPTED = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*_[a-z]{1,2}(?![A-Za-z0-9_\[])")
 _WORD_CALL = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z][A-Za-z0-9]+\(")
 _RICCI_INDEXING = re.compile(r"(?<![\\A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*\[")
 
@@ -324,13 +349,15 @@ def looks_like_latex(text: str) -> bool:
 
     * Outside ``#`` comments, a backslash or a brace means LaTeX: ricci's syntax has
       neither. So does ``$`` or ``&``, unless the text also indexes like ricci (``X[i]``).
-    * Otherwise text with ``[`` or ``]`` is ricci, and so is any text ricci's parser
-      accepts (``y_i = x_i`` stays the ricci assignment of the scalar ``x_i``).
+    * Otherwise text with ``[`` or ``]`` is ricci.
+    * Otherwise text with a name subscripted by one or two lowercase letters (``v_i``,
+      ``W_ij``) is LaTeX if it parses as LaTeX: ``p = v_i * u_i`` is ``p = v[i] * u[i]``.
+    * Otherwise any text ricci's parser accepts is ricci.
     * Otherwise text that calls a function by a word (``abc(X)``, ``det(inv(X))``) is
       ricci (with ricci's error): in LaTeX it would be a product of letters.
     * Otherwise it is LaTeX if it parses as LaTeX (``p = v_i u_i``, ``L = 2 x``).
 
-    Every valid ricci program therefore gives False.
+    Every valid ricci program without such subscripted names therefore gives False.
     """
     if not isinstance(text, str):
         return False
@@ -353,6 +380,13 @@ def detect(text: str) -> tuple[str, list[StmtA] | None, RicciError | None]:
     without_comments = "\n".join(line.split("%", 1)[0] for line in code.splitlines())
     if "[" in without_comments or "]" in without_comments:
         return "ricci", None, None
+    if SUBSCRIPTED.search(without_comments):  # p = v_i * u_i: v indexed by i, as in LaTeX
+        try:
+            stmts = LatexParser(text).program()
+        except RicciError:
+            stmts = []
+        if stmts:
+            return "latex", stmts, None
     try:
         return "ricci", Parser(text).program(), None
     except RicciError as e:

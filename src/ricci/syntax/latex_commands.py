@@ -92,7 +92,14 @@ class LatexCommands(LatexNames):
             fn = self.reading.commands.get((name,))
             if fn is not None and self.at("OPEN", "(") and not lhs:  # \sigma(x): the function
                 return self.function(fn, t)
-            return self.name(name, t, lhs=lhs)
+            node = self.name(name, t, lhs=lhs)
+            if fn is not None and not lhs and self.at("OPEN", "("):  # (spaces do not show in LaTeX)
+                # \sigma_i(z): the articles' i-th component of sigma applied, not sigma[i] * (z)
+                raise self.err(f"\\{name} with a subscript before '(' is ambiguous: the function "
+                               f"{fn} applied (its i-th component) or a tensor {name} times a parenthesis", t,
+                               hint=f"for the function write the index on its argument, \\{name}(z_i); "
+                                    f"for a product write \\{name}_i \\cdot (...)")
+            return node
         nxt = self.peek()
         pair = self.reading.commands.get((name, nxt.text)) if nxt.kind == "CMD" else None
         if pair is not None and not lhs:  # \log\det A

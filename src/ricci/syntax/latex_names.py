@@ -11,6 +11,7 @@ spelling to use, not a guess.
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 from ..errors import Span
@@ -124,25 +125,30 @@ class LatexNames(LatexCursor):
         return ref
 
     def layer_label(self) -> tuple[str, int] | None:
-        """At ``^``: for ``^{(12)}`` return ("12", number of tokens inside the parentheses)."""
+        """At ``^``: for ``^{(12)}`` return ("12", number of tokens inside the parentheses);
+        a step label ``^{(t)}``, ``^{(t+1)}``, ``^{(t-1)}`` is part of the name too (``ht``,
+        ``wtp1``, ``htm1``: the articles' iterates and time steps)."""
         if not self.at("OP", "^"):
             return None
         a, b = self.peek(1), self.peek(2)
         if a.kind != "LBRACE" or b.kind != "OPEN" or b.text != "(" or b.sized:
             return None
-        k, parts = 3, []
-        while self.peek(k).kind in ("NUMBER", "LETTER"):
+        k = 3
+        parts: list[Tok] = []
+        while self.peek(k).kind in ("NUMBER", "LETTER") or (
+                parts and self.peek(k).kind == "OP" and self.peek(k).text in "+-"
+                and self.peek(k + 1).kind in ("NUMBER", "LETTER")):
             parts.append(self.peek(k))
             k += 1
         close, rb = self.peek(k), self.peek(k + 1)
         if not parts or close.kind != "CLOSE" or close.text != ")" or rb.kind != "RBRACE":
             return None
-        label = "".join(p.text for p in parts)
-        if not label.isdigit():
-            raise self.err(f"'^{{({label})}}': a superscript in parentheses numbers a layer or a "
-                           f"step, such as W^{{(2)}}", parts[0],
+        text = "".join(p.text for p in parts)
+        if not (text.isdigit() or re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:[+-][0-9]+)?", text)):
+            raise self.err(f"'^{{({text})}}': a superscript in parentheses numbers a layer or a "
+                           f"step, such as W^{{(2)}}, w^{{(t)}} or w^{{(t+1)}}", parts[0],
                            hint="write indices as a subscript: x_{ij}")
-        return label, len(parts)
+        return text.replace("+", "p").replace("-", "m"), len(parts)
 
     def subscript(self, op: Tok, owner: str, digits: bool = True,
                   stop_at_equals: bool = False) -> tuple[list[Name], str | None]:
@@ -216,6 +222,13 @@ class LatexNames(LatexCursor):
                     groups[-1].append(it)
             out = []
             for g, comma in zip(groups, [it for it in items if it.kind == "OP"] + [close]):
+                if not g and comma is items[0]:  # f_{,i}: the articles' comma derivative
+                    rest = "".join(t.text for t in items[1:])
+                    raise self.err(f"'{owner}_{{,{rest}}}' is a comma derivative (d{owner}/dx_{rest}): a "
+                                   f"program defines values, and ricci computes the derivatives", comma,
+                                   hint=f"define {owner} and call ricci.grad(program, wrt=...) (ricci grad "
+                                        f"--wrt); to check a derivative by hand, ricci verify "
+                                        f"'\\frac{{\\partial {owner}}}{{\\partial x_{{{rest}}}}} = ...'")
                 if not g:
                     raise self.err(f"empty index in the subscript of {owner}", comma)
                 for a, b in pairwise(g):

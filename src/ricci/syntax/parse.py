@@ -296,8 +296,14 @@ class Parser:
             st.text = lines[st.span.line - 1] if st.span.line - 1 < len(lines) else ""
             out.append(st)
             if toks[self.pos].kind not in ("NEWLINE", "EOF"):
+                hint = None
+                prev = toks[self.pos - 1]
+                if self.tok.kind in ("NAME", "NUMBER") and prev.kind in ("NAME", "NUMBER") or (
+                        self.tok.kind == "NAME" and prev.text in (")", "]")):
+                    hint = (f"products are written with *: {prev.text} * {self.tok.text}; for a matrix "
+                            f"product write the indices (X[i,k] * A[k,j]) or use matrix notation (X @ A)")
                 raise self.error(
-                    f"expected an operator or the end of the statement, found {_describe(self.tok)}")
+                    f"expected an operator or the end of the statement, found {_describe(self.tok)}", hint=hint)
 
     def statement(self) -> StmtA | DeclA:
         t = self.toks[self.pos]

@@ -22,11 +22,12 @@ depend on the order or layout of the text).
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 
 from .. import validate
 from ..bounds import current, gc_paused, guarded, tick
-from ..errors import RicciError, Span
+from ..errors import RicciError, RicciWarning, Span
 from ..ir.expr import (
     MINUS_ONE,
     Add,
@@ -44,7 +45,8 @@ from ..ir.expr import (
     operand,
 )
 from ..ir.program import ONE_HOT, Program, Statement, symmetric_inputs
-from .latex import LatexParser, detect
+from ..ir.traversal import walk
+from .latex import SUBSCRIPTED, LatexParser, detect
 from .matrix_input import looks_like_matrix, read_matrix
 from .parse import Parser
 from .text import limit_hint, prepare_text
@@ -66,31 +68,38 @@ from .tree import (
     StmtA,
     SumA,
 )
+from .unicode_input import looks_like_unicode, parse_unicode_statements
 
 __all__ = ["parse"]
 
 
 @guarded("parsing")
-def parse(text: str, syntax: str = "ricci") -> Program:
+def parse(text: str, syntax: str = "auto") -> Program:
     """Parse program text into a :class:`~ricci.ir.program.Program`.
 
-    ``syntax`` is ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
-    ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md), ``"matrix"``
-    (``X: [n, d]; w: [d]; y = X @ w``, see docs/matrix-input.md) or ``"auto"``, which reads
-    the text as matrix notation when :func:`.matrix_input.looks_like_matrix` says so (shape
-    declarations, ``@`` or ``.T``), else as LaTeX when :func:`.latex.looks_like_latex` says
-    so. All syntaxes build the same syntax tree, so the index rule and every later check are shared,
+    ``syntax`` is ``"auto"`` (the default, as for ``grad`` and the command line: the text
+    is read as matrix notation when :func:`.matrix_input.looks_like_matrix` says so (shape
+    declarations, ``@`` or ``.T``), as Unicode or LaTeX when their detections say so, else
+    as ricci), ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
+    ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md), ``"unicode"``
+    (ricci's own Unicode notation, ``y_i = σ(W_ij x_j)``, detected by its characters
+    ``Σ √ · ²``) or ``"matrix"`` (``X: [n, d]; w: [d]; y = X @ w``, see
+    docs/matrix-input.md). All syntaxes build the same syntax tree, so the index rule and every later check are shared,
     and errors point into the text as written.
     """
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
-    validate.choice(syntax, ("ricci", "latex", "matrix", "auto"), "syntax")
+    validate.choice(syntax, ("ricci", "latex", "unicode", "matrix", "auto"), "syntax")
     text = prepare_text(text)
     with gc_paused():
         stmts: list[StmtA] | None = None
         if syntax == "auto" and looks_like_matrix(text):
             syntax = "matrix"
-        if syntax == "auto":
+        if syntax == "auto" and looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in text.splitlines())):
+            syntax = "unicode"
+        if syntax == "unicode":
+            stmts = parse_unicode_statements(text)
+        elif syntax == "auto":
             syntax, stmts, error = detect(text)
             if error is not None:
                 raise error
@@ -107,9 +116,46 @@ def parse(text: str, syntax: str = "ricci") -> Program:
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")
-        program = _Builder(stmts, text, decls).build()
+        builder = _Builder(stmts, text, decls, einstein=syntax in ("latex", "unicode"))
+        program = builder.build()
         del stmts  # the syntax trees go while the collector is paused: it never sees them
+    for note in builder.notes:
+        warnings.warn(RicciWarning(note), stacklevel=3)
+    if syntax != "matrix":  # matrix notation declares every shape: nothing to surprise
+        _warn_surprises(program, syntax)
     return program
+
+
+def _warn_surprises(program: Program, syntax: str) -> None:
+    """A :class:`~ricci.errors.RicciWarning` for a valid reading that could surprise: a
+    scalar named like a subscripted tensor in ricci syntax (``v_i``), and a program with no
+    index at all that multiplies capitals (``Y = X * A``, a name ``XW``: scalars, not
+    matrices)."""
+    dims = program.dims
+    if syntax == "ricci":
+        odd = [n for n in dims if not dims[n] and SUBSCRIPTED.fullmatch(n)]
+        if odd:
+            n = odd[0]
+            base, sub = n.rsplit("_", 1)
+            warnings.warn(RicciWarning(
+                f"'{n}' is read as the name of a scalar (ricci syntax); for {base} indexed by "
+                f"{', '.join(sub)} write {base}[{','.join(sub)}] (or {base}_{{{sub}}} in LaTeX)"), stacklevel=4)
+    if all(not d for d in dims.values()):
+        # XW, or X * A: what the articles write for a matrix product
+        caps = [n for n in program.inputs if 2 <= len(n) <= 3 and n.isalpha() and n.isupper()]
+        for st in program.statements:
+            for node in walk(st.rhs):
+                if isinstance(node, Mul):
+                    one = [f.name for f in node.factors if isinstance(f, Tensor) and len(f.name) == 1
+                           and f.name.isupper() and f.name in program.inputs]
+                    if len(one) >= 2:
+                        caps.extend(one)
+        caps = list(dict.fromkeys(caps))
+        if caps:
+            warnings.warn(RicciWarning(
+                f"no name has indices, so {', '.join(caps[:3])} {'is a scalar' if len(caps) == 1 else 'are scalars'}; "
+                f"for matrices write their indices (X[i,k] * A[k,j]) or use matrix notation "
+                f"(docs/matrix-input.md)"), stacklevel=4)
 
 
 # ---------------------------------------------------------------- tree walking
@@ -188,8 +234,13 @@ def _plural(n: int) -> str:
 
 
 class _Builder:
-    def __init__(self, stmts: list[StmtA], source: str, decls: list[DeclA] | None = None) -> None:
+    def __init__(self, stmts: list[StmtA], source: str, decls: list[DeclA] | None = None,
+                 einstein: bool = False) -> None:
         self.stmts = stmts
+        #: the summation convention of LaTeX text: only a repeated index is summed implicitly
+        self.einstein = einstein
+        #: readings that could surprise, found while resolving (issued as RicciWarning)
+        self.notes: list[str] = []
         self.source = source
         self.decls = decls or []
         #: input -> the fact declared about it
@@ -472,6 +523,23 @@ class _StatementResolver:
                 go(k, known, sc)
 
         go(self.s.rhs, frozenset(self.free), 0)
+        lhs_missing = {n.name for n in (self.s.indices or [])} - {n.name for n in self.walk.names[len(self.s.indices or []):]}
+        if self.b.einstein and not lhs_missing:  # (else: that error is the clearer one)
+            for name, occ in where.items():
+                if len(occ) == 1:  # f = \exp(x_i): LaTeX sums a repeated index only
+                    raise self.b.err(
+                        f"index '{name}' occurs once, and not on the left-hand side: the summation "
+                        f"convention sums only a repeated index", occ[0][1],
+                        hint=f"for each {name}, put it on the left ({self.s.name}_{{{name}}} = ...); for a sum, "
+                             f"write \\sum_{{{name}}} where it belongs")
+        if not self.b.einstein:  # ricci's rule sums it: say so where a reader could miss it
+            for name, occ in where.items():
+                if len(occ) == 1:
+                    span = occ[0][1]
+                    self.b.notes.append(
+                        f"line {span.line}, column {span.column}: index '{name}' occurs once on the right of "
+                        f"{self.s.name} and not on its left, so it is summed over that one factor; write "
+                        f"sum[{name}](...) to say so, or put {name} on the left")
         for name, occ in where.items():
             if len({sc for sc, _ in occ}) > 1:
                 sc, span = next((sc, sp) for sc, sp in occ if sc != 0)

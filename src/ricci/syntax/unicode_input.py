@@ -1,0 +1,199 @@
+"""Reading ricci's own Unicode notation back: ``y_i = σ(W_ij x_j)``, ``L = Σ_i,j (S⁻¹)_ij``.
+
+:meth:`Program.unicode` prints a program the way the articles typeset it, with plain
+characters. This module reads that text by rewriting it into the LaTeX the LaTeX reader
+takes (:func:`to_latex`), one token at a time, keeping for every character written the
+place of the character it came from, so that an error points into the text as the user
+wrote it (:func:`parse_unicode_statements`). The rewriting is local and total:
+
+* a subscript run (``_ij``, ``_i,j``) is braced (``_{ij}``): in LaTeX ``W_ij`` is
+  ``W_i`` times ``j``; superscript digits and signs (``²``, ``⁻¹``) are ``^{2}``, ``^{-1}``;
+  ``^(...)`` is ``^{...}``;
+* ``Σ`` is ``\\sum``, ``√(...)`` is ``\\sqrt{...}``, ``·`` is ``\\cdot``, a Greek letter
+  is its command (``σ(`` stays the function: the LaTeX reader reads ``\\sigma(`` so);
+* a word before ``(`` is a function: its Unicode spelling in the primitive table
+  (``tr``, ``log det``, ``σ``) gives the function's name, written ``\\operatorname{name}``;
+  ``size(k)`` is ``\\mathrm{size}(k)``; any other word is one name (``\\mathit{yhat}``).
+
+Everything else (numbers, operators, parentheses, bars) is copied.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import RicciError, Span
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
+from ..primitives.greek import GREEK
+from .latex import LatexParser
+from .tree import StmtA
+
+__all__ = ["UNICODE_MARKS", "looks_like_unicode", "parse_unicode_statements", "to_latex"]
+
+_SUPERSCRIPTS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7",
+                 "⁸": "8", "⁹": "9", "⁻": "-", "⁺": "+"}
+_COMMAND_OF = {ch: name for name, ch in reversed(list(GREEK.items()))}  # ε -> epsilon, not varepsilon
+#: characters only the Unicode notation uses (ricci's syntax and LaTeX have none of them)
+UNICODE_MARKS = frozenset("Σ√·") | frozenset(_SUPERSCRIPTS)
+
+
+def _spellings() -> tuple[dict[str, str], dict[str, str]]:
+    """From the primitive table: the Unicode spelling of each function before its
+    parenthesis -> the function's name (``tr`` -> ``trace``, ``log det`` -> ``logdet``,
+    ``σ`` -> ``sigmoid``), and each symbol that opens a call (``√(``) -> its LaTeX (``\\sqrt{``)."""
+    words: dict[str, str] = {}
+    symbols: dict[str, str] = {}
+    for name, f in FUNCTIONS.items():
+        head = f.unicode.split("#")[0]
+        if head.endswith("(") and not head[:-1].isalpha() and "#1" in f.latex and f.latex.startswith("\\"):
+            symbols[head] = f.latex.split("#1")[0]  # √( -> \sqrt{
+        word = head.split("(")[0]
+        if word and word.replace(" ", "").isalpha():
+            words.setdefault(word, name)
+    for name, m in MATRIX_FUNCTIONS.items():
+        word = m.unicode.split("(")[0].split("{")[0]
+        if word and word.replace(" ", "").isalpha():
+            words.setdefault(word, name)
+    return words, symbols
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_EXPONENT = re.compile(r"[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9_(])|[0-9]+(?:\.[0-9]+)?")
+_SUB = re.compile(r"[A-Za-z0-9" + "".join(GREEK.values()) + r",]+")
+
+
+#: a two-letter subscript run, ``W_ij``: Unicode's two indices (LaTeX reads W_i times j)
+_PAIR = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z" + "".join(GREEK.values()) + r"][A-Za-z0-9]*_[a-z]{2}(?![A-Za-z0-9_])")
+
+
+def looks_like_unicode(code: str) -> bool:
+    """Whether text (comments removed) is in ricci's Unicode notation: none of ricci's
+    brackets or LaTeX's backslash and braces, and a character only that notation uses
+    (``Σ``, ``√``, ``·``, a superscript digit), a Greek letter beside subscripted names, or
+    a two-letter subscript (``W_ij``)."""
+    if any(c in code for c in "[]\\{}"):
+        return False
+    return any(c in UNICODE_MARKS for c in code) or _PAIR.search(code) is not None or (
+        any(c in _COMMAND_OF for c in code) and re.search(r"_[a-z]", code) is not None)
+
+
+def to_latex(text: str) -> tuple[str, list[int]]:
+    """``text`` rewritten as LaTeX, and for each character written the offset in ``text``
+    of the character it stands for."""
+    spell, symbols = _spellings()
+    several = sorted((w for w in spell if " " in w), key=len, reverse=True)  # log det
+    out: list[str] = []
+    src: list[int] = []
+    closers: list[str] = []  # what each open parenthesis closes with: ')' or '}'
+
+    def put(s: str, at: int) -> None:
+        out.append(s)
+        src.extend([at] * len(s))
+
+    p, n = 0, len(text)
+    while p < n:
+        c = text[p]
+        if c == "Σ":
+            put("\\sum", p)
+            p += 1
+            if p < n and text[p] == "_":
+                m = _SUB.match(text, p + 1)
+                if m:
+                    put("_{", p)
+                    _greek_run(m.group(), m.start(), put)
+                    put("}", m.end() - 1)
+                    p = m.end()
+            put(" ", p - 1)
+        elif (sym := next((h for h in symbols if text.startswith(h, p)), None)) is not None:
+            put(symbols[sym], p)  # √(...) is \sqrt{...}
+            closers.append("}")
+            p += len(sym)
+        elif c == "^" and text.startswith("(", p + 1):
+            put("^{", p)
+            closers.append("}")
+            p += 2
+        elif c == "^" and (m := _EXPONENT.match(text, p + 1)) is not None:  # 2^T1, x^k
+            word = m.group()
+            put("^{" + (word if len(word) == 1 or not word[0].isalpha() else "\\mathit{" + word + "}") + "}", p)
+            p = m.end()
+        elif c == "(":
+            put("(", p)
+            closers.append(")")
+            p += 1
+        elif c == ")":
+            put(closers.pop() if closers else ")", p)
+            p += 1
+        elif c in _SUPERSCRIPTS:
+            start = p
+            digits = []
+            while p < n and text[p] in _SUPERSCRIPTS:
+                digits.append(_SUPERSCRIPTS[text[p]])
+                p += 1
+            put("^{" + "".join(digits) + "}", start)
+        elif c == "·":
+            put(" \\cdot ", p)
+            p += 1
+        elif c == "_":
+            m = _SUB.match(text, p + 1)
+            if m is None:
+                put("_", p)
+                p += 1
+            else:
+                put("_{", p)
+                _greek_run(m.group(), m.start(), put)
+                put("}", m.end() - 1)
+                p = m.end()
+        elif c == "#":  # a comment, as in ricci's syntax
+            put("%", p)
+            p += 1
+        elif c in _COMMAND_OF:
+            put("\\" + _COMMAND_OF[c] + " ", p)
+            p += 1
+        elif c.isascii() and c.isalpha():
+            m = _WORD.match(text, p)
+            assert m is not None
+            word, end = m.group(), m.end()
+            rest = text[end:]
+            long = next((w for w in several if text.startswith(w + "(", p)), None)
+            if long is not None:  # log det(S)
+                put("\\operatorname{" + spell[long] + "}", p)
+                end = p + len(long)
+            elif rest.startswith("("):
+                name = "size" if word == "size" else spell.get(word, word)
+                put(("\\mathrm{size}" if name == "size" else "\\operatorname{" + name + "}"), p)
+            elif len(word) == 1:
+                put(word, p)
+            else:
+                put("\\mathit{" + word + "}", p)
+            p = end
+        else:
+            put(c, p)
+            p += 1
+    return "".join(out), src
+
+
+def _greek_run(run: str, at: int, put) -> None:
+    for k, ch in enumerate(run):
+        put(("\\" + _COMMAND_OF[ch] + " ") if ch in _COMMAND_OF else ch, at + k)
+
+
+def parse_unicode_statements(text: str) -> list[StmtA]:
+    """The syntax trees of Unicode text (through :func:`to_latex` and the LaTeX reader); an
+    error points into ``text`` itself."""
+    tex, src = to_latex(text)
+    try:
+        return LatexParser(tex).program()
+    except RicciError as e:
+        raise _moved(e, tex, src, text) from None
+
+
+def _moved(e: RicciError, tex: str, src: list[int], text: str) -> RicciError:
+    """``e`` (about ``tex``) with its place moved to the character of ``text`` it came from."""
+    if e.span is None or not src:
+        return RicciError(e.message, hint=e.hint)
+    lines = tex.split("\n")
+    off = sum(len(ln) + 1 for ln in lines[:e.span.line - 1]) + e.span.column - 1
+    at = src[min(max(off, 0), len(src) - 1)]
+    line = text.count("\n", 0, at) + 1
+    col = at - (text.rfind("\n", 0, at) + 1) + 1
+    return RicciError(e.message, span=Span(line, col, 1), source=text, hint=e.hint)
