@@ -121,7 +121,7 @@ def test_translation(case):
     text, translation, _, _ = CASES[case]
     p = ricci.parse(text, syntax="matrix")
     assert str(p) == translation
-    assert ricci.parse(text, syntax="auto") == p
+    assert ricci.parse(text, syntax="auto") == p == ricci.parse(text)  # detected by default
     assert ricci.parse(str(p)) == p
 
 
