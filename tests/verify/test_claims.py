@@ -123,6 +123,161 @@ def test_wrong_derivatives_are_diagnosed(claim, context, diagnosis):
     assert r.correct and r.correct_matrix  # ricci's form beside it
 
 
+# ---------------------------------------------------------------- hand derivations
+# Realistic models; each claim is what a student writes, correct (True) or with a classic
+# mistake (the exact diagnosis): factor 2, sign, missing term, missing batch sum, missing
+# transpose, W x for x W (a factor transposed), wrong shape.
+
+RIDGE = "L = sum[n]((X[n,d] * w[d] - y[n])^2) + lam * sum[d](w[d]^2)"
+LOGREG = "p[n] = sigmoid(X[n,d] * w[d])\nL = -sum[n](y[n] * log(p[n]) + (1 - y[n]) * log(1 - p[n]))"
+AFFINE = "Y[n,h] = X[n,d] * W[d,h] + b[h]\nL = sum[n,h](G[n,h] * Y[n,h])"
+MLP = "H[n,h] = tanh(X[n,d] * W[d,h] + b[h])\nL = sum[n,h](G[n,h] * H[n,h])"
+CENTER = "C[n,d] = x[n,d] - sum[e](x[n,e]) / size(e)\nL = sum[n,d](G[n,d] * C[n,d])"
+LNSCALE = "Yn[n,d] = g[d] * xh[n,d] + beta[d]\nL = sum[n,d](G[n,d] * Yn[n,d])"
+ATTN = "S[n,m] = Q[n,k] * K[m,k]\nL = sum[n,m](G[n,m] * S[n,m])"
+QUAD = "f = x[i] * A[i,j] * x[j]"
+QSYM = "A[i,j] : symmetric\nf = x[i] * A[i,j] * x[j]"
+TRACE = "t = A[i,j] * B[j,i]"
+LOGDET = "L = logdet(S)"
+INV = "L = sum[i,j](G[i,j] * inv(A)[i,j])"
+LIN = "y[i] = W[i,j] * x[j]\nL = sum[i](g[i] * y[i])"
+LSQ_TEX = r"L = \sum_n (X_{nd} w_d - y_n)^2"
+MLP_TEX = r"H_{nh} = \tanh(X_{nd} W_{dh} + b_h)" "\n" r"L = \sum_{n,h} G_{nh} H_{nh}"
+ATTN_TEX = r"S_{nm} = Q_{nk} K_{mk}" "\n" r"L = \sum_{n,m} G_{nm} S_{nm}"
+LOGREG_TEX = r"p_n = \sigma(X_{nd} w_d)" "\n" r"L = -\sum_n (y_n \log p_n + (1 - y_n) \log(1 - p_n))"
+
+DERIVATIONS = [
+    ('lsq', LSQ, 'dL/dw[e] = 2 * X[n,e] * (X[n,d] * w[d] - y[n])',
+     True),
+    ('lsq latex', LSQ_TEX, '\\frac{\\partial L}{\\partial w_e} = 2 X_{ne} (X_{nd} w_d - y_n)',
+     True),
+    ('ridge', RIDGE, 'dL/dw[e] = 2 * X[n,e] * (X[n,d] * w[d] - y[n]) + 2 * lam * w[e]',
+     True),
+    ('ridge latex', RIDGE, '\\frac{\\partial L}{\\partial w_e} = 2 X_{ne} (X_{nd} w_d - y_n) + 2 \\mathrm{lam} w_e',
+     True),
+    ('logreg', LOGREG, 'dL/dw[d] = X[n,d] * (p[n] - y[n])',
+     True),
+    ('logreg latex', LOGREG_TEX, '\\frac{\\partial L}{\\partial w_d} = X_{nd} (p_n - y_n)',
+     True),
+    ('softmax W', SOFTMAX, 'dL/dW[d,k] = X[n,d] * (P[n,k] - Y[n,k])',
+     True),
+    ('softmax b latex', SOFTMAX, '\\frac{\\partial L}{\\partial b_k} = \\sum_n (P_{nk} - Y_{nk})',
+     True),
+    ('affine X', AFFINE, 'dL/dX[n,d] = G[n,h] * W[d,h]',
+     True),
+    ('affine W', AFFINE, 'dW[d,h] = X[n,d] * G[n,h]',
+     True),
+    ('affine b latex', AFFINE, '\\frac{\\partial L}{\\partial b_h} = \\sum_n G_{nh}',
+     True),
+    ('mlp W', MLP, 'dL/dW[d,h] = sum[n](X[n,d] * G[n,h] * (1 - H[n,h]^2))',
+     True),
+    ('mlp X latex', MLP_TEX, '\\frac{\\partial L}{\\partial X_{nd}} = \\sum_h G_{nh} (1 - H_{nh}^2) W_{dh}',
+     True),
+    ('centering', CENTER, 'dL/dx[n,d] = G[n,d] - sum[e](G[n,e]) / size(d)',
+     True),
+    ('ln scale', LNSCALE, 'dL/dg[d] = sum[n](G[n,d] * xh[n,d])',
+     True),
+    ('ln shift latex', LNSCALE, '\\frac{\\partial L}{\\partial \\beta_d} = \\sum_n G_{nd}',
+     True),
+    ('attention Q', ATTN, 'dL/dQ[n,k] = G[n,m] * K[m,k]',
+     True),
+    ('attention K latex', ATTN_TEX, '\\frac{\\partial L}{\\partial K_{mk}} = G_{nm} Q_{nk}',
+     True),
+    ('quadratic', QUAD, 'df/dx[k] = A[k,j] * x[j] + A[j,k] * x[j]',
+     True),
+    ('quadratic symmetric', QSYM, 'df/dx[k] = 2 * A[k,j] * x[j]',
+     True),
+    ('trace', TRACE, 'dt/dA[i,j] = B[j,i]',
+     True),
+    ('logdet', LOGDET, 'dL/dS[i,j] = inv(S)[j,i]',
+     True),
+    ('inverse', INV, 'dL/dA[k,l] = -inv(A)[i,k] * G[i,j] * inv(A)[l,j]',
+     True),
+    ('lsq factor 2', LSQ, 'dL/dw[e] = X[n,e] * (X[n,d] * w[d] - y[n])',
+     'off by a factor 1/2'),
+    ('lsq latex sign', LSQ_TEX, '\\frac{\\partial L}{\\partial w_e} = 2 X_{ne} (y_n - X_{nd} w_d)',
+     'the sign is wrong'),
+    ('ridge missing term', RIDGE, 'dL/dw[e] = 2 * X[n,e] * (X[n,d] * w[d] - y[n])',
+     "a term is missing: ricci's result has the term 2 * lam * w[e], the claim lacks it"),
+    ('ridge latex penalty factor', RIDGE, '\\frac{\\partial L}{\\partial w_e} = 2 X_{ne} X_{nd} w_d - 2 X_{ne} y_n + \\mathrm{lam} w_e',
+     'the term lam * w[e] is off by a factor 1/2'),
+    ('logreg sign', LOGREG, 'dL/dw[d] = X[n,d] * (y[n] - p[n])',
+     'the sign is wrong'),
+    ('logreg missing X', LOGREG_TEX, '\\frac{\\partial L}{\\partial w_d} = \\sum_n (p_n - y_n)',
+     'wrong shape: the claim has free indices none (a scalar), but the derivative has the indices of w: d'),
+    ('softmax transpose latex', SOFTMAX, '\\frac{\\partial L}{\\partial W_{ij}} = X_{nj} (P_{ni} - Y_{ni})',
+     "a transpose is missing: the claim has shape 5×4, the input 4×5; swapping indices i and j of the claim gives ricci's result"),
+    ('softmax b batch', SOFTMAX, 'dL/db[k] = P[n,k] - Y[n,k]',
+     "a sum over the batch is missing: the claim keeps index n; summed over n it is ricci's result"),
+    ('softmax b latex batch', SOFTMAX, '\\frac{\\partial L}{\\partial b_k} = P_{nk} - Y_{nk}',
+     "a sum over the batch is missing: the claim keeps index n; summed over n it is ricci's result"),
+    ('affine X swapped', AFFINE, 'dL/dX[n,d] = G[n,h] * W[h,d]',
+     'a factor is transposed: W[h,d] should be W[d,h] (in matrix notation: W where W^T belongs, or the operands in the wrong order, as W x for x W)'),
+    ('affine W transpose', AFFINE, 'dL/dW[d,h] = X[n,h] * G[n,d]',
+     "a transpose is missing: the claim has shape 5×4, the input 4×5; swapping indices d and h of the claim gives ricci's result"),
+    ('affine b batch', AFFINE, 'dL/db[h] = G[n,h]',
+     "a sum over the batch is missing: the claim keeps index n; summed over n it is ricci's result"),
+    ('affine X sign latex', AFFINE, '\\frac{\\partial L}{\\partial X_{nd}} = -G_{nh} W_{dh}',
+     'the sign is wrong'),
+    ('mlp missing derivative', MLP, 'dL/dW[d,h] = X[n,d] * G[n,h]',
+     "a term is missing: ricci's result has the term -sum[n](G[n,h] * X[n,d] * tanh(b[h] + W[p,h] * X[n,p])^2), the claim lacks it"),
+    ('mlp latex wrong shape', MLP_TEX, '\\frac{\\partial L}{\\partial W_{dh}} = \\sum_n G_{nh} (1 - H_{nh}^2)',
+     'wrong shape: the claim has free indices h, but the derivative has the indices of W: d,h'),
+    ('centering missing term', CENTER, 'dL/dx[n,d] = G[n,d]',
+     "a term is missing: ricci's result has the term -sum[d](G[n,d]) / size(d), the claim lacks it"),
+    ('attention swapped', ATTN, 'dL/dK[m,k] = G[m,n] * Q[n,k]',
+     'a factor is transposed: G[m,n] should be G[n,m] (in matrix notation: G where G^T belongs, or the operands in the wrong order, as W x for x W)'),
+    ('attention latex factor', ATTN_TEX, '\\frac{\\partial L}{\\partial Q_{nk}} = 2 G_{nm} K_{mk}',
+     'off by a factor 2'),
+    ('linear W x for x W', LIN, 'dL/dx[j] = W[j,i] * g[i]',
+     'a factor is transposed: W[j,i] should be W[i,j] (in matrix notation: W where W^T belongs, or the operands in the wrong order, as W x for x W)'),
+    ('trace transpose', TRACE, 'dt/dA[i,j] = B[i,j]',
+     "a transpose is missing: the claim has shape 4×3, the input 3×4; swapping indices i and j of the claim gives ricci's result"),
+    ('logdet transpose latex', LOGDET, '\\frac{\\partial L}{\\partial S_{ij}} = (S^{-1})_{ij}',
+     "a transpose is missing: swapping indices i and j of the claim gives ricci's result"),
+    ('inverse sign', INV, 'dL/dA[k,l] = inv(A)[i,k] * G[i,j] * inv(A)[l,j]',
+     'the sign is wrong'),
+    ('logdet mean', 'L = sum[n](logdet(S) * c[n])', 'dL/dS[i,j] = c[n] * inv(S)[j,i]',
+     "a sum over the batch is missing: the claim keeps index n; summed over n it is ricci's result"),
+]
+
+
+def test_the_table_has_twenty_of_each():
+    assert sum(e is True for *_, e in DERIVATIONS) >= 20
+    assert sum(isinstance(e, str) for *_, e in DERIVATIONS) >= 20
+
+
+@pytest.mark.parametrize("name, context, claim, expected", DERIVATIONS, ids=[d[0] for d in DERIVATIONS])
+def test_hand_derivation(name, context, claim, expected):
+    rep = verify(claim, context=context)
+    r = one(rep)
+    if expected is True:
+        assert rep.ok and r.diagnosis is None, str(rep)
+    else:
+        assert not rep.ok and not r.holds
+        assert r.diagnosis == expected
+        assert r.correct and r.correct_matrix
+
+
+def test_the_summary_line_agrees_in_number():
+    assert str(verify("t = x[i] * y[i] = y[i] * x[i] = x[i] * y[i]")).endswith("2 of 2 equalities hold")
+    text = str(verify("dW[i,j] = X[n,i] * (Y[n,j] - P[n,j])", context=SOFTMAX))
+    assert text.endswith("0 of 1 equality holds")
+    assert str(verify(r"\delta_{ij}x_j = x_i")).endswith("1 of 1 equality holds")
+
+
+def test_an_index_of_the_input_written_three_times_stays_free():
+    # the left side says g survives, as in a ricci statement (not a sum over g)
+    rep = verify(r"\frac{\partial L}{\partial w_{gh}} = 2(\hat{y}_g - y_g) \hat{y}_g (1 - \hat{y}_g) x_h",
+                 context=r"\hat{y}_j = \sigma(w_{jk}x_k)" "\n" r"L = (\hat{y}_j - y_j)(\hat{y}_j - y_j)")
+    assert rep.ok
+
+
+def test_a_jacobian_claim_is_refused_with_a_hint():
+    with pytest.raises(RicciError, match="not a Jacobian") as e:
+        verify(r"\frac{df_i}{dv_j} = W_{ij}", context=r"f_i = W_{ij} v_j")
+    assert e.value.hint == "contract with an upstream gradient: add 'L = g[p] * f[p]' to the context and claim dL/dv"
+
 def test_correct_form_is_printed_beside_a_wrong_claim():
     text = str(verify("dW[i,j] = X[n,i] * (Y[n,j] - P[n,j])", context=SOFTMAX))
     assert "DOES NOT HOLD (numeric)" in text and "ricci: dW[d,k] = X[n,d] * dZ[n,k]" in text

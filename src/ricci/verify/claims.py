@@ -33,7 +33,7 @@ from ..errors import RicciError, Span
 from ..ir.expr import Add, Expr, Index, Tensor
 from ..ir.indices import substitute
 from ..ir.program import Program, Statement
-from ..ir.traversal import replace_tensors
+from ..ir.traversal import replace_tensors, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.factor import expand
 from ..simplify.rewrite import simplify
@@ -118,7 +118,8 @@ class VerifyReport:
         for r in self.results:
             out.extend(r.lines())
         n = sum(r.holds for r in self.results)
-        out.append(f"{n} of {len(self.results)} equalit{'y' if len(self.results) == 1 else 'ies'} hold")
+        one = len(self.results) == 1
+        out.append(f"{n} of {len(self.results)} equalit{'y holds' if one else 'ies hold'}")
         return "\n".join(out)
 
     def _repr_markdown_(self) -> str:
@@ -181,28 +182,30 @@ def _moved(e: RicciError, source: str, shift: int, line: int = 1) -> RicciError:
                       source=source, hint=e.hint)
 
 
-def _free(node: Node) -> list[Name]:
-    """The free indices of a syntax tree by the Einstein convention, in first-seen order."""
+def _free(node: Node, keep: frozenset[str] = frozenset()) -> list[Name]:
+    """The free indices of a syntax tree by the Einstein convention, in first-seen order.
+    An index in ``keep`` (those of the input of a claimed derivative, which the left side
+    says survive) is free wherever it appears, as in a ricci statement."""
     if isinstance(node, (Ref, DeltaA, MatCallA)):
         count: dict[str, int] = {}
         for n in node.indices:
             count[n.name] = count.get(n.name, 0) + 1
-        return [n for n in _first(node.indices) if count[n.name] == 1]
+        return [n for n in _first(node.indices) if count[n.name] == 1 or n.name in keep]
     if isinstance(node, ProdA):
-        names = [n for _, f in node.factors for n in _free(f)]
+        names = [n for _, f in node.factors for n in _free(f, keep)]
         count = {}
         for n in names:
             count[n.name] = count.get(n.name, 0) + 1
-        return [n for n in _first(names) if count[n.name] == 1]
+        return [n for n in _first(names) if count[n.name] == 1 or n.name in keep]
     if isinstance(node, AddA):
-        return _first([n for _, t in node.terms for n in _free(t)])
+        return _first([n for _, t in node.terms for n in _free(t, keep)])
     if isinstance(node, SumA):
         bound = {n.name for n in node.indices}
-        return [n for n in _free(node.body) if n.name not in bound]
+        return [n for n in _free(node.body, keep - bound) if n.name not in bound]
     if isinstance(node, (CallA, Group, NegA)):
-        return _free(node.kids()[0])
+        return _free(node.kids()[0], keep)
     if isinstance(node, PowA):
-        return _first(_free(node.base) + _free(node.exp))
+        return _first(_free(node.base, keep) + _free(node.exp, keep))
     return []
 
 
@@ -213,10 +216,10 @@ def _first(names: Sequence[Name]) -> list[Name]:
     return list(seen.values())
 
 
-def _side(text: str, syntax: str, source: str, col: int) -> Side:
+def _side(text: str, syntax: str, source: str, col: int, keep: frozenset[str] = frozenset()) -> Side:
     node = _parse_side(text, syntax, source, col)
     line = "Q = " + text
-    free = _free(node)
+    free = _free(node, keep)
     texts = tuple(line[n.span.column - 1:n.span.column - 1 + n.span.length] for n in free)
     return Side(text, tuple(n.name for n in free), texts, syntax, col, node)
 
@@ -571,6 +574,12 @@ def _verify_derivative(source: str, parts: list[tuple[int, str]], lhs: tuple[str
         if of is not None and of != of_ref.name:
             raise RicciError(f"the claim differentiates {of_ref.name}, but of is {of}")
         of = of_ref.name
+        if of_ref.indices or (of in ctx.dims and ctx.rank(of) > 0):
+            ix = ",".join("pqrstu"[:ctx.rank(of) if of in ctx.dims else len(of_ref.indices)])
+            raise _err(f"'{of_text}' has indices: verify checks the derivative of a scalar (a "
+                       f"gradient), not a Jacobian", source, col0 + parts[0][1].find(of_text), len(of_text),
+                       hint=f"contract with an upstream gradient: add 'L = g[{ix}] * {of}[{ix}]' to the "
+                            f"context and claim dL/d{name}")
     if name not in ctx.inputs:
         raise _err(f"'{name}' is not an input of the context (its inputs: {', '.join(ctx.inputs)})",
                    source, col0 + parts[0][1].find(wrt_text), len(wrt_text))
@@ -588,7 +597,7 @@ def _verify_derivative(source: str, parts: list[tuple[int, str]], lhs: tuple[str
     except RicciError:
         matrix = None
     label = parts[0][1]
-    sides = [_side(t, syntax, source, off + 1) for off, t in parts[1:]]
+    sides = [_side(t, syntax, source, off + 1, frozenset(idx)) for off, t in parts[1:]]
     orders = []
     for s in sides:
         extra = tuple(n for n in s.free if n not in idx)
@@ -649,7 +658,8 @@ def _claim(s: Side, k: int, prog: _Sides, runs: list, idx: list[str], idx_text: 
                                   f"{_shape(rights[0])}")
     why = _value_diagnosis(claims, rights, texts, prog, "ricci's result")
     if why.startswith("the values differ"):
-        why = _term_diagnosis(st, prog, runs, perm, rights) or _missing_terms(claims, rights, d, out, idx, runs) or why
+        why = (_term_diagnosis(st, prog, runs, perm, rights) or _factor_swap(st, prog, runs, perm, rights)
+               or _missing_terms(claims, rights, d, out, idx, runs) or why)
     return False, "numeric", why
 
 
@@ -687,6 +697,32 @@ def _term_diagnosis(st: Statement, prog: _Sides, runs: list, perm: list[int],
             return f"the term {shown} is off by a factor {_number(1 / ratio)}"
     return None
 
+
+def _factor_swap(st: Statement, prog: _Sides, runs: list, perm: list[int],
+                 rights: list[np.ndarray]) -> str | None:
+    """The matrix factor of the claim written transposed: the one whose two indices, swapped
+    (at every place it is written so), give ricci's result. In matrix notation that is ``W``
+    where ``W^T`` belongs, or the operands of a product in the wrong order (``W x`` for ``x W``)."""
+    seen: list[Tensor] = []
+    for t in walk(st.rhs):
+        if isinstance(t, Tensor) and len(t.indices) == 2 and t.indices[0] != t.indices[1] and t not in seen:
+            seen.append(t)
+    for t in seen:
+        fixed = Tensor(t.name, (t.indices[1], t.indices[0]))
+        rhs = replace_tensors(st.rhs, {t.name}, lambda u, t=t, fixed=fixed: fixed if u == t else u)
+        extra = [Statement(f"{st.name}sw", st.indices, rhs)]
+        try:
+            vals = []
+            for run in runs:
+                env, _ = prog.values(run[2], extra)
+                v = np.asarray(env[extra[0].name], dtype=float)
+                vals.append(np.transpose(v, perm) if len(perm) > 1 else v)
+        except (RicciError, ValueError, KeyError):
+            continue
+        if all(_close(v, r) for v, r in zip(vals, rights)):
+            return (f"a factor is transposed: {t} should be {fixed} (in matrix notation: {t.name} where "
+                    f"{t.name}^T belongs, or the operands in the wrong order, as W x for x W)")
+    return None
 
 
 def _missing_terms(claims: list[np.ndarray], rights: list[np.ndarray], d: Derivation, out: Statement,
