@@ -27,9 +27,10 @@ same tree to torch operations.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from types import MappingProxyType
 
 from .treegen import TreeGen
 
@@ -321,45 +322,68 @@ def _lidx(letters: tuple[str, ...]) -> str:
     return "_{" + ",".join(parts) + "}"
 
 
-def latex(n: Node) -> str:
-    """``n`` in the LaTeX accepted by ``ricci.parse(..., syntax="latex")``."""
-    if isinstance(n, Ref):
-        return _lname(n.name) + (_lidx(n.letters) if n.letters else "")
+def once_letters(rhs: Node, lhs: tuple[str, ...]) -> dict[str, int]:
+    """Letters of ``rhs`` summed implicitly (not on the left, not bound by a sum), with
+    their number of occurrences: ricci's rule sums one that occurs once over its one
+    factor, LaTeX's convention only sums a repeated index, so the LaTeX spelling writes
+    that factor's sum out (with the factor's other letters summed there, ``R[l,l,p]``)."""
+    count: dict[str, int] = {}
+
+    def go(m: Node, bound: frozenset) -> None:
+        if isinstance(m, (Ref, Inv, DeltaN)):
+            for x in m.letters:
+                if x not in bound:
+                    count[x] = count.get(x, 0) + 1
+        inner = bound | set(m.letters) if isinstance(m, SumN) else bound
+        for c in m.children():
+            go(c, inner)
+
+    go(rhs, frozenset(lhs))
+    return count
+
+
+def latex(n: Node, once: Mapping[str, int] = MappingProxyType({})) -> str:
+    """``n`` in the LaTeX accepted by ``ricci.parse(..., syntax="latex")``; the letters in
+    ``once`` (see :func:`once_letters`) get their sum written around their one factor."""
+    if isinstance(n, (Ref, DeltaN)):
+        head = (_lname(n.name) if isinstance(n, Ref) else r"\delta") + (_lidx(n.letters) if n.letters else "")
+        own = tuple(x for x in dict.fromkeys(n.letters) if once.get(x) == n.letters.count(x))
+        if not any(once.get(x) == 1 for x in own):
+            return head
+        return r"\left(\sum" + _lidx(own) + " " + head + r"\right)"
     if isinstance(n, Num):
         return n.literal.rstrip(".")
     if isinstance(n, SizeN):
         return rf"\operatorname{{size}}({n.letter})"
-    if isinstance(n, DeltaN):
-        return r"\delta" + _lidx(n.letters)
     if isinstance(n, Call):
         if n.fn == "sqrt":
-            return r"\sqrt{" + latex(n.arg) + "}"
+            return r"\sqrt{" + latex(n.arg, once) + "}"
         if n.fn == "abs":
-            return r"\lvert " + latex(n.arg) + r" \rvert"
-        return _LATEX_FN[n.fn] + r"\left(" + latex(n.arg) + r"\right)"
+            return r"\lvert " + latex(n.arg, once) + r" \rvert"
+        return _LATEX_FN[n.fn] + r"\left(" + latex(n.arg, once) + r"\right)"
     if isinstance(n, Pow):
         b = n.base
-        base = latex(b) if isinstance(b, Ref) and b.name != "e" else r"\left(" + latex(b) + r"\right)"
-        return base + "^{" + latex(n.exp) + "}"
+        base = latex(b, once) if isinstance(b, Ref) and b.name != "e" else r"\left(" + latex(b, once) + r"\right)"
+        return base + "^{" + latex(n.exp, once) + "}"
     if isinstance(n, Mul):
-        out = _lwrap(n.factors[0], UNARY)
+        out = _lwrap(n.factors[0], UNARY, once)
         for f, dv in zip(n.factors[1:], n.divides[1:]):
-            out += (" / " if dv else r" \cdot ") + _lwrap(f, UNARY)
+            out += (" / " if dv else r" \cdot ") + _lwrap(f, UNARY, once)
         return out
     if isinstance(n, Add):
-        out = ("-" + _lwrap(n.terms[0], UNARY)) if n.signs[0] < 0 else _lwrap(n.terms[0], MUL)
+        out = ("-" + _lwrap(n.terms[0], UNARY, once)) if n.signs[0] < 0 else _lwrap(n.terms[0], MUL, once)
         for t, sg in zip(n.terms[1:], n.signs[1:]):
-            out += (" - " if sg < 0 else " + ") + _lwrap(t, MUL)
+            out += (" - " if sg < 0 else " + ") + _lwrap(t, MUL, once)
         return out
     if isinstance(n, Neg):
-        return "-" + _lwrap(n.x, UNARY)
+        return "-" + _lwrap(n.x, UNARY, once)
     if isinstance(n, SumN):
-        return r"\left(\sum" + _lidx(n.letters) + " " + _lwrap(n.body, MUL) + r"\right)"
+        return r"\left(\sum" + _lidx(n.letters) + " " + _lwrap(n.body, MUL, {k: v for k, v in once.items() if k not in n.letters}) + r"\right)"
     raise TypeError(n)
 
 
-def _lwrap(n: Node, prec: int) -> str:
-    t = latex(n)
+def _lwrap(n: Node, prec: int, once: Mapping[str, int] = MappingProxyType({})) -> str:
+    t = latex(n, once)
     return t if n.prec >= prec else r"\left(" + t + r"\right)"
 
 
@@ -380,7 +404,7 @@ class Stmt:
 
     def latex(self) -> str:
         lhs = _lname(self.name) + (_lidx(self.lhs) if self.lhs else "")
-        return f"{lhs} = {latex(self.rhs)}"
+        return f"{lhs} = {latex(self.rhs, once_letters(self.rhs, self.lhs))}"
 
 
 @dataclass
