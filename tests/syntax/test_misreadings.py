@@ -201,3 +201,18 @@ def test_the_articles_derivative_notations_are_refused_with_what_to_do(tex, mess
     with pytest.raises(ricci.RicciError) as e:
         ricci.parse(tex, syntax="latex")
     assert message in e.value.message and hint in e.value.hint
+
+
+def test_the_gallery_reads_without_a_warning():
+    """The shipped examples are written as a careful user would: no reading to warn about."""
+    import glob
+    import os
+    import warnings
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+    files = sorted(glob.glob(os.path.join(root, "*.ricci")))
+    assert len(files) >= 20
+    for f in files:
+        with open(f, encoding="utf-8") as fh, warnings.catch_warnings():
+            warnings.simplefilter("error", ricci.RicciWarning)
+            ricci.parse(fh.read())

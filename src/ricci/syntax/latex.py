@@ -125,9 +125,16 @@ class LatexParser(LatexCommands):
                 hint = ("a differential (d\\text{loss} = ...) is what ricci derives: define the "
                         "function itself (\\text{loss} = ...) and call ricci.grad, or check a "
                         "derivative with ricci verify '\\frac{\\partial L}{\\partial w_{i}} = ...'")
+            elif self.at("OPEN", "("):
+                hint = (f"a left-hand side is the name it defines, not a function of arguments: write "
+                        f"{self.text[t.pos:self.toks[self.pos - 1].end]} = ... (what it reads are the "
+                        f"names on the right)")
+            elif self.starts_operand() and (lhs.indices or not self.at("LETTER")):
+                hint = ("ricci reads definitions: the defined name alone on the left (y_{i} = m_{ij} x_{j}, "
+                        "not m_{ij} x_{j} = y_{i})")
             elif self.starts_operand():
                 hint = ("the left-hand side is one name; write \\mathrm{name} for a "
-                        "multi-letter name")
+                        "multi-letter name, and the defined name alone on the left")
             raise self.err(f"expected '=' after {self.text[t.pos:self.toks[self.pos - 1].end]}, "
                            f"found {describe(self.tok)}", hint=hint)
         self.take()

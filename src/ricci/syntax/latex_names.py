@@ -203,6 +203,13 @@ class LatexNames(LatexCursor):
                    digits: bool) -> tuple[list[Name], str | None]:
         if not items:
             raise self.err(f"empty subscript of {owner}", open_)
+        if items[0].kind == "OP" and items[0].text == ",":  # f_{,i}, f_{,(gh)}: the articles' comma derivative
+            rest = "".join(t.text for t in items[1:] if t.text not in "()") or "i"
+            raise self.err(f"'{owner}_{{,{rest}}}' is a comma derivative (d{owner}/dx_{rest}): a "
+                           f"program defines values, and ricci computes the derivatives", items[0],
+                           hint=f"define {owner} and call ricci.grad(program, wrt=...) (ricci grad "
+                                f"--wrt); to check a derivative by hand, ricci verify "
+                                f"'\\frac{{\\partial {owner}}}{{\\partial x_{{{rest}}}}} = ...'")
         for it in items:
             ok = it.kind in ("LETTER", "NUMBER", "WORD") or (it.kind == "CMD" and it.text in GREEK) \
                 or (it.kind == "OP" and it.text == ",")
@@ -222,13 +229,6 @@ class LatexNames(LatexCursor):
                     groups[-1].append(it)
             out = []
             for g, comma in zip(groups, [it for it in items if it.kind == "OP"] + [close]):
-                if not g and comma is items[0]:  # f_{,i}: the articles' comma derivative
-                    rest = "".join(t.text for t in items[1:])
-                    raise self.err(f"'{owner}_{{,{rest}}}' is a comma derivative (d{owner}/dx_{rest}): a "
-                                   f"program defines values, and ricci computes the derivatives", comma,
-                                   hint=f"define {owner} and call ricci.grad(program, wrt=...) (ricci grad "
-                                        f"--wrt); to check a derivative by hand, ricci verify "
-                                        f"'\\frac{{\\partial {owner}}}{{\\partial x_{{{rest}}}}} = ...'")
                 if not g:
                     raise self.err(f"empty index in the subscript of {owner}", comma)
                 for a, b in pairwise(g):

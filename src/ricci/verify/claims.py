@@ -709,7 +709,11 @@ def _factor_swap(st: Statement, prog: _Sides, runs: list, perm: list[int],
             seen.append(t)
     for t in seen:
         fixed = Tensor(t.name, (t.indices[1], t.indices[0]))
-        rhs = replace_tensors(st.rhs, {t.name}, lambda u, t=t, fixed=fixed: fixed if u == t else u)
+
+        def swap(u: Tensor, t: Tensor = t, fixed: Tensor = fixed) -> Expr:
+            return fixed if u == t else u
+
+        rhs = replace_tensors(st.rhs, {t.name}, swap)
         extra = [Statement(f"{st.name}sw", st.indices, rhs)]
         try:
             vals = []
