@@ -45,6 +45,9 @@ SLOW = {
     # the steps' own tests and a few random derivations)
     "test_every_step_of_every_example_holds", "test_matrix_forms_the_steps_print_are_proven",
     "test_steps_of_second_derivatives_hold_numerically", "test_torch_function_gradcheck",
+    # a second or more each, with faster tests of the same facts in the fast tier
+    "test_random_expressions_against_numpy", "test_every_example_derivation_renders", "test_cli_subprocess",
+    "test_detection_says_ricci_for_random_programs", "test_long_chains_check", "test_deep_expressions_second_order",
 }
 
 
@@ -56,7 +59,7 @@ def _uses_jax(item) -> bool:
 
 #: the fuzz pools of tests/test_fuzz.py: the fast tier parses the first chunks only (the
 #: pools start when a selected test needs their items, so deselected items cost nothing)
-FAST_PARSE_CHUNKS = 3
+FAST_PARSE_CHUNKS = 1
 FUZZ_SLOW = {"test_derivatives_match_torch", "test_differential_fuzz_reaches_the_language",
              "test_parser_fuzz_reaches_every_family"}
 

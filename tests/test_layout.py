@@ -37,6 +37,12 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
 
 
 @cache
+def _tree(path: Path) -> ast.Module:
+    """A module of ricci, parsed once per run."""
+    return ast.parse(path.read_text())
+
+
+@cache
 def _imports() -> tuple:
     """Every relative import of ricci, read once (see :func:`_read_imports`)."""
     return tuple(_read_imports())
@@ -47,7 +53,7 @@ def _read_imports():
     ``from ... import name`` in ricci, at any depth of the module."""
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC)
-        tree = ast.parse(path.read_text())
+        tree = _tree(path)
         skip = _type_checking_only(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level and node.lineno not in skip:
@@ -92,7 +98,7 @@ def _module_all(target: str) -> list[str] | None:
     path = SRC.joinpath(*target.split(".")).with_suffix(".py") if target else SRC / "__init__.py"
     if not path.exists():
         return None  # a package: `from . import module`
-    for node in ast.parse(path.read_text()).body:
+    for node in _tree(path).body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             tg = node.targets[0] if isinstance(node, ast.Assign) else node.target
             if isinstance(tg, ast.Name) and tg.id == "__all__":
@@ -111,14 +117,16 @@ def test_every_module_says_what_it_exports_and_others_import_only_that():
         rel = path.relative_to(SRC)
         if rel.name != "__init__.py" or len(rel.parts) == 1:
             names = _module_all(".".join(rel.with_suffix("").parts))
-            tree = ast.parse(path.read_text())
-            defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-            defined |= {x.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
-                        for x in ast.walk(t) if isinstance(x, ast.Name)}
-            defined |= {(a.asname or a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                        for a in n.names}
-            defined |= {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)
-                        and isinstance(n.target, ast.Name)}
+            defined: set[str] = set()
+            for n in ast.walk(_tree(path)):
+                if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+                    defined.add(n.name)
+                elif isinstance(n, ast.Assign):
+                    defined |= {x.id for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+                elif isinstance(n, ast.ImportFrom):
+                    defined |= {a.asname or a.name for a in n.names}
+                elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                    defined.add(n.target.id)
             assert names is not None and set(names) <= defined, (rel, set(names or ()) - defined)
     outside = sorted({(m, t, n) for m, pkg, t, tpkg, n in _imports()
                       if tpkg != pkg and not n.startswith("_") and not _is_module(t, n)

@@ -28,16 +28,21 @@ from ricci.codegen.binding import all_dims
 from ricci.verify.evaluate import evaluate
 
 torch = pytest.importorskip("torch")
-jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
-jnp = jax.numpy
 
-import ricci.jax  # noqa: E402 - after jax is configured for float64
+import ricci.jax  # noqa: E402 - imports jax only when a function is made
 import ricci.torch  # noqa: E402
 
 import support.cases as tp  # noqa: E402 - the property tests' cases and helpers
 from support.cases import assert_close, to_numpy  # noqa: E402
 from support.strategies import CLASS_SIZES  # noqa: E402
+
+
+def _jax():
+    """jax (float64) and jax.numpy, imported by the tests that use them: the fast tier,
+    which runs none of them, does not pay for importing JAX."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.ricci"))
 #: small distinct sizes, so that a transposed axis cannot go unnoticed
@@ -85,6 +90,7 @@ def make_inputs(d, names, seed: int = 0, sizes=SIZES) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_jax_and_torch_code_equal_numpy_code(path):
+    jax, jnp = _jax()
     text, wrt = example(path)
     d = ricci.grad(text, wrt)
     args = make_inputs(d, d.inputs)
@@ -101,6 +107,7 @@ def test_jax_and_torch_code_equal_numpy_code(path):
 
 
 def test_jax_source_is_standalone_and_jittable():
+    jax, jnp = _jax()
     d = ricci.grad((Path(__file__).parents[2] / "examples" / "affine_tanh_mse.ricci").read_text(),
                    wrt=["X", "W", "b"])
     src = d.source("jax")
@@ -119,6 +126,7 @@ def test_jax_source_is_standalone_and_jittable():
 
 
 def test_jax_code_has_no_in_place_updates():
+    jax, jnp = _jax()
     # a three-index delta is built with .at[...].set, a broadcast constant with jnp.full
     prog = "Y[i,j,k] = x[i] * delta[i,j,k]"
     d = ricci.jacobian(prog, wrt="x")
@@ -136,6 +144,7 @@ def test_jax_code_has_no_in_place_updates():
 
 
 def test_rnn_accumulation_rebinds_under_jit():
+    jax, jnp = _jax()
     text, wrt = example(Path(__file__).parents[2] / "examples" / "rnn5.ricci")
     d = ricci.grad(text, wrt)
     assert "dU += " in d.source("jax")  # `dU = dU + ...` on a local name: fine in JAX
@@ -147,6 +156,7 @@ def test_rnn_accumulation_rebinds_under_jit():
 
 
 def test_jax_compiled_function_checks_inputs_before_any_arithmetic():
+    jax, jnp = _jax()
     f = ricci.grad("Y[i,j] = X[i,k] * A[k,j]", wrt=["X", "A"]).compile("jax")
     X, A, dY = np.ones((2, 3)), np.ones((3, 4)), np.ones((2, 4))
     for call in (f, jax.jit(f)):
@@ -164,6 +174,7 @@ def test_jax_compiled_function_checks_inputs_before_any_arithmetic():
 
 
 def test_jax_sizes_are_static_under_jit():
+    jax, jnp = _jax()
     d = ricci.grad("L = sum[i](x[i]) * size(k)", wrt="x")
     f = d.compile("jax")
     assert_close(f(x=np.ones(3), sizes={"k": 4})["x"], 4 * np.ones(3))
@@ -178,12 +189,14 @@ def test_jax_names_that_are_module_names():
 
 
 def test_jax_numerically_stable_functions():
+    jax, jnp = _jax()
     d = ricci.grad("L = sum[i](softplus(x[i]) + sigmoid(x[i]))", wrt="x")
     out = jax.jit(d.compile("jax"))(x=np.array([-1000.0, 0.0, 1000.0]))["x"]
     assert_close(out, [0.0, 0.75, 1.0])
 
 
 def test_jax_functions_of_sizes_are_floats():
+    jax, jnp = _jax()
     # relu(size(k)) ** -2 must not be an integer power, log(size) a float
     d = ricci.grad("L = sum[i](x[i]) * relu(size(i))^(-2) + log(size(i)) * sum[i](x[i]^2)", wrt="x")
     args = {"x": np.arange(1.0, 4.0)}
@@ -351,6 +364,7 @@ def test_torch_function_calling_convention_and_errors():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_jax_function_grad_under_jit(path):
+    jax, jnp = _jax()
     text, wrt = example(path)
     f = ricci.jax.function(text, inputs=wrt)
     d = f.derivation
@@ -384,6 +398,7 @@ def test_jax_function_grad_under_jit(path):
 
 def _reference_jnp():
     """Plain jnp versions of some examples (name -> function of the inputs by keyword)."""
+    jax, jnp = _jax()
     def affine(X, W, b, T):
         return jnp.sum((jnp.tanh(X @ W + b) - T) ** 2)
 
@@ -407,12 +422,19 @@ def _reference_jnp():
     def quadratic(x, A):
         return x @ A @ x
 
-    return {"affine_tanh_mse": affine, "softmax_cross_entropy": softmax_ce, "layernorm": layernorm,
-            "attention": attention, "logistic_regression": logistic, "quadratic_form": quadratic}
+    out = {"affine_tanh_mse": affine, "softmax_cross_entropy": softmax_ce, "layernorm": layernorm,
+           "attention": attention, "logistic_regression": logistic, "quadratic_form": quadratic}
+    assert sorted(out) == REFERENCE_JNP
+    return out
 
 
-@pytest.mark.parametrize("name", sorted(_reference_jnp()))
+REFERENCE_JNP = ["affine_tanh_mse", "attention", "layernorm", "logistic_regression", "quadratic_form",
+                 "softmax_cross_entropy"]
+
+
+@pytest.mark.parametrize("name", REFERENCE_JNP)
 def test_jax_function_agrees_with_jax_grad_of_plain_jnp(name):
+    jax, jnp = _jax()
     ref = _reference_jnp()[name]
     path = Path(__file__).parents[2] / "examples" / f"{name}.ricci"
     if not path.exists():
@@ -438,6 +460,7 @@ def test_jax_function_agrees_with_jax_grad_of_plain_jnp(name):
 
 
 def test_jax_function_second_order_vmap_and_errors():
+    jax, jnp = _jax()
     text = (Path(__file__).parents[2] / "examples" / "affine_tanh_mse.ricci").read_text()
     f = ricci.jax.function(text, inputs=["W", "b"])
     assert f.inputs == ("X", "W", "b", "T")

@@ -9,6 +9,7 @@ particular function (listed and explained below).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -277,21 +278,26 @@ def _strings(source: str) -> list[tuple[int, str]]:
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip]
 
 
-def _hit(kind: str, probe: str, s: str) -> bool:
-    if kind == "name":
-        return s == probe
-    if kind == "latex":
-        return re.search(re.escape(probe) + r"(?![A-Za-z])", s) is not None
-    return re.search(r"(?<![\w.])" + re.escape(probe) + r"\(", s) is not None
+@functools.cache
+def _matchers() -> tuple[tuple[str, frozenset[str], re.Pattern[str] | None], ...]:
+    """Per function: the names (exact string literals) and one compiled pattern for its
+    LaTeX commands (not followed by a letter) and code callees (called, not an attribute of
+    something else), all probes of the function in one pattern."""
+    out = []
+    for fn, ps in _probes().items():
+        names = frozenset(p for kind, p in ps if kind == "name")
+        alts = [re.escape(p) + r"(?![A-Za-z])" for kind, p in ps if kind == "latex"]
+        alts += [r"(?<![\w.])" + re.escape(p) + r"\(" for kind, p in ps if kind == "code"]
+        out.append((fn, names, re.compile("|".join(alts)) if alts else None))
+    return tuple(out)
 
 
 def _mentions(source: str) -> dict[str, list[str]]:
     """Function -> where ``source`` names it (``line: literal``)."""
     out: dict[str, list[str]] = {}
-    probes = _probes()
     for line, s in _strings(source):
-        for fn, ps in probes.items():
-            if any(_hit(kind, p, s) for kind, p in ps):
+        for fn, names, pattern in _matchers():
+            if s in names or (pattern is not None and pattern.search(s)):
                 out.setdefault(fn, []).append(f"{line}: {s[:60]!r}")
     return out
 
