@@ -30,12 +30,45 @@ def test_spellings_and_a_consistent_repeat():
     assert ricci.parse("L = A[i,i]\nA[i,j] : symmetric").declared == {"A": "symmetric"}
 
 
-def test_latex_shows_declarations_as_comments_that_the_reader_skips():
+def test_latex_and_unicode_print_declarations_their_readers_read():
     p = ricci.parse(GAUSS)
     tex = p.latex()
-    assert tex.startswith("% S[i,j] : symmetric positive definite\n")
-    back = ricci.parse(tex, syntax="latex")
-    assert back == ricci.parse(GAUSS.replace("S[a,b] : spd\n", ""))
+    assert tex.splitlines()[1] == r"S_{ij} &: \text{symmetric positive definite} \\"
+    assert ricci.parse(tex, syntax="latex") == p
+    assert ricci.parse(tex) == p  # detected
+    uni = p.unicode()
+    assert uni.splitlines()[0] == "S_ij : symmetric positive definite"
+    assert ricci.parse(uni, syntax="unicode") == p
+    assert ricci.parse(uni) == p
+    hot = ricci.parse("Y[n,k] : one-hot\nL = -sum[n,k](Y[n,k] * log(P[n,k]))")
+    assert ricci.parse(hot.latex(), syntax="latex") == hot
+    assert ricci.parse(hot.unicode(), syntax="unicode") == hot
+
+
+def test_a_latex_declaration_is_used_by_the_derivation():
+    """The Cookbook's Gaussian, written in LaTeX with its covariance declared: the
+    textbook's Hessian inv(S) and d logdet(S)/dS = inv(S), proven numerically by check."""
+    tex = "\n".join([r"S_{ij} : \text{spd}", r"r_i = x_i - m_i",
+                     r"L = \frac{1}{2} \log\det S + \frac{1}{2} r_i (S^{-1})_{ij} r_j"])
+    p = ricci.parse(tex)
+    assert p.declared == {"S": "symmetric positive definite"}
+    assert str(ricci.hessian(p, wrt="m").matrix()).splitlines()[-1] == "H = inv(S)"
+    assert str(ricci.grad(r"S_{ij} : \text{symmetric}" + "\n" + r"L = \log\det S", wrt="S").matrix()) == "dS = inv(S)"
+    assert ricci.check(p, ["m", "S"]).ok
+
+
+@pytest.mark.parametrize("text, message, caret", [
+    ("S_{ij} : \\text{symetric}\nL = S_{ii}", "did you mean symmetric?", (1, 16)),
+    ("S : \\text{spd}\nL = S_{ii}", "a declaration names the matrix with its indices", (1, 3)),
+    ("S_{ij} : spd\nL = S_{ii}", "expected a property such as \\text{symmetric}", (1, 10)),
+    ("S_{ij} : \\text{spd} + 1\nL = S_{ii}", "expected the end of the declaration", (1, 21)),
+    ("x_{i} : \\text{symmetric}\nL = x_i x_i", "only a matrix can be symmetric", (1, 1)),
+])
+def test_latex_declaration_errors(text, message, caret):
+    with pytest.raises(ricci.RicciError) as e:
+        ricci.parse(text, syntax="latex")
+    assert message in str(e.value)
+    assert (e.value.span.line, e.value.span.column) == caret
 
 
 @pytest.mark.parametrize("text, message, caret", [

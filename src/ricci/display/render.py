@@ -438,5 +438,10 @@ class _IRPrinter:
     def equations(self, rows: Sequence[str]) -> str:
         return latex_equations(rows)
 
+    def declaration(self, name: str, indices: Sequence[str], fact: str, notation: str) -> str:
+        nt = notation_of(notation)
+        head = nt.tensor(name, indices)
+        return f"{head} &: \\text{{{fact}}}" if nt.name == "latex" else f"{head} : {fact}"
+
 
 printing.install(_IRPrinter())

@@ -36,6 +36,10 @@ class Printer(Protocol):
         """LaTeX rows as one equation, or an ``aligned`` block."""
         ...
 
+    def declaration(self, name: str, indices: Sequence[str], fact: str, notation: str) -> str:
+        """A declaration (``S[i,j] : symmetric``) in ``notation``, as its reader reads it."""
+        ...
+
 
 _PRINTER: list[Printer] = []
 

@@ -173,16 +173,20 @@ class Program:
         p = _printer()
         with gc_paused():
             rows = [p.statement(s, "latex") for s in self.statements]
-        # declarations as LaTeX comments (the LaTeX reader skips them: docs/language.md)
-        notes = "".join(f"% {line}\n" for line in declaration_lines(self))
-        return notes + p.equations(rows)
+        letters = "ijklmnopq"
+        decls = [p.declaration(name, letters[:len(self.dims.get(name, ())) or 2], fact, "latex")
+                 for name, fact in self.declared.items()]
+        return p.equations(decls + rows)
 
     @guarded("printing")
     def unicode(self) -> str:
         """The program in Unicode index notation (``Y_ij = X_ik A_kj``), one statement a line."""
         p = _printer()
         with gc_paused():
-            return "\n".join([*declaration_lines(self), *(p.statement(s, "unicode") for s in self.statements)])
+            letters = "ijklmnopq"
+            decls = [p.declaration(name, letters[:len(self.dims.get(name, ())) or 2], fact, "unicode")
+                     for name, fact in self.declared.items()]
+            return "\n".join([*decls, *(p.statement(s, "unicode") for s in self.statements)])
 
     # -- working on a program without differentiating it (implemented above ir, by
     # ricci.expressions, which installs itself here when ricci is imported)

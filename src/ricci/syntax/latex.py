@@ -35,11 +35,13 @@ LaTeX from ricci syntax for ``syntax="auto"``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TypeGuard
 
 from ..bounds import current, guarded, tick
 from ..errors import RicciError, Span
+from ..ir.program import FACTS
 from .latex_commands import LatexCommands
 from .latex_lexer import Tok, describe
 from .latex_tables import UNSUPPORTED
@@ -48,7 +50,9 @@ from .text import number_value, prepare_text, statements_error
 from .tree import (
     AddA,
     CallA,
+    DeclA,
     Group,
+    Name,
     NegA,
     Node,
     Num,
@@ -77,9 +81,13 @@ class LatexParser(LatexCommands):
     """The LaTeX reader: statements, expressions and atoms (the grammar of the module
     docstring); names and commands are read by the parts it inherits."""
 
+    #: the declarations read by :meth:`program` (``S_{ij} : \\text{symmetric}``)
+    declarations: list[DeclA]
+
     # -- program and statements
     def program(self) -> list[StmtA]:
         out: list[StmtA] = []
+        self.declarations = []
         lines = self.text.splitlines()
         bound = current().statements
         while True:
@@ -91,6 +99,9 @@ class LatexParser(LatexCommands):
                 raise statements_error(bound + 1, self.tok.span, self.text)
             tick()
             st = self.statement()
+            if isinstance(st, DeclA):
+                self.declarations.append(st)
+                continue
             st.text = lines[st.span.line - 1] if st.span.line - 1 < len(lines) else ""
             out.append(st)
             # punctuation ending a displayed formula
@@ -103,7 +114,7 @@ class LatexParser(LatexCommands):
                 raise self.err(f"expected an operator or the end of the statement, found "
                                f"{describe(self.tok)}")
 
-    def statement(self) -> StmtA:
+    def statement(self) -> StmtA | DeclA:
         t = self.tok
         if t.kind == "OP" and t.text == "=":
             raise self.err("expected a statement such as 'y_{ij} = ...', found '='",
@@ -117,6 +128,8 @@ class LatexParser(LatexCommands):
         if not isinstance(lhs, Ref):
             raise self.err("the left-hand side must be a name with its indices, such as y_{ij}",
                            t)
+        if self.at("OP", ":"):
+            return self.declaration(lhs)
         if not self.at("OP", "="):
             hint = None
             if self.at("OPEN", "["):
@@ -140,6 +153,37 @@ class LatexParser(LatexCommands):
         self.take()
         rhs = self.expr()
         return StmtA(lhs.name, lhs.indices if lhs.bracketed else None, rhs, lhs.span)
+
+    def declaration(self, lhs: Ref) -> DeclA:
+        """``S_{ij} : \\text{symmetric}`` (the ``:`` is the current token), as in ricci syntax:
+        the words in one ``\\text{...}`` (or ``\\mathrm``) name one of :data:`FACTS`."""
+        colon = self.take()
+        if not lhs.indices:
+            raise self.err("a declaration names the matrix with its indices", colon,
+                           hint=f"write {lhs.name}_{{ij}} : \\text{{symmetric}}")
+        t = self.tok
+        if not (t.kind == "CMD" and t.text in ("text", "mathrm", "textrm", "operatorname")):
+            raise self.err(f"expected a property such as \\text{{symmetric}} after ':', found {describe(t)}",
+                           t, hint=f"known properties: {', '.join(FACTS)}")
+        self.take()
+        if not self.at("LBRACE"):
+            raise self.err(f"expected '{{' after \\{t.text}, found {describe(self.tok)}")
+        open_ = self.take()
+        while not self.at("RBRACE") and not self.at("EOF"):
+            self.take()
+        close = self.take()
+        said = " ".join(self.text[open_.end:close.pos].replace("~", " ").split())
+        fact = FACTS.get(said)
+        span = Span(open_.span.line, open_.span.column + 1, max(1, close.pos - open_.end))
+        if fact is None:
+            near = difflib.get_close_matches(said, list(FACTS), n=1)
+            raise RicciError(f"unknown property '{said}' in the declaration of {lhs.name}", span=span,
+                             source=self.text, hint=(f"did you mean {near[0]}? " if near else "")
+                             + f"known properties: {', '.join(FACTS)}")
+        if not (self.at("SEP") or self.at("EOF")):
+            raise self.err(f"expected the end of the declaration, found {describe(self.tok)}",
+                           hint="a declaration is one line: S_{ij} : \\text{symmetric}")
+        return DeclA(lhs.name, list(lhs.indices), fact, [Name(said, span)], lhs.span)
 
     # -- expressions
     def expr(self) -> Node:

@@ -68,7 +68,7 @@ from .tree import (
     StmtA,
     SumA,
 )
-from .unicode_input import looks_like_unicode, parse_unicode_statements
+from .unicode_input import looks_like_unicode, parse_unicode
 
 __all__ = ["parse"]
 
@@ -97,13 +97,13 @@ def parse(text: str, syntax: str = "auto") -> Program:
             syntax = "matrix"
         if syntax == "auto" and looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in text.splitlines())):
             syntax = "unicode"
+        decls: list[DeclA] = []
         if syntax == "unicode":
-            stmts = parse_unicode_statements(text)
+            stmts, decls = parse_unicode(text)
         elif syntax == "auto":
             syntax, stmts, error = detect(text)
             if error is not None:
                 raise error
-        decls: list[DeclA] = []
         if stmts is None:
             if syntax == "ricci":
                 reader = Parser(text)
@@ -112,7 +112,9 @@ def parse(text: str, syntax: str = "auto") -> Program:
             elif syntax == "matrix":
                 stmts, decls = read_matrix(text)
             else:
-                stmts = LatexParser(text).program()
+                latex_reader = LatexParser(text)
+                stmts = latex_reader.program()
+                decls = latex_reader.declarations
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")

@@ -26,9 +26,9 @@ from ..errors import RicciError, Span
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..primitives.greek import GREEK
 from .latex import LatexParser
-from .tree import StmtA
+from .tree import DeclA, StmtA
 
-__all__ = ["UNICODE_MARKS", "looks_like_unicode", "parse_unicode_statements", "to_latex"]
+__all__ = ["UNICODE_MARKS", "looks_like_unicode", "parse_unicode", "parse_unicode_statements", "to_latex"]
 
 _SUPERSCRIPTS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7",
                  "⁸": "8", "⁹": "9", "⁻": "-", "⁺": "+"}
@@ -143,6 +143,13 @@ def to_latex(text: str) -> tuple[str, list[int]]:
                 _greek_run(m.group(), m.start(), put)
                 put("}", m.end() - 1)
                 p = m.end()
+        elif c == ":":  # a declaration, S_ij : symmetric: the property is words, as in \\text{...}
+            end = min((k for k in (text.find("\n", p), text.find("#", p)) if k >= 0), default=n)
+            put(": \\text{", p)
+            for k in range(p + 1, end):
+                put(text[k], k)
+            put("}", end - 1)
+            p = end
         elif c == "#":  # a comment, as in ricci's syntax
             put("%", p)
             p += 1
@@ -180,9 +187,16 @@ def _greek_run(run: str, at: int, put) -> None:
 def parse_unicode_statements(text: str) -> list[StmtA]:
     """The syntax trees of Unicode text (through :func:`to_latex` and the LaTeX reader); an
     error points into ``text`` itself."""
+    return parse_unicode(text)[0]
+
+
+def parse_unicode(text: str) -> tuple[list[StmtA], list[DeclA]]:
+    """The syntax trees and the declarations of Unicode text (through :func:`to_latex` and
+    the LaTeX reader); an error points into ``text`` itself."""
     tex, src = to_latex(text)
     try:
-        return LatexParser(tex).program()
+        reader = LatexParser(tex)
+        return reader.program(), reader.declarations
     except RicciError as e:
         raise _moved(e, tex, src, text) from None
 
