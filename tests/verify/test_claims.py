@@ -326,3 +326,50 @@ def test_cli_bad_input_is_one_error_line(capsys):
     assert main(["verify", "t = x[i] = (y[i]"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ricci: error:") and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- matrix-notation claims
+
+GAUSS = "S[i,j] : spd\nr[i] = x[i] - m[i]\nL = 0.5 * logdet(S) + 0.5 * r[i] * inv(S)[i,j] * r[j]"
+
+
+@pytest.mark.parametrize("claim, context", [
+    ("dL/dW = X^T (P - Y)", SOFTMAX),                      # on paper
+    ("dL/dW = X.T @ (P - Y)", SOFTMAX),                    # NumPy
+    (r"\frac{\partial L}{\partial W} = X^\top (P - Y)", SOFTMAX),
+    ("dW = X.T @ (P - Y)", SOFTMAX),
+    ("dL/db = sum(P - Y, axis=0)", SOFTMAX),
+    ("dL/db = sum(P, axis=0) - sum(Y, axis=0) = sum(P - Y, axis=0)", SOFTMAX),
+    ("dL/dw = 2 X^T (X w - y)", LSQ),
+    ("dL/dw = 2 * X.T @ (X @ w - y)", LSQ),
+    ("dL/dm = -S^{-1} (x - m)", GAUSS),
+    ("dL/dm = -inv(S) @ r", GAUSS),
+    ("dL/dx = (A + A^T) x", "L = x[i] * A[i,j] * x[j]"),
+])
+def test_matrix_notation_claims_that_hold(claim, context):
+    rep = verify(claim, context=context)
+    assert rep.ok, str(rep)
+    assert "in index notation:" in rep.results[0].rhs
+
+
+@pytest.mark.parametrize("claim, context, diagnosis", [
+    ("dL/dW = X.T @ (Y - P)", SOFTMAX, "the sign is wrong"),
+    ("dL/dW = (P - Y).T @ X", SOFTMAX, "a transpose is missing"),
+    ("dL/db = P - Y", SOFTMAX, "a sum over the batch is missing: the claim keeps index n"),
+    ("dL/dW = 2 X^T (P - Y)", SOFTMAX, "off by a factor 2"),
+    ("dL/dw = X^T (X w - y)", LSQ, "off by a factor 1/2"),
+    ("dL/dm = S^{-1} r", GAUSS, "the sign is wrong"),
+    ("dL/dx = A x", "L = x[i] * A[i,j] * x[j]", "a term is missing"),
+])
+def test_matrix_notation_claims_that_are_wrong_are_diagnosed(claim, context, diagnosis):
+    rep = verify(claim, context=context)
+    assert not rep.ok
+    assert diagnosis in rep.results[0].diagnosis
+
+
+def test_a_matrix_claim_whose_product_does_not_fit_names_both_shapes():
+    with pytest.raises(RicciError) as e:
+        verify("dL/dW = X.T @ (P - Y) @ X", context=SOFTMAX)
+    msg = str(e.value)
+    assert "cannot read the claim as matrix notation" in msg and "[n, d]" in msg and "differ" in msg
+    assert e.value.span is not None and e.value.span.column == 9

@@ -37,7 +37,9 @@ from ..ir.traversal import replace_tensors, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.factor import expand
 from ..simplify.rewrite import simplify
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..syntax.latex import LatexParser, looks_like_latex
+from ..syntax.matrix_input import MATRIX_FORMS
 from ..syntax.parse import Parser
 from ..syntax.resolve import parse
 from ..syntax.text import prepare_text
@@ -252,6 +254,93 @@ def _ref(text: str, syntax: str, source: str, col: int, what: str) -> Ref:
     if not isinstance(node, Ref):
         raise _err(f"expected the name of {what} here", source, col, len(text))
     return node
+
+
+# ---------------------------------------------------------------- matrix-notation claims
+
+#: LaTeX's matrix spellings, as matrix notation: a transpose, an inverse, a product sign
+_TRANSPOSE = re.compile(r"\^\s*(?:\{\s*(?:T|\\top|\\intercal)\s*\}|T\b|\\top\b|\\intercal\b)")
+_INVERSE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\s*\^\s*\{\s*-\s*1\s*\}")
+_OPERAND_END = re.compile(r"(?:[A-Za-z0-9_]|\.T|\))$")
+
+
+def _as_python(text: str) -> str:
+    """A matrix claim as people write it on paper (``X^T (P - Y)``, ``A^{-1} b``), in the
+    matrix notation of NumPy (``X.T @ (P - Y)``, ``inv(A) @ b``): juxtaposed operands are a
+    product ``@`` (``*`` after a number), ``^T`` / ``^\\top`` a transpose."""
+    t = _INVERSE.sub(r"inv(\1)", text)
+    t = _TRANSPOSE.sub(".T", t)
+    t = t.replace("\\left", "").replace("\\right", "").replace("\\cdot", "*")
+    known = {*FUNCTIONS, *MATRIX_FUNCTIONS, *MATRIX_FORMS}
+    out: list[str] = []
+    for tok in re.findall(r"\s+|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.T\b|\*\*|.", t):
+        if tok.isspace():
+            continue
+        prev = out[-1] if out else ""
+        starts = tok == "(" or tok[0].isalpha() or tok[0] == "_"
+        if prev and starts and _OPERAND_END.search(prev) and not (tok == "(" and prev in known):
+            out.append(" * " if prev[0].isdigit() else " @ ")
+        out.append(tok)
+    return "".join(out)
+
+
+def _matrix_claim(text: str, ctx: Program, wrt: str, idx: Sequence[str], source: str, col: int) -> str:
+    """A right side in matrix notation (``X.T @ (P - Y)``, or ``X^T (P - Y)``) as ricci index
+    notation whose free indices are ``idx``, the result's axes in order: the context's
+    tensors are declared with their shapes, named by the context's own index letters."""
+    sizes: dict[str, str] = {}
+    taken = set(ctx.dims)
+    for st in ctx.statements:
+        for n in [Tensor(st.name, st.indices), *walk(st.rhs)]:
+            for i in getattr(n, "indices", ()):
+                if i.dim not in sizes:
+                    nm, k = i.name, 1
+                    while nm in taken:
+                        nm, k = f"{i.name}{k}", k + 1
+                    sizes[i.dim] = nm
+                    taken.add(nm)
+    decls = [f"{t}: [{', '.join(sizes[d] for d in dims)}]" if dims else f"{t}: scalar"
+             for t, dims in ctx.dims.items() if all(d in sizes for d in dims)]
+    target = "claimed"
+    while target in ctx.dims:
+        target += "_"
+    written = _as_python(text)
+    try:
+        mp = parse("\n".join([*decls, f"{target} = {written}"]), syntax="matrix")
+    except RicciError as e:
+        hint = e.hint or ("matrix notation: X.T @ (P - Y), sum(P - Y, axis=0), inv(S) @ r; or write "
+                          "the indices, dL/dW[i,j] = ...")
+        raise _err(f"cannot read the claim as matrix notation ({written}): {e.message}", source, col,
+                   len(text), hint=hint) from None
+    st = mp.defined[target]
+    new = _result_indices(st, mp, ctx, wrt, idx, sizes)
+    renamed = Statement(target, new, substitute(st.rhs, dict(zip(st.indices, new))))
+    return str(renamed).split(" = ", 1)[1]
+
+
+def _result_indices(st: Statement, mp: Program, ctx: Program, wrt: str, idx: Sequence[str],
+                    sizes: dict[str, str]) -> list[Index]:
+    """The indices a matrix result's axes get: ``idx`` in order when it has the input's rank
+    (matrix notation is positional: a transposed result stays transposed); else, an axis of
+    one of the input's dims gets that axis's letter, the others their size's name (``P - Y``
+    claimed for ``db`` keeps ``n``: a batch sum missing)."""
+    if len(st.indices) == len(idx):
+        return [Index(n, i.dim) for n, i in zip(idx, st.indices)]
+    to_ctx = {a: b for t, dims in mp.dims.items() if t in ctx.dims for a, b in zip(dims, ctx.dims[t])}
+    free = list(zip(ctx.dims[wrt], idx))
+    out = []
+    for i in st.indices:
+        hit = next(((d, n) for d, n in free if d == to_ctx.get(i.dim)), None)
+        if hit is not None:
+            free.remove(hit)
+            out.append(Index(hit[1], i.dim))
+        else:
+            base = sizes.get(to_ctx.get(i.dim, ""), "a")
+            nm, k = base, 1
+            while nm in idx or any(o.name == nm for o in out):
+                nm, k = f"{base}{k}", k + 1
+            out.append(Index(nm, i.dim))
+    return out
 
 
 # ---------------------------------------------------------------- the program of the sides
@@ -587,6 +676,14 @@ def _verify_derivative(source: str, parts: list[tuple[int, str]], lhs: tuple[str
     idx = [n.name for n in ref.indices]
     idx_text = [source[n.span.column - 5 + col0 + parts[0][1].find(wrt_text) - 1:][:n.span.length]
                 for n in ref.indices]
+    shown: dict[int, str] = {}
+    if not idx and ctx.rank(name) > 0:  # dL/dW = X.T @ (P - Y): matrix notation
+        idx = [c for c in "ijklmpqrs"][:ctx.rank(name)]
+        idx_text = list(idx)
+        written = {off: t for off, t in parts[1:]}
+        parts = [parts[0]] + [(off, _matrix_claim(t, ctx, name, idx, source, off + 1)) for off, t in parts[1:]]
+        shown = {off: f"{written[off]}   (in index notation: {t})" for off, t in parts[1:]}
+        syntax = "ricci"
     if len(idx) != ctx.rank(name):
         raise _err(f"{name} has {ctx.rank(name)} indices, but the claim writes {len(idx)}", source,
                    col0, len(parts[0][1]))
@@ -611,9 +708,9 @@ def _verify_derivative(source: str, parts: list[tuple[int, str]], lhs: tuple[str
     want = _canonical(substitute(out.rhs, {i: Index(n, i.dim) for i, n in zip(out.indices, idx)}),
                       dict(d.program.defined))
     results = []
-    for k, s in enumerate(sides):
+    for k, (s, (off, _)) in enumerate(zip(sides, parts[1:])):
         r = _claim(s, k, prog, runs, idx, idx_text, out, want, ctx, d)
-        results.append(Equality(label, s.text, r[0], r[1], r[2], correct, matrix))
+        results.append(Equality(label, shown.get(off, s.text), r[0], r[1], r[2], correct, matrix))
     return VerifyReport(tuple(results))
 
 
