@@ -34,10 +34,10 @@ from ..ir.expr import Add, Expr, Index, Tensor
 from ..ir.indices import substitute
 from ..ir.program import Program, Statement
 from ..ir.traversal import replace_tensors, walk
+from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..simplify.canonical import alpha_key
 from ..simplify.factor import expand
 from ..simplify.rewrite import simplify
-from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..syntax.latex import LatexParser, looks_like_latex
 from ..syntax.matrix_input import MATRIX_FORMS
 from ..syntax.parse import Parser
