@@ -430,3 +430,9 @@ def test_random_expressions_against_numpy(expr):
     used = {k: v for k, v in env.items() if k in program.inputs}
     got = evaluate(program, used)["R"]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_an_unused_declaration_is_a_warning_with_its_place():
+    with pytest.warns(ricci.RicciWarning, match=r"line 3, column 1: V is declared but no statement uses it"):
+        p = ricci.parse("X: [n, d]\nw: [d]\nV: [d, d]\nL = sum(X @ w)", syntax="matrix")
+    assert p.inputs == ("X", "w")

@@ -216,3 +216,19 @@ def test_the_gallery_reads_without_a_warning():
         with open(f, encoding="utf-8") as fh, warnings.catch_warnings():
             warnings.simplefilter("error", ricci.RicciWarning)
             ricci.parse(fh.read())
+
+
+def test_a_comma_derivative_lookalike_warns_and_a_named_index_does_not():
+    """f_{k,ij} (the articles' second derivative of f_k) reads as f with indices k and ij:
+    a reading a person could misread, so it is said; x_{batch,k} is the usual spelling."""
+    with pytest.warns(RicciWarning, match=r"f_\{k,ij\} is read as f with the indices k and 'ij'"):
+        ricci.parse(r"g_{k,ij} = f_{k,ij}", syntax="latex")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RicciWarning)
+        ricci.parse(r"y_{batch,j} = x_{batch,k} w_{k,j}", syntax="latex")
+
+
+def test_comma_derivatives_are_refused_whatever_follows_the_comma():
+    for tex in (r"L = f_{,i}", r"w_{gh} = v_{gh} - \eta \text{loss}_{, (gh)}"):
+        with pytest.raises(ricci.RicciError, match="is a comma derivative"):
+            ricci.parse(tex, syntax="latex")

@@ -12,9 +12,10 @@ spelling to use, not a guess.
 from __future__ import annotations
 
 import re
+import warnings
 from itertools import pairwise
 
-from ..errors import Span
+from ..errors import RicciWarning, Span
 from ..primitives.greek import GREEK
 from .latex_cursor import LatexCursor
 from .latex_lexer import Tok, describe
@@ -242,6 +243,17 @@ class LatexNames(LatexCursor):
                                    hint="indices are names that start with a letter")
                 out.append(Name(text, Span(g[0].span.line, g[0].span.column,
                                            g[-1].end - g[0].pos)))
+            if len(groups[0]) == 1 and groups[0][0].kind == "LETTER":  # f_{k,ij}: the articles' comma derivative?
+                for g in groups[1:]:
+                    if len(g) >= 2 and all(x.kind == "LETTER" and len(x.text) == 1 and x.text.islower()
+                                           and x.text.isascii() for x in g):
+                        name = "".join(x.text for x in g)
+                        warnings.warn(RicciWarning(
+                            f"line {g[0].span.line}, column {g[0].span.column}: {owner}_{{{groups[0][0].text},{name}}} "
+                            f"is read as {owner} with the indices {groups[0][0].text} and '{name}' (one index "
+                            f"named {name}); the comma derivative of the articles (d^{len(g)} {owner}_"
+                            f"{groups[0][0].text} / {' '.join('dx_' + x.text for x in g)}) is not notation "
+                            f"ricci reads: define {owner} and call ricci.hessian or ricci.jacobian"), stacklevel=2)
             return out, None
         if all(it.kind == "NUMBER" for it in items):
             if not digits:

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..bounds import current
-from ..errors import RicciError, Span
+from ..errors import RicciError, RicciWarning, Span
 from ..ir.program import FACTS, SYMMETRIC_FACTS
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from .parse import DELTA_NAMES, KEYWORDS
@@ -904,4 +905,27 @@ def read_matrix(text: str) -> tuple[list[StmtA], list[DeclA]]:
     if not p.stmts:
         raise RicciError("the program has no statement: after the declarations, write one such as "
                          "'Y = X @ W'")
-    return _Translator(p).program()
+    out = _Translator(p).program()
+    used = {n.name for st in p.stmts for n in _names_in(st.rhs)}
+    for d in p.decls.values():
+        if d.name not in used:
+            line = p.source.count("\n", 0, d.lo) + 1
+            col = d.lo - (p.source.rfind("\n", 0, d.lo) + 1) + 1
+            warnings.warn(RicciWarning(f"line {line}, column {col}: {d.name} is declared but no statement uses "
+                                       f"it, so it is not an input of the program"), stacklevel=4)
+    return out
+
+
+def _names_in(e: object) -> list[MName]:
+    """Every name under a matrix expression (no recursion: a work list)."""
+    out: list[MName] = []
+    todo = [e]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, MName):
+            out.append(n)
+        elif isinstance(n, (list, tuple)):
+            todo.extend(n)
+        elif hasattr(n, "__dataclass_fields__"):
+            todo.extend(getattr(n, f) for f in n.__dataclass_fields__)
+    return out

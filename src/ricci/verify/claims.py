@@ -22,6 +22,7 @@ relative tolerance 1e-9). A failed equality gets a diagnosis (see ``docs/verify.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Sequence
@@ -29,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..derivation import Derivation, grad
-from ..errors import RicciError, Span
+from ..errors import RicciError, RicciWarning, Span
 from ..ir.expr import Add, Expr, Index, Tensor
 from ..ir.indices import substitute
 from ..ir.program import Program, Statement
@@ -306,7 +307,9 @@ def _matrix_claim(text: str, ctx: Program, wrt: str, idx: Sequence[str], source:
         target += "_"
     written = _as_python(text)
     try:
-        mp = parse("\n".join([*decls, f"{target} = {written}"]), syntax="matrix")
+        with warnings.catch_warnings():  # the context's tensors the claim does not use
+            warnings.simplefilter("ignore", RicciWarning)
+            mp = parse("\n".join([*decls, f"{target} = {written}"]), syntax="matrix")
     except RicciError as e:
         hint = e.hint or ("matrix notation: X.T @ (P - Y), sum(P - Y, axis=0), inv(S) @ r; or write "
                           "the indices, dL/dW[i,j] = ...")
