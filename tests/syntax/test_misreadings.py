@@ -72,6 +72,7 @@ def test_capitals_with_no_index_anywhere_warn(text):
 
 def test_one_capital_scalar_does_not_warn():
     _quiet_parse("L = atan(relu(G))")
+    _quiet_parse("L = MSE + KL")  # quantities named by their acronyms
     _quiet_parse("L = 2 * x")
 
 

@@ -128,6 +128,10 @@ def parse(text: str, syntax: str = "auto") -> Program:
     return program
 
 
+#: two capitals that name a quantity, not two matrices side by side (XW)
+_ACRONYMS = frozenset({"KL", "CE", "LR", "TV", "IS", "ML", "NN", "RL", "SE", "AE"})
+
+
 def _warn_surprises(program: Program, syntax: str) -> None:
     """A :class:`~ricci.errors.RicciWarning` for a valid reading that could surprise: a
     scalar named like a subscripted tensor in ricci syntax (``v_i``), and a program with no
@@ -144,7 +148,7 @@ def _warn_surprises(program: Program, syntax: str) -> None:
                 f"{', '.join(sub)} write {base}[{','.join(sub)}] (or {base}_{{{sub}}} in LaTeX)"), stacklevel=4)
     if all(not d for d in dims.values()):
         # XW, or X * A: what the articles write for a matrix product
-        caps = [n for n in program.inputs if 2 <= len(n) <= 3 and n.isalpha() and n.isupper()]
+        caps = [n for n in program.inputs if len(n) == 2 and n.isalpha() and n.isupper() and n not in _ACRONYMS]
         for st in program.statements:
             for node in walk(st.rhs):
                 if isinstance(node, Mul):
