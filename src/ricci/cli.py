@@ -38,7 +38,9 @@ from .codegen.backends import BACKENDS
 from .derivation import grad, hessian, hvp, jacobian
 from .errors import RicciError, RicciWarning
 from .ir.program import Program
+from .syntax.matrix_input import looks_like_matrix
 from .syntax.resolve import parse
+from .syntax.text import prepare_text
 from .verify.check import check
 from .verify.claims import verify
 
@@ -242,6 +244,11 @@ def _show(d, emit: str, steps: bool) -> str:
     return str(d)
 
 
+def _read_as_matrix(text: str, syntax: str) -> bool:
+    """Whether the program text was read as matrix notation (given so, or detected)."""
+    return syntax == "matrix" or (syntax == "auto" and looks_like_matrix(prepare_text(text)))
+
+
 def _derive(command: str, program: Program, wrt: list[str], of: str | None, diagonal: bool):
     if command in ("grad", "jacobian"):
         return (grad if command == "grad" else jacobian)(program, wrt, of=of)
@@ -335,6 +342,13 @@ def _main(argv: Sequence[str] | None) -> int:
         wrt, of = _wrt_and_of(args, text)
         if args.command in ("grad", "jacobian", "hessian", "hvp"):
             d = _derive(args.command, program, wrt, of, getattr(args, "diagonal", False))
+            if _read_as_matrix(text, args.syntax) and args.emit in ("index", "unicode", "matrix", "latex"):
+                # the articles' method: matrix -> indices -> differentiate -> matrix
+                mark = "%" if args.emit == "latex" else "#"
+                shown = program.latex() if args.emit == "latex" else (
+                    program.unicode() if args.emit == "unicode" else str(program))
+                _print("\n".join([f"{mark} read as index notation:",
+                                   *(f"{mark}   {line}" for line in shown.splitlines())]))
             _print(_show(d, args.emit, args.steps))
             return 0
         d = None

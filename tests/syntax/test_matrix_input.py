@@ -208,7 +208,8 @@ def test_cli_reads_matrix_notation(capsys):
     from ricci.cli import main
 
     assert main(["grad", "x: [d]\nA: [d, d]\nq = x.T @ A @ x", "--wrt", "x", "--syntax", "matrix"]) == 0
-    assert capsys.readouterr().out.startswith("dx[")
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["# read as index notation:", "#   q = (x[d1] * A[d1,d]) * x[d]"] and out[2].startswith("dx[")
 
 
 # ---------------------------------------------------------------- errors
@@ -436,3 +437,16 @@ def test_an_unused_declaration_is_a_warning_with_its_place():
     with pytest.warns(ricci.RicciWarning, match=r"line 3, column 1: V is declared but no statement uses it"):
         p = ricci.parse("X: [n, d]\nw: [d]\nV: [d, d]\nL = sum(X @ w)", syntax="matrix")
     assert p.inputs == ("X", "w")
+
+
+def test_the_cli_shows_the_translation_before_the_derivation(capsys):
+    from ricci.cli import main
+
+    text = "X: [n, d]\nw: [d]\ny: [n]\nL = sum((X @ w - y)**2) / n"
+    assert main(["grad", text, "--wrt", "w", "--emit", "matrix"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["# read as index notation:", "#   L = sum[n]((X[n,d] * w[d] - y[n])^2) / size(n)"]
+    assert out[-1] == "dw = X.T @ dz1"
+    # ricci's own notation is not translated, so nothing is shown
+    assert main(["grad", "L = sum[n]((X[n,d] * w[d] - y[n])^2)", "--wrt", "w"]) == 0
+    assert "read as" not in capsys.readouterr().out
