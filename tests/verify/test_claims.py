@@ -373,3 +373,12 @@ def test_a_matrix_claim_whose_product_does_not_fit_names_both_shapes():
     msg = str(e.value)
     assert "cannot read the claim as matrix notation" in msg and "[n, d]" in msg and "differ" in msg
     assert e.value.span is not None and e.value.span.column == 9
+
+
+@pytest.mark.parametrize("claim", ["dL/dx = 2 A x", "dL/dx[i] = 2 * A[i,j] * x[j]", r"\frac{\partial L}{\partial x_i} = 2 A_{ij} x_j"])
+def test_a_claim_true_only_for_a_symmetric_matrix_says_so(claim):
+    rep = verify(claim, context="L = x[i] * A[i,j] * x[j]")
+    assert not rep.ok
+    assert rep.results[0].diagnosis.startswith("it holds only when A is symmetric (A = A^T)")
+    # declared symmetric, the same claim holds
+    assert verify(claim, context="A[i,j] : symmetric\nL = x[i] * A[i,j] * x[j]").ok

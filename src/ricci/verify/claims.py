@@ -758,9 +758,35 @@ def _claim(s: Side, k: int, prog: _Sides, runs: list, idx: list[str], idx_text: 
                                   f"{_shape(rights[0])}")
     why = _value_diagnosis(claims, rights, texts, prog, "ricci's result")
     if why.startswith("the values differ"):
-        why = (_term_diagnosis(st, prog, runs, perm, rights) or _factor_swap(st, prog, runs, perm, rights)
+        why = (_symmetric_only(st, prog, runs, perm, d, out, ctx)
+               or _term_diagnosis(st, prog, runs, perm, rights) or _factor_swap(st, prog, runs, perm, rights)
                or _missing_terms(claims, rights, d, out, idx, runs) or why)
     return False, "numeric", why
+
+
+def _symmetric_only(st: Statement, prog: _Sides, runs: list, perm: list[int], d: Derivation,
+                    out: Statement, ctx: Program) -> str | None:
+    """The claim is ricci's result when a square input matrix is symmetric (``2 A x`` for the
+    gradient of ``x^T A x``), the textbook's assumption the context does not declare."""
+    square = [n for n in ctx.inputs if len(ctx.dims.get(n, ())) == 2 and ctx.dims[n][0] == ctx.dims[n][1]
+              and n not in ctx.declared]
+    for name in square:
+        ok = True
+        for _, _, seed in runs:
+            arrays = prog.inputs(seed, False)
+            arrays[name] = (arrays[name] + arrays[name].T) / 2
+            with np.errstate(all="ignore"):
+                claim = np.asarray(evaluate(prog.program, arrays, dim_sizes=prog.sizes)[st.name], dtype=float)
+                right = np.asarray(evaluate(d.program, {k: arrays[k] for k in d.program.inputs})[out.name],
+                                   dtype=float)
+            claim = np.transpose(claim, perm) if claim.ndim > 1 else claim
+            if claim.shape != right.shape or not _close(claim, right):
+                ok = False
+                break
+        if ok:
+            return (f"it holds only when {name} is symmetric ({name} = {name}^T), which the context does not "
+                    f"say: declare {name}[i,j] : symmetric if it is; for a general {name}, ricci's result below holds")
+    return None
 
 
 def _same_up_to_free(got: str, want: str) -> bool:
