@@ -214,7 +214,9 @@
     const hint = $("#error-hint");
     hint.hidden = !err.hint;
     setText(hint, err.hint ? "hint: " + err.hint : "");
-    setText($("#error-text"), err.text || "");
+    // The full text repeats the message and the hint shown above: keep the place and caret.
+    const rest = (err.text || "").split("\n").filter((l) => l !== err.message && !(err.hint && l === "hint: " + err.hint));
+    setText($("#error-text"), rest.join("\n").replace(/^\n+|\s+$/g, ""));
     $("#error-goto").hidden = err.line == null;
     // Move the selection to a new error (not again while the same error stays).
     const key = `${err.message}|${err.line}|${err.column}`;
@@ -268,22 +270,31 @@
 
     setText($("#export-preview"), d.markdown || "");
     for (const id of ["#check-run", "#export-markdown", "#export-latex", "#copy-code"]) $(id).disabled = false;
+    $(".output").classList.remove("stale");
   }
 
   function disableOutput() {
     state.derivation = null;
     for (const id of ["#check-run", "#export-markdown", "#export-latex", "#copy-code"]) $(id).disabled = true;
+    $(".output").classList.add("stale");  // what is shown is the last program that worked
   }
 
   // ---------- the update cycle ----------
 
+  // document.body.dataset.state: "pending" (an update is due or under way) or "idle"
+  // (what is shown answers the program in the editor); the browser tests wait on it.
+  function busy(on) { document.body.dataset.state = on ? "pending" : "idle"; }
+
   function schedule(delay) {
     clearTimeout(timer);
+    busy(true);
     timer = setTimeout(update, delay == null ? DEBOUNCE_MS : delay);
   }
 
   async function update() {
     const mine = ++seq;
+    timer = null;
+    busy(true);
     if (controller) controller.abort();
     controller = new AbortController();
     const signal = controller.signal;
@@ -333,6 +344,8 @@
       if (e.name === "AbortError" || mine !== seq) return;
       showError({ message: "cannot reach the ricci server (is `ricci serve` still running?)", text: String(e) });
       status("");
+    } finally {
+      if (mine === seq && timer === null) busy(false);
     }
   }
 
