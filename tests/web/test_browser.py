@@ -346,3 +346,21 @@ def test_other_notations_are_detected(pg, server):
     assert page.text_content("#syntax") == "latex"
     assert page.is_hidden("#error")
     pg.no_katex_errors()
+
+
+def test_the_matrix_view_of_a_whole_program(pg, server):
+    """The gallery's affine layer with tanh and a squared error, in matrix notation (its
+    screenshot is the one in the README, docs/playground.png)."""
+    pg.open()
+    page = pg.page
+    page.wait_for_selector("#examples[data-loaded=true]")
+    page.select_option("#examples", "affine_tanh_mse.ricci")
+    pg.idle()
+    pg.tab("matrix")
+    ex = next(e for e in api(server, "/api/examples")["examples"] if e["id"] == "affine_tanh_mse.ricci")
+    expected = derive(server, ex["program"], ex["wrt"])
+    assert "latex" in expected["matrix"]
+    assert pg.annotation("#matrix-latex") == expected["matrix"]["latex"]
+    assert page.text_content("#matrix-text") == expected["matrix"]["text"]
+    pg.no_katex_errors()
+    pg.shot("matrix-affine-tanh-mse")
