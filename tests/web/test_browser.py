@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import urllib.request
@@ -156,6 +157,7 @@ def test_the_page_loads_and_typesets_the_default_program(pg, server):
     pg.open()
     page = pg.page
     assert page.title() == "ricci playground"
+    assert page.get_attribute("#syntax", "data-syntax") == "ricci"
     assert page.text_content("#syntax") == "ricci"
     assert page.locator("#wrt input[type=checkbox]").count() == 2
     assert page.locator("#program-latex .katex").count() == 1
@@ -272,11 +274,13 @@ def test_a_shared_link_restores_the_program_and_settings(pg, browser, server):
     program = "Y[i,j] = X[i,k] * A[k,j]\nL = Y[i,j] * Y[i,j]"
     pg.type_program(program)
     pg.tick("X")
+    page.select_option("#of", "L")
+    pg.idle()
     page.select_option("#kind", "hessian")
     pg.idle()
     pg.tab("steps")
     url = page.url
-    assert "kind=hessian" in url and "tab=steps" in url and "wrt=X" in url
+    assert "kind=hessian" in url and "tab=steps" in url and "wrt=X" in url and "of=L" in url
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
@@ -286,6 +290,7 @@ def test_a_shared_link_restores_the_program_and_settings(pg, browser, server):
         assert p2.input_value("#program") == program
         assert p2.is_checked("#wrt input[value=X]") and not p2.is_checked("#wrt input[value=A]")
         assert p2.input_value("#kind") == "hessian"
+        assert p2.input_value("#of") == "L"
         assert p2.is_visible("#panel-steps") and p2.is_hidden("#panel-index")
         assert p2.get_attribute("[data-tab=steps]", "aria-selected") == "true"
         assert pg.annotation("#index-latex") == other.annotation("#index-latex") != ""
@@ -320,7 +325,7 @@ def test_the_examples_menu_loads_a_gallery_example(pg, server):
     assert page.is_hidden("#error")
     for name in ex["wrt"]:
         assert page.is_checked(f"#wrt input[value='{name}']")
-    assert page.text_content("#syntax") == ex["syntax"]
+    assert page.get_attribute("#syntax", "data-syntax") == ex["syntax"]
     pg.no_katex_errors()
     pg.shot("example")
 
@@ -339,13 +344,37 @@ def test_the_latest_edit_wins(pg, server):
     assert pg.annotation("#index-latex") == latex
 
 
-def test_other_notations_are_detected(pg, server):
+@pytest.mark.parametrize("program, syntax, shown", [
+    (r"Y_{ij} = X_{ik} A_{kj}", "latex", "LaTeX"),
+    ("X: [n, d]; w: [d]; L = sum((X @ w)**2)", "matrix", "matrix"),
+    ("Y_ij = X_ik A_kj", "unicode", "Unicode"),
+])
+def test_other_notations_are_detected(pg, server, program, syntax, shown):
     pg.open()
     page = pg.page
-    pg.type_program(r"Y_{ij} = X_{ik} A_{kj}")
-    assert page.text_content("#syntax") == "latex"
+    pg.type_program(program)
+    assert page.get_attribute("#syntax", "data-syntax") == syntax
+    assert page.text_content("#syntax") == shown
     assert page.is_hidden("#error")
+    expected = derive(server, program, [])
+    assert pg.annotation("#index-latex") == expected["result"]["latex"]
     pg.no_katex_errors()
+
+
+def test_the_page_is_self_contained():
+    """No external URL, no inline script or event handler (the server's CSP forbids them,
+    and the playground must work offline); KaTeX's CSS names only fonts that are there."""
+    static = ROOT / "src" / "ricci" / "web" / "static"
+    for name in ("index.html", "app.js", "style.css"):
+        text = (static / name).read_text(encoding="utf-8")
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text, flags=re.I), name
+    html = (static / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert not re.search(r"\son[a-z]+\s*=", html)
+    css = (static / "katex" / "katex.min.css").read_text(encoding="utf-8")
+    fonts = re.findall(r"url\((fonts/[^)]+)\)", css)
+    assert fonts and all((static / "katex" / f).is_file() for f in fonts)
+    assert "0.16.22" in (static / "katex" / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_matrix_view_of_a_whole_program(pg, server):

@@ -11,6 +11,7 @@
   const KINDS = ["grad", "jacobian", "hessian", "diagonal", "hvp"];
   const LANGS = ["numpy", "torch", "jax"];
   const DEBOUNCE_MS = 300;
+  const NOTATIONS = { ricci: "ricci", latex: "LaTeX", matrix: "matrix", unicode: "Unicode" };
 
   const state = {
     program: "",
@@ -56,6 +57,12 @@
     } else {
       setText(node, latex);  // KaTeX not loaded: the source is still readable
     }
+  }
+
+  // The notation the server detected: its display name, and data-syntax its API name.
+  function showSyntax(syntax) {
+    setText(el.syntax, syntax ? NOTATIONS[syntax] || syntax : "–");
+    el.syntax.dataset.syntax = syntax || "";
   }
 
   function status(text) { setText(el.status, text); }
@@ -306,7 +313,7 @@
       const info = await api("/api/inspect", { program: state.program, syntax: "auto" }, signal);
       if (mine !== seq) return;
       if (!info.ok) {
-        setText(el.syntax, "–");
+        showSyntax("");
         typeset($("#program-latex"), "");
         showWarnings([]);
         disableOutput();
@@ -314,8 +321,7 @@
         status("");
         return;
       }
-      setText(el.syntax, info.syntax);
-      el.syntax.dataset.syntax = info.syntax;
+      showSyntax(info.syntax);
       state.inputs = info.inputs || [];
       state.outputs = info.outputs || [];
       const wrt = state.wrt.filter((n) => state.inputs.includes(n));
@@ -337,7 +343,7 @@
       }
       showError(null);
       showWarnings(d.warnings);
-      if (d.syntax) setText(el.syntax, d.syntax);
+      if (d.syntax) showSyntax(d.syntax);
       renderDerivation(d);
       status(typeof d.seconds === "number" ? `derived in ${(d.seconds * 1000).toFixed(0)} ms` : "");
     } catch (e) {
