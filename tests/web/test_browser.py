@@ -268,6 +268,22 @@ def test_an_error_shows_the_message_the_caret_and_selects_the_place(pg, server):
     assert page.is_hidden("#error")
 
 
+def test_an_error_about_the_settings_shows_its_hint(pg, server):
+    pg.open()
+    page = pg.page
+    pg.type_program(MATMUL)
+    page.select_option("#kind", "hessian")
+    pg.idle()
+    assert page.is_visible("#error")
+    assert "scalar" in page.text_content("#error-message")
+    assert page.is_visible("#error-hint") and "sum" in page.text_content("#error-hint")
+    assert "hint" not in page.text_content("#error-text")  # shown once, above
+    assert page.is_disabled("#check-run")
+    page.select_option("#kind", "jacobian")
+    pg.idle()
+    assert page.is_hidden("#error") and page.is_enabled("#check-run")
+
+
 def test_a_shared_link_restores_the_program_and_settings(pg, browser, server):
     pg.open()
     page = pg.page

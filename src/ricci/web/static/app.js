@@ -80,6 +80,7 @@
     if (!resp.ok && data.ok !== false) {
       data = { ok: false, error: { message: `the server answered ${resp.status}`, text: "" } };
     }
+    if (!resp.ok) data.status = resp.status;
     return data;
   }
 
@@ -334,6 +335,11 @@
 
       const d = await api("/api/derive", requestBody(), signal);
       if (mine !== seq) return;
+      if (!d.ok && d.status === 503) {
+        status("the server is busy: trying again…");  // too many derivations at once
+        schedule(1000);
+        return;
+      }
       if (!d.ok) {
         disableOutput();
         showWarnings(info.warnings);
