@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import threading
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -312,6 +313,14 @@ def test_a_shared_link_restores_the_program_and_settings(pg, browser, server):
         assert pg.annotation("#index-latex") == other.annotation("#index-latex") != ""
         other.no_katex_errors()
         other.shot("shared-link")
+
+        # another link pasted into the same tab (only the fragment changes)
+        p2.goto(server + "/#p=" + urllib.parse.quote("L = x[i] * x[i]") + "&tab=code")
+        expect(p2.locator("#program")).to_have_value("L = x[i] * x[i]")
+        other.idle()
+        assert p2.is_visible("#panel-code") and p2.input_value("#kind") == "grad"
+        assert p2.locator("#wrt input:checked").count() == 0
+        assert "def grad_L" in p2.text_content("#code-text")
         assert other.errors == []
     finally:
         context.close()

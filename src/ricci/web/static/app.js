@@ -502,6 +502,12 @@
     el.kind.value = state.kind;
 
     el.program.addEventListener("input", () => schedule());
+    el.program.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {  // Ctrl+Enter: now, without the debounce
+        e.preventDefault();
+        schedule(0);
+      }
+    });
     el.of.addEventListener("change", () => { state.of = el.of.value; writeHash(); schedule(0); });
     el.kind.addEventListener("change", () => { state.kind = el.kind.value; writeHash(); schedule(0); });
     el.examples.addEventListener("change", () => { loadExample(el.examples.value); });
@@ -526,11 +532,14 @@
     });
     window.addEventListener("hashchange", () => {
       const n = readHash();
+      // a link pasted into this tab: everything it does not say is the default
       if (n.program != null && n.program !== el.program.value) el.program.value = n.program;
-      if (n.wrt) state.wrt = n.wrt;
-      if (n.of != null) state.of = n.of;
-      if (n.kind) { state.kind = n.kind; el.kind.value = n.kind; }
-      if (n.tab) showTab(n.tab);
+      state.wrt = n.wrt || [];
+      state.of = n.of || "";
+      state.kind = n.kind || "grad";
+      el.kind.value = state.kind;
+      showTab(n.tab || "index");
+      lastErrorKey = "";
       schedule(0);
     });
 
