@@ -82,12 +82,13 @@ class Page:
         self.page = page
         self.base = base
         self.errors: list[str] = []
+        #: console errors expected (a 422 answer is logged as a failed load: an error shown on purpose)
+        self.allowed = ["status of 422"]
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("console", lambda m: self._console(m))
 
     def _console(self, msg) -> None:
-        # a 422 answer is logged as a failed resource load: that is an error shown on purpose
-        if msg.type == "error" and "status of 422" not in msg.text:
+        if msg.type == "error" and not any(a in msg.text for a in self.allowed):
             self.errors.append(f"console: {msg.text}")
 
     def open(self, url: str | None = None) -> None:
@@ -418,3 +419,29 @@ def test_the_matrix_view_of_a_whole_program(pg, server):
     assert page.text_content("#matrix-text") == expected["matrix"]["text"]
     pg.no_katex_errors()
     pg.shot("matrix-affine-tanh-mse")
+
+
+def test_a_busy_server_is_asked_again_and_a_gone_one_is_reported(pg, server):
+    pg.open()
+    page = pg.page
+    pg.allowed += ["status of 503", "net::ERR_FAILED"]
+    refused = []
+
+    def once_busy(route):
+        if not refused:
+            refused.append(route.request.url)
+            body = {"ok": False, "error": {"message": "too many derivations at once", "hint": "retry",
+                                           "line": None, "column": None, "length": None, "text": ""}}
+            return route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
+        return route.continue_()
+
+    page.route("**/api/derive", once_busy)
+    pg.type_program("L = x[i] * x[i]")
+    assert refused and page.is_hidden("#error")
+    assert page.locator("#wrt input[value=x]").count() == 1
+    page.unroute("**/api/derive")
+
+    page.route("**/api/*", lambda route: route.abort())
+    pg.type_program("L = x[i] * y[i]")
+    assert page.is_visible("#error")
+    assert "cannot reach" in page.text_content("#error-message")

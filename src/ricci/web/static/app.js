@@ -251,6 +251,7 @@
     $("#check-table tbody").replaceChildren();
     $("#check-text").hidden = true;
     setText($("#check-status"), "");
+    $("#check-status").className = "status";
   }
 
   function renderDerivation(d) {
@@ -299,6 +300,14 @@
     timer = setTimeout(update, delay == null ? DEBOUNCE_MS : delay);
   }
 
+  // A 503 (too many derivations at once): try again in a second.
+  function busyServer(answer) {
+    if (answer.ok || answer.status !== 503) return false;
+    status("the server is busy: trying again…");
+    schedule(1000);
+    return true;
+  }
+
   async function update() {
     const mine = ++seq;
     timer = null;
@@ -313,6 +322,7 @@
     try {
       const info = await api("/api/inspect", { program: state.program, syntax: "auto" }, signal);
       if (mine !== seq) return;
+      if (busyServer(info)) return;
       if (!info.ok) {
         showSyntax("");
         typeset($("#program-latex"), "");
@@ -335,11 +345,7 @@
 
       const d = await api("/api/derive", requestBody(), signal);
       if (mine !== seq) return;
-      if (!d.ok && d.status === 503) {
-        status("the server is busy: trying again…");  // too many derivations at once
-        schedule(1000);
-        return;
-      }
+      if (busyServer(d)) return;
       if (!d.ok) {
         disableOutput();
         showWarnings(info.warnings);
