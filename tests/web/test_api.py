@@ -269,7 +269,7 @@ def test_the_svg_escapes_names():
 @pytest.fixture(scope="module")
 def live():
     srv = server.make_server("127.0.0.1", 0, seconds=0.5)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield srv
     srv.shutdown()
@@ -363,7 +363,7 @@ def test_static_files_come_from_the_allow_list(tmp_path):
     (tmp_path / ".hidden").write_text("secret")
     (tmp_path / "link.txt").symlink_to(ROOT / "pyproject.toml")
     srv = server.make_server("127.0.0.1", 0, static=tmp_path)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
     try:
         status, headers, data = request(srv, "GET", "/")
         assert status == 200 and data.startswith(b"<!doctype") and headers["Content-Type"].startswith("text/html")
@@ -382,7 +382,7 @@ def test_static_files_come_from_the_allow_list(tmp_path):
 
 def test_a_missing_page_is_503_and_the_api_still_answers(tmp_path):
     srv = server.make_server("127.0.0.1", 0, static=tmp_path / "none")
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
     try:
         status, _, data = request(srv, "GET", "/")
         assert status == 503 and "index.html" in json.loads(data)["error"]["message"]
