@@ -480,3 +480,27 @@ def test_serve_prints_its_url(monkeypatch, capsys):
     server.serve("127.0.0.1", 0)
     out = capsys.readouterr().out
     assert out.startswith("ricci playground: http://127.0.0.1:") and out.endswith("/\n")
+
+
+@pytest.mark.slow
+def test_ricci_serve_in_a_process_answers_and_exits_0_on_ctrl_c():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    p = subprocess.Popen([sys.executable, "-m", "ricci", "serve", "--port", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("ricci playground: http://127.0.0.1:"), line
+        url = line.split(": ", 1)[1].strip()
+        with urllib.request.urlopen(url + "api/health", timeout=10) as r:
+            assert json.loads(r.read())["ok"] is True
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 0 and out == "" and err == ""

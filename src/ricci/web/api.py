@@ -34,7 +34,7 @@ from ..verify.check import check as check_gradient
 from .gallery import EXAMPLES
 from .graph import program_graph
 
-__all__ = ["BACKENDS", "BACKEND_MODULES", "COMPUTE_LOCK", "KINDS", "LIMITS", "SECONDS", "SYNTAXES", "Answer", "check", "derive",
+__all__ = ["BACKENDS", "BACKEND_MODULES", "COMPUTE_LOCK", "KINDS", "LIMITS", "MAX_STEPS", "SECONDS", "SYNTAXES", "Answer", "check", "derive",
            "error_body", "examples", "health", "inspect", "latex_document", "load_backends"]
 
 Answer = tuple[int, dict[str, Any]]
@@ -46,6 +46,9 @@ LIMITS: dict[str, Any] = {"nesting": 64, "statements": 500, "text_chars": 65536,
                           "expression_nodes": 400_000, "check_elements": 200_000}
 SYNTAXES = ("auto", "ricci", "latex", "unicode", "matrix")
 KINDS = ("grad", "jacobian", "hessian", "diagonal", "hvp")
+#: the most steps shown (printing them is not interrupted by the time limit: 600 steps print
+#: in about a second)
+MAX_STEPS = 600
 #: the backends code is generated for
 BACKENDS = tuple(CODE_BACKENDS)
 #: taken around every parse, derivation and check (see the module docstring)
@@ -212,6 +215,26 @@ def _view(fn: Callable[[], Any], deadline: float) -> Any:
         return {"error": e.message}
 
 
+def _in_time(deadline: float, seconds: float) -> None:
+    """Raise the time-limit error once ``deadline`` has passed (between views: printing
+    does not check the clock itself)."""
+    if time.monotonic() > deadline:
+        raise RicciError(f"deriving took longer than the time limit of {seconds:g} s",
+                         hint="differentiate a shorter program, or fewer inputs")
+
+
+def _steps(d: Derivation, kind: str, deadline: float, seconds: float) -> dict[str, str]:
+    steps = _view(d.steps, deadline)
+    if isinstance(steps, dict):
+        return steps
+    if len(steps) > MAX_STEPS:
+        return {"error": f"the derivation has {len(steps)} steps, more than the {MAX_STEPS} shown here; "
+                         f"the command line prints them all (ricci {'hessian' if kind == 'diagonal' else kind} "
+                         "PROGRAM --wrt ... --steps)"}
+    _in_time(deadline, seconds)
+    return {"text": steps.text("text"), "latex": steps.latex()}
+
+
 def _text_view(fn: Callable[[], str], deadline: float) -> str:
     got = _view(fn, deadline)
     return got if isinstance(got, str) else f"(none: {got['error']})"
@@ -311,19 +334,25 @@ def derive(req: Any, seconds: float = SECONDS) -> Answer:
         _, syntax, program = _read(r)
         deadline = time.monotonic() + seconds
         d = _derivation(program, kind, wrt, of)
-        steps = _view(lambda: d.steps(), deadline)
-        mat = _view(lambda: d.matrix(), deadline)
-        return {
+        out: dict[str, Any] = {
             **_outline(syntax, program), "wrt": list(d.wrt), "of": d.of, "kind": kind,
             "program": {"text": str(program), "latex": program.latex()},
-            "result": {"text": str(d), "unicode": d.unicode(), "latex": d.latex()},
-            "matrix": mat if isinstance(mat, dict) else {"text": str(mat), "latex": mat.latex()},
-            "steps": steps if isinstance(steps, dict) else {"text": steps.text("text"), "latex": steps.latex()},
-            "code": {b: _code(d, b, deadline) for b in BACKENDS},
-            "markdown": _text_view(d.markdown, deadline),
-            "latex_document": latex_document(program, d),
-            "graph": program_graph(program, [w for w in d.wrt if w in program.inputs], d.of),
-        }
+            "result": {"text": str(d), "unicode": d.unicode(), "latex": d.latex()}}
+        _in_time(deadline, seconds)
+        mat = _view(d.matrix, deadline)
+        out["matrix"] = mat if isinstance(mat, dict) else {"text": str(mat), "latex": mat.latex()}
+        _in_time(deadline, seconds)
+        out["steps"] = _steps(d, kind, deadline, seconds)
+        out["code"] = {}
+        for b in BACKENDS:
+            _in_time(deadline, seconds)
+            out["code"][b] = _code(d, b, deadline)
+        _in_time(deadline, seconds)
+        out["markdown"] = _text_view(d.markdown, deadline)
+        out["latex_document"] = latex_document(program, d)
+        out["graph"] = program_graph(program, [w for w in d.wrt if w in program.inputs], d.of)
+        _in_time(deadline, seconds)
+        return out
 
     return _guard("deriving", work, lambda: text if isinstance(text, str) else None, seconds)
 
