@@ -504,3 +504,21 @@ def test_ricci_serve_in_a_process_answers_and_exits_0_on_ctrl_c():
     finally:
         p.kill()
     assert p.returncode == 0 and out == "" and err == ""
+
+
+def test_long_steps_are_not_shown(monkeypatch):
+    monkeypatch.setattr(api, "MAX_STEPS", 5)
+    status, b = api.derive({"program": MATMUL, "wrt": ["X"]})
+    assert status == 200 and b["result"]["text"] == "dX[i,k] = dY[i,j] * A[k,j]"
+    assert b["steps"] == {"error": "the derivation has 10 steps, more than the 5 shown here; the command line "
+                                   "prints them all (ricci grad PROGRAM --wrt ... --steps)"}
+
+
+@pytest.mark.slow
+def test_the_time_limit_holds_while_the_steps_are_written():
+    """The Hessian of a 40-step RNN is derived in a fraction of a second; its steps would
+    take a minute: they are stopped at the deadline."""
+    started = time.monotonic()
+    status, b = api.derive({"program": rnn(40), "wrt": ["U"], "kind": "hessian"}, seconds=1.0)
+    assert status == 422 and "time limit of 1 s" in b["error"]["message"]
+    assert time.monotonic() - started < 2.5
