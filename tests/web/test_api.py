@@ -522,3 +522,31 @@ def test_the_time_limit_holds_while_the_steps_are_written():
     status, b = api.derive({"program": rnn(40), "wrt": ["U"], "kind": "hessian"}, seconds=1.0)
     assert status == 422 and "time limit of 1 s" in b["error"]["message"]
     assert time.monotonic() - started < 2.5
+
+
+def _raw(srv, data: bytes) -> bytes:
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def test_malformed_requests_are_json_errors(live):
+    out = _raw(live, b"GET /" + b"a" * 70000 + b" HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 414") and b"Content-Security-Policy" in out and b'"ok": false' in out
+    out = _raw(live, b"GET / HTTP/9.9\r\n\r\n")
+    assert out.split(b"\r\n", 1)[0].split()[1] in (b"400", b"505") and b'"ok": false' in out
+    deep = b"[" * 60000 + b"]" * 60000
+    out = _raw(live, b"POST /api/derive HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(deep) + deep)
+    assert out.startswith(b"HTTP/1.0 413")  # 120 000 bytes: refused unread
+    deep = b"[" * 60000
+    out = _raw(live, b"POST /api/derive HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(deep) + deep)
+    assert out.startswith(b"HTTP/1.0 400") and b"not JSON" in out
+    out = _raw(live, b"POST /api/derive HTTP/1.0\r\nContent-Length: abc\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 400") and b"Content-Length" in out
+    out = _raw(live, b"POST /api/derive HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 411")
+    out = _raw(live, b"HEAD /api/health HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 200") and out.endswith(b"\r\n\r\n")  # headers only

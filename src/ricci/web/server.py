@@ -217,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         try:
             req = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return self._error(400, "the request body is not JSON (UTF-8)")
         if not isinstance(req, dict):
             return self._error(400, "the request body is a JSON object")
