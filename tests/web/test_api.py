@@ -537,7 +537,7 @@ def test_malformed_requests_are_json_errors(live):
     out = _raw(live, b"GET /" + b"a" * 70000 + b" HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.0 414") and b"Content-Security-Policy" in out and b'"ok": false' in out
     out = _raw(live, b"GET / HTTP/9.9\r\n\r\n")
-    assert out.split(b"\r\n", 1)[0].split()[1] in (b"400", b"505") and b'"ok": false' in out
+    assert b'"ok": false' in out and b"Invalid HTTP version" in out  # (answered as HTTP/0.9: no headers)
     deep = b"[" * 60000 + b"]" * 60000
     out = _raw(live, b"POST /api/derive HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(deep) + deep)
     assert out.startswith(b"HTTP/1.0 413")  # 120 000 bytes: refused unread
