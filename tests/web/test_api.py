@@ -550,3 +550,16 @@ def test_malformed_requests_are_json_errors(live):
     assert out.startswith(b"HTTP/1.0 411")
     out = _raw(live, b"HEAD /api/health HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.0 200") and out.endswith(b"\r\n\r\n")  # headers only
+
+
+@pytest.mark.slow
+def test_the_time_limit_holds_while_a_check_evaluates():
+    """Few statements (derived at once) on a 6-index input: the finite differences evaluate
+    the program 800 times, and are stopped at the deadline."""
+    prog = "\n".join(["Y0[a,b,c,d,e,f] = X[a,b,c,d,e,f]"]
+                     + [f"Y{k}[a,b,c,d,e,f] = tanh(Y{k - 1}[a,b,c,d,e,f]) * X[a,b,c,d,e,f]" for k in range(1, 40)]
+                     + ["L = sum[a,b,c,d,e,f](Y39[a,b,c,d,e,f])"])
+    started = time.monotonic()
+    status, b = api.check({"program": prog, "wrt": ["X"]}, seconds=1.0)
+    assert status == 422 and b["error"]["message"] == "checking took longer than the time limit of 1 s"
+    assert time.monotonic() - started < 2.5
