@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ricci"
 LAYERS = [
     {"errors"}, {"bounds"}, {"validate"},
     {"ir"}, {"primitives"}, {"syntax"}, {"simplify"}, {"calculus"}, {"codegen"}, {"display"},
-    {"derivation", "expressions"}, {"verify"}, {"interop", "torch", "jax"}, {"cli"}, {"__main__", "__init__"},
+    {"derivation", "expressions"}, {"verify"}, {"interop", "torch", "jax"}, {"web"}, {"cli"}, {"__main__", "__init__"},
 ]
 
 

@@ -12,6 +12,7 @@
     ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
     ricci --version
     ricci verify CLAIM [--given PROGRAM] [--wrt X] [--of L] [--syntax ...] [--seed N]
+    ricci serve [--host 127.0.0.1] [--port 8000] [--open]
 
 FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax;
 ``--steps`` goes with a notation or markdown, not with code. Without ``--wrt``, the
@@ -166,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
                    "does not say)")
     v.add_argument("--of", help="the output a claimed derivative differentiates")
     v.add_argument("--seed", type=_seed, default=0, help="first seed of the random inputs (an int >= 0)")
+    sv = sub.add_parser("serve", help="the playground: a local web page to type a program and see its "
+                        "derivatives, steps, code and graph (docs/playground.md)")
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: "
+                    "this machine only)")
+    sv.add_argument("--port", type=_port, default=8000, help="the port (default 8000; 0: any free port)")
+    sv.add_argument("--open", action="store_true", help="open the page in a web browser")
     for sp in (g, j, h, hv, c, pa, si, v):
         sp.add_argument("--syntax", choices=["auto", "ricci", "latex", "unicode", "matrix"], default="auto",
                         help="the notation of PROGRAM (default: detected)")
@@ -271,6 +278,44 @@ def _seed(text: str) -> int:
     return n
 
 
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {n}")
+    return n
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(host: str, port: int, open_browser: bool) -> int:
+    """``ricci serve``: the playground until Ctrl-C (exit status 0)."""
+    from .web.server import serve
+
+    if not _loopback(host):
+        _print(f"ricci: warning: serving on {host}: anyone who can reach this machine can use it", sys.stderr)
+    try:
+        serve(host.strip("[]"), port, open_browser=open_browser)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as e:
+        _error(f"cannot serve on {host}:{port}: {e.strerror or e}")
+        return 1
+    return 0
+
+
 def _print(text: str, stream: TextIO | None = None) -> None:
     """``text`` on standard output (or ``stream``), in UTF-8 when the stream's encoding
     cannot hold it (a C locale)."""
@@ -325,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.open)
     try:
         if args.command == "verify":
             given = _read_program(args.given) if args.given is not None else None

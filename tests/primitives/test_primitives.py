@@ -233,6 +233,7 @@ ALLOWED = {
     ("syntax/matrix_input.py", "exp"): "softmax(Z, axis=k) of matrix notation is read as exp(Z) / a sum of exp(Z)",
     ("syntax/matrix_input.py", "log"): "... and log_softmax(Z, axis=k) as Z - log of that sum",
     ("syntax/latex_tables.py", "log"): "the hint for \\prod suggests a sum of logs, written as a user writes it",
+    ("web/gallery.py", "sigmoid"): "the playground's examples are data: an article's LaTeX program writes \\sigma(...)",
 }
 
 

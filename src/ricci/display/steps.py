@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..bounds import tick
 from ..calculus import differentiate as D
 from ..ir.expr import ONE, ZERO, Add, Call, Const, Delta, Deriv, Expr, MatFn, Mul, Size, Sum, Tensor
 from ..ir.traversal import contains, map_bottom_up, tensor_names
@@ -164,6 +165,7 @@ def flatten(e: Expr) -> Expr:
     """Nested products and sums of terms flattened (the only tidying between rule steps)."""
 
     def fn(n: Expr) -> Expr:
+        tick()  # the steps of a long derivation rewrite large expressions: the time limit applies
         if isinstance(n, Mul) and any(isinstance(f, Mul) for f in n.factors):
             return Mul([g for f in n.factors for g in (f.factors if isinstance(f, Mul) else (f,))])
         if isinstance(n, Add) and any(isinstance(t, Add) for t in n.terms):
@@ -177,6 +179,7 @@ def _drop_zeros(e: Expr) -> Expr:
     """``a + 0 -> a``, ``a * 0 -> 0``, ``sum[k](0) -> 0``: a zero derivative vanishes."""
 
     def fn(n: Expr) -> Expr:
+        tick()
         if isinstance(n, Add):
             return sum_of([t for t in n.terms if t != ZERO])
         if isinstance(n, Mul) and ZERO in n.factors:

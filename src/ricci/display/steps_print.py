@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..bounds import tick
 from ..calculus.record import DerivationRecord
 from ..ir.expr import ZERO, Deriv, Expr, Index, Tensor, Transposed
 from ..ir.indices import substitute
@@ -38,7 +39,7 @@ class Steps(list):
     # -- one step
     def equation(self, st: Step, notation: str = "text") -> tuple[str, str]:
         """The two sides of ``st`` in ``notation``."""
-
+        tick()  # a long derivation prints thousands of steps: the time limit applies
         d = self.derivation
         lhs_idx = lhs_indices(st.lhs)
         if isinstance(st.lhs, Tensor) and st.lhs.name in d.hessians and notation != "text":
