@@ -40,12 +40,6 @@ def rnn(steps: int) -> str:
 # ---------------------------------------------------------------- the functions
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _backends_loaded():
-    """torch and JAX imported once, up front (seconds, not part of any test's time)."""
-    api.load_backends()
-
-
 def test_derive_matmul_in_every_view():
     status, b = api.derive({"program": MATMUL, "wrt": ["X"]})
     assert status == 200 and b["ok"]
@@ -476,7 +470,6 @@ def test_serve_prints_its_url(monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(server.PlaygroundServer, "serve_forever", fake)
-    monkeypatch.setattr(api, "load_backends", lambda: None)
     server.serve("127.0.0.1", 0)
     out = capsys.readouterr().out
     assert out.startswith("ricci playground: http://127.0.0.1:") and out.endswith("/\n")

@@ -58,7 +58,6 @@ RUNAWAY = ("POST", "/api/derive", {"program": rnn(30), "wrt": ["U"], "kind": "he
 
 
 def test_two_hundred_requests_from_eight_threads():
-    api.load_backends()
     srv = server.make_server("127.0.0.1", 0, seconds=0.5)
     thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()

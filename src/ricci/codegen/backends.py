@@ -16,7 +16,9 @@ emitter sets its ``dtype``).
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from typing import NamedTuple, Protocol, Sequence
 
 from ..errors import RicciError
@@ -310,10 +312,18 @@ def get_backend(name: str) -> EmitBackend:
         raise RicciError(f"unknown backend {name!r}: choose " +
                          ", ".join(repr(b) for b in list(BACKENDS)[:-1]) + f" or {list(BACKENDS)[-1]!r}")
     entry = BACKENDS[name]
-    if entry.module is not None:
-        try:
-            __import__(entry.module)
-        except ImportError:
-            raise RicciError(f"the {name} backend needs {entry.library}: "
-                             f"pip install 'ricci[{entry.extra}]'") from None
+    if entry.module is not None and not _installed(entry.module):
+        raise RicciError(f"the {name} backend needs {entry.library}: "
+                         f"pip install 'ricci[{entry.extra}]'")
     return entry.cls()
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (writing JAX code
+    does not pay the seconds of importing JAX; running it imports it)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -34,8 +34,8 @@ from ..verify.check import check as check_gradient
 from .gallery import EXAMPLES
 from .graph import program_graph
 
-__all__ = ["BACKENDS", "BACKEND_MODULES", "COMPUTE_LOCK", "KINDS", "LIMITS", "MAX_STEPS", "SECONDS", "SYNTAXES", "Answer", "check", "derive",
-           "error_body", "examples", "health", "inspect", "latex_document", "load_backends"]
+__all__ = ["BACKENDS", "COMPUTE_LOCK", "KINDS", "LIMITS", "MAX_STEPS", "SECONDS", "SYNTAXES", "Answer", "check", "derive",
+           "error_body", "examples", "health", "inspect", "latex_document"]
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -53,26 +53,6 @@ MAX_STEPS = 600
 BACKENDS = tuple(CODE_BACKENDS)
 #: taken around every parse, derivation and check (see the module docstring)
 COMPUTE_LOCK = threading.Lock()
-_LOAD_LOCK = threading.Lock()
-#: the libraries of the backends (imported before the first derivation, see :func:`load_backends`)
-BACKEND_MODULES = tuple(e.module for e in CODE_BACKENDS.values() if e.module is not None)
-
-
-_loaded: list[bool] = []
-
-
-def load_backends() -> None:
-    """Import the code generators' libraries (torch and JAX, where installed) once, so that
-    their seconds of importing never count against a request's time limit."""
-    with _LOAD_LOCK:
-        if _loaded:
-            return
-        for module in BACKEND_MODULES:
-            try:
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001, S112 - not installed (or broken): its code is an error note
-                continue
-        _loaded.append(True)
 
 
 class _BadRequest(Exception):
@@ -155,7 +135,6 @@ def _guard(what: str, work: Callable[[list[str]], dict[str, Any]], source: Calla
     """Run ``work(warnings_list)`` under the lock and the limits (one deadline for the
     whole request, named ``what``); every failure becomes an error answer."""
     try:
-        load_backends()
         with COMPUTE_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RicciWarning)
             with limits(seconds=seconds, **LIMITS):

@@ -242,7 +242,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
     """Serve the playground until interrupted (Ctrl-C returns quietly)."""
     server = make_server(host, port)
     try:
-        threading.Thread(target=api.load_backends, name="ricci-warm-up", daemon=True).start()
         print(f"ricci playground: {server.url}", flush=True)
         if open_browser:
             webbrowser.open(server.url)
