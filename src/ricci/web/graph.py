@@ -65,7 +65,7 @@ def _svg(program: Program, nodes: list[dict[str, str]], edges: list[list[str]], 
         x += col_w[c] + _COL - 110
     tallest = max(len(v) for v in columns.values())
     height = _PAD * 2 + tallest * _ROW + 60
-    width = max(x + _PAD, 420)
+    width = max(x + _PAD, _PAD + 460)  # the legend fits
     pos: dict[str, tuple[float, float, int]] = {}  # center x, center y, width
     for c, names in columns.items():
         top = _PAD + (tallest - len(names)) * _ROW / 2
