@@ -145,21 +145,28 @@ class Derivation(DerivationRecord):
         return self._generate(backend, _dim_hints(self.program, check_sizes(self.source_program, sizes))).source
 
     @guarded("generating code")
-    def compile(self, backend: str = "numpy") -> Compiled:
+    def compile(self, backend: str = "numpy", *, jit: bool = False) -> Compiled:
         """A function taking every input (by keyword, or positionally in the order of
         ``d.inputs``) and returning a dict from each ``wrt`` name to its result
         (gradient: the input's shape; Jacobian: the output's shape followed by the
         input's). Inputs are checked and converted before any arithmetic (see
         :mod:`ricci.codegen.calling`: types, one floating dtype, shapes, matrix operands);
         ``sizes={index: n}`` gives the sizes of indices no input carries.
+
+        ``jit=True`` (torch backend only) wraps the generated function with
+        ``torch.compile`` (inductor, one graph); it compiles at the first call (and again
+        for new shapes), and a failure to compile raises :class:`RicciError` naming it. For
+        JAX, wrap the function in ``jax.jit`` yourself (see docs/backends.md).
         """
         validate.choice(backend, list(BACKENDS), "backend")
-        key = ("compiled", backend)
+        validate.flag(jit, "jit")
+        key = ("compiled", backend, jit)
         if key not in self._views:
             get_backend(backend)
             self._views[key] = Compiled(self._generate(backend), backend, self.code_program,
                                         self.source_program, label=f"the {self.kind} of {self.of}",
-                                        filename=f"<ricci {self.kind} of {self.of}>", forward=self.forward)
+                                        filename=f"<ricci {self.kind} of {self.of}>", forward=self.forward,
+                                        jit=jit)
         return self._views[key]
 
 

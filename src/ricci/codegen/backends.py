@@ -56,6 +56,7 @@ class EmitBackend(Backend, Protocol):
     prelude: str
     reserved: set[str]
     dtype: str | None
+    device: str | None
 
     def broadcast(self, code: str, shape: str) -> str: ...
     def copy(self, code: str) -> str: ...
@@ -79,6 +80,9 @@ class _Base:
     #: code for the dtype of arrays the function makes (an input's: ``X.dtype``), so that
     #: float32 inputs give float32 results; set by :func:`generate`
     dtype: str | None = None
+    #: code for the device of arrays the function makes (an input's: ``X.device``), read
+    #: by the torch backend; set by :func:`generate` with ``dtype``
+    device: str | None = None
 
     def number_result(self, code: str) -> tuple[str, bool]:
         """A function of a plain number: its code, and whether it is still a plain number
@@ -232,12 +236,28 @@ def _delta(n, k, dtype):
 
 
 class TorchBackend(_Base):
+    """torch code. Every tensor the code makes (a constant, an identity, a broadcast) is
+    made with the dtype and on the device of an input (``dtype=X.dtype, device=X.device``),
+    so that the code runs where its inputs are (a GPU, the ``meta`` device) and never
+    moves data between devices."""
+
     name = "torch"
     header = "import torch"
     reserved = {"torch"}
 
+    def _like(self) -> str:
+        """The keyword arguments of a tensor the code makes: an input's dtype and device."""
+        if self.dtype is None:  # no input to take them from
+            return "dtype=torch.float64"
+        return f"dtype={self.dtype}, device={self.device}"
+
+    def _number(self, code: str) -> str:
+        """The plain number ``code`` as a 0-d tensor, filled on the device (no copy from
+        the host)."""
+        return f"torch.full((), {code}, {self._like()})"
+
     def scalar(self, code: str) -> str:
-        return f"torch.tensor({code}, dtype=torch.float64)"
+        return self._number(code)
 
     def permute(self, a: str, perm: Sequence[int]) -> str:
         if list(perm) == [1, 0]:
@@ -262,28 +282,27 @@ class TorchBackend(_Base):
         return f"torch.tensordot({a}, {b}, dims=({list(ax)}, {list(bx)}))"
 
     def eye(self, n: str) -> str:
-        return f"torch.eye({n}, dtype={self.dtype or 'torch.float64'})"
+        return f"torch.eye({n}, {self._like()})"
 
     def delta(self, n: str, k: int) -> str:
-        return f"_delta({n}, {k}, {self.dtype or 'torch.float64'})"
+        return f"_delta({n}, {k}, {self._like()})"
 
     def broadcast(self, code: str, shape: str) -> str:
-        return f"torch.broadcast_to(torch.as_tensor({code}, dtype={self.dtype or 'torch.float64'}), " \
-               f"{shape}).clone()"
+        return f"torch.broadcast_to(torch.as_tensor({code}, {self._like()}), {shape}).clone()"
 
     def copy(self, code: str) -> str:
         return f"{code}.clone()"
 
     def full(self, shape: str, value: str) -> str:
-        return f"torch.full({shape}, {value}, dtype={self.dtype or 'torch.float64'})"
+        return f"torch.full({shape}, {value}, {self._like()})"
 
     def scalar_result(self, code: str, number: bool) -> str:
-        return f"torch.tensor({code}, dtype={self.dtype or 'torch.float64'})" if number else code
+        return self._number(code) if number else code
 
     prelude = '''
-def _delta(n, k, dtype):
-    out = torch.zeros((n,) * k, dtype=dtype)
-    i = torch.arange(n)
+def _delta(n, k, dtype, device=None):
+    out = torch.zeros((n,) * k, dtype=dtype, device=device)
+    i = torch.arange(n, device=device)
     out[(i,) * k] = 1.0
     return out
 '''

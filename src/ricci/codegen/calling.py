@@ -24,8 +24,10 @@ NumPy, PyTorch or JAX:
   is real only there) must have one, checked before computing; a singular operand raises
   an error naming it when the computation fails or gives non-finite results, and an
   operand the program computes (``inv(Y)`` with ``Y = X X^T``) is checked after every call,
-  since one singular to working precision can give finite, meaningless numbers (JAX under
-  ``jit`` excepted: traced values cannot be inspected).
+  since one singular to working precision can give finite, meaningless numbers. These
+  checks read values (a torch operand on a GPU is copied to the host for them); they are
+  skipped where there are none to read: JAX under ``jit`` (traced values) and torch
+  tensors on the ``meta`` device (shapes only, as in the device tests).
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ from ..primitives.functions import (
 from .binding import Binder
 from .emit import Generated, compile_source, generate
 
-__all__ = ["Compiled", "bind_arguments", "check_sizes", "convert"]
+__all__ = ["Compiled", "TORCH_COMPILE_BACKEND", "bind_arguments", "check_sizes", "convert"]
+
+#: the ``backend=`` of ``torch.compile`` for functions compiled with ``jit=True``
+TORCH_COMPILE_BACKEND: Any = "inductor"
 
 
 def bind_arguments(label: str, names: Sequence[str], args: Sequence[Any],
@@ -119,6 +124,12 @@ def _is_tracer(v: Any) -> bool:
     """A value JAX is tracing (under ``jit``, ``grad``...): its numbers are unknown."""
     jax = sys.modules.get("jax")  # never imported here: a tracer implies jax is loaded
     return jax is not None and isinstance(v, jax.core.Tracer)
+
+
+def _no_values(v: Any) -> bool:
+    """A value whose numbers are unknown: a JAX tracer, or a torch tensor on the ``meta``
+    device (shapes only); the checks that read values skip it."""
+    return _is_tracer(v) or (_is_torch(v) and v.device.type == "meta")
 
 
 def _numeric(name: str, v: Any, backend: str) -> np.ndarray:
@@ -253,7 +264,7 @@ def _to_numpy(v: Any) -> np.ndarray:
 
 
 def _all_finite(v: Any) -> bool:
-    if _is_tracer(v):
+    if _no_values(v):
         return True
     return bool(np.isfinite(_to_numpy(v)).all())
 
@@ -281,18 +292,28 @@ class Compiled:
     ``f(*args, **kwargs)`` takes every input by keyword or in the order of ``f.inputs``,
     and ``sizes=`` for indices no input carries; ``f.call(arrays, sizes, dim_sizes)`` is
     the same with a mapping of inputs (``dim_sizes`` by dim label, for ``ricci.check``);
-    ``f.source`` is the generated code.
+    ``f.source`` is the generated code. With ``jit`` (torch only; ``f.jit``) the generated
+    function runs through ``torch.compile`` and the checks stay eager (see
+    :func:`_torch_compile`).
     """
 
     def __init__(self, gen: Generated, backend: str, program: Program, spans: Program, *,
                  label: str, filename: str, sizes: Mapping[str, int] | None = None,
-                 forward: Program | None = None) -> None:
+                 forward: Program | None = None, jit: bool = False) -> None:
         self.source = gen.source
         self.__doc__ = gen.source
         self.inputs = gen.inputs
         self.backend = backend
         self.label = label
+        #: the generated function is wrapped with ``torch.compile`` (the checks stay eager)
+        self.jit = jit
+        if jit and backend != "torch":
+            raise RicciError(f"jit=True is for the torch backend (torch.compile), not {backend}",
+                             hint="for JAX, wrap the compiled function in jax.jit yourself: "
+                                  "jax.jit(d.compile('jax'))" if backend == "jax" else None)
         self._fn: Callable[..., dict] = compile_source(gen, filename)
+        if jit:
+            self._fn = _torch_compile(self._fn, label)
         self._size_keys = gen.size_keys
         self._binder = Binder(program, gen.inputs, spans)
         self._spans = spans
@@ -314,7 +335,7 @@ class Compiled:
         arrs = convert(self.backend, arrays)
         dims = self._binder.bind(arrs, given, dim_sizes)
         for name, fn in self._operands.items():
-            if name not in arrs or _is_tracer(arrs[name]):
+            if name not in arrs or _no_values(arrs[name]):
                 continue
             if not _all_finite(arrs[name]):
                 raise self._binder.error(f"input '{name}' has non-finite values (inf or NaN); "
@@ -344,7 +365,7 @@ class Compiled:
         if self._operands and not all(_all_finite(v) for v in out.values()) \
                 and all(_all_finite(v) for v in arrs.values()):
             self._diagnose(arrs, dims, None)
-        elif any(n not in arrs for n in self._operands) and not any(_is_tracer(v) for v in arrs.values()):
+        elif any(n not in arrs for n in self._operands) and not any(_no_values(v) for v in arrs.values()):
             # a computed operand (inv(Y) with Y = X X^T) can be singular to working precision
             # and still give finite numbers, which would be silently wrong: it is checked too
             self._diagnose(arrs, dims, None, singular_only=True)
@@ -383,6 +404,30 @@ class Compiled:
                                          hint=_invertible_hint())
         if err is not None:
             raise RicciError(f"the {self.backend} code failed: {_first_line(err)}")
+
+
+def _torch_compile(fn: Callable[..., dict], label: str) -> Callable[..., dict]:
+    """``fn`` compiled by ``torch.compile`` (:data:`TORCH_COMPILE_BACKEND`, as one graph);
+    a failure to compile is a RicciError naming it, at the first call (never a silent
+    fallback to running ``fn`` eagerly)."""
+    import torch
+    from torch._dynamo.exc import TorchDynamoException
+
+    try:
+        compiled = torch.compile(fn, backend=TORCH_COMPILE_BACKEND, fullgraph=True)
+    except Exception as e:  # noqa: BLE001 - torch.compile refused (e.g. an unsupported Python)
+        raise RicciError(f"torch.compile cannot compile {label} here: {_first_line(e)}",
+                         hint="compile without jit=True to run the code eagerly") from None
+
+    def run(*args: Any, **kwargs: Any) -> dict:
+        try:
+            return compiled(*args, **kwargs)
+        except TorchDynamoException as e:  # tracing or the compiler failed (not the arithmetic)
+            why = " ".join(str(e).split("\n\n")[0].split())  # its first paragraph, on one line
+            raise RicciError(f"torch.compile failed to compile {label}: {why[:500] or type(e).__name__}",
+                             hint="compile without jit=True to run the code eagerly") from None
+
+    return run
 
 
 def _is_linalg_error(e: Exception) -> bool:

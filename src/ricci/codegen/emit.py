@@ -86,6 +86,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     # arrays the function makes take the dtype of an input with axes (else of any input)
     ranked = [n for n in inputs if program.dims.get(n)] or list(inputs)
     be.dtype = f"{py[ranked[0]]}.dtype" if ranked else None
+    be.device = f"{py[ranked[0]]}.device" if ranked else None  # and live on its device
     renamed = {k: v for k, v in py.items() if k != v}
     counter = [0]
     taken = set(py.values())

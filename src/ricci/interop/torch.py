@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from .. import validate
 from ..codegen.calling import Compiled, convert
 from ..derivation import Derivation
 from ..errors import RicciError
@@ -96,7 +97,7 @@ class TorchFunction(Facade):
 
 
 def function(program: Program | str, inputs: str | Sequence[str], of: str | None = None, *,
-             sizes: Mapping[str, int] | None = None) -> TorchFunction:
+             sizes: Mapping[str, int] | None = None, compile: bool = False) -> TorchFunction:
     """A ``torch.autograd.Function``-like object computing ``of`` (default: the last
     statement), whose backward is ricci's gradient w.r.t. ``inputs``.
 
@@ -108,6 +109,12 @@ def function(program: Program | str, inputs: str | Sequence[str], of: str | None
 
     The backward pass is itself made of differentiable torch operations, so second
     derivatives (``create_graph=True``, ``torch.autograd.gradgradcheck``) work.
+
+    ``compile=True`` wraps the forward and the gradient code with ``torch.compile``
+    (inductor, one graph each; the input checks stay eager): they compile at their first
+    call (and again for new shapes), and a failure to compile raises :class:`RicciError`
+    naming it, never a silent fallback to eager code.
     """
     _torch()
-    return TorchFunction(*build(program, inputs, of, sizes, "torch", out_of_place=True))
+    validate.flag(compile, "compile")
+    return TorchFunction(*build(program, inputs, of, sizes, "torch", out_of_place=True, jit=compile))
