@@ -1,0 +1,322 @@
+"""ricci's compiled gradients against the compilers (torch eager, torch.compile, jax.jit(grad)).
+
+Sides, each one forward+backward on the same inputs (ms per call):
+
+* ``torch eager``: the model written op by op in PyTorch (the models of
+  ``grad_vs_torch.py``), forward on leaf tensors with ``requires_grad`` and ``.backward()``;
+* ``torch.compile``: ``torch.compile`` (inductor) of the same forward+backward step; the
+  backward is compiled by AOTAutograd. If compiling fails here, the table shows why;
+* ``jax.jit(grad)``: ``jax.jit(jax.grad(loss))`` of the same model written in ``jax.numpy``
+  (an upstream gradient ``dy`` is folded in as ``loss = sum(y * dy)``);
+* ``ricci numpy`` / ``ricci torch``: ``ricci.grad(prog, wrt).compile("numpy" / "torch")``;
+* ``jit(ricci jax)``: ``jax.jit(ricci.grad(prog, wrt).compile("jax"))``.
+
+Every side runs in a fresh process (this script with ``--worker``), one thread:
+``OMP/OPENBLAS/MKL_NUM_THREADS=1`` in the child's environment before NumPy loads,
+``torch.set_num_threads(1)``, ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
+intra_op_parallelism_threads=1``, pinned to one core (``taskset`` / ``sched_setaffinity``),
+and with the steady-state malloc settings of ``grad_vs_torch.py`` (``TUNED``).
+
+In the worker: the inputs are built, the side is set up (the JAX sides are compiled ahead
+of time with ``.lower(...).compile()``), the process's resident set size is read, the side
+is called once, and the peak RSS growth (``ru_maxrss`` minus that baseline) is the
+``MB`` figure: the memory one call needs on top of its inputs, including whatever the
+first call allocates for good (for ``torch.compile`` the first call also compiles, so its
+figure includes compilation). Then the result is checked against torch eager autograd
+(largest difference relative to the largest gradient entry: float64 1e-9, float32 2e-3); a
+mismatch is printed loudly and the side is not timed. Then two warm-up calls and
+back-to-back calls for ~1 s (``--quick``: ~0.3 s); the median is reported.
+
+Cases: the gallery programs of examples/ at batch 512 x width 1024 (``--quick``: 64 x 256):
+layer norm, softmax cross-entropy (width = classes, one-hot targets), a 3-layer MLP,
+multi-head attention (4 sequences x 8 heads x 128 tokens x 64; ``--quick``: 1 x 8 x 32 x 32)
+and a 5-step RNN.
+
+Usage::
+
+    python benchmarks/peers.py [--dtype float32] [--quick] [--case layernorm rnn5] [--side ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOLERANCE = {"float64": 1e-9, "float32": 2e-3}
+SIDES = ["torch eager", "torch.compile", "jax.jit(grad)", "ricci numpy", "ricci torch",
+         "jit(ricci jax)"]
+PEERS = SIDES[:3]
+RICCI = SIDES[3:]
+CASES = ["layernorm", "softmax_ce", "mlp3", "attention", "rnn5"]
+
+
+def sizes(case: str, quick: bool) -> dict[str, int]:
+    if case == "attention":
+        b, t, d = (1, 32, 32) if quick else (4, 128, 64)
+        return {"b": b, "h": 8, "i": t, "j": t, "d": d, "e": d}
+    from grad_vs_torch import gallery_sizes
+    return gallery_sizes(case)["64x256" if quick else "512x1024"]
+
+
+# ---------------------------------------------------------------- the JAX models
+
+
+def jax_models():
+    import jax
+    import jax.numpy as jnp
+
+    def layernorm(v):
+        x = v["x"]
+        mu = x.sum(1, keepdims=True) / x.shape[1]
+        xc = x - mu
+        var = (xc ** 2).sum(1, keepdims=True) / x.shape[1]
+        y = xc / jnp.sqrt(var + v["eps"]) * v["g"] + v["b"]
+        return (y * v["dy"]).sum()
+
+    def softmax_ce(v):
+        e = jnp.exp(v["z"])
+        p = e / e.sum(1, keepdims=True)
+        return -(v["t"] * jnp.log(p)).sum()
+
+    def attention(v):
+        Q, K, V = v["Q"], v["K"], v["V"]
+        S = Q @ jnp.swapaxes(K, -1, -2) / Q.shape[-1] ** 0.5
+        e = jnp.exp(S)
+        A = e / e.sum(-1, keepdims=True)
+        return ((A @ V) * v["dO"]).sum()
+
+    def mlp3(v):
+        h1 = jnp.tanh(v["x"] @ v["W1"] + v["b1"])
+        h2 = jnp.maximum(h1 @ v["W2"] + v["b2"], 0)
+        y = jax.nn.sigmoid(h2 @ v["W3"] + v["b3"])
+        return ((y - v["t"]) ** 2).sum() / y.shape[0]
+
+    def rnn5(v):
+        loss = 0
+        s = None
+        for k in range(1, 6):
+            z = v[f"x{k}"] @ v["W"] + v["b"] + (0 if s is None else s @ v["U"])
+            s = jnp.tanh(z)
+            loss = loss + ((s - v[f"y{k}"]) ** 2).sum()
+        return loss
+
+    return {"layernorm": layernorm, "softmax_ce": softmax_ce, "attention": attention,
+            "mlp3": mlp3, "rnn5": rnn5}
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def maxrss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    import grad_vs_torch as g
+
+    import ricci
+
+    base = g.CASES_BY_NAME[case_name]
+    case = g.Case(base.name, base.group, base.text, base.wrt, {"this": sizes(case_name, quick)},
+                  base.autograd, weights=base.weights, special=base.special)
+    d = ricci.grad(case.text, wrt=case.wrt)
+    arrays = g.make_inputs(d, case, "this", dtype)
+    wrt = case.wrt
+
+    def as_numpy(grads: dict) -> dict:
+        out = {}
+        for k in wrt:
+            a = grads[k]
+            out[k] = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        return out
+
+    if side in ("torch eager", "torch.compile"):
+        tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
+        leaves = {k: tensors[k].requires_grad_() for k in wrt}
+        step = case.autograd if side == "torch eager" else torch.compile(case.autograd)
+
+        def call():
+            for p in leaves.values():
+                p.grad = None
+            step(tensors)
+            return {k: p.grad for k, p in leaves.items()}
+    elif side == "ricci numpy":
+        f_np = d.compile("numpy")
+
+        def call():
+            return f_np(**arrays)
+    elif side == "ricci torch":
+        f_t = d.compile("torch")
+        tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
+
+        def call():
+            return f_t(**tensors)
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        jv = {k: jnp.asarray(a) for k, a in arrays.items()}
+        if side == "jax.jit(grad)":
+            model = jax_models()[case_name]
+
+            def loss(w, rest):
+                return model({**w, **rest})
+
+            w = {k: jv[k] for k in wrt}
+            rest = {k: a for k, a in jv.items() if k not in wrt}
+            compiled = jax.jit(jax.grad(loss)).lower(w, rest).compile()
+
+            def call():
+                return jax.block_until_ready(compiled(w, rest))
+        else:
+            compiled = jax.jit(d.compile("jax")).lower(**jv).compile()
+
+            def call():
+                return jax.block_until_ready(compiled(**jv))
+
+    out: dict = {}
+    before = rss_mb()
+    try:
+        got = as_numpy(call())
+    except Exception as e:  # noqa: BLE001 - a compiler failing here is a result
+        return {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"}
+    out["mb"] = maxrss_mb() - before
+
+    # the reference: torch eager autograd on the same arrays
+    ref_t = {k: torch.from_numpy(a.copy()) for k, a in arrays.items()}
+    for k in wrt:
+        ref_t[k].requires_grad_()
+    case.autograd(ref_t)
+    worst = 0.0
+    for k in wrt:
+        ref = ref_t[k].grad.numpy()
+        a = got[k]
+        if a.shape != ref.shape or a.dtype != ref.dtype:
+            return {"error": f"MISMATCH: d{k} is {a.dtype}{a.shape}, torch gives {ref.dtype}{ref.shape}"}
+        worst = max(worst, float(np.abs(a - ref).max() / max(np.abs(ref).max(), 1e-30)))
+    out["err"] = worst
+    if not worst <= TOLERANCE[dtype]:
+        out["error"] = f"MISMATCH: relative {worst:.1e} > {TOLERANCE[dtype]:.0e}"
+        return out
+    budget, max_reps = (0.3, 30) if quick else (1.0, 500)
+    out["ms"] = 1e3 * g.time_calls(call, budget=budget, min_reps=5, max_reps=max_reps)
+    return out
+
+
+# ---------------------------------------------------------------- the parent
+
+
+def run_fresh(case: str, side: str, dtype: str, quick: bool) -> dict:
+    from grad_vs_torch import TUNED
+
+    env = dict(os.environ)
+    env.update(TUNED)
+    env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+                "JAX_PLATFORMS": "cpu"})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), str(ROOT / "src"), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case, side, "--dtype", dtype]
+    if quick:
+        cmd.append("--quick")
+    cpu = sorted(os.sched_getaffinity(0))[0] if hasattr(os, "sched_getaffinity") else None
+    if cpu is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(cpu)] + cmd
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not lines:
+        tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"worker failed ({p.returncode}): {tail[:200]}"}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def versions() -> str:
+    import importlib.metadata as md
+    out = [f"python {platform.python_version()}"]
+    for pkg in ("numpy", "torch", "jax", "jaxlib", "ricci"):
+        try:
+            out.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            out.append(f"{pkg} ?")
+    return ", ".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64")
+    ap.add_argument("--quick", action="store_true", help="64 x 256, shorter timing")
+    ap.add_argument("--case", nargs="*", choices=CASES, help="only these cases")
+    ap.add_argument("--side", nargs="*", choices=SIDES, help="only these sides")
+    ap.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        if args.dtype == "float64":
+            import jax
+            jax.config.update("jax_enable_x64", True)
+        res = worker(args.worker[0], args.worker[1], args.dtype, args.quick)
+        print("RESULT " + json.dumps(res), flush=True)
+        return
+
+    cases = args.case or CASES
+    sides = args.side or SIDES
+    print("$ " + " ".join([Path(sys.executable).name, *sys.argv]))
+    print(f"{versions()}; {args.dtype}; {'64 x 256 (quick)' if args.quick else '512 x 1024'}; one thread, "
+          "one core, each side in a fresh process")
+    print("ms = median ms per forward+backward; MB = the process's peak RSS growth over the first call "
+          "(torch.compile: compile included); ratio = best ricci side / best peer (below 1: ricci is faster)\n")
+    short = {"torch eager": "eager", "torch.compile": "compile", "jax.jit(grad)": "jax.grad",
+             "ricci numpy": "r.numpy", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax"}
+    head = f"{'case':<11}" + "".join(f"{short[s] + ' ms':>12}" for s in sides) + \
+        "".join(f"{short[s] + ' MB':>12}" for s in sides) + f"{'ratio':>7}  best ricci / best peer"
+    print(head)
+    failures = []
+    t_start = time.perf_counter()
+    for case in cases:
+        res = {s: run_fresh(case, s, args.dtype, args.quick) for s in sides}
+        row = f"{case:<11}"
+        for s in sides:
+            r = res[s]
+            row += f"{r['ms']:12.2f}" if "ms" in r else f"{'FAILED' if 'error' in r else '-':>12}"
+            if "error" in r:
+                failures.append(f"{case} / {s}: {r['error']}")
+                if r["error"].startswith("MISMATCH"):
+                    print(f"!!! {case} / {s}: gradients differ from torch eager: {r['error']} — not timed",
+                          flush=True)
+        for s in sides:
+            r = res[s]
+            row += f"{r['mb']:12.1f}" if "mb" in r else f"{'-':>12}"
+        peer = {s: res[s]["ms"] for s in sides if s in PEERS and "ms" in res[s]}
+        mine = {s: res[s]["ms"] for s in sides if s in RICCI and "ms" in res[s]}
+        if peer and mine:
+            bp, bm = min(peer, key=peer.get), min(mine, key=mine.get)
+            row += f"{mine[bm] / peer[bp]:7.2f}  {short[bm]} / {short[bp]}"
+        print(row, flush=True)
+    if failures:
+        print("\nnot timed:")
+        for f in failures:
+            print("  " + f)
+    print(f"\n(total {time.perf_counter() - t_start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
