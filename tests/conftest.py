@@ -48,6 +48,7 @@ SLOW = {
     # a second or more each, with faster tests of the same facts in the fast tier
     "test_random_expressions_against_numpy", "test_every_example_derivation_renders", "test_cli_subprocess",
     "test_detection_says_ricci_for_random_programs", "test_long_chains_check", "test_deep_expressions_second_order",
+    "test_rnn_accumulation_rebinds_under_jit",
 }
 
 
