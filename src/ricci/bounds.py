@@ -31,9 +31,13 @@ size of the program (``benchmarks/derive.py`` measures it).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import gc
+import os
+import queue
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -122,21 +126,114 @@ def check_size(nodes: int, what: str = "a derived expression") -> None:
 #: nesting limit, and the derivatives of such) recurse that deep in the tree walkers
 _RECURSION = 30_000
 
+#: C stack of the threads guarded operations run in. A Python frame costs C stack whenever
+#: a call is not inlined by the interpreter: through C code (``sorted(key=)``, ``__eq__``)
+#: and, for every frame, once a frame-evaluation hook is installed (``torch.compile``
+#: installs one for the rest of the process: ~500 bytes a frame, so 30,000 frames overflow
+#: the 8 MB main thread and crash the process). 256 MB is 8 KB a frame; it is reserved
+#: address space, and only the pages a deep recursion touches are ever committed.
+_STACK_BYTES = 256 << 20
+
+
+class _Worker:
+    """A daemon thread with a deep stack running one guarded call at a time."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self._pool = pool
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Lock]] = queue.SimpleQueue()
+        with _STACK_SIZE_LOCK:  # threading.stack_size is process-wide: set, start, restore
+            old = threading.stack_size(_STACK_BYTES)
+            try:
+                threading.Thread(target=self._loop, name="ricci-deep-stack", daemon=True).start()
+            finally:
+                threading.stack_size(old)
+
+    def _loop(self) -> None:
+        _local.deep = True
+        while True:
+            job, box, done = self._jobs.get()
+            try:
+                box.append((True, job()))
+            except BaseException as e:  # handed to the caller, which re-raises it
+                box.append((False, e))
+            del job
+            self._pool.give_back(self)
+            done.release()
+
+    def call(self, job: Callable[[], Any]) -> Any:
+        box: list[Any] = []
+        done = threading.Lock()
+        done.acquire()
+        self._jobs.put((job, box, done))
+        done.acquire()  # interruptible: Ctrl-C reaches the caller, the worker finishes alone
+        ok, value = box[0]
+        if ok:
+            return value
+        raise value
+
+
+class _Pool:
+    """Idle workers, reused (a hand-over costs ~25 µs, a new thread ~100 µs); one more is
+    started when every worker is busy (threads calling ricci at once). Emptied in a forked
+    child, whose copies of the workers do not run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._active = 0
+        self._saved_limit = 0
+
+    def run(self, job: Callable[[], Any]) -> Any:
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+            if self._active == 0:  # the first running call raises the recursion limit
+                self._saved_limit = sys.getrecursionlimit()
+                if self._saved_limit < _RECURSION:
+                    sys.setrecursionlimit(_RECURSION)
+            self._active += 1
+        try:
+            return (worker or _Worker(self)).call(job)
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._saved_limit < _RECURSION:
+                    sys.setrecursionlimit(self._saved_limit)  # the last one restores it
+
+    def give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+    def forget(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = []
+        self._active = 0
+
+
+_STACK_SIZE_LOCK = threading.Lock()
+_local = threading.local()
+_pool = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.forget)
+
 
 def guarded(what: str) -> Callable[[F], F]:
     """Decorate a public entry point: it runs under the time limit (the outermost guarded
-    call sets the deadline), with room for deep recursion, and a recursion that still runs
-    out becomes a :class:`RicciError` naming the nesting limit."""
+    call sets the deadline), in a thread with room for deep recursion (the outermost call
+    hands the work to one, with the caller's context: limits, deadline), and a recursion
+    that still runs out becomes a :class:`RicciError` naming the nesting limit.
+
+    Invariant: every guarded operation runs on a deep-stack worker with the recursion limit
+    at least ``_RECURSION``, whatever thread (and stack size) called it."""
 
     def deco(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not getattr(_local, "deep", False):
+                context = contextvars.copy_context()
+                return _pool.run(lambda: context.run(wrapper, *args, **kwargs))
             token = None
             if _deadline.get() is None:  # the outermost guarded call sets the deadline
                 token = _deadline.set((time.monotonic() + current().seconds, what))
-            old_limit = sys.getrecursionlimit()
-            if old_limit < _RECURSION:
-                sys.setrecursionlimit(_RECURSION)
             try:
                 return fn(*args, **kwargs)
             except RecursionError:
@@ -145,8 +242,6 @@ def guarded(what: str) -> Callable[[F], F]:
                     hint=f"nest less than {current().nesting} levels deep, or split the "
                          f"expression into statements") from None
             finally:
-                if old_limit < _RECURSION:
-                    sys.setrecursionlimit(old_limit)
                 if token is not None:
                     _deadline.reset(token)
 
