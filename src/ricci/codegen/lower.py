@@ -88,7 +88,7 @@ class Lowerer:
 
     # -- expressions
     def lower(self, e: Expr) -> Val:
-        if not isinstance(e, (Call, Pow, Sum)) or not e.free or not self.repeated.may_repeat(e):
+        if not isinstance(e, (Call, Pow, Sum, Add, Mul)) or not e.free or not self.repeated.may_repeat(e):
             return self._lower(e)
         key, names = self.repeated.canonical(e)
         hit = self.shared.get(key)
@@ -262,21 +262,51 @@ class Lowerer:
             else:
                 nums.append(self.lower(f))
         target = self.order(_union([v.axes for v in nums + dens]))
-        aligned = [self.align(v, target) for v in nums]
         number = all(v.number for v in nums + dens)
-        if abs(coef) != 1 or not aligned:
-            aligned.insert(0, Val(float_literal(abs(coef)), (), number=True))
-        if len(aligned) == 1 and not dens:
-            out = aligned[0]
+        if abs(coef) != 1 or not nums:
+            nums.insert(0, Val(float_literal(abs(coef)), (), number=True))
+        if len(nums) == 1 and not dens:
+            out = self.align(nums[0], target)
         else:
-            # operands of * and / are parenthesised unless they are powers or atoms: Python
-            # reads `x * A @ B` as `(x * A) @ B`
-            code = " * ".join(v.wrapped(UNARY) for v in aligned)
-            code += "".join(" / " + self.align(d, target).wrapped(UNARY) for d in dens)
-            out = Val(code, target, MUL, number)
+            out = Val(self.times(nums, dens, target), target, MUL, number)
         if coef < 0:
             return Val("-" + out.wrapped(UNARY), target, UNARY, number)
         return out
+
+    def times(self, nums: list[Val], dens: list[Val], target: Axes) -> str:
+        """Code of the product of ``nums`` over the product of ``dens``, broadcast to
+        ``target``, ordered for Python's left-to-right evaluation: factors in order of
+        rank (numbers, vectors, ...) while their axes together stay fewer than the
+        target's, and divisors with axes under the same rule, come first and meet the
+        full-size factors once (``c * u[:, None] / v[:, None] * X``: one full-size pass,
+        not three); the others follow in their order. A divisor without axes (a size)
+        stays last: ``x.sum(axis=1) / x.shape[1]``."""
+        full = set(target)
+        seen: set[Index] = set()
+        early_n: list[Val] = []
+        early_d: list[Val] = []
+        has_full = any(set(v.axes) == full for v in nums)
+        order = sorted([(len(v.axes), 0, k, v) for k, v in enumerate(nums)] +
+                       [(len(d.axes), 1, k, d) for k, d in enumerate(dens) if d.axes and has_full],
+                       key=lambda t: t[:3])
+        for _, is_den, _, v in order:
+            if seen | set(v.axes) != full:
+                seen |= set(v.axes)
+                (early_d if is_den else early_n).append(v)
+        late_n = [v for v in nums if not any(v is w for w in early_n)]
+        late_d = [d for d in dens if not any(d is w for w in early_d)]
+        if early_d and not early_n:
+            early_n = [Val("1.0", (), number=True)]
+
+        # operands of * and / are parenthesised unless they are powers or atoms: Python
+        # reads `x * A @ B` as `(x * A) @ B`
+        def side(vs: list[Val]) -> list[str]:
+            return [self.align(v, target).wrapped(UNARY) for v in vs]
+
+        code = " * ".join(side(early_n)) + "".join(" / " + c for c in side(early_d))
+        rest = " * ".join(side(late_n))
+        code = f"{code} * {rest}" if code and rest else code or rest
+        return code + "".join(" / " + c for c in side(late_d))
 
     def add(self, e: Add) -> Val:
         vals: list[tuple[bool, Val]] = []
@@ -321,16 +351,15 @@ class Lowerer:
         keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
         result = self.contract(operands, keep) if operands else Val("1.0", ())
-        if outside:
-            target = self.order(_union([result.axes] + [v.axes for v in outside]))
-            result = Val(" * ".join(self.align(v, target).wrapped(UNARY) for v in [result] + outside),
-                         target, MUL)
-        extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
+        extra = scalars + [Val(self.size_code(k.dim), (), number=True) for k in missing]
         if abs(coef) != 1:
-            extra.insert(0, float_literal(abs(coef)))
+            extra.insert(0, Val(float_literal(abs(coef)), (), number=True))
         number = not operands and all(s.number for s in scalars)
-        out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL, number) \
-            if extra else Val(result.code, result.axes, result.prec, number)
+        if outside or extra:
+            target = self.order(_union([result.axes] + [v.axes for v in outside]))
+            out = Val(self.times(extra + [result] + outside, [], target), target, MUL, number)
+        else:
+            out = Val(result.code, result.axes, result.prec, number)
         if coef < 0:
             return Val("-" + out.wrapped(UNARY), out.axes, UNARY, number)
         return out

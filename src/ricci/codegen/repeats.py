@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..ir.expr import Call, Const, Delta, Expr, Index, MatFn, Max, Pow, Size, Sum, Tensor
+from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import substitute
 from ..ir.traversal import walk
 from ..simplify.canonical import alpha_key
@@ -21,9 +21,9 @@ __all__ = ["Repeats", "whole"]
 
 class Repeats:
     """The subexpressions of some expressions worth computing once: an ``inv(A)`` read more
-    than once (with any indices), and a function call, power or sum with free indices that
-    occurs more than once up to the names of its indices (``key in repeats`` for a
-    :func:`canonical` key).
+    than once (with any indices), and a function call, power, sum, sum of terms or product
+    with free indices that occurs more than once up to the names of its indices, outside
+    another repeat's later occurrences (``key in repeats`` for a :func:`canonical` key).
 
     A canonical key costs a substitution, linear in the node's size; it is computed only
     for nodes whose *shape* (the structure with index names dropped, one memoised pass)
@@ -33,22 +33,27 @@ class Repeats:
         self._ids: dict[tuple, int] = {}
         self._shape: dict[Expr, int] = {}
         self._canonical: dict[Expr, tuple[Expr, dict[Index, Index]]] = {}
-        nodes = [n for e in exprs for n in walk(e)
-                 if isinstance(n, MatFn) or (isinstance(n, (Call, Pow, Sum)) and n.free)]
+        nodes = [n for e in exprs for n in walk(e) if _eligible(n)]
         count: dict[int, int] = {}
         for n in nodes:
             sh = self.shape(n)
             count[sh] = count.get(sh, 0) + 1
         self._twice = {sh for sh, c in count.items() if c > 1}
+        # pre-order, as the lowering meets them: a second occurrence reuses the value, so
+        # what is inside it is not computed again and does not count as a repeat (else
+        # ``exp(a - b)`` read twice would also put ``a - b`` in a temporary of its own)
         seen: set = set()
         self.keys: set = set()
-        for n in nodes:
-            if self.shape(n) not in self._twice:
-                continue
-            key = whole(n) if isinstance(n, MatFn) else self.canonical(n)[0]
-            if key in seen:
-                self.keys.add(key)
-            seen.add(key)
+        stack = list(reversed(exprs))
+        while stack:
+            n = stack.pop()
+            if _eligible(n) and self.shape(n) in self._twice:
+                key = whole(n) if isinstance(n, MatFn) else self.canonical(n)[0]
+                if key in seen:
+                    self.keys.add(key)
+                    continue
+                seen.add(key)
+            stack.extend(reversed(n.children))
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
@@ -85,6 +90,12 @@ class Repeats:
         out = self._ids.setdefault(own, len(self._ids))
         self._shape[e] = out
         return out
+
+
+def _eligible(n: Expr) -> bool:
+    """Nodes worth computing once when they repeat: an ``inv(A)``, and calls, powers,
+    sums, sums of terms and products with free indices (a repeated scalar is cheap)."""
+    return isinstance(n, MatFn) or (isinstance(n, (Call, Pow, Sum, Add, Mul)) and bool(n.free))
 
 
 def canonical(e: Expr) -> tuple[Expr, dict[Index, Index]]:
