@@ -26,7 +26,7 @@ from .backends import BACKENDS, EmitBackend, get_backend
 from .lower import Lowerer
 from .repeats import Repeats
 from .stable import stabilize
-from .values import ADD, ATOM, UNARY, Val
+from .values import ADD, ATOM, UNARY, Val, positive_first
 
 __all__ = ["Generated", "compile_source", "generate"]
 
@@ -299,7 +299,7 @@ def _signed_sum(terms: Sequence[tuple[bool, Val]]) -> str:
     """``a - b + c`` from (negated, value) pairs, each value parenthesised as its
     precedence needs (``t1 - (a + b)``, ``-(a + b) + c``)."""
     out = ""
-    for k, (neg, v) in enumerate(terms):
+    for k, (neg, v) in enumerate(positive_first(list(terms))):
         if k == 0:
             out = "-" + v.wrapped(UNARY) if neg else v.wrapped(ADD - 1)
         else:

@@ -30,7 +30,7 @@ from ..simplify.coefficients import split_coef, with_coef
 from .backends import Backend
 from .contract import contract_pairwise, split_axes
 from .repeats import Repeats, whole
-from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal
+from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first
 
 __all__ = ["Lowerer"]
 
@@ -316,6 +316,7 @@ class Lowerer:
             if neg:
                 t = with_coef(-c, rest)
             vals.append((neg, self.lower(t)))
+        vals = positive_first(vals)
         target = self.order(_union([v.axes for _, v in vals]))
         number = all(v.number for _, v in vals)
         code = ""

@@ -18,7 +18,7 @@ from ..errors import RicciError
 from ..ir.expr import Index
 from ..primitives.numbers import number_text
 
-__all__ = ["ADD", "ATOM", "Axes", "MUL", "POW", "UNARY", "Val", "float_literal"]
+__all__ = ["ADD", "ATOM", "Axes", "MUL", "POW", "UNARY", "Val", "float_literal", "positive_first"]
 
 Axes = tuple[Index, ...]
 
@@ -47,6 +47,13 @@ class Val:
     def wrapped(self, above: int = POW) -> str:
         """The code, parenthesised unless it binds tighter than ``above``."""
         return self.code if self.prec > above else f"({self.code})"
+
+
+def positive_first(terms: list[tuple[bool, Val]]) -> list[tuple[bool, Val]]:
+    """(negated, value) terms of a sum with a positive one first when there is one:
+    ``a - t``, not ``-t + a`` (a negation is one more pass over the array)."""
+    k = next((k for k, (neg, _) in enumerate(terms) if not neg), 0)
+    return [terms[k]] + terms[:k] + terms[k + 1:]
 
 
 def float_literal(v: Fraction) -> str:
