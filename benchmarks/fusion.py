@@ -155,22 +155,20 @@ def _numexpr(case: str, v: dict, ne):
         def f():
             d = x.shape[1]
             mu = (x.sum(axis=1) / d)[:, None]
-            xc = ne.evaluate("x - mu")
-            r = 1.0 / np.sqrt(ne.evaluate("sum(xc * xc, axis=1)") / d + eps)
-            c = ne.evaluate("sum(xc * dy * g, axis=1)")
-            k = ((c * r * r) / d)[:, None]
-            s = ((dy @ g) / d)[:, None]
-            r2 = r[:, None]
-            return {"x": ne.evaluate("r2 * (dy * g - xc * k - s)"),
-                    "g": ne.evaluate("sum(dy * xc * r2, axis=0)"), "b": dy.sum(axis=0)}
+            xc = ne.evaluate("x - mu", local_dict={"x": x, "mu": mu})
+            r = 1.0 / np.sqrt(ne.evaluate("sum(xc * xc, axis=1)", local_dict={"xc": xc}) / d + eps)
+            c = ne.evaluate("sum(xc * dy * g, axis=1)", local_dict={"xc": xc, "dy": dy, "g": g})
+            names = {"xc": xc, "dy": dy, "g": g, "k": ((c * r * r) / d)[:, None],
+                     "s": ((dy @ g) / d)[:, None], "r": r[:, None]}
+            return {"x": ne.evaluate("r * (dy * g - xc * k - s)", local_dict=names),
+                    "g": ne.evaluate("sum(dy * xc * r, axis=0)", local_dict=names), "b": dy.sum(axis=0)}
         return f
     z, t = v["z"], v["t"]
 
     def g_():
-        m = z.max(axis=1)[:, None]
-        e = ne.evaluate("exp(z - m)")
+        e = ne.evaluate("exp(z - m)", local_dict={"z": z, "m": z.max(axis=1)[:, None]})
         k = (t.sum(axis=1) / e.sum(axis=1))[:, None]
-        return {"z": ne.evaluate("e * k - t")}
+        return {"z": ne.evaluate("e * k - t", local_dict={"e": e, "k": k, "t": t})}
     return g_
 
 

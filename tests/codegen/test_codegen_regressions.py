@@ -172,3 +172,19 @@ def test_accumulation_never_writes_through_a_view(backend):
     d3[range(3), range(3), range(3)] = F
     np.testing.assert_array_equal(np.asarray(got["D3"]), d3)
     np.testing.assert_array_equal(np.asarray(got["y"]), 2 * F)
+
+
+def test_bug_a_product_of_constants_stays_a_python_number():
+    """``log(2 * 3.14...)`` (gaussian_nll): the folded product is a Python number, which the
+    torch code must wrap before ``torch.log`` (a refactoring of products lost the flag)."""
+    torch = pytest.importorskip("torch")
+    import ricci.torch
+
+    text = "L = sum[i](x[i]^2) * log(2 * 3.141592653589793)"
+    f = ricci.torch.function(text, inputs="x")
+    x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    out = f(x)
+    out.backward()
+    want = (x.detach() ** 2).sum() * np.log(2 * np.pi)
+    assert abs(float(out) - float(want)) < 1e-12
+    assert torch.allclose(x.grad, 2 * x.detach() * np.log(2 * np.pi), rtol=1e-12, atol=0)

@@ -266,7 +266,7 @@ class Lowerer:
         if abs(coef) != 1 or not nums:
             nums.insert(0, Val(float_literal(abs(coef)), (), number=True))
         if len(nums) == 1 and not dens:
-            out = self.align(nums[0], target)
+            out = nums[0] if nums[0].number else self.align(nums[0], target)
         else:
             out = Val(self.times(nums, dens, target), target, MUL, number)
         if coef < 0:
