@@ -18,7 +18,7 @@ from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
-from .identities import derived_identities, forward_identities
+from .identities import derived_identities, forward_identities, has_identities
 from .reuse import Reuse
 
 __all__ = [
@@ -323,9 +323,10 @@ class ForwardReuse:
         self.known = {s.rhs: s.lhs for s in prog.statements
                       if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
         self.reuse = Reuse(prog.statements)
+        self.identities = has_identities(prog)  # (asked once, not for every call: linear)
 
     def __call__(self, stmts: Sequence[Statement]) -> list[Statement]:
-        stmts = derived_identities(self.prog, list(stmts))
+        stmts = derived_identities(self.prog, list(stmts)) if self.identities else list(stmts)
         if self.known:
             memo: dict = {}
             known = self.known
