@@ -7,6 +7,7 @@ derived expressions, and the closure of the statements a result reads.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 
 from .. import validate
@@ -324,6 +325,37 @@ class ForwardReuse:
                       if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
         self.reuse = Reuse(prog.statements)
         self.identities = has_identities(prog)  # (asked once, not for every call: linear)
+        # for context(): each statement's names, filed under its most rarely read one
+        self._reads = [frozenset(r.name for r in tensor_refs(st.rhs)) for st in prog.statements]
+        readers = Counter(n for names in self._reads for n in names)
+        self._filed: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        for k, names in enumerate(self._reads):
+            if names:
+                self._filed.setdefault(min(names, key=lambda n: (readers[n], n)), []).append(k)
+            else:
+                self._always.append(k)
+
+    def context(self, names: Iterable[str]) -> list[Statement] | None:
+        """The forward statements this reuse can use in an expression reading ``names``,
+        in program order: those whose right-hand sides read only names read there or
+        defined by such statements (a right-hand side matches, and a product of factors
+        is reused, only where all its tensors occur). With the expression, they decide
+        what a call gives it. ``None`` where the identities apply (they read more)."""
+        if self.identities:
+            return None
+        present = set(names)
+        found = set(self._always)
+        grew = True
+        while grew:  # (a statement found names its left-hand side: others may follow)
+            grew = False
+            for n in list(present):
+                for k in self._filed.get(n, ()):
+                    if k not in found and self._reads[k] <= present:
+                        found.add(k)
+                        present.add(self.prog.statements[k].name)
+                        grew = True
+        return [self.prog.statements[k] for k in sorted(found)]
 
     def __call__(self, stmts: Sequence[Statement]) -> list[Statement]:
         stmts = derived_identities(self.prog, list(stmts)) if self.identities else list(stmts)
