@@ -175,11 +175,18 @@ class Names:
         self.taken = set(prog.dims) | set(prog.defined)
 
     def claim(self, *candidates: str) -> str:
+        return self.claim_first(candidates)
+
+    def claim_first(self, candidates: Iterable[str]) -> str:
+        """The first free name of ``candidates`` (read lazily), else the first one numbered."""
+        base = None
         for c in candidates:
+            if base is None:
+                base = c
             if c not in self.taken:
                 self.taken.add(c)
                 return c
-        base = candidates[0]
+        assert base is not None
         n = 2
         while f"{base}{n}" in self.taken:
             n += 1
@@ -239,7 +246,7 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         key = alpha_key(substitute(arg, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)}))
         if key in seen:
             return _with_arg(n, Tensor(seen[key].name, idx))
-        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
+        name = names.claim_first(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100))
         st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
         dims[name] = tuple(i.dim for i in idx)
         out.append(st)

@@ -182,13 +182,13 @@ def shape(e: Expr) -> tuple[tuple, tuple[str, ...], tuple[str, ...], list[Expr]]
     the other's ``names[k]`` and ``dims[k]`` to its ``dims[k]`` (:func:`rename`), with
     subtrees shared the same way (a node object met again is referred to by its number:
     the key is linear in the size of the DAG, and ``nodes[k]`` of one is the renamed
-    ``nodes[k]`` of the other), and that renaming keeps the order of the names and of
-    the dims (the key holds their ranks), so it keeps every comparison of nodes. Index
-    names are kept as they are."""
+    ``nodes[k]`` of the other; constants are not among the nodes), and that renaming
+    keeps the order of the names and of the dims (the key holds their ranks), so it
+    keeps every comparison of nodes. Index names are kept as they are."""
     s = _Shaper()
-    s.go(e)
+    root = s.go(e)  # (the root's number, or a constant's key)
     names, dims = tuple(s.names), tuple(s.dims)
-    return (tuple(s.out), _ranks(names), _ranks(dims)), names, dims, s.nodes
+    return (root, tuple(s.out), _ranks(names), _ranks(dims)), names, dims, s.nodes
 
 
 def _ranks(xs: tuple[str, ...]) -> tuple[int, ...]:
@@ -198,7 +198,7 @@ def _ranks(xs: tuple[str, ...]) -> tuple[int, ...]:
 class _Shaper:
     """Post-order over the distinct node objects: each gets a number, its description (its
     key with children replaced by their numbers, a tensor's name and an index's dim by
-    their slots) appended."""
+    their slots) appended. A constant is not numbered: its key stands for it."""
 
     __slots__ = ("dim_slots", "dims", "ids", "indices", "name_slots", "names", "nodes", "out")
 
@@ -234,11 +234,13 @@ class _Shaper:
             return tuple([self.part(y) for y in x])
         return x
 
-    def go(self, n: Expr) -> int:
+    def go(self, n: Expr) -> int | tuple:
+        t = type(n)
+        if t is Const:  # (described in place: a constant is renamed to itself)
+            return n._key
         hit = self.ids.get(id(n))
         if hit is not None:
             return hit
-        t = type(n)
         d: tuple
         if t is Tensor or t is Transposed:
             slot = self.name_slots.get(n.name)  # type: ignore[attr-defined]
@@ -246,8 +248,6 @@ class _Shaper:
                 slot = self.name_slots[n.name] = len(self.names)  # type: ignore[attr-defined]
                 self.names.append(n.name)  # type: ignore[attr-defined]
             d = (n.RANK, slot, self.idx(n.indices))  # type: ignore[attr-defined]
-        elif t is Const:
-            d = n._key
         elif t is Mul or t is Add:
             d = (n.RANK, tuple([self.go(k) for k in n.children]))
         elif t is Pow:
