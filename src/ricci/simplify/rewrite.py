@@ -142,14 +142,15 @@ _shared: ContextVar[dict | None] = ContextVar("ricci_simplify_memo", default=Non
 
 
 class _Shapes:
-    """The results of one derivation up to tensor names (see :func:`renaming_memo`):
-    ``(tag, shape key) -> (names, result)``; ``busy`` while one is computed (the calls it
-    makes are not looked up: the outermost call stands for them)."""
+    """The results of one derivation up to names (see :func:`renaming_memo`); ``busy``
+    while one is computed (the calls it makes are not looked up: the outermost call
+    stands for them, and measured, that is cheaper than keying each)."""
 
     __slots__ = ("busy", "table")
 
     def __init__(self) -> None:
-        #: (names, dims, the argument's nodes (kept alive: the memo of rename), result)
+        #: (tag, shape key) -> (names, dims, the argument's nodes (kept alive: their ids
+        #: are rename's memo), result)
         self.table: dict[tuple, tuple[tuple[str, ...], tuple[str, ...], list[Expr], Expr]] = {}
         self.busy = False
 
