@@ -50,6 +50,7 @@ Usage::
     python benchmarks/derive.py            # full run
     python benchmarks/derive.py --quick    # smoke run: fewer repeats, sizes up to 16
     python benchmarks/derive.py --scale    # only (d), the scale cases
+    python benchmarks/derive.py --layers   # only (b), (c) and (e), with their verdicts
 """
 
 from __future__ import annotations
@@ -275,6 +276,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, sizes up to 16")
     ap.add_argument("--scale", action="store_true", help="only the scale cases (d)")
+    ap.add_argument("--layers", action="store_true", help="only the MLP, the RNN and its Hessian: (b), (c), (e)")
     args = ap.parse_args()
     if args.scale:
         print(f"ricci {ricci.__version__}; {'median of 3 runs' if args.quick else 'one run'} per size\n")
@@ -292,7 +294,7 @@ def main() -> None:
     print(f"ricci {ricci.__version__}; median of repeats "
           f"({timing['min_reps']}..{timing['max_reps']}, ~{timing['budget']} s per case)\n")
 
-    seeds = seed_table(timing)
+    seeds = {} if args.layers else seed_table(timing)
     mlp = scaling_table("(b) L-layer tanh MLP + squared loss, w.r.t. all W_l, b_l", "L", mlp_program,
                         sizes, timing)
     rnn = scaling_table("(c) T-step RNN, output s_T, w.r.t. U, W, b", "T", rnn_program, sizes, timing)
@@ -301,10 +303,11 @@ def main() -> None:
         text, wrt = rnn_loss_program(64)
         hessian = median_time(lambda: ricci.hessian(text, wrt=wrt), budget=3.0, min_reps=3, max_reps=7)
         print(f"(e) Hessian of the 64-step RNN + loss, w.r.t. U: {ms(hessian)} ms\n")
-    scale = scale_table(args.quick)
+    scale = [] if args.layers else scale_table(args.quick)
 
     print("targets (derivation only)")
-    verdict("matmul", seeds["matmul"], MATMUL_TARGET_S)
+    if not args.layers:
+        verdict("matmul", seeds["matmul"], MATMUL_TARGET_S)
     verdict("MLP, 32 layers", mlp.get(32), MLP32_TARGET_S)
     verdict("RNN, 64 steps", rnn.get(64), RNN64_TARGET_S)
     verdict("RNN Hessian, 64 steps, w.r.t. U", hessian, RNN64_HESSIAN_TARGET_S)
