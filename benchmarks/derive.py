@@ -22,7 +22,11 @@ Cases:
 
 For (b) and (c) the tables give the time per layer/step and the ratio
 time(N)/time(N/2): about 2 means the derivation grows linearly with program length.
-The matmul derivation is checked against a 5 ms target and the 64-step RNN against 1 s.
+The matmul derivation is checked against a 5 ms target, the 32-layer MLP against 20 ms
+and the 64-step RNN against 1 s.
+
+(e) the Hessian of the 64-step RNN with a scalar loss ``L = sum[h](s64[h]^2)`` w.r.t. U
+(target 1 s; not in ``--quick``).
 
 (d) scale: inputs far larger than anyone writes, where a superlinear step would show,
 each at size N and N/2 (the ratio time(N)/time(N/2) is about 2 when the derivation is
@@ -46,6 +50,7 @@ Usage::
     python benchmarks/derive.py            # full run
     python benchmarks/derive.py --quick    # smoke run: fewer repeats, sizes up to 16
     python benchmarks/derive.py --scale    # only (d), the scale cases
+    python benchmarks/derive.py --layers   # only (b), (c) and (e), with their verdicts
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ from collections.abc import Callable
 import ricci
 
 MATMUL_TARGET_S = 0.005
+MLP32_TARGET_S = 0.020
 RNN64_TARGET_S = 1.0
+RNN64_HESSIAN_TARGET_S = 1.0
 
 SEEDS: dict[str, tuple[str, list[str]]] = {
     "matmul": ("Y[i,j] = X[i,k] * A[k,j]", ["X", "A"]),
@@ -103,6 +110,11 @@ def rnn_program(steps: int) -> tuple[str, list[str]]:
 
 
 SEEDS["RNN, 3 steps"] = rnn_program(3)
+
+
+def rnn_loss_program(steps: int) -> tuple[str, str]:
+    """:func:`rnn_program` with a scalar loss on its last state, and U to differentiate by."""
+    return rnn_program(steps)[0] + f"\nL = sum[h](s{steps}[h]^2)", "U"
 
 
 def median_time(fn: Callable[[], object], budget: float, min_reps: int, max_reps: int) -> float:
@@ -264,6 +276,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, sizes up to 16")
     ap.add_argument("--scale", action="store_true", help="only the scale cases (d)")
+    ap.add_argument("--layers", action="store_true", help="only the MLP, the RNN and its Hessian: (b), (c), (e)")
     args = ap.parse_args()
     if args.scale:
         print(f"ricci {ricci.__version__}; {'median of 3 runs' if args.quick else 'one run'} per size\n")
@@ -281,15 +294,23 @@ def main() -> None:
     print(f"ricci {ricci.__version__}; median of repeats "
           f"({timing['min_reps']}..{timing['max_reps']}, ~{timing['budget']} s per case)\n")
 
-    seeds = seed_table(timing)
-    scaling_table("(b) L-layer tanh MLP + squared loss, w.r.t. all W_l, b_l", "L", mlp_program,
-                  sizes, timing)
+    seeds = {} if args.layers else seed_table(timing)
+    mlp = scaling_table("(b) L-layer tanh MLP + squared loss, w.r.t. all W_l, b_l", "L", mlp_program,
+                        sizes, timing)
     rnn = scaling_table("(c) T-step RNN, output s_T, w.r.t. U, W, b", "T", rnn_program, sizes, timing)
-    scale = scale_table(args.quick)
+    hessian = None
+    if not args.quick:
+        text, wrt = rnn_loss_program(64)
+        hessian = median_time(lambda: ricci.hessian(text, wrt=wrt), budget=3.0, min_reps=3, max_reps=7)
+        print(f"(e) Hessian of the 64-step RNN + loss, w.r.t. U: {ms(hessian)} ms\n")
+    scale = [] if args.layers else scale_table(args.quick)
 
     print("targets (derivation only)")
-    verdict("matmul", seeds["matmul"], MATMUL_TARGET_S)
+    if not args.layers:
+        verdict("matmul", seeds["matmul"], MATMUL_TARGET_S)
+    verdict("MLP, 32 layers", mlp.get(32), MLP32_TARGET_S)
     verdict("RNN, 64 steps", rnn.get(64), RNN64_TARGET_S)
+    verdict("RNN Hessian, 64 steps, w.r.t. U", hessian, RNN64_HESSIAN_TARGET_S)
     for name, seconds, target in scale:
         verdict(name, seconds, target)
 

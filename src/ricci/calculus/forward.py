@@ -17,7 +17,18 @@ from ..ir.program import Program, Statement, depends_on
 from ..ir.traversal import contains, index_names, replace_tensors, tensor_refs
 from ..simplify.rewrite import shared_memo, simplify
 from .differentiate import derivative_terms
-from .prepare import Names, as_program, closure, fresh_indices, lhs_text, output_of, parse_wrt, prepared, reuse_forward
+from .prepare import (
+    ForwardReuse,
+    Names,
+    as_program,
+    closure,
+    fresh_indices,
+    lhs_text,
+    output_of,
+    parse_wrt,
+    prepared,
+    reuse_forward,
+)
 from .record import DerivationRecord, Tangent
 
 __all__ = ["forward_mode", "inline_statements", "jacobian"]
@@ -153,13 +164,14 @@ def inline_statements(stmts: Sequence[Statement], candidates: set[str],
         b = bodies[n.name]
         return substitute(b.rhs, dict(zip(b.indices, n.indices)))
 
+    reusing = None if forward is None else ForwardReuse(forward)  # (its tables built once: linear)
     out: list[Statement] = []
     for st in stmts:
         if bodies and any(r.name in bodies for r in tensor_refs(st.rhs)):
             tick()
             st = st.replace(simplify(replace_tensors(st.rhs, bodies, expand)))
-            if forward is not None:
-                (st,) = reuse_forward(forward, [st])
+            if reusing is not None:
+                (st,) = reusing([st])
             check_size(st.rhs.nodes, f"the derivative {st.name}")
         if st.name in candidates and not isinstance(st.rhs, Add) and not contains(st.rhs, Sum) \
                 and (not sparse_only or contains(st.rhs, Delta)):

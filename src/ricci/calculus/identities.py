@@ -39,7 +39,7 @@ from ..primitives.functions import INVERSE, MATRIX_FUNCTIONS
 from ..simplify.factor import expand
 from ..simplify.rewrite import simplify
 
-__all__ = ["derived_identities", "forward_identities"]
+__all__ = ["derived_identities", "forward_identities", "has_identities"]
 
 
 def _inverses(prog: Program) -> dict[str, str]:
@@ -251,6 +251,13 @@ def forward_identities(prog: Program) -> Program:
     if all(a is b for a, b in zip(stmts, prog.statements)):
         return prog
     return Program(stmts, prog.dims, dim_names=prog.dim_names, source=prog.text)
+
+
+def has_identities(prog: Program) -> bool:
+    """Can :func:`derived_identities` change anything for ``prog`` (has it inverses or
+    means)? Asked once per program by a caller applying them to many statements."""
+    facts = _Facts(prog)
+    return bool(facts.inverses or facts.means)
 
 
 def derived_identities(prog: Program, stmts: Sequence[Statement]) -> list[Statement]:

@@ -7,6 +7,7 @@ derived expressions, and the closure of the statements a result reads.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 
 from .. import validate
@@ -18,7 +19,7 @@ from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..simplify.canonical import alpha_key
 from ..simplify.rewrite import simplify
 from ..syntax.resolve import parse
-from .identities import derived_identities, forward_identities
+from .identities import derived_identities, forward_identities, has_identities
 from .reuse import Reuse
 
 __all__ = [
@@ -174,11 +175,18 @@ class Names:
         self.taken = set(prog.dims) | set(prog.defined)
 
     def claim(self, *candidates: str) -> str:
+        return self.claim_first(candidates)
+
+    def claim_first(self, candidates: Iterable[str]) -> str:
+        """The first free name of ``candidates`` (read lazily), else the first one numbered."""
+        base = None
         for c in candidates:
+            if base is None:
+                base = c
             if c not in self.taken:
                 self.taken.add(c)
                 return c
-        base = candidates[0]
+        assert base is not None
         n = 2
         while f"{base}{n}" in self.taken:
             n += 1
@@ -238,7 +246,7 @@ def lift(prog: Program, wrt: Iterable[str], names: Names) -> tuple[Program, list
         key = alpha_key(substitute(arg, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)}))
         if key in seen:
             return _with_arg(n, Tensor(seen[key].name, idx))
-        name = names.claim(*(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100)))
+        name = names.claim_first(f"z{k}" for k in range(len(lifted) + 1, len(lifted) + 100))
         st = Statement(name, idx, arg, span=s.span, ref_spans=s.ref_spans, index_spans=s.index_spans)
         dims[name] = tuple(i.dim for i in idx)
         out.append(st)
@@ -323,9 +331,41 @@ class ForwardReuse:
         self.known = {s.rhs: s.lhs for s in prog.statements
                       if not isinstance(s.rhs, (Tensor, Const)) and len(set(s.indices)) == len(s.indices)}
         self.reuse = Reuse(prog.statements)
+        self.identities = has_identities(prog)  # (asked once, not for every call: linear)
+        # for context(): each statement's names, filed under its most rarely read one
+        self._reads = [frozenset(r.name for r in tensor_refs(st.rhs)) for st in prog.statements]
+        readers = Counter(n for names in self._reads for n in names)
+        self._filed: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        for k, names in enumerate(self._reads):
+            if names:
+                self._filed.setdefault(min(names, key=lambda n: (readers[n], n)), []).append(k)
+            else:
+                self._always.append(k)
+
+    def context(self, names: Iterable[str]) -> list[Statement] | None:
+        """The forward statements this reuse can use in an expression reading ``names``,
+        in program order: those whose right-hand sides read only names read there or
+        defined by such statements (a right-hand side matches, and a product of factors
+        is reused, only where all its tensors occur). With the expression, they decide
+        what a call gives it. ``None`` where the identities apply (they read more)."""
+        if self.identities:
+            return None
+        present = set(names)
+        found = set(self._always)
+        grew = True
+        while grew:  # (a statement found names its left-hand side: others may follow)
+            grew = False
+            for n in list(present):
+                for k in self._filed.get(n, ()):
+                    if k not in found and self._reads[k] <= present:
+                        found.add(k)
+                        present.add(self.prog.statements[k].name)
+                        grew = True
+        return [self.prog.statements[k] for k in sorted(found)]
 
     def __call__(self, stmts: Sequence[Statement]) -> list[Statement]:
-        stmts = derived_identities(self.prog, list(stmts))
+        stmts = derived_identities(self.prog, list(stmts)) if self.identities else list(stmts)
         if self.known:
             memo: dict = {}
             known = self.known

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..bounds import check_size, gc_paused, guarded, tick
-from ..ir.expr import ONE, ZERO, Add, Const, Expr, Mul, Pow, Sum, Tensor
+from ..ir.expr import ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Pow, Sum, Tensor
 from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
 from ..ir.traversal import contains, distinct, index_names, map_bottom_up, tensor_refs
 from ..simplify.factor import expand, expand_if_smaller, node_count
-from ..simplify.rewrite import shared_memo, simplify
+from ..simplify.rewrite import renaming_memo, shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
     ForwardReuse,
@@ -112,25 +112,25 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
                 dY = Tensor(an, s.indices)
         if dY == ZERO:
             continue
-        answers = known_answers(s)
         stmt_names = {i.name for i in s.indices} | index_names(s.rhs)
         own_of: dict[str, list[str]] = {}  # the index names of each tensor's references
         for r in tensor_refs(s.rhs):
             own_of.setdefault(r.name, []).extend(i.name for i in r.indices)
+        wanted = []  # (x, the index names of its references, fresh indices, target indices)
         for x, own in own_of.items():
             if x not in needs:
                 continue
             target = grad_idx[x] if x in grad_idx else lifted_prog.defined[x].indices
             fresh = fresh_indices(dims[x], stmt_names | {i.name for i in target}, tensor_names_of)
-            terms = derivative_terms(s.rhs, x, fresh, answers)
-            if not terms:
-                continue
-            tick()
-            c = simplify(Add([Sum(s.indices, Mul((dY, t))) for t in terms]))
-            check_size(c.nodes, f"the adjoint of {x}")
-            eaten = own + sorted(stmt_names - index_names(c))
-            c = substitute(c, dict(zip(fresh, target)), prefer=eaten)
-            contributions.setdefault(x, []).append(c)
+            wanted.append((x, own, fresh, target))
+        # (the same work as for the previous layer, up to names, is that one's renamed)
+        got = renaming_memo(
+            ("contributions", tuple(tuple(w[1]) for w in wanted), tuple(sorted(stmt_names))),
+            Call("", (s.rhs, s.lhs, dY, *(Tensor(x, ix) for x, _, f, t in wanted for ix in (f, t)))),
+            functools.partial(_contributions, s, dY, wanted, stmt_names))
+        for (x, *_), c in zip(wanted, got.children):
+            if not (isinstance(c, Add) and not c.terms):
+                contributions.setdefault(x, []).append(c)
 
     outputs: dict[str, str] = {}
     for name, _ in targets:
@@ -191,6 +191,25 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
                             reverse=Reverse(adjoint_of, tuple(replay)))
 
 
+def _contributions(s: Statement, dY: Expr, wanted: list[tuple[str, list[str], tuple[Index, ...], tuple[Index, ...]]],
+                   stmt_names: set[str]) -> Expr:
+    """For each ``(x, own, fresh, target)`` of ``wanted``, ``sum[I](dY[I] * ds[I]/dx[P])``
+    with ``P`` (``fresh``) eaten by the deltas or renamed ``target``, simplified; all in
+    one node (its children, in order), an empty sum where ``s`` does not depend on ``x``."""
+    out: list[Expr] = []
+    for x, own, fresh, target in wanted:
+        terms = derivative_terms(s.rhs, x, fresh, known_answers(s))
+        if not terms:
+            out.append(Add(()))  # (simplify never gives an empty sum)
+            continue
+        tick()
+        c = simplify(Add([Sum(s.indices, Mul((dY, t))) for t in terms]))
+        check_size(c.nodes, f"the adjoint of {x}")
+        eaten = own + sorted(stmt_names - index_names(c))
+        out.append(substitute(c, dict(zip(fresh, target)), prefer=eaten))
+    return Call("", out)
+
+
 #: the largest adjoint expression that is multiplied out to find cancelling terms
 _INLINE_NODES = 48
 
@@ -232,25 +251,42 @@ def _inline_adjoints(st: Statement, by_name: Mapping[str, Statement], readers: M
             isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0 for n in distinct(adj.rhs))
         if not (single or division):
             continue
-        body = substitute(rename_bound(adj.rhs, index_names(rhs)), dict(zip(adj.indices, ref.indices)))
-        put = simplify(map_bottom_up(rhs, functools.partial(_put, ref, body)))
+        attempt = functools.partial(_attempt, st, rhs, ref, adj, single, division, forward)
+        context = None if forward is None else forward.context(_names(rhs) | _names(adj.rhs))
+        if context is None:
+            rhs = attempt()
+        else:  # (what is tried for each layer of a deep network is the previous one's renamed)
+            rhs = renaming_memo(("inline", single, division), Call("", (
+                rhs, ref, Tensor(adj.name, adj.indices), adj.rhs, *(x for c in context for x in (c.lhs, c.rhs)))),
+                attempt)
+    return rhs
+
+
+def _attempt(st: Statement, rhs: Expr, ref: Tensor, adj: Statement, single: bool, division: bool,
+             forward: ForwardReuse | None) -> Expr:
+    """``rhs`` with the adjoint ``adj`` substituted for ``ref``, where that pays (see
+    :func:`_inline_adjoints`), else ``rhs``. A function of its arguments and of the forward
+    statements :meth:`ForwardReuse.context` names (``st`` is read for its right-hand side
+    only, where no identity applies)."""
+    body = substitute(rename_bound(adj.rhs, index_names(rhs)), dict(zip(adj.indices, ref.indices)))
+    put = simplify(map_bottom_up(rhs, functools.partial(_put, ref, body)))
+    if division:
         cand = expand_if_smaller(put)
-        if division and node_count(cand) <= min(node_count(rhs) + 1, _INLINE_NODES):
+        if node_count(cand) <= min(node_count(rhs) + 1, _INLINE_NODES):
             # about as big (never above the bound), one adjoint fewer to read
-            rhs = cand
-            continue
-        if not single or node_count(put) > _INLINE_NODES:
-            continue
-        # the forward values reused (sum(t) / m * exp(z) is sum(t) * p); a sum of terms
-        # (E * (ds + dP / s)) is multiplied out first too (P * dP)
-        forms = [put, expand(put)] if isinstance(adj.rhs, Add) else [put]
-        forms = [f if forward is None else forward([st.replace(f)])[0].rhs for f in forms if f is not None]
-        best = min((expand_if_smaller(f) for f in forms), key=node_count)
-        # dx = dr, dm = -dr: the line says nothing but a constant the adjoint does not
-        alias = rhs == ref or (isinstance(rhs, Mul) and all(f == ref or isinstance(f, Const) for f in rhs.factors))
-        if node_count(best) <= _INLINE_NODES and (
-                alias or node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs)):
-            rhs = best
+            return cand
+    if not single or node_count(put) > _INLINE_NODES:
+        return rhs
+    # the forward values reused (sum(t) / m * exp(z) is sum(t) * p); a sum of terms
+    # (E * (ds + dP / s)) is multiplied out first too (P * dP)
+    forms = [put, expand(put)] if isinstance(adj.rhs, Add) else [put]
+    forms = [f if forward is None else forward([st.replace(f)])[0].rhs for f in forms if f is not None]
+    best = min((expand_if_smaller(f) for f in forms), key=node_count)
+    # dx = dr, dm = -dr: the line says nothing but a constant the adjoint does not
+    alias = rhs == ref or (isinstance(rhs, Mul) and all(f == ref or isinstance(f, Const) for f in rhs.factors))
+    if node_count(best) <= _INLINE_NODES and (
+            alias or node_count(best) + 3 <= node_count(rhs) + node_count(adj.rhs)):
+        return best
     return rhs
 
 

@@ -162,7 +162,8 @@ class _Unshadower:
             body = substitute(n.body, ren) if ren else n.body
             idx = [ren.get(b, b) for b in n.indices]
             inner_taken = taken | {i.name for i in idx}
-            return Sum(idx, self.go(body, inner_taken))
+            inner = self.go(body, inner_taken)
+            return n if not ren and inner is n.body else Sum(idx, inner)
         kids = n.children
         if not kids or not contains(n, Sum):  # only a sum renames
             return n

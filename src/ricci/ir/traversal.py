@@ -10,13 +10,13 @@ changed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 
-from .expr import Delta, Expr, Index, MatFn, Size, Sum, Tensor, Transposed
+from .expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor, Transposed
 
 __all__ = [
-    "contains", "distinct", "index_names", "index_occurrences", "map_bottom_up", "replace_tensors",
-    "tensor_names", "tensor_refs", "walk", "where",
+    "contains", "distinct", "index_names", "index_occurrences", "map_bottom_up", "rename",
+    "replace_tensors", "shape", "tensor_names", "tensor_refs", "walk", "where",
 ]
 
 # ---------------------------------------------------------------- traversal
@@ -119,6 +119,151 @@ class _Replacer:
             hit = n if all(a is b for a, b in zip(new, kids)) else n.rebuild(new)
             self.memo[n] = hit
         return hit
+
+
+def rename(e: Expr, names: Mapping[str, str], dims: Mapping[str, str],
+           known: dict[int, Expr] | None = None) -> Expr:
+    """``e`` with every tensor ``x`` named in ``names`` renamed ``names[x]``, and every index
+    (free, bound, in a delta, a size, an operand) of a dim in ``dims`` given dim ``dims[d]``.
+    ``known``: ``id(node) -> its renamed node``, for nodes whose renaming is at hand (the
+    caller keeps those nodes alive); these are used, not rebuilt."""
+    return _Rename(names, dims, {} if known is None else known).go(e)
+
+
+class _Rename:
+    __slots__ = ("dims", "memo", "names")
+
+    def __init__(self, names: Mapping[str, str], dims: Mapping[str, str], memo: dict[int, Expr]) -> None:
+        self.names = names
+        self.dims = dims
+        self.memo = memo  # by node object (all alive in the tree renamed)
+
+    def idx(self, ix: tuple[Index, ...]) -> tuple[Index, ...]:
+        d = self.dims
+        return tuple([Index(i.name, d.get(i.dim, i.dim)) for i in ix])
+
+    def go(self, n: Expr) -> Expr:
+        hit = self.memo.get(id(n))
+        if hit is not None:
+            return hit
+        out: Expr
+        t = type(n)
+        if t is Tensor:
+            out = Tensor(self.names.get(n.name, n.name), self.idx(n.indices))  # type: ignore[attr-defined]
+        elif t is Const:
+            return n
+        elif t is Sum:
+            out = Sum(self.idx(n.indices), self.go(n.body))  # type: ignore[attr-defined]
+        elif t is Delta:
+            out = Delta(self.idx(n.indices))  # type: ignore[attr-defined]
+        elif t is Transposed:
+            out = Transposed(self.names.get(n.name, n.name), self.idx(n.indices))  # type: ignore[attr-defined]
+        elif t is Size:
+            out = Size(self.idx((n.index,))[0])  # type: ignore[attr-defined]
+        elif t is Max:
+            out = Max(self.idx(n.indices), self.go(n.body))  # type: ignore[attr-defined]
+        elif t is MatFn:
+            arg = self.go(n.arg)  # type: ignore[attr-defined]
+            assert isinstance(arg, Tensor)
+            out = MatFn(n.fn, arg, self.idx(n.out))  # type: ignore[attr-defined]
+        else:
+            kids = n.children
+            out = n.rebuild([self.go(k) for k in kids]) if kids else n
+        self.memo[id(n)] = out
+        return out
+
+
+def shape(e: Expr) -> tuple[tuple, tuple[str, ...], tuple[str, ...], list[Expr]]:
+    """``e`` up to the names of its tensors and dims: ``(key, names, dims, nodes)``,
+    ``names`` and ``dims`` the distinct tensor names and dims of ``e`` in order of first
+    occurrence, ``nodes`` its distinct node objects in the order the key numbers them.
+
+    Two trees have equal keys exactly when one is the other with ``names[k]`` renamed to
+    the other's ``names[k]`` and ``dims[k]`` to its ``dims[k]`` (:func:`rename`), with
+    subtrees shared the same way (a node object met again is referred to by its number:
+    the key is linear in the size of the DAG, and ``nodes[k]`` of one is the renamed
+    ``nodes[k]`` of the other; constants are not among the nodes), and that renaming
+    keeps the order of the names and of the dims (the key holds their ranks), so it
+    keeps every comparison of nodes. Index names are kept as they are."""
+    s = _Shaper()
+    root = s.go(e)  # (the root's number, or a constant's key)
+    names, dims = tuple(s.names), tuple(s.dims)
+    return (root, tuple(s.out), _ranks(names), _ranks(dims)), names, dims, s.nodes
+
+
+def _ranks(xs: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(xs)), key=xs.__getitem__))
+
+
+class _Shaper:
+    """Post-order over the distinct node objects: each gets a number, its description (its
+    key with children replaced by their numbers, a tensor's name and an index's dim by
+    their slots) appended. A constant is not numbered: its key stands for it."""
+
+    __slots__ = ("dim_slots", "dims", "ids", "indices", "name_slots", "names", "nodes", "out")
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+        self.out: list[tuple] = []
+        self.nodes: list[Expr] = []
+        self.name_slots: dict[str, int] = {}
+        self.names: list[str] = []
+        self.indices: dict[Index, tuple[str, int]] = {}
+        self.dim_slots: dict[str, int] = {}
+        self.dims: list[str] = []
+
+    def index(self, i: Index) -> tuple[str, int]:
+        hit = self.indices.get(i)
+        if hit is None:
+            slot = self.dim_slots.get(i.dim)
+            if slot is None:
+                slot = self.dim_slots[i.dim] = len(self.dims)
+                self.dims.append(i.dim)
+            hit = self.indices[i] = (i.name, slot)
+        return hit
+
+    def idx(self, ix: tuple[Index, ...]) -> tuple[tuple[str, int], ...]:
+        return tuple([self.index(i) for i in ix])
+
+    def part(self, x: object) -> object:
+        if isinstance(x, Expr):
+            return self.go(x)
+        if isinstance(x, Index):
+            return self.index(x)
+        if type(x) is tuple and x:
+            return tuple([self.part(y) for y in x])
+        return x
+
+    def go(self, n: Expr) -> int | tuple:
+        t = type(n)
+        if t is Const:  # (described in place: a constant is renamed to itself)
+            return n._key
+        hit = self.ids.get(id(n))
+        if hit is not None:
+            return hit
+        d: tuple
+        if t is Tensor or t is Transposed:
+            slot = self.name_slots.get(n.name)  # type: ignore[attr-defined]
+            if slot is None:
+                slot = self.name_slots[n.name] = len(self.names)  # type: ignore[attr-defined]
+                self.names.append(n.name)  # type: ignore[attr-defined]
+            d = (n.RANK, slot, self.idx(n.indices))  # type: ignore[attr-defined]
+        elif t is Mul or t is Add:
+            d = (n.RANK, tuple([self.go(k) for k in n.children]))
+        elif t is Pow:
+            d = (4, self.go(n.base), self.go(n.exp))  # type: ignore[attr-defined]
+        elif t is Call:
+            d = (3, n.fn, tuple([self.go(k) for k in n.args]))  # type: ignore[attr-defined]
+        elif t is Sum:
+            d = (7, self.idx(n.indices), self.go(n.body))  # type: ignore[attr-defined]
+        elif t is Delta:
+            d = (8, self.idx(n.indices))  # type: ignore[attr-defined]
+        else:
+            d = tuple([self.part(x) for x in n._key])
+        k = self.ids[id(n)] = len(self.out)
+        self.out.append(d)
+        self.nodes.append(n)
+        return k
 
 
 def index_occurrences(e: Expr) -> set[Index]:

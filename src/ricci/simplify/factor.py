@@ -17,7 +17,7 @@ from fractions import Fraction
 from ..ir.expr import ONE, Add, Const, Delta, Expr, Index, Mul, Pow, Sum
 from ..ir.indices import substitute
 from .coefficients import split_coef, with_coef
-from .rewrite import simplify
+from .rewrite import renaming_memo, simplify
 from .rules import base_exp, product_of
 
 __all__ = ["expand", "expand_if_smaller", "factor_common", "node_count"]
@@ -87,7 +87,12 @@ class _TooBig(Exception):
 
 def expand_if_smaller(e: Expr) -> Expr:
     """:func:`expand` when it gives fewer nodes (terms cancelled), else ``e`` itself:
-    ``(-y/p + (1-y)/(1-p)) * p * (1-p)`` becomes ``p - y``."""
+    ``(-y/p + (1-y)/(1-p)) * p * (1-p)`` becomes ``p - y``. Memoised up to tensor names
+    (:func:`~.rewrite.renaming_memo`)."""
+    return renaming_memo("expand_if_smaller", e, lambda: _expand_if_smaller(e))
+
+
+def _expand_if_smaller(e: Expr) -> Expr:
     x = expand(e, budget=8 * node_count(e) + 40)
     return x if x is not None and node_count(x) < node_count(e) else e
 

@@ -54,19 +54,20 @@ on constants adds no rewrite.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from ..bounds import tick
 from ..ir.expr import Expr, clear_order_memo
+from ..ir.traversal import index_occurrences, rename, shape, tensor_names
 from .arithmetic import ARITHMETIC_RULES
 from .canonical import ORDER_RULES
 from .patterns import PatternRule
 from .rules import Rule, pattern_rules
 from .sums import SUM_RULES
 
-__all__ = ["shared_memo", "simplify"]
+__all__ = ["renaming_memo", "shared_memo", "simplify"]
 
 # ---------------------------------------------------------------- rules as data
 
@@ -140,30 +141,92 @@ Trace = Callable[[Rule, Expr, Expr], None]
 _shared: ContextVar[dict | None] = ContextVar("ricci_simplify_memo", default=None)
 
 
+class _Shapes:
+    """The results of one derivation up to names (see :func:`renaming_memo`); ``busy``
+    while one is computed (the calls it makes are not looked up: the outermost call
+    stands for them, and measured, that is cheaper than keying each)."""
+
+    __slots__ = ("busy", "table")
+
+    def __init__(self) -> None:
+        #: (tag, shape key) -> (names, dims, the argument's nodes (kept alive: their ids
+        #: are rename's memo), result)
+        self.table: dict[tuple, tuple[tuple[str, ...], tuple[str, ...], list[Expr], Expr]] = {}
+        self.busy = False
+
+
+_shapes: ContextVar[_Shapes | None] = ContextVar("ricci_simplify_shapes", default=None)
+
+
 @contextmanager
 def shared_memo() -> Iterator[None]:
     """Inside the block, every :func:`simplify` without a trace or a memo of its own shares
     one memo, so an expression simplified once (a gradient statement substituted into
-    each of its uses) is never simplified again. Sound because simplification is a pure
-    function of the node and its results are fixed points. The outermost block owns the
-    memo; it is dropped on exit (with the memoised comparisons of :mod:`ricci.ir.expr`)."""
+    each of its uses) is never simplified again; and the :func:`renaming_memo` is on. Sound
+    because simplification is a pure function of the node and its results are fixed
+    points. The outermost block owns the memos; they are dropped on exit (with the
+    memoised comparisons of :mod:`ricci.ir.expr`)."""
     if _shared.get() is not None:
         yield
         return
     token = _shared.set({})
+    token2 = _shapes.set(_Shapes())
     try:
         yield
     finally:
+        _shapes.reset(token2)
         _shared.reset(token)
         clear_order_memo()
+
+
+def renaming_memo(tag: Hashable, e: Expr, compute: Callable[[], Expr]) -> Expr:
+    """``compute()``, a pure function ``f`` of ``e`` (named by ``tag``) that commutes with
+    renaming tensors and dims in an order-preserving way: ``f(r(e)) == r(f(e))`` for every
+    injective renaming ``r`` of the tensor names and of the dims of ``e`` that keeps their
+    order (every rule and transform of this package: they see names and dims only by
+    comparing nodes and indices, and invent neither). Inside :func:`shared_memo`, an ``e``
+    that is an earlier argument so renamed (:func:`~ricci.ir.traversal.shape`: the layers
+    of a deep network, the steps of an RNN) gets the earlier result renamed
+    (:func:`~ricci.ir.traversal.rename`), in time linear in the size of the two; outside,
+    or nested in another such call, it is ``compute()``."""
+    state = _shapes.get()
+    if state is None or state.busy:
+        return compute()
+    key, names, dims, nodes = shape(e)
+    key = (tag, key)
+    hit = state.table.get(key)
+    if hit is not None:
+        was, was_dims, was_nodes, out = hit
+        if was == names and was_dims == dims:
+            return out
+        # the argument's subtrees are the earlier argument's renamed: reused, not rebuilt
+        known = {id(a): b for a, b in zip(was_nodes, nodes)}
+        return rename(out, dict(zip(was, names)), dict(zip(was_dims, dims)), known)
+    state.busy = True
+    try:
+        out = compute()
+    finally:
+        state.busy = False
+    if tensor_names(out) <= set(names) and {i.dim for i in index_occurrences(out)} <= set(dims):
+        state.table[key] = (names, dims, nodes, out)
+    return out
 
 
 def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -> Expr:
     """Rewrite ``e`` to its normal form. ``trace(rule, before, after)`` sees every rewrite."""
     if memo is None:
-        memo = _shared.get() if trace is None else None
-        if memo is None:
-            memo = {}
+        shared = _shared.get() if trace is None else None
+        if shared is None:
+            return _simplify(e, trace, {})
+        hit = shared.get(e)  # (a derivation's: also up to tensor names)
+        if hit is None:
+            hit = renaming_memo("simplify", e, lambda: _simplify(e, None, shared))
+            shared[e] = shared[hit] = hit
+        return hit
+    return _simplify(e, trace, memo)
+
+
+def _simplify(e: Expr, trace: Trace | None, memo: dict) -> Expr:
     limit = sys.getrecursionlimit()
     try:
         if limit < 20000:
