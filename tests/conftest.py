@@ -51,6 +51,7 @@ SLOW = {
     "test_rnn_accumulation_rebinds_under_jit",
     # seconds each, the same facts held by faster tests of the fast tier
     "test_bug_an_accumulated_difference_keeps_its_sign", "test_cli_over_the_corpus",
+    "test_hessian_of_an_rnn_is_linear",
 }
 
 #: parametrised tests of many cases: the fast tier runs every k-th case (the first one
