@@ -320,14 +320,22 @@ class Lowerer:
         outside = [v for v in outside if v not in operands]
         keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
+        extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
+        if abs(coef) != 1:
+            extra.insert(0, float_literal(abs(coef)))
+        computed = [k for k, v in enumerate(operands) if not v.atomic and not v.code.isidentifier()]
+        if extra and computed and self.b.fuses:
+            # a fusing compiler scales an operand it computes anyway in the same loop; the
+            # result scaled would be one more pass over it
+            k = max(computed, key=lambda k: len(operands[k].axes))
+            v = operands[k]
+            operands[k] = Val(" * ".join(extra + [v.wrapped(UNARY)]), v.axes, MUL)
+            extra = []
         result = self.contract(operands, keep) if operands else Val("1.0", ())
         if outside:
             target = self.order(_union([result.axes] + [v.axes for v in outside]))
             result = Val(" * ".join(self.align(v, target).wrapped(UNARY) for v in [result] + outside),
                          target, MUL)
-        extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
-        if abs(coef) != 1:
-            extra.insert(0, float_literal(abs(coef)))
         number = not operands and all(s.number for s in scalars)
         out = Val(" * ".join(extra + [result.wrapped(UNARY)]), result.axes, MUL, number) \
             if extra else Val(result.code, result.axes, result.prec, number)
@@ -410,7 +418,7 @@ class Lowerer:
             (c,) = con
             ac = a.wrapped()
             if len(A) == 2 and A[0] == c:
-                ac = f"{ac}.T"
+                ac = self.b.lhs_transposed(f"{ac}.T")
             bc = b.wrapped()
             if len(B) == 2 and B[1] == c:
                 bc = f"{bc}.T"
@@ -421,7 +429,8 @@ class Lowerer:
         if len(con) == 1 and len(a_only) == 1 and len(b_only) == 1:
             aa = self.align(a, tuple(batch) + tuple(a_only) + tuple(con))
             bb = self.align(b, tuple(batch) + tuple(con) + tuple(b_only))
-            return Val(f"{aa.wrapped()} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
+            lhs = aa.wrapped() if aa.code == a.code else self.b.lhs_transposed(aa.wrapped())
+            return Val(f"{lhs} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
         if not self.b.einsum_reduces and (set(A) <= set(B) or set(B) <= set(A)):
             # (a * b).sum(dim=0): torch's einsum for 'ab,ab->b' goes through a slow batched
             # matrix product; an elementwise product and a sum is one fast pass each
