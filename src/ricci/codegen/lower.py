@@ -323,7 +323,7 @@ class Lowerer:
         extra = [s.wrapped(UNARY) for s in scalars] + [self.size_code(k.dim) for k in missing]
         if abs(coef) != 1:
             extra.insert(0, float_literal(abs(coef)))
-        computed = [k for k, v in enumerate(operands) if not v.atomic and not v.code.isidentifier()]
+        computed = [k for k, v in enumerate(operands) if not v.code.isidentifier() and v.inverse_of is None]
         if extra and computed and self.b.fuses:
             # a fusing compiler scales an operand it computes anyway in the same loop; the
             # result scaled would be one more pass over it
