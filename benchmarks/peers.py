@@ -9,7 +9,10 @@ Sides, each one forward+backward on the same inputs (ms per call):
 * ``jax.jit(grad)``: ``jax.jit(jax.grad(loss))`` of the same model written in ``jax.numpy``
   (an upstream gradient ``dy`` is folded in as ``loss = sum(y * dy)``);
 * ``ricci numpy`` / ``ricci torch``: ``ricci.grad(prog, wrt).compile("numpy" / "torch")``;
-* ``jit(ricci jax)``: ``jax.jit(ricci.grad(prog, wrt).compile("jax"))``.
+* ``jit(ricci jax)``: ``jax.jit(ricci.grad(prog, wrt).compile("jax"))``;
+* ``ricci torch.compile``: ``ricci.grad(prog, wrt).compile("torch", jit=True)``, ricci's
+  torch code compiled by ``torch.compile`` (inductor, one graph; the input checks stay
+  eager around it); its first call compiles, as for ``torch.compile``.
 
 Every side runs in a fresh process (this script with ``--worker``), one thread:
 ``OMP/OPENBLAS/MKL_NUM_THREADS=1`` in the child's environment before NumPy loads,
@@ -53,9 +56,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TOLERANCE = {"float64": 1e-9, "float32": 2e-3}
 SIDES = ["torch eager", "torch.compile", "jax.jit(grad)", "ricci numpy", "ricci torch",
-         "jit(ricci jax)"]
+         "jit(ricci jax)", "ricci torch.compile"]
 PEERS = SIDES[:3]
 RICCI = SIDES[3:]
+#: (ricci side, peer): ricci's code under a compiler against the same compiler on the model
+PAIRS = [("jit(ricci jax)", "jax.jit(grad)"), ("ricci torch.compile", "torch.compile")]
 CASES = ["layernorm", "softmax_ce", "mlp3", "attention", "rnn5"]
 
 
@@ -164,8 +169,8 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
 
         def call():
             return f_np(**arrays)
-    elif side == "ricci torch":
-        f_t = d.compile("torch")
+    elif side in ("ricci torch", "ricci torch.compile"):
+        f_t = d.compile("torch", jit=side == "ricci torch.compile")
         tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
 
         def call():
@@ -283,11 +288,13 @@ def main() -> None:
     print(f"{versions()}; {args.dtype}; {'64 x 256 (quick)' if args.quick else '512 x 1024'}; one thread, "
           "one core, each side in a fresh process")
     print("ms = median ms per forward+backward; MB = the process's peak RSS growth over the first call "
-          "(torch.compile: compile included); ratio = best ricci side / best peer (below 1: ricci is faster)\n")
+          "(torch.compile: compile included); ratio = best ricci side / best peer (below 1: ricci is faster), "
+          "then each compiled ricci side / the same compiler on the model\n")
     short = {"torch eager": "eager", "torch.compile": "compile", "jax.jit(grad)": "jax.grad",
-             "ricci numpy": "r.numpy", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax"}
-    head = f"{'case':<11}" + "".join(f"{short[s] + ' ms':>12}" for s in sides) + \
-        "".join(f"{short[s] + ' MB':>12}" for s in sides) + f"{'ratio':>7}  best ricci / best peer"
+             "ricci numpy": "r.numpy", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax",
+             "ricci torch.compile": "r.compile"}
+    head = f"{'case':<11}" + "".join(f"{short[s] + ' ms':>13}" for s in sides) + \
+        "".join(f"{short[s] + ' MB':>13}" for s in sides) + f"{'ratio':>7}  best ricci / best peer"
     print(head)
     failures = []
     t_start = time.perf_counter()
@@ -296,7 +303,7 @@ def main() -> None:
         row = f"{case:<11}"
         for s in sides:
             r = res[s]
-            row += f"{r['ms']:12.2f}" if "ms" in r else f"{'FAILED' if 'error' in r else '-':>12}"
+            row += f"{r['ms']:13.2f}" if "ms" in r else f"{'FAILED' if 'error' in r else '-':>13}"
             if "error" in r:
                 failures.append(f"{case} / {s}: {r['error']}")
                 if r["error"].startswith("MISMATCH"):
@@ -304,12 +311,15 @@ def main() -> None:
                           flush=True)
         for s in sides:
             r = res[s]
-            row += f"{r['mb']:12.1f}" if "mb" in r else f"{'-':>12}"
+            row += f"{r['mb']:13.1f}" if "mb" in r else f"{'-':>13}"
         peer = {s: res[s]["ms"] for s in sides if s in PEERS and "ms" in res[s]}
         mine = {s: res[s]["ms"] for s in sides if s in RICCI and "ms" in res[s]}
         if peer and mine:
             bp, bm = min(peer, key=peer.get), min(mine, key=mine.get)
             row += f"{mine[bm] / peer[bp]:7.2f}  {short[bm]} / {short[bp]}"
+        for m, p in PAIRS:  # each ricci side against the compiler it runs under
+            if "ms" in res.get(m, {}) and "ms" in res.get(p, {}):
+                row += f"; {short[m]} / {short[p]} {res[m]['ms'] / res[p]['ms']:.2f}"
         print(row, flush=True)
     if failures:
         print("\nnot timed:")

@@ -113,7 +113,7 @@ def test_jax_source_is_standalone_and_jittable():
     src = d.source("jax")
     assert src.startswith("import jax\nimport jax.numpy as jnp\n")
     body = src.split('"""')[-1]
-    for line in ["Y = jnp.tanh(Z)", "dX = dZ @ W.T", "dW = X.T @ dZ", "db = dZ.sum(axis=0)"]:
+    for line in ["Y = jnp.tanh(Z)", "dX = dZ @ W.T", "dW = _lhs_t(X.T) @ dZ", "db = dZ.sum(axis=0)"]:
         assert line in body
     assert "np." not in body.replace("jnp.", "")
     ns: dict = {}
@@ -566,3 +566,93 @@ def test_import_ricci_loads_neither_library():
              "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+#: gallery programs whose gradients contract over a leading axis (a transposed left
+#: operand: X.T @ dZ, a batched A^T @ dO) and scale a contraction (1/sqrt(size(d)))
+LAYOUT_CASES = {
+    "mlp3": ["W1", "b1", "W2", "b2", "W3", "b3"],
+    "attention_multihead": ["Q", "K", "V"],
+    "rnn5": ["U", "W", "b"],
+}
+
+
+def _plain_jnp_loss(name):
+    """The gallery programs of LAYOUT_CASES written in jnp (a scalar loss; upstream
+    gradients folded in as sum(y * dy))."""
+    jax, jnp = _jax()
+
+    def mlp3(x, W1, b1, W2, b2, W3, b3, t):
+        h1 = jnp.tanh(x @ W1 + b1)
+        h2 = jnp.maximum(h1 @ W2 + b2, 0)
+        y = jax.nn.sigmoid(h2 @ W3 + b3)
+        return ((y - t) ** 2).sum() / y.shape[0]
+
+    def attention_multihead(Q, K, V, dO):
+        S = Q @ jnp.swapaxes(K, -1, -2) / Q.shape[-1] ** 0.5
+        return ((jax.nn.softmax(S, axis=-1) @ V) * dO).sum()
+
+    def rnn5(x1, x2, x3, x4, x5, y1, y2, y3, y4, y5, U, W, b):
+        s, loss = None, 0.0
+        for x, y in ((x1, y1), (x2, y2), (x3, y3), (x4, y4), (x5, y5)):
+            s = jnp.tanh(x @ W + b + (0 if s is None else s @ U))
+            loss = loss + ((s - y) ** 2).sum()
+        return loss
+
+    return {"mlp3": mlp3, "attention_multihead": attention_multihead, "rnn5": rnn5}[name]
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT_CASES))
+def test_jax_layouts_agree_with_jax_grad(name):
+    """The JAX code's transposed left operands (``_lhs_t``: a copied transpose for XLA's
+    float64 CPU product) and its scalars folded into computed operands give jax.grad's
+    gradients, in float64 at a tight tolerance and in float32, eagerly and under jit."""
+    jax, jnp = _jax()
+    path = Path(__file__).parents[2] / "examples" / f"{name}.ricci"
+    text, wrt = example(path)
+    assert wrt == LAYOUT_CASES[name]
+    d = ricci.grad(text, wrt=wrt)
+    src = d.source("jax")
+    assert "_lhs_t(" in src.split('"""')[-1] and "def _lhs_t(a):" in src
+    args = make_inputs(d, d.inputs, seed=7)
+    ref = _plain_jnp_loss(name)
+    names = ref.__code__.co_varnames[:ref.__code__.co_argcount]
+    assert set(names) == set(d.inputs)
+    f = d.compile("jax")
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        a = {k: jnp.asarray(np.asarray(v, dtype=dtype)) for k, v in args.items()}
+        want = jax.jit(jax.grad(lambda w, rest: ref(**rest, **w)))(
+            {k: a[k] for k in wrt}, {k: v for k, v in a.items() if k not in wrt})
+        lowered = jax.jit(f).lower(**a).as_text()
+        # the copied transpose is float64 on the CPU only
+        assert ("optimization_barrier" in lowered) == (dtype == np.float64), lowered[:2000]
+        for got in (f(**a), jax.jit(f)(**a)):
+            for w in wrt:
+                assert got[w].dtype == dtype
+                assert_close(np.asarray(got[w], dtype=np.float64), np.asarray(want[w], dtype=np.float64),
+                             tol=tol, what=f"{name} {w} {np.dtype(dtype).name}")
+
+
+def test_jax_scales_a_computed_operand_not_the_contraction():
+    """Under jax.jit a scalar factor of a contraction goes on the operand the code computes
+    (XLA fuses it into that loop); numpy and torch scale the result. Same gradients as
+    jax.grad (float64, tight)."""
+    jax, jnp = _jax()
+    text = "L = sum[i,j](W[i,j] * sum[k](X[i,k] * tanh(A[k,j])) / sqrt(size(k)))"
+    d = ricci.grad(text, wrt=["X"])
+    jax_body = d.source("jax").split('"""')[-1]
+    assert "(1.0 / jnp.sqrt(float(X.shape[1]))) * jnp.tanh(A)" in jax_body, jax_body
+    for backend in ("numpy", "torch"):
+        body = d.source(backend).split('"""')[-1]
+        dx = next(ln for ln in body.splitlines() if ln.strip().startswith("dX ="))
+        assert "sqrt" in dx and "@" in dx, body
+    rng = np.random.default_rng(2)
+    args = {"W": rng.standard_normal((3, 4)), "X": rng.standard_normal((3, 5)), "A": rng.standard_normal((5, 4))}
+
+    def loss(X, A, W):
+        return jnp.sum(W * (X @ jnp.tanh(A))) / jnp.sqrt(5.0)
+
+    want = jax.grad(loss)(args["X"], args["A"], args["W"])
+    f = d.compile("jax")
+    for got in (f(**args), jax.jit(f)(**args)):
+        assert_close(got["X"], want, tol=1e-13, what="dX")

@@ -48,6 +48,11 @@ CASES = {
         "S[n,m] = Q[n,d] * K[m,d]; E[n,m] = exp(S[n,m]); A[n,m] = E[n,m] / sum[j](E[n,j])\n"
         "O[n,e] = A[n,m] * V[m,e]; L = sum[n,e](O[n,e] * W[n,e])",
         ["Q", "K", "V"], lambda v: (F.softmax(v["Q"] @ v["K"].T, 1) @ v["V"] * v["W"]).sum()),
+    # a softmax's adjoint read by two contractions (dQ and dK) is stored, not substituted
+    "attention, the softmax inline": (
+        "S[n,m] = Q[n,d] * K[m,d]; A[n,m] = exp(S[n,m]) / sum[j](exp(S[n,j]))\n"
+        "O[n,e] = A[n,m] * V[m,e]; L = sum[n,e](O[n,e] * W[n,e])",
+        ["Q", "K", "V"], lambda v: (F.softmax(v["Q"] @ v["K"].T, 1) @ v["V"] * v["W"]).sum()),
     # fuzz finding #25: a sum of terms with different scales (E of Z, and E' of the second
     # group exp(C)) materialised E^-1 too, and exp(max Z) overflowed (NaN)
     "softmax summed over its rows, next to another exponential": (
@@ -131,3 +136,19 @@ def test_canonical_sums_never_capture_a_free_index(kind):
               "diagonal": lambda: ricci.hessian(text, "Z", diagonal=True), "hvp": lambda: ricci.hvp(text, "Z")}[kind]
     wrt = ["Z", "A"] if kind == "hessian" else ("A" if kind == "grad" else "Z")
     assert ricci.check(text, wrt, derivation=derive()).ok
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_a_softmax_adjoint_read_twice_is_computed_once(backend: str) -> None:
+    """Attention's dS (a sum holding the softmax) feeds dQ and dK: it is computed once and
+    read by both products (dK through a transposed view), not substituted into each
+    (which computed it twice, once transposed); the softmax is one exp."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "examples" / "attention.ricci").read_text()
+    d = ricci.grad(text, wrt=["Q", "K", "V"])
+    body = d.source(backend).split('"""')[-1]
+    lines = [ln.strip() for ln in body.splitlines()]
+    assert sum(ln.startswith("dS = ") for ln in lines) == 1, body
+    assert all("dS" in next(ln for ln in lines if ln.startswith(f"{g} = ")) for g in ("dQ", "dK")), body
+    assert body.count("exp(") == 1, body

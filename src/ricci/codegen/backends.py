@@ -33,6 +33,10 @@ class Backend(Protocol):
     name: str
     #: a product then a sum of two operands is spelled with einsum (else ``(a * b).sum()``)
     einsum_reduces: bool
+    #: the code runs under a compiler that fuses elementwise operations into the loops
+    #: that compute their operands (``jax.jit``): a scalar factor of a contraction goes
+    #: on an operand the code computes, not on the result
+    fuses: bool
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
@@ -45,6 +49,7 @@ class Backend(Protocol):
     def sqrt(self, a: str) -> str: ...
     def scalar(self, code: str) -> str: ...
     def number_result(self, code: str) -> tuple[str, bool]: ...
+    def lhs_transposed(self, code: str) -> str: ...
 
 
 class EmitBackend(Backend, Protocol):
@@ -90,6 +95,7 @@ class _Base:
         return code, False
     #: spell a product-then-sum of two operands as einsum (else ``(a * b).sum(...)``)
     einsum_reduces = False
+    fuses = False
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
@@ -105,6 +111,12 @@ class _Base:
 
     def sqrt(self, a: str) -> str:
         return self.call("sqrt", a, atomic=True)
+
+    def lhs_transposed(self, code: str) -> str:
+        """The left operand of ``@`` when it is a transposed view (``X.T``,
+        ``A.transpose(0, 1, 3, 2)``): the view itself, unless the library multiplies a
+        copied transpose faster."""
+        return code
 
 
 class NumpyLikeBackend(_Base):
@@ -227,12 +239,28 @@ class JaxBackend(NumpyLikeBackend):
     broadcast_code = "{np}.broadcast_to({np}.asarray({0}, dtype={dtype}), {1})"
     copy_code = "{0}"
     array_result_code = "{0}"
+    # run under jax.jit, where XLA fuses elementwise work into the loops producing it
+    fuses = True
 
     prelude = '''
 def _delta(n, k, dtype):
     i = jnp.arange(n)
     return jnp.zeros((n,) * k, dtype=dtype).at[(i,) * k].set(1.0)
 '''
+
+    def lhs_transposed(self, code: str) -> str:
+        return f"_lhs_t({code})"
+
+    preludes = {"_lhs_t": '''
+def _lhs_t(a):
+    """a, the transposed left operand of a matrix product. XLA folds a transpose into the
+    product; on the CPU a float64 product whose left operand is contracted over a leading
+    axis then takes a path about twice as slow as a copied transpose and the row-major
+    product (benchmarks/RESULTS.md, issue 15), so there the transpose is copied."""
+    if a.dtype == jnp.float64 and jax.default_backend() == "cpu":
+        return jax.lax.optimization_barrier(a)
+    return a
+'''}
 
 
 class TorchBackend(_Base):

@@ -81,7 +81,8 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     needed = _needed(program, set(outputs.values()))
     extra = {**getattr(be, "preludes", {}), **helpers(be.name)}  # helper name -> source
     # helper names are never a tensor's, whatever the backend (as the generated names agree)
-    reserved = set(be.reserved) | {"_delta", "_gram"} | {h for b in BACKENDS for h in helpers(b)}
+    reserved = set(be.reserved) | {"_delta"} | {h for b in BACKENDS for h in helpers(b)} | \
+        {h for e in BACKENDS.values() for h in getattr(e.cls, "preludes", {})}
     py = _py_names(list(dict.fromkeys(list(program.dims) + list(inputs))), reserved)
     # arrays the function makes take the dtype of an input with axes (else of any input)
     ranked = [n for n in inputs if program.dims.get(n)] or list(inputs)

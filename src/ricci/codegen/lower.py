@@ -351,10 +351,18 @@ class Lowerer:
         outside = [v for v in outside if v not in operands]
         keep = tuple(i for i in _union([v.axes for v in operands]) if i not in summed)
         missing = [k for k in summed if not any(k in v.axes for v in operands)]
-        result = self.contract(operands, keep) if operands else Val("1.0", ())
         extra = scalars + [Val(self.size_code(k.dim), (), number=True) for k in missing]
         if abs(coef) != 1:
             extra.insert(0, Val(float_literal(abs(coef)), (), number=True))
+        computed = [k for k, v in enumerate(operands) if not v.code.isidentifier() and v.inverse_of is None]
+        if extra and computed and self.b.fuses:
+            # a fusing compiler scales an operand it computes anyway in the same loop; the
+            # result scaled would be one more pass over it
+            k = max(computed, key=lambda k: len(operands[k].axes))
+            v = operands[k]
+            operands[k] = Val(" * ".join([x.wrapped(UNARY) for x in extra] + [v.wrapped(UNARY)]), v.axes, MUL)
+            extra = []
+        result = self.contract(operands, keep) if operands else Val("1.0", ())
         number = not operands and all(s.number for s in scalars)
         if outside or extra:
             target = self.order(_union([result.axes] + [v.axes for v in outside]))
@@ -440,7 +448,7 @@ class Lowerer:
             (c,) = con
             ac = a.wrapped()
             if len(A) == 2 and A[0] == c:
-                ac = f"{ac}.T"
+                ac = self.b.lhs_transposed(f"{ac}.T")
             bc = b.wrapped()
             if len(B) == 2 and B[1] == c:
                 bc = f"{bc}.T"
@@ -451,7 +459,8 @@ class Lowerer:
         if len(con) == 1 and len(a_only) == 1 and len(b_only) == 1:
             aa = self.align(a, tuple(batch) + tuple(a_only) + tuple(con))
             bb = self.align(b, tuple(batch) + tuple(con) + tuple(b_only))
-            return Val(f"{aa.wrapped()} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
+            lhs = aa.wrapped() if aa.code == a.code else self.b.lhs_transposed(aa.wrapped())
+            return Val(f"{lhs} @ {bb.wrapped()}", tuple(batch) + tuple(a_only) + tuple(b_only), MUL)
         if not self.b.einsum_reduces and (set(A) <= set(B) or set(B) <= set(A)):
             # (a * b).sum(dim=0): torch's einsum for 'ab,ab->b' goes through a slow batched
             # matrix product; an elementwise product and a sum is one fast pass each

@@ -98,6 +98,9 @@ class _Stabilizer:
         self.scale: dict[str, dict[tuple[str, tuple[int, ...]], Fraction]] = {}
         #: mantissas that are products of factors, substituted into their uses
         self.monomial: dict[str, Statement] = {}
+        #: of those, values that hold an exponential but are no product (a softmax's
+        #: adjoint): substituted only where a use can cancel them (see :meth:`prepare`)
+        self.lazy: set[str] = set()
         self.positive: set[str] = set()
         self.out: list[Statement] = []
         # statements used as the operand of a matrix function must be stored plainly
@@ -126,6 +129,8 @@ class _Stabilizer:
         """``exp(z)`` -> ``exp(z - c) * E``; references to stored statements -> mantissa
         times scale, products of factors substituted."""
 
+        cancel = self._cancelling(e) if self.lazy else set()
+
         def fn(n: Expr) -> Expr:
             # (a diagonal exp(z[q,q]) too: exp(z[n,k]) = exp(z[n,k] - c[n]) E[n] for every n, k)
             if isinstance(n, Call) and n.fn == "exp" and isinstance(n.args[0], Tensor) \
@@ -136,6 +141,8 @@ class _Stabilizer:
                 return Mul((shifted, Tensor(self.e_name[z.name], r)))
             if isinstance(n, Tensor) and n.name in self.scale:
                 st = self.monomial.get(n.name)
+                if n.name in self.lazy and n not in cancel:
+                    st = None  # read where it is used as a factor: computed once, not per use
                 base: Expr = n
                 if st is not None:
                     rhs = rename_bound(st.rhs, {i.name for i in n.indices})
@@ -147,6 +154,16 @@ class _Stabilizer:
             return n
 
         return map_bottom_up(e, fn)
+
+    def _cancelling(self, e: Expr) -> set[Expr]:
+        """The references to :attr:`lazy` values in ``e`` that a substitution can cancel:
+        those divided by (under a negative power) or under a log."""
+        out: set[Expr] = set()
+        for n in walk(e):
+            if (isinstance(n, Pow) and isinstance(n.exp, Const) and n.exp.value < 0) or \
+                    (isinstance(n, Call) and n.fn == "log"):
+                out.update(r for r in walk(n) if isinstance(r, Tensor) and r.name in self.lazy)
+        return out
 
     def split(self, e: Expr) -> tuple[Expr, Scale]:
         """``e`` as (mantissa, scale): ``e = mantissa * prod E^k``."""
@@ -263,6 +280,8 @@ class _Stabilizer:
             # exponential (which may underflow to 0: a probability) or divides by one is
             # substituted, so that a division by it cancels against the exponential
             self.monomial[st.name] = st.replace(m)
+            if not _is_monomial(m) and not _divides_by_exp(m):
+                self.lazy.add(st.name)
         self.out.append(st.replace(m))
 
 
