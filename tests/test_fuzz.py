@@ -41,6 +41,8 @@ from fuzz.programs import (
 )
 from fuzz.textgen import edge_cases
 
+pytestmark = pytest.mark.xdist_group("fuzz")  # the pools are shared by every test here
+
 SEED = "ci"
 PARSE_ITEMS = 2000
 PARSE_CHUNK = 100

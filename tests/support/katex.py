@@ -39,10 +39,17 @@ def install() -> None:
     """Install the pinned KaTeX into the git-ignored ``.ci/node_modules`` with npm (once)."""
     if (KATEX_DIR / "package.json").is_file() or shutil.which("npm") is None:
         return
-    subprocess.run(["npm", "install", "--prefix", str(ROOT / ".ci"), "--no-save",
-                    "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error",
-                    f"katex@{KATEX_VERSION}"], check=False, timeout=600,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import fcntl
+
+    # the test workers (pytest-xdist) may all get here first: one installs, the others wait
+    with open(ROOT / ".ci" / ".katex-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (KATEX_DIR / "package.json").is_file():
+            return
+        subprocess.run(["npm", "install", "--prefix", str(ROOT / ".ci"), "--no-save",
+                        "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error",
+                        f"katex@{KATEX_VERSION}"], check=False, timeout=600,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 # One JSON array of strings per input line -> one JSON array of (null | error) per line.
 _SCRIPT = r"""
