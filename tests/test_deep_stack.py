@@ -116,3 +116,16 @@ def test_threads_calling_at_once_each_get_their_own_answer():
     for t in threads:
         t.join()
     assert answers == {k: ricci.grad(t, wrt="x").source("numpy") for k, t in enumerate(texts)}
+
+
+def test_where_no_thread_can_start_the_call_runs_in_the_callers(monkeypatch):
+    import ricci.bounds as bounds
+
+    def refuse(self, pool):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(bounds._Worker, "__init__", refuse)
+    monkeypatch.setattr(bounds, "_pool", bounds._Pool())  # no idle worker to reuse
+    assert ricci.grad("L = sum[i](x[i]^2)", wrt="x").source("numpy")
+    with pytest.raises(ricci.RicciError, match="4 levels deep"), limits(nesting=3):
+        ricci.parse("L = exp(exp(exp(exp(x))))")

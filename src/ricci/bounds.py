@@ -192,7 +192,12 @@ class _Pool:
                     sys.setrecursionlimit(_RECURSION)
             self._active += 1
         try:
-            return (worker or _Worker(self)).call(job)
+            if worker is None:
+                try:
+                    worker = _Worker(self)
+                except (RuntimeError, ValueError, MemoryError):  # no thread can start here
+                    return _inline(job)
+            return worker.call(job)
         finally:
             with self._lock:
                 self._active -= 1
@@ -207,6 +212,15 @@ class _Pool:
         self._lock = threading.Lock()
         self._idle = []
         self._active = 0
+
+
+def _inline(job: Callable[[], Any]) -> Any:
+    """Run ``job`` in this thread (where no worker can start): the room is this thread's."""
+    _local.deep = True
+    try:
+        return job()
+    finally:
+        _local.deep = False
 
 
 _STACK_SIZE_LOCK = threading.Lock()
