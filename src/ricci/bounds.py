@@ -128,9 +128,9 @@ _RECURSION = 30_000
 
 #: C stack of the threads guarded operations run in. A Python frame costs C stack whenever
 #: a call is not inlined by the interpreter: through C code (``sorted(key=)``, ``__eq__``)
-#: and, for every frame, once a frame-evaluation hook is installed (``torch.compile``
-#: installs one for the rest of the process: ~500 bytes a frame, so 30,000 frames overflow
-#: the 8 MB main thread and crash the process). 256 MB is 8 KB a frame; it is reserved
+#: and, for every frame, once a frame-evaluation hook is installed (torch 2.13 leaves
+#: dynamo's installed for the rest of the process after a failed ``torch.compile``: ~500
+#: bytes a frame, so 30,000 frames overflowed the 8 MB main thread and crashed it). 256 MB is 8 KB a frame; it is reserved
 #: address space, and only the pages a deep recursion touches are ever committed.
 _STACK_BYTES = 256 << 20
 
