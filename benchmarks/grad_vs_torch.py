@@ -170,14 +170,20 @@ def t_mlp3(v: Tensors) -> None:
     (((y - v["t"]) ** 2).sum() / y.shape[0]).backward()
 
 
-def t_rnn5(v: Tensors) -> None:
+def rnn5_loss(v, tanh):
+    """The 5-step RNN's loss (examples/rnn5.ricci) for any array library with ``@``:
+    ``tanh`` is the library's (the torch side here, the JAX side of ``peers.py``)."""
     loss = 0
     s = None
     for k in range(1, 6):
         z = v[f"x{k}"] @ v["W"] + v["b"] + (0 if s is None else s @ v["U"])
-        s = torch.tanh(z)
+        s = tanh(z)
         loss = loss + ((s - v[f"y{k}"]) ** 2).sum()
-    loss.backward()
+    return loss
+
+
+def t_rnn5(v: Tensors) -> None:
+    rnn5_loss(v, torch.tanh).backward()
 
 
 # ---------------------------------------------------------------- the cases

@@ -106,13 +106,8 @@ def jax_models():
         return ((y - v["t"]) ** 2).sum() / y.shape[0]
 
     def rnn5(v):
-        loss = 0
-        s = None
-        for k in range(1, 6):
-            z = v[f"x{k}"] @ v["W"] + v["b"] + (0 if s is None else s @ v["U"])
-            s = jnp.tanh(z)
-            loss = loss + ((s - v[f"y{k}"]) ** 2).sum()
-        return loss
+        from grad_vs_torch import rnn5_loss
+        return rnn5_loss(v, jnp.tanh)
 
     return {"layernorm": layernorm, "softmax_ce": softmax_ce, "attention": attention,
             "mlp3": mlp3, "rnn5": rnn5}
