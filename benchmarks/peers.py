@@ -28,7 +28,11 @@ first call allocates for good (for ``torch.compile`` the first call also compile
 figure includes compilation). Then the result is checked against torch eager autograd
 (largest difference relative to the largest gradient entry: float64 1e-9, float32 2e-3); a
 mismatch is printed loudly and the side is not timed. Then two warm-up calls and
-back-to-back calls for ~1 s (``--quick``: ~0.3 s); the median is reported.
+back-to-back calls for ~1 s (``--quick``: ~0.3 s); the median is reported. With
+``--rounds K`` every side runs in K fresh processes, interleaved (each round starts at the
+next side, so a slow minute of the machine hits every side); the table shows the median
+over the rounds and the range of the best-ricci / best-peer ratio across rounds (on the
+matmul-bound cases the process-to-process spread is ~10-15 %).
 
 Cases: the gallery programs of examples/ at batch 512 x width 1024 (``--quick``: 64 x 256):
 layer norm, softmax cross-entropy (width = classes, one-hot targets), a 3-layer MLP,
@@ -38,6 +42,7 @@ and a 5-step RNN.
 Usage::
 
     python benchmarks/peers.py [--dtype float32] [--quick] [--case layernorm rnn5] [--side ...]
+                               [--rounds 5]
 """
 
 from __future__ import annotations
@@ -248,6 +253,17 @@ def run_fresh(case: str, side: str, dtype: str, quick: bool) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """One side's result over its rounds: the median ms and MB of the rounds that ran (an
+    error when one failed: a failure is never averaged away)."""
+    bad = [r for r in runs if "ms" not in r]
+    if bad:
+        return bad[0]
+    mid = sorted(runs, key=lambda r: r["ms"])[(len(runs) - 1) // 2]
+    mbs = sorted(r["mb"] for r in runs if "mb" in r)
+    return {**mid, **({"mb": mbs[(len(mbs) - 1) // 2]} if mbs else {})}
+
+
 def versions() -> str:
     import importlib.metadata as md
     out = [f"python {platform.python_version()}"]
@@ -265,6 +281,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="64 x 256, shorter timing")
     ap.add_argument("--case", nargs="*", choices=CASES, help="only these cases")
     ap.add_argument("--side", nargs="*", choices=SIDES, help="only these sides")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="fresh processes per side, interleaved (each round starts at another side); "
+                         "the table shows the median over rounds and the range of the ratio")
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -294,7 +313,11 @@ def main() -> None:
     failures = []
     t_start = time.perf_counter()
     for case in cases:
-        res = {s: run_fresh(case, s, args.dtype, args.quick) for s in sides}
+        runs: dict[str, list[dict]] = {s: [] for s in sides}
+        for r in range(max(1, args.rounds)):  # interleaved: a slow minute hits every side
+            for s in sides[r % len(sides):] + sides[:r % len(sides)]:
+                runs[s].append(run_fresh(case, s, args.dtype, args.quick))
+        res = {s: _median_run(runs[s]) for s in sides}
         row = f"{case:<11}"
         for s in sides:
             r = res[s]
@@ -312,6 +335,12 @@ def main() -> None:
         if peer and mine:
             bp, bm = min(peer, key=peer.get), min(mine, key=mine.get)
             row += f"{mine[bm] / peer[bp]:7.2f}  {short[bm]} / {short[bp]}"
+            if args.rounds > 1:  # the ratio in each round: its spread says what is significant
+                per = [min(runs[s][k]["ms"] for s in mine) / min(runs[s][k]["ms"] for s in peer)
+                       for k in range(args.rounds)
+                       if all("ms" in runs[s][k] for s in list(mine) + list(peer))]
+                if per:
+                    row += f" (rounds {min(per):.2f}-{max(per):.2f})"
         for m, p in PAIRS:  # each ricci side against the compiler it runs under
             if "ms" in res.get(m, {}) and "ms" in res.get(p, {}):
                 row += f"; {short[m]} / {short[p]} {res[m]['ms'] / res[p]['ms']:.2f}"

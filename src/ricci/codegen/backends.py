@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from typing import NamedTuple, Protocol, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 from ..errors import RicciError
 from ..primitives.functions import FUNCTIONS, one_call
@@ -50,6 +50,10 @@ class Backend(Protocol):
     def scalar(self, code: str) -> str: ...
     def number_result(self, code: str) -> tuple[str, bool]: ...
     def lhs_transposed(self, code: str) -> str: ...
+    @property
+    def addmm(self) -> Callable[..., str] | None:
+        """``addmm(acc, a, b, negated, in_place)``: the code of ``acc + a @ b`` as one
+        fused multiply-add (:meth:`TorchBackend.addmm`); None where the library has none."""
 
 
 class EmitBackend(Backend, Protocol):
@@ -96,6 +100,7 @@ class _Base:
     #: spell a product-then-sum of two operands as einsum (else ``(a * b).sum(...)``)
     einsum_reduces = False
     fuses = False
+    addmm: Callable[..., str] | None = None
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
@@ -326,6 +331,15 @@ class TorchBackend(_Base):
 
     def scalar_result(self, code: str, number: bool) -> str:
         return self._number(code) if number else code
+
+    def addmm(self, acc: str, a: str, b: str, negated: bool, in_place: bool) -> str:
+        """``acc + a @ b`` (``acc - a @ b`` when ``negated``) in one BLAS call, the
+        product written into the sum: ``acc.addmm_(a, b)`` updating ``acc`` (which the code
+        owns) with ``in_place``, else ``torch.addmm(acc, a, b)`` (``acc`` broadcasts, a
+        bias ``b[h]`` to ``(n, h)``). The operands must share one dtype, as the inputs of
+        a compiled function do (:mod:`.calling` converts them)."""
+        alpha = ", alpha=-1" if negated else ""
+        return f"{acc}.addmm_({a}, {b}{alpha})" if in_place else f"torch.addmm({acc}, {a}, {b}{alpha})"
 
     prelude = '''
 def _delta(n, k, dtype, device=None):

@@ -23,10 +23,10 @@ from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
 from ..simplify.coefficients import split_coef, with_coef
 from .backends import BACKENDS, EmitBackend, get_backend
-from .lower import Lowerer
+from .lower import Lowerer, fold_products
 from .repeats import Repeats
 from .stable import stabilize
-from .values import ADD, ATOM, UNARY, Val, positive_first
+from .values import ATOM, Val, signed_sum
 
 __all__ = ["Generated", "compile_source", "generate"]
 
@@ -134,13 +134,13 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             for t in terms:
                 c, rest = split_coef(t)
                 low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
-                low.want = st.indices
+                low.want, low.in_place = st.indices, in_place
                 term = with_coef(-c, rest) if c < 0 else t
                 v = low.align(low.lower(_rename_refs(term, renamed)), st.indices)
                 steps.append(_Step(low.lines, name, v, negated=c < 0, movable=True))
             continue
         low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
-        low.want = st.indices
+        low.want, low.in_place = st.indices, in_place
         v = low.lower(_rename_refs(st.rhs, renamed))
         target = st.indices
         if not target:
@@ -253,12 +253,14 @@ def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: boo
         pre = [ln for g in group for ln in g.lines]
         # a negated term is subtracted: a - b, dU -= b (never + -b); each term is
         # parenthesised by its precedence, so a term that is itself a sum stays whole
-        expr = _signed_sum([(g.negated, g.value) for g in group if g.value is not None])
+        expr = signed_sum([(g.negated, g.value) for g in group if g.value is not None])
         if step.target in started:
             if not in_place:  # dU = dU + a - b: every operation stays out of place
                 terms = [(False, Val(step.target, ()))] + [(g.negated, g.value) for g in group
                                                             if g.value is not None]
-                pre.append(f"{step.target} = {_signed_sum(terms)}")
+                pre.append(f"{step.target} = {signed_sum(terms)}")
+            elif any(g.value is not None and g.value.matmul for g in group) and be.addmm is not None:
+                pre.extend(_products_into(be, step.target, group))
             elif len(group) == 1 and step.negated and step.value is not None:
                 pre.append(f"{step.target} -= {step.value.code}")
             else:
@@ -270,7 +272,9 @@ def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: boo
             # (an input, X.T, a diagonal np.einsum('aaa->a', D), a broadcast)
             fresh = len(group) > 1 or step.negated or (step.value is not None and step.value.prec < ATOM)
             later = any(o.target == step.target for o in order[k + len(group):])
-            first = be.copy(expr) if in_place and later and not fresh else expr
+            folded = fold_products(be.addmm,
+                                   [(g.negated, g.value) for g in group if g.value is not None], in_place)
+            first = folded or (be.copy(expr) if in_place and later and not fresh else expr)
             pre.append(f"{step.target} = {first}")
         lines_per_step.append(pre)
         k += len(group)
@@ -296,16 +300,20 @@ def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: boo
     return out
 
 
-def _signed_sum(terms: Sequence[tuple[bool, Val]]) -> str:
-    """``a - b + c`` from (negated, value) pairs, each value parenthesised as its
-    precedence needs (``t1 - (a + b)``, ``-(a + b) + c``)."""
-    out = ""
-    for k, (neg, v) in enumerate(positive_first(list(terms))):
-        if k == 0:
-            out = "-" + v.wrapped(UNARY) if neg else v.wrapped(ADD - 1)
-        else:
-            out += (" - " if neg else " + ") + v.wrapped(ADD)
-    return out
+def _products_into(be: EmitBackend, target: str, group: list[_Step]) -> list[str]:
+    """Terms added into ``target`` (which the code owns), the matrix products among them
+    as the backend's fused multiply-add (``dU.addmm_(s3.T, dz4)``: no temporary product,
+    no pass to add it), the other terms with ``+=`` / ``-=``."""
+    spell = be.addmm
+    assert spell is not None
+    lines = [spell(target, *g.value.matmul, g.negated, in_place=True)
+             for g in group if g.value is not None and g.value.matmul is not None]
+    rest = [(g.negated, g.value) for g in group if g.value is not None and g.value.matmul is None]
+    if len(rest) == 1 and rest[0][0]:
+        lines.append(f"{target} -= {rest[0][1].code}")
+    elif rest:
+        lines.append(f"{target} += {signed_sum(rest)}")
+    return lines
 
 
 def _size_key(program: Program, dim: str) -> str:

@@ -30,9 +30,9 @@ from ..simplify.coefficients import split_coef, with_coef
 from .backends import Backend
 from .contract import contract_pairwise, split_axes
 from .repeats import Repeats, whole
-from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first
+from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first, signed_sum
 
-__all__ = ["Lowerer"]
+__all__ = ["Lowerer", "fold_products"]
 
 
 class Lowerer:
@@ -52,6 +52,9 @@ class Lowerer:
         self.repeated = repeated if repeated is not None else Repeats(())
         #: the axis order the caller would like results in (the left-hand side's)
         self.want: Axes = ()
+        #: operations may update the arrays they make in place (else every operation is
+        #: out of place, so that autograd can differentiate the code again)
+        self.in_place = True
 
     # -- helpers
     def bind(self, v: Val, force: bool = False) -> Val:
@@ -77,7 +80,8 @@ class Lowerer:
                 slots.pop()
             if slots:
                 out = Val(f"{out.wrapped()}[{', '.join(slots)}]", v.axes)
-        return Val(out.code, tuple(target) if present else (), out.prec)
+        return Val(out.code, tuple(target) if present else (), out.prec,
+                   matmul=v.matmul if out.code == v.code else None)
 
     def order(self, axes: Axes) -> Axes:
         """``axes`` sorted into the wanted order (axes not wanted keep theirs, after)."""
@@ -319,14 +323,19 @@ class Lowerer:
         vals = positive_first(vals)
         target = self.order(_union([v.axes for _, v in vals]))
         number = all(v.number for _, v in vals)
-        code = ""
-        for k, (neg, v) in enumerate(vals):
-            a = self.align(v, target)
-            if k == 0:
-                code = ("-" + a.wrapped(UNARY)) if neg else a.wrapped(ADD - 1)
-            else:
-                code += (" - " + a.wrapped(ADD)) if neg else (" + " + a.wrapped(ADD))
-        return Val(code, target, ADD, number)
+        aligned = [(neg, self.align(v, target)) for neg, v in vals]
+        folded = self.products_into_sum(aligned, target)
+        if folded is not None:
+            return folded
+        return Val(signed_sum(aligned), target, ADD, number)
+
+    def products_into_sum(self, terms: list[tuple[bool, Val]], target: Axes) -> Val | None:
+        """A sum of matrices with matrix products among its ``terms`` (aligned to
+        ``target``) as the backend's fused multiply-add (:func:`fold_products`)."""
+        if len(target) != 2:
+            return None
+        code = fold_products(self.b.addmm, terms, self.in_place)
+        return None if code is None else Val(code, target)
 
     # -- summation
     def summation(self, e: Sum) -> Val:
@@ -368,7 +377,7 @@ class Lowerer:
             target = self.order(_union([result.axes] + [v.axes for v in outside]))
             out = Val(self.times(extra + [result] + outside, [], target), target, MUL, number)
         else:
-            out = Val(result.code, result.axes, result.prec, number)
+            out = Val(result.code, result.axes, result.prec, number, matmul=result.matmul)
         if coef < 0:
             return Val("-" + out.wrapped(UNARY), out.axes, UNARY, number)
         return out
@@ -452,7 +461,8 @@ class Lowerer:
             bc = b.wrapped()
             if len(B) == 2 and B[1] == c:
                 bc = f"{bc}.T"
-            return Val(f"{ac} @ {bc}", tuple(a_only) + tuple(b_only), MUL)
+            return Val(f"{ac} @ {bc}", tuple(a_only) + tuple(b_only), MUL,
+                       matmul=(ac, bc) if len(A) == 2 and len(B) == 2 else None)
         if not batch:
             code = self.b.tensordot(a.code, b.code, [A.index(x) for x in con], [B.index(x) for x in con])
             return Val(code, tuple(a_only) + tuple(b_only))
@@ -474,6 +484,31 @@ class Lowerer:
         spec = ("".join(letters[x] for x in A) + "," + "".join(letters[x] for x in B) + "->" +
                 "".join(letters[x] for x in out))
         return Val(self.b.einsum(spec, [a.code, b.code]), out)
+
+
+def fold_products(addmm: Callable[..., str] | None, terms: Sequence[tuple[bool, Val]],
+                  in_place: bool) -> str | None:
+    """The code of a sum of (negated, value) ``terms`` of one matrix shape, with the
+    matrix products among them folded into a fused multiply-add where the backend has one
+    (``addmm``, spelled by :meth:`~.backends.TorchBackend.addmm`): ``x @ W + s @ U + b`` as
+    ``torch.addmm(b, x, W).addmm_(s, U)``, each product written into the result, no pass
+    to add the rest (``in_place=False``: ``torch.addmm(torch.addmm(b, x, W), s, U)``).
+    ``None`` when there is nothing to fold."""
+    if addmm is None:
+        return None
+    products = [(neg, v.matmul) for neg, v in positive_first(list(terms)) if v.matmul is not None]
+    rest = [(neg, v) for neg, v in terms if v.matmul is None]
+    if not products or len(terms) < 2 or any(v.number for _, v in rest):
+        return None
+    if rest:
+        code, fresh = signed_sum(rest), False
+    else:  # the first product starts the sum: a fresh array the others add into
+        neg, (a, b) = products.pop(0)
+        code, fresh = (f"(-({a} @ {b}))" if neg else f"({a} @ {b})"), True
+    for neg, (a, b) in products:
+        code = addmm(code, a, b, neg, in_place=fresh and in_place)
+        fresh = True
+    return code
 
 
 def _has_tensor(e: Expr) -> bool:

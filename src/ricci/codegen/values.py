@@ -18,7 +18,7 @@ from ..errors import RicciError
 from ..ir.expr import Index
 from ..primitives.numbers import number_text
 
-__all__ = ["ADD", "ATOM", "Axes", "MUL", "POW", "UNARY", "Val", "float_literal", "positive_first"]
+__all__ = ["ADD", "ATOM", "Axes", "MUL", "POW", "UNARY", "Val", "float_literal", "positive_first", "signed_sum"]
 
 Axes = tuple[Index, ...]
 
@@ -39,6 +39,9 @@ class Val:
     inverse_of: str | None = None
     #: with ``inverse_of``: the template that solves with it (``{0}`` A, ``{1}`` the rest)
     solve: str = ""
+    #: the code is ``a @ b`` of two matrices: their codes ``(a, b)``, so that a backend
+    #: can fold the product into a sum it is added to (``torch.addmm``)
+    matmul: tuple[str, str] | None = None
 
     @property
     def atomic(self) -> bool:
@@ -54,6 +57,18 @@ def positive_first(terms: list[tuple[bool, Val]]) -> list[tuple[bool, Val]]:
     ``a - t``, not ``-t + a`` (a negation is one more pass over the array)."""
     k = next((k for k, (neg, _) in enumerate(terms) if not neg), 0)
     return [terms[k]] + terms[:k] + terms[k + 1:]
+
+
+def signed_sum(terms: list[tuple[bool, Val]]) -> str:
+    """``a - b + c`` from (negated, value) pairs, a positive term first, each value
+    parenthesised as its precedence needs (``t1 - (a + b)``, ``-(a + b) + c``)."""
+    out = ""
+    for k, (neg, v) in enumerate(positive_first(terms)):
+        if k == 0:
+            out = "-" + v.wrapped(UNARY) if neg else v.wrapped(ADD - 1)
+        else:
+            out += (" - " if neg else " + ") + v.wrapped(ADD)
+    return out
 
 
 def float_literal(v: Fraction) -> str:
