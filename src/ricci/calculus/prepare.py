@@ -286,7 +286,10 @@ class Union:
         self.parts = parts
 
     def __contains__(self, name: object) -> bool:
-        return any(name in p for p in self.parts)
+        for p in self.parts:  # (a loop, not any(): this is asked for every fresh name)
+            if name in p:
+                return True
+        return False
 
 
 def input_indices(prog: Program, name: str, chosen: list[str] | None,

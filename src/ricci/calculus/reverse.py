@@ -24,7 +24,7 @@ from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
 from ..ir.traversal import contains, distinct, index_names, map_bottom_up, tensor_refs
 from ..simplify.factor import expand, expand_if_smaller, node_count
-from ..simplify.rewrite import renaming_memo, shared_memo, simplify
+from ..simplify.rewrite import known_normal, renaming_memo, shared_memo, simplify
 from .differentiate import derivative_terms
 from .prepare import (
     ForwardReuse,
@@ -98,7 +98,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         if s.name == out:
             dY = seed
         else:
-            rhs = simplify(Add(contributions.pop(s.name, [])))
+            rhs = _summed(contributions.pop(s.name, []))
             check_size(rhs.nodes, f"the adjoint of {s.name}")
             if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES and not contains(rhs, Sum):
                 rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
@@ -130,13 +130,13 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
             functools.partial(_contributions, s, dY, wanted, stmt_names))
         for (x, *_), c in zip(wanted, got.children):
             if not (isinstance(c, Add) and not c.terms):
-                contributions.setdefault(x, []).append(c)
+                contributions.setdefault(x, []).append(known_normal(c))
 
     outputs: dict[str, str] = {}
     for name, _ in targets:
         gname = names.adjoint(name)
         dims[gname] = dims[name]
-        rhs = simplify(Add(contributions.pop(name, [])))
+        rhs = _summed(contributions.pop(name, []))
         check_size(rhs.nodes, f"the gradient of {name}")
         derived.append(Statement(gname, grad_idx[name], rhs, derived=True))
         outputs[name] = gname
@@ -147,6 +147,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         derived = [assume_facts(st, full.declared) for st in derived]
     reusing = ForwardReuse(lifted_prog)  # its tables built once: tried for every adjoint
     derived = reusing(derived)
+    reused = {id(st.rhs): st.rhs for st in derived}  # (the values keep the ids valid)
     # substitute elementwise adjoints where terms then cancel (dz = p - y); an adjoint no
     # statement reads any more is dropped (and kept as an inline value, for the steps)
     done: list[Statement] = []
@@ -167,7 +168,11 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
         if st.name in used:
             used.update(r.name for r in tensor_refs(st.rhs))
     derived = [st for st in done if st.name in used]
-    derived = reusing(derived)
+    # reused again where an adjoint was substituted (a right-hand side the first pass gave
+    # is left as it is: the pass is per statement, and that one has had it)
+    again = [st for st in derived if reused.get(id(st.rhs)) is not st.rhs]
+    redone = dict(zip((st.name for st in again), reusing(again)))
+    derived = [redone.get(st.name, st) for st in derived]
     final = {d.name: d for d in derived}
     replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
@@ -206,8 +211,16 @@ def _contributions(s: Statement, dY: Expr, wanted: list[tuple[str, list[str], tu
         c = simplify(Add([Sum(s.indices, Mul((dY, t))) for t in terms]))
         check_size(c.nodes, f"the adjoint of {x}")
         eaten = own + sorted(stmt_names - index_names(c))
-        out.append(substitute(c, dict(zip(fresh, target)), prefer=eaten))
+        # simplified again after renaming its indices (their names order its terms): a
+        # normal form, so the adjoint of a tensor read once is this, at once (_summed)
+        out.append(simplify(substitute(c, dict(zip(fresh, target)), prefer=eaten)))
     return Call("", out)
+
+
+def _summed(terms: list[Expr]) -> Expr:
+    """The simplified sum of an adjoint's contributions (normal forms each): one term is
+    its own sum, found in the memo without a walk over it."""
+    return simplify(terms[0]) if len(terms) == 1 else simplify(Add(terms))
 
 
 #: the largest adjoint expression that is multiplied out to find cancelling terms

@@ -67,7 +67,7 @@ from .patterns import PatternRule
 from .rules import Rule, pattern_rules
 from .sums import SUM_RULES
 
-__all__ = ["renaming_memo", "shared_memo", "simplify"]
+__all__ = ["known_normal", "renaming_memo", "shared_memo", "simplify"]
 
 # ---------------------------------------------------------------- rules as data
 
@@ -210,6 +210,17 @@ def renaming_memo(tag: Hashable, e: Expr, compute: Callable[[], Expr]) -> Expr:
     if tensor_names(out) <= set(names) and {i.dim for i in index_occurrences(out)} <= set(dims):
         state.table[key] = (names, dims, nodes, out)
     return out
+
+
+def known_normal(e: Expr) -> Expr:
+    """Record, inside :func:`shared_memo`, that ``e`` is a normal form: a result of
+    :func:`simplify`, or such a result renamed by :func:`renaming_memo` (rules commute with
+    its renamings, so a renamed normal form is the normal form of the renamed input), so
+    that ``simplify(e)`` is ``e`` at once. Returns ``e``."""
+    shared = _shared.get()
+    if shared is not None:
+        shared[e] = e
+    return e
 
 
 def simplify(e: Expr, trace: Trace | None = None, *, memo: dict | None = None) -> Expr:
