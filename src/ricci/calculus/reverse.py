@@ -102,8 +102,10 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
             check_size(rhs.nodes, f"the adjoint of {s.name}")
             if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES and not contains(rhs, Sum):
                 rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
-            if isinstance(rhs, Const) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
-                dY = inline[s.name] = rhs  # used where it is needed, not given a statement
+            if _number(rhs) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
+                # used where it is needed, not given a statement: a number (1 / size(n) of a
+                # mean) is never spread into an array for a matrix product to read
+                dY = inline[s.name] = rhs
             else:
                 an = names.adjoint(s.name)
                 adjoint_names[s.name] = an
@@ -215,6 +217,12 @@ def _contributions(s: Statement, dY: Expr, wanted: list[tuple[str, list[str], tu
         # normal form, so the adjoint of a tensor read once is this, at once (_summed)
         out.append(simplify(substitute(c, dict(zip(fresh, target)), prefer=eaten)))
     return Call("", out)
+
+
+def _number(e: Expr) -> bool:
+    """``e`` is a number: constants and sizes, no tensor and no free index."""
+    return isinstance(e, Const) or (not e.free and not any(True for _ in tensor_refs(e))
+                                    and not contains(e, Sum))
 
 
 def _summed(terms: list[Expr]) -> Expr:
