@@ -188,3 +188,49 @@ def test_bug_a_product_of_constants_stays_a_python_number():
     want = (x.detach() ** 2).sum() * np.log(2 * np.pi)
     assert abs(float(out.detach()) - float(want)) < 1e-12
     assert torch.allclose(x.grad, 2 * x.detach() * np.log(2 * np.pi), rtol=1e-12, atol=0)
+
+
+#: (program, output, a spelling its code must have, one it must not, the value from the
+#: inputs as NumPy computes it): a sign or a size never costs a pass of its own over an array
+SIGNS_AND_SIZES = [
+    # a negated factor of a product as written: the product's sign, not a negated copy of X
+    ("Y[i,j] = -X[i,k]*A[k,j]", "Y", "-(X @ A)", "t1 = -X", lambda e: -(e["X"] @ e["A"])),
+    ("Y[i,j] = 2*(-X[i,j])*A[i,j]", "Y", "-2.0 * X * A", "-(", lambda e: -2 * e["X"] * e["A"]),
+    # a size divisor joins the leading number: one pass over the array, not two
+    ("Y[i,j] = 2*X[i,j]/size(i)", "Y", "2.0 / X.shape[0] * X", "X / X.shape[0]",
+     lambda e: 2 * e["X"] / e["X"].shape[0]),
+    ("Y[i,j] = 2*(X[i,j] - A[i,j])/size(i)", "Y", "2.0 / X.shape[0] * (X - A)", ") / X.shape[0]",
+     lambda e: 2 * (e["X"] - e["A"]) / e["X"].shape[0]),
+    # a size alone still divides last (the sum is smaller than its operand)
+    ("y[i] = sum[j](X[i,j])/size(j)", "y", "X.sum(axis=1) / X.shape[1]", "1.0 /",
+     lambda e: e["X"].sum(axis=1) / e["X"].shape[1]),
+    # every term negative: the first carries its sign on its number
+    ("Y[i,j] = -4*X[i,j]/size(i) - A[i,j]", "Y", "-4.0 / X.shape[0] * X - A", "-(4.0",
+     lambda e: -4 * e["X"] / e["X"].shape[0] - e["A"]),
+    ("Y[i,j] = -3*X[i,k]*A[k,j]", "Y", "-3.0 * (X @ A)", "-(3.0", lambda e: -3 * (e["X"] @ e["A"])),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("text, out, has, lacks, want", SIGNS_AND_SIZES)
+def test_signs_and_sizes_cost_no_pass(backend, text, out, has, lacks, want):
+    prog = ricci.parse(text)
+    rng = np.random.default_rng(7)
+    inputs = {"X": rng.normal(size=(3, 4)), "A": rng.normal(size=(4, 5) if "k" in text else (3, 4))}
+    inputs = {n: v for n, v in inputs.items() if n in prog.inputs}
+    code = prog.source(backend).split('"""')[-1]
+    if backend == "numpy":
+        assert has in code and lacks not in code, code
+    got = _run(prog, {out: out}, inputs, backend)[out]
+    expected = want(inputs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_a_reciprocal_size_is_a_python_number_in_torch_code():
+    """``1 / size(i)`` inside a sum is ``1.0 / X.shape[0]``: a Python number, never a
+    tensor made for it on every call (``torch.full((), X.shape[0], ...)``)."""
+    pytest.importorskip("torch")
+    text = "Y[i,j] = X[i,k]*A[k,j]\nL = sum[i,j](Y[i,j]^2 + X[i,j])/size(i)"
+    assert "torch.full" not in ricci.grad(text, wrt="X").source("torch")
+    assert ricci.check(text, wrt="X", backend="torch").ok

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import opt_einsum as oe
 
 from ..errors import RicciError
-from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
+from ..ir.expr import ONE, Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
 from ..ir.traversal import map_bottom_up, walk
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, VALUE
 from ..primitives.numbers import number_text
@@ -32,7 +32,7 @@ from .contract import contract_pairwise, split_axes
 from .repeats import Repeats, whole
 from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first, signed_sum
 
-__all__ = ["Lowerer", "fold_products"]
+__all__ = ["Lowerer", "fold_products", "signed_term"]
 
 
 class Lowerer:
@@ -80,7 +80,7 @@ class Lowerer:
                 slots.pop()
             if slots:
                 out = Val(f"{out.wrapped()}[{', '.join(slots)}]", v.axes)
-        return Val(out.code, tuple(target) if present else (), out.prec,
+        return Val(out.code, tuple(target) if present else (), out.prec, v.number and not present,
                    matmul=v.matmul if out.code == v.code else None)
 
     def order(self, axes: Axes) -> Axes:
@@ -187,15 +187,15 @@ class Lowerer:
         if isinstance(e.exp, Const):
             x = e.exp.value
             number = base.number
-            if base.number:
+            if x == -1:  # a number stays a Python number: `1.0 / x.shape[0]`
+                return Val(f"1.0 / {base.wrapped(MUL)}", base.axes, MUL, number)
+            if base.number:  # (an array scalar: a size's sqrt, or a power far beyond int64)
                 base = self.scalar(base)
             if x == Fraction(1, 2):
                 if number:
                     code, still = self.b.number_result(self.b.sqrt(base.code))
                     return Val(code, base.axes, number=still)
                 return Val(self.b.sqrt(base.code), base.axes)
-            if x == -1:
-                return Val(f"1.0 / {base.wrapped(MUL)}", base.axes, MUL, number)
             if x == Fraction(-1, 2):
                 if number:
                     code, still = self.b.number_result(self.b.sqrt(base.code))
@@ -259,6 +259,9 @@ class Lowerer:
         factors, fused = self.fused(factors)
         nums.extend(fused)
         for f in factors:
+            if isinstance(f, Mul):  # (-X) * A as the user wrote it: the sign is the product's
+                c, f = split_coef(f)
+                coef *= c
             if isinstance(f, Const):
                 coef *= f.value
             elif isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value == -1:
@@ -269,11 +272,12 @@ class Lowerer:
         number = all(v.number for v in nums + dens)
         if abs(coef) != 1 or not nums:
             nums.insert(0, Val(float_literal(abs(coef)), (), number=True))
+        negate = coef < 0 and not _signed_number(nums)
         if len(nums) == 1 and not dens:
             out = nums[0] if nums[0].number else self.align(nums[0], target)
         else:
             out = Val(self.times(nums, dens, target), target, MUL, number)
-        if coef < 0:
+        if negate:
             return Val("-" + out.wrapped(UNARY), target, UNARY, number)
         return out
 
@@ -284,14 +288,17 @@ class Lowerer:
         target's, and divisors with axes under the same rule, come first and meet the
         full-size factors once (``c * u[:, None] / v[:, None] * X``: one full-size pass,
         not three); the others follow in their order. A divisor without axes (a size)
+        joins a leading number (``2.0 / x.shape[0] * X``: one pass, not two), else it
         stays last: ``x.sum(axis=1) / x.shape[1]``."""
         full = set(target)
         seen: set[Index] = set()
         early_n: list[Val] = []
         early_d: list[Val] = []
         has_full = any(set(v.axes) == full for v in nums)
+        lead = any(v.number and not v.axes for v in nums)  # a number leads: `2.0 / n * X`
         order = sorted([(len(v.axes), 0, k, v) for k, v in enumerate(nums)] +
-                       [(len(d.axes), 1, k, d) for k, d in enumerate(dens) if d.axes and has_full],
+                       [(len(d.axes), 1, k, d) for k, d in enumerate(dens)
+                        if (d.axes and has_full) or (lead and not d.axes)],
                        key=lambda t: t[:3])
         for _, is_den, _, v in order:
             if seen | set(v.axes) != full:
@@ -303,20 +310,21 @@ class Lowerer:
             early_n = [Val("1.0", (), number=True)]
 
         # operands of * and / are parenthesised unless they are powers or atoms: Python
-        # reads `x * A @ B` as `(x * A) @ B`
-        def side(vs: list[Val]) -> list[str]:
-            return [self.align(v, target).wrapped(UNARY) for v in vs]
-
-        code = " * ".join(side(early_n)) + "".join(" / " + c for c in side(early_d))
-        rest = " * ".join(side(late_n))
-        code = f"{code} * {rest}" if code and rest else code or rest
-        return code + "".join(" / " + c for c in side(late_d))
+        # reads `x * A @ B` as `(x * A) @ B`; the first may be a negation (`-2.0 * x`)
+        ops = [(" * ", v) for v in early_n] + [(" / ", v) for v in early_d] + \
+              [(" * ", v) for v in late_n] + [(" / ", v) for v in late_d]
+        return "".join((op if k else "") + self.align(v, target).wrapped(UNARY if k else MUL)
+                       for k, (op, v) in enumerate(ops))
 
     def add(self, e: Add) -> Val:
         vals: list[tuple[bool, Val]] = []
-        for t in e.terms:
-            c, rest = split_coef(t)  # the coefficient, also inside a sum
-            neg = c < 0  # a - b, not a + -b
+        split = [signed_term(t) for t in e.terms]  # the coefficient, also inside a sum
+        # with no positive term one with a coefficient (not -1) keeps its sign, for its
+        # product to put on that number: `-4.0 / n * X - Y`, not `-(4.0 / n * X) - Y` (a pass)
+        keeper = next((k for k, (c, _) in enumerate(split) if abs(c) != 1), None) \
+            if all(c < 0 for c, _ in split) else None
+        for k, (t, (c, rest)) in enumerate(zip(e.terms, split)):
+            neg = c < 0 and k != keeper  # a - b, not a + -b
             if neg:
                 t = with_coef(-c, rest)
             vals.append((neg, self.lower(t)))
@@ -345,6 +353,9 @@ class Lowerer:
         scalars: list[Val] = []
         operands: list[Val] = []
         for f in factors:
+            if isinstance(f, Mul):  # sum[k]((-X[i,k]) * A[k,j]): -(X @ A), not (-X) @ A
+                c, f = split_coef(f)
+                coef *= c
             if isinstance(f, Const):
                 coef *= f.value
                 continue
@@ -373,12 +384,14 @@ class Lowerer:
             extra = []
         result = self.contract(operands, keep) if operands else Val("1.0", ())
         number = not operands and all(s.number for s in scalars)
+        negate = coef < 0
         if outside or extra:
+            negate = negate and not _signed_number(extra)
             target = self.order(_union([result.axes] + [v.axes for v in outside]))
             out = Val(self.times(extra + [result] + outside, [], target), target, MUL, number)
         else:
             out = Val(result.code, result.axes, result.prec, number, matmul=result.matmul)
-        if coef < 0:
+        if negate:
             return Val("-" + out.wrapped(UNARY), out.axes, UNARY, number)
         return out
 
@@ -509,6 +522,39 @@ def fold_products(addmm: Callable[..., str] | None, terms: Sequence[tuple[bool, 
         code = addmm(code, a, b, neg, in_place=fresh and in_place)
         fresh = True
     return code
+
+
+def signed_term(t: Expr) -> tuple[Fraction, Expr]:
+    """``t = c * rest`` (:func:`~ricci.simplify.coefficients.split_coef`), with the
+    coefficients of products inside a product (``(-X[i,k]) * A[k,j]`` as written) taken out
+    too: the term of a sum is subtracted, never negated in a pass of its own."""
+    body = t.body if isinstance(t, Sum) else t
+    if isinstance(body, Mul) and any(isinstance(f, Mul) for f in body.factors):
+        coef, factors = Fraction(1), []
+        for f in body.factors:
+            if isinstance(f, Mul):
+                c, f = split_coef(f)
+                coef *= c
+            if isinstance(f, Const):  # (-4) * X as written: Mul(Mul(-1, 4), X)
+                coef *= f.value
+            else:
+                factors.append(f)
+        rest: Expr = ONE if not factors else factors[0] if len(factors) == 1 else Mul(tuple(factors))
+        if coef != 1:
+            return coef, Sum(t.indices, rest) if isinstance(t, Sum) else rest
+    return split_coef(t)
+
+
+def _signed_number(factors: list[Val]) -> bool:
+    """Negate the first number among ``factors`` (in place) and say whether there was one: a
+    product with a number in it takes its sign there (``-2.0 * X``), not in a pass over the
+    array it makes (``-(2.0 * X)``). The factors are ordered numbers first
+    (:meth:`Lowerer.times`), so the sign is on a number Python computes before the arrays."""
+    k = next((k for k, v in enumerate(factors) if v.number and not v.axes), None)
+    if k is None:
+        return False
+    factors[k] = Val("-" + factors[k].wrapped(UNARY), (), UNARY, number=True)
+    return True
 
 
 def _has_tensor(e: Expr) -> bool:
