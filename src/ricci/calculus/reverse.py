@@ -102,9 +102,10 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
             check_size(rhs.nodes, f"the adjoint of {s.name}")
             if isinstance(rhs, Add) and node_count(rhs) <= _INLINE_NODES and not contains(rhs, Sum):
                 rhs = expand_if_smaller(rhs)  # s*(1-y) - y*(1-s) = s - y
-            if _number(rhs) or (isinstance(rhs, Tensor) and rhs.indices == s.indices):
+            if _broadcast(rhs, s.indices):
                 # used where it is needed, not given a statement: a number (1 / size(n) of a
-                # mean) is never spread into an array for a matrix product to read
+                # mean) or a smaller tensor (b[j] of sum[i,j](Z[i,j] * b[j])) is never spread
+                # into an array for a matrix product to read
                 dY = inline[s.name] = rhs
             else:
                 an = names.adjoint(s.name)
@@ -223,6 +224,21 @@ def _number(e: Expr) -> bool:
     """``e`` is a number: constants and sizes, no tensor and no free index."""
     return isinstance(e, Const) or (not e.free and not any(True for _ in tensor_refs(e))
                                     and not contains(e, Sum))
+
+
+def _broadcast(e: Expr, indices: tuple[Index, ...]) -> bool:
+    """``e``, an adjoint over ``indices``, costs nothing to use in place of its name: a
+    number, the tensor itself, or numbers times references to tensors each over fewer of
+    the indices (``b[j]``, ``c[i] * b[j] / size(n)``: an array of them would be bigger
+    than what it is made of, and a product reading it would sum over what is constant)."""
+    def ref(f: Expr, strict: bool) -> bool:
+        return (isinstance(f, Tensor) and len(set(f.indices)) == len(f.indices)
+                and set(f.indices) <= set(indices) and (not strict or len(f.indices) < len(indices)))
+    if _number(e) or (isinstance(e, Tensor) and e.indices == indices):
+        return True
+    if ref(e, True):
+        return True
+    return isinstance(e, Mul) and all(_number(f) or ref(f, True) for f in e.factors)
 
 
 def _summed(terms: list[Expr]) -> Expr:
