@@ -37,7 +37,9 @@ matmul-bound cases the process-to-process spread is ~10-15 %).
 Cases: the gallery programs of examples/ at batch 512 x width 1024 (``--quick``: 64 x 256):
 layer norm, softmax cross-entropy (width = classes, one-hot targets), a 3-layer MLP,
 multi-head attention (4 sequences x 8 heads x 128 tokens x 64; ``--quick``: 1 x 8 x 32 x 32)
-and a 5-step RNN.
+and a 5-step RNN. Not run by default, ``--case mean_matmul weighted_matmul``: the mean and
+a vector-weighted sum of a matrix product (512 x 1024 times 1024 x 1024), where ricci's
+gradient needs no matrix product (a number or a vector adjoint is never spread into an array).
 
 Usage::
 
@@ -67,6 +69,29 @@ RICCI = SIDES[3:]
 #: (ricci side, peer): ricci's code under a compiler against the same compiler on the model
 PAIRS = [("jit(ricci jax)", "jax.jit(grad)"), ("ricci torch.compile", "torch.compile")]
 CASES = ["layernorm", "softmax_ce", "mlp3", "attention", "rnn5"]
+#: losses that reduce a matrix product with a number or a vector (not gallery cases; ``--case``
+#: runs them): autograd's backward spreads the seed into an array and multiplies it by the
+#: other factor (a whole matrix product); ricci's gradient is a row sum or ``A @ b``
+REDUCTIONS = {
+    "mean_matmul": ("Z[n,j] = X[n,k] * A[k,j]\nL = sum[n,j](Z[n,j]) / size(n)", ["X", "A"]),
+    "weighted_matmul": ("Z[n,j] = X[n,k] * A[k,j]\nL = sum[n,j](Z[n,j] * b[j])", ["X", "A"]),
+}
+
+
+def reduction_case(name: str):
+    """A :class:`grad_vs_torch.Case` of :data:`REDUCTIONS` (batch 512, width 1024)."""
+
+    import grad_vs_torch as g
+
+    text, wrt = REDUCTIONS[name]
+
+    def autograd(v):
+        z = v["X"] @ v["A"]
+        loss = z.sum() / z.shape[0] if name == "mean_matmul" else (z * v["b"]).sum()
+        loss.backward()
+
+    sizes = {"512x1024": {"n": 512, "k": 1024, "j": 1024}, "64x256": {"n": 64, "k": 256, "j": 256}}
+    return g.Case(name, "reductions", text, wrt, sizes, autograd, weights={"A"})
 
 
 def sizes(case: str, quick: bool) -> dict[str, int]:
@@ -114,8 +139,15 @@ def jax_models():
         from grad_vs_torch import rnn5_loss
         return rnn5_loss(v, jnp.tanh)
 
+    def mean_matmul(v):
+        z = v["X"] @ v["A"]
+        return z.sum() / z.shape[0]
+
+    def weighted_matmul(v):
+        return ((v["X"] @ v["A"]) * v["b"]).sum()
+
     return {"layernorm": layernorm, "softmax_ce": softmax_ce, "attention": attention,
-            "mlp3": mlp3, "rnn5": rnn5}
+            "mlp3": mlp3, "rnn5": rnn5, "mean_matmul": mean_matmul, "weighted_matmul": weighted_matmul}
 
 
 # ---------------------------------------------------------------- the worker
@@ -140,9 +172,14 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
 
     import ricci
 
-    base = g.CASES_BY_NAME[case_name]
-    case = g.Case(base.name, base.group, base.text, base.wrt, {"this": sizes(case_name, quick)},
-                  base.autograd, weights=base.weights, special=base.special)
+    if case_name in REDUCTIONS:
+        base = reduction_case(case_name)
+        case = g.Case(base.name, base.group, base.text, base.wrt, {"this": base.sizes["64x256" if quick else "512x1024"]},
+                      base.autograd, weights=base.weights)
+    else:
+        base = g.CASES_BY_NAME[case_name]
+        case = g.Case(base.name, base.group, base.text, base.wrt, {"this": sizes(case_name, quick)},
+                      base.autograd, weights=base.weights, special=base.special)
     d = ricci.grad(case.text, wrt=case.wrt)
     arrays = g.make_inputs(d, case, "this", dtype)
     wrt = case.wrt
@@ -279,7 +316,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64")
     ap.add_argument("--quick", action="store_true", help="64 x 256, shorter timing")
-    ap.add_argument("--case", nargs="*", choices=CASES, help="only these cases")
+    ap.add_argument("--case", nargs="*", choices=CASES + list(REDUCTIONS),
+                    help="only these cases (" + ", ".join(REDUCTIONS) + ": not in the default set)")
     ap.add_argument("--side", nargs="*", choices=SIDES, help="only these sides")
     ap.add_argument("--rounds", type=int, default=1,
                     help="fresh processes per side, interleaved (each round starts at another side); "
