@@ -1,6 +1,7 @@
 """An adjoint that costs nothing to use in place of its name is never formed: a number
 (constants and sizes: ``1 / size(n)`` of a mean), or numbers times tensors over fewer of its
-indices (``b[j]`` of ``sum[i,j](Z[i,j] * b[j])``, ``c[i] * b[j]``).
+indices (``b[j]`` of ``sum[i,j](Z[i,j] * b[j])``, ``c[i] * b[j]``), or deltas (``delta[i,j]``,
+what a trace hands to what it traces).
 
 They used to be given a statement, ``dZ = np.full(shape, 1.0 / n)`` or ``dZ =
 broadcast_to(b, shape)``, which the next rule read as an array: ``dX = dZ @ A.T``, a whole
@@ -29,6 +30,9 @@ CHEAP = [
     ("Z[i,j] = X[i,k] * A[k,j]\nL = sum[i,j](Z[i,j] * b[j] * c[i])", "X", "dZ ="),
     ("Z[i,j] = X[i,k] * A[k,j]\nL = 2 * sum[i,j](Z[i,j] * b[j]) / size(i)", "A", "dZ ="),
     ("Z[i,j] = X[i,k] * A[k,j]\nY[i,j] = tanh(Z[i,j])\nL = sum[i,j](Y[i,j] * b[j])", "X", "dY ="),
+    # a trace hands a delta to what it traces: never an identity matrix to multiply by
+    ("Y[i,j] = inv(X)[i,k] * A[k,j]\nL = trace(Y)", "X", "eye"),
+    ("Y[i,j] = X[i,k] * A[k,j]\nW[i,j] = tanh(Y[i,j])\nL = trace(W)", "A", "eye"),
 ]
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..bounds import check_size, gc_paused, guarded, tick
-from ..ir.expr import ONE, ZERO, Add, Call, Const, Expr, Index, Mul, Pow, Sum, Tensor
+from ..ir.expr import ONE, ZERO, Add, Call, Const, Delta, Expr, Index, Mul, Pow, Sum, Tensor
 from ..ir.indices import rename_bound, substitute
 from ..ir.program import Program, Statement, ancestors, depends_on
 from ..ir.traversal import contains, distinct, index_names, map_bottom_up, tensor_refs
@@ -228,10 +228,13 @@ def _number(e: Expr) -> bool:
 
 def _broadcast(e: Expr, indices: tuple[Index, ...]) -> bool:
     """``e``, an adjoint over ``indices``, costs nothing to use in place of its name: a
-    number, the tensor itself, or numbers times references to tensors each over fewer of
-    the indices (``b[j]``, ``c[i] * b[j] / size(n)``: an array of them would be bigger
-    than what it is made of, and a product reading it would sum over what is constant)."""
+    number, the tensor itself, or numbers times deltas and references to tensors each over
+    fewer of the indices (``b[j]``, ``c[i] * b[j] / size(n)``, ``delta[i,j]``: an array of
+    them would be bigger than what it is made of, and a product reading it would sum over
+    what is constant, or multiply by an identity matrix)."""
     def ref(f: Expr, strict: bool) -> bool:
+        if isinstance(f, Delta):  # eye(n): a sum against it eats an index
+            return set(f.indices) <= set(indices)
         return (isinstance(f, Tensor) and len(set(f.indices)) == len(f.indices)
                 and set(f.indices) <= set(indices) and (not strict or len(f.indices) < len(indices)))
     if _number(e) or (isinstance(e, Tensor) and e.indices == indices):
