@@ -66,3 +66,17 @@ def test_an_adjoint_as_big_as_its_tensor_is_still_formed():
     not recomputed in every product that reads it."""
     d = ricci.grad("mu[d] = sum[n](x[n,d]) / size(n)\nL = sum[d](mu[d]^2)", wrt="x")
     assert "dmu = " in d.source("numpy")
+
+
+@pytest.mark.parametrize("program,wrt,absent", CHEAP)
+def test_the_steps_derive_an_adjoint_that_is_never_formed(program, wrt, absent):
+    """The steps still derive it (``dL/dY = delta``, ``dL/dZ = b[j] / size(i)``) in a
+    section of its own, and the section that uses it substitutes it: every step holds."""
+    from support.steps_check import check_steps
+    from support.strict_steps import strict_step_problems
+
+    d = ricci.grad(program, wrt=wrt)
+    check_steps(d)
+    assert strict_step_problems(d) == []
+    sections = [ln[:-1] for ln in str(d.steps()).splitlines() if ln.endswith(":") and ln.startswith("dL/d")]
+    assert len(sections) >= 2, sections  # the adjoint's own section, then the gradient's

@@ -89,6 +89,7 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
     derived: list[Statement] = []
     adjoint_names: dict[str, str] = {}
     inline: dict[str, Expr] = {}
+    seeds_shown: list[tuple[int, Statement]] = []  # (where in ``derived``, the adjoint used inline)
 
     tensor_names_of = set(dims)  # an index is never named like a tensor (r[n,s] * inv(S)[r,i])
     for s in reversed(stmts):
@@ -106,7 +107,13 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
                 # used where it is needed, not given a statement: a number (1 / size(n) of a
                 # mean) or a smaller tensor (b[j] of sum[i,j](Z[i,j] * b[j])) is never spread
                 # into an array for a matrix product to read
-                dY = inline[s.name] = rhs
+                dY = rhs
+                if isinstance(rhs, Const):
+                    inline[s.name] = rhs
+                else:  # the steps derive it as an adjoint of its own, then substitute it
+                    an = adjoint_names[s.name] = names.adjoint(s.name)
+                    dims[an] = dims[s.name]
+                    seeds_shown.append((len(derived), Statement(an, s.indices, rhs, derived=True)))
             else:
                 an = names.adjoint(s.name)
                 adjoint_names[s.name] = an
@@ -179,6 +186,8 @@ def reverse_mode(prog: Program, wrt: str | Sequence[str], of: str | None, fold: 
     final = {d.name: d for d in derived}
     replay = [final[st.name] if st.name in used else st
               for st in done]  # every adjoint, the substituted ones too (for the steps)
+    for at, st in reversed(seeds_shown):  # and those never formed, where they were derived
+        replay.insert(at, st)
     forward = closure(lifted_prog, derived)
     result = Program(forward + derived, dims, dim_names=prog.dim_names, source=prog.text,
                      declared=prog.declared)
