@@ -80,3 +80,12 @@ def test_the_steps_derive_an_adjoint_that_is_never_formed(program, wrt, absent):
     assert strict_step_problems(d) == []
     sections = [ln[:-1] for ln in str(d.steps()).splitlines() if ln.endswith(":") and ln.startswith("dL/d")]
     assert len(sections) >= 2, sections  # the adjoint's own section, then the gradient's
+
+
+def test_the_steps_of_a_hessian_derive_the_adjoint_its_gradient_starts_from():
+    from support.steps_check import check_steps
+
+    d = ricci.hessian("Y[i,j] = inv(X)[i,k] * A[k,j]\nL = trace(Y)", wrt="X")
+    text = str(d.steps())
+    assert text.startswith("dL/dY:") and "dL/dY[i,j] = delta[i,j]" in text, text[:300]
+    check_steps(d)

@@ -412,9 +412,14 @@ def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]
     inlined = d.second.inlined
     x = d.wrt[0]
     need = {g.outputs[x]}
+    adjoint = {v: a for a, v in g.reverse.adjoint_of.items()}
     for s in reversed(g.reverse.replay):
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
+            # and the adjoints its chain rule starts from (substituted since, or never formed)
+            v = g.reverse.adjoint_of.get(s.name)
+            need.update(adjoint[f.name] for f in g.forward.statements if f.name in adjoint
+                        and any(r.name == v for r in tensor_refs(f.rhs)))
     sections = _grad_sections(g, {ln.name: ln for ln in matrix_view(g).lines if not ln.helper}, need)
     jlines = {ln.name: ln for ln in matrix_view(j).lines if not ln.helper}
     if d.kind == "hvp":
