@@ -231,8 +231,7 @@ def _contributions(s: Statement, dY: Expr, wanted: list[tuple[str, list[str], tu
 
 def _number(e: Expr) -> bool:
     """``e`` is a number: constants and sizes, no tensor and no free index."""
-    return isinstance(e, Const) or (not e.free and not any(True for _ in tensor_refs(e))
-                                    and not contains(e, Sum))
+    return isinstance(e, Const) or (not e.free and not tensor_refs(e) and not contains(e, Sum))
 
 
 def _broadcast(e: Expr, indices: tuple[Index, ...]) -> bool:
@@ -241,16 +240,14 @@ def _broadcast(e: Expr, indices: tuple[Index, ...]) -> bool:
     fewer of the indices (``b[j]``, ``c[i] * b[j] / size(n)``, ``delta[i,j]``: an array of
     them would be bigger than what it is made of, and a product reading it would sum over
     what is constant, or multiply by an identity matrix)."""
-    def ref(f: Expr, strict: bool) -> bool:
+    def small(f: Expr) -> bool:
         if isinstance(f, Delta):  # eye(n): a sum against it eats an index
             return set(f.indices) <= set(indices)
-        return (isinstance(f, Tensor) and len(set(f.indices)) == len(f.indices)
-                and set(f.indices) <= set(indices) and (not strict or len(f.indices) < len(indices)))
-    if _number(e) or (isinstance(e, Tensor) and e.indices == indices):
+        return (isinstance(f, Tensor) and len(set(f.indices)) == len(f.indices) < len(indices)
+                and set(f.indices) <= set(indices))
+    if _number(e) or small(e) or (isinstance(e, Tensor) and e.indices == indices):
         return True
-    if ref(e, True):
-        return True
-    return isinstance(e, Mul) and all(_number(f) or ref(f, True) for f in e.factors)
+    return isinstance(e, Mul) and all(_number(f) or small(f) for f in e.factors)
 
 
 def _summed(terms: list[Expr]) -> Expr:

@@ -21,9 +21,8 @@ from ..ir.expr import Add, Tensor
 from ..ir.program import Program
 from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
-from ..simplify.coefficients import with_coef
 from .backends import BACKENDS, EmitBackend, get_backend
-from .lower import Lowerer, fold_products, signed_term
+from .lower import Lowerer, fold_products, signed_terms
 from .repeats import Repeats
 from .stable import stabilize
 from .values import ATOM, Val, signed_sum
@@ -131,16 +130,10 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         if terms:
             # one step per term, so that each is added as soon as its inputs exist; a
             # negative coefficient is kept as a sign (subtracted), never read off the code
-            # (with no positive term one with a coefficient keeps its sign, for its product
-            # to put on that number: `-2.0 * x - y`, not `-(2.0 * x) - y`, a pass less)
-            split = [signed_term(t) for t in terms]
-            keeper = next((k for k, (c, _) in enumerate(split) if abs(c) != 1), None) \
-                if all(c < 0 for c, _ in split) else None
-            for k, (t, (c, rest)) in enumerate(zip(terms, split)):
+            # (:func:`signed_terms`: as the lowering of a sum does)
+            for negated, term in signed_terms(terms):
                 low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
                 low.want, low.in_place = st.indices, in_place
-                negated = c < 0 and k != keeper
-                term = with_coef(-c, rest) if negated else t
                 v = low.align(low.lower(_rename_refs(term, renamed)), st.indices)
                 steps.append(_Step(low.lines, name, v, negated=negated, movable=True))
             continue

@@ -32,7 +32,7 @@ from .contract import contract_pairwise, split_axes
 from .repeats import Repeats, whole
 from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first, signed_sum
 
-__all__ = ["Lowerer", "fold_products", "signed_term"]
+__all__ = ["Lowerer", "fold_products", "signed_terms"]
 
 
 class Lowerer:
@@ -317,17 +317,7 @@ class Lowerer:
                        for k, (op, v) in enumerate(ops))
 
     def add(self, e: Add) -> Val:
-        vals: list[tuple[bool, Val]] = []
-        split = [signed_term(t) for t in e.terms]  # the coefficient, also inside a sum
-        # with no positive term one with a coefficient (not -1) keeps its sign, for its
-        # product to put on that number: `-4.0 / n * X - Y`, not `-(4.0 / n * X) - Y` (a pass)
-        keeper = next((k for k, (c, _) in enumerate(split) if abs(c) != 1), None) \
-            if all(c < 0 for c, _ in split) else None
-        for k, (t, (c, rest)) in enumerate(zip(e.terms, split)):
-            neg = c < 0 and k != keeper  # a - b, not a + -b
-            if neg:
-                t = with_coef(-c, rest)
-            vals.append((neg, self.lower(t)))
+        vals = [(neg, self.lower(t)) for neg, t in signed_terms(e.terms)]
         vals = positive_first(vals)
         target = self.order(_union([v.axes for _, v in vals]))
         number = all(v.number for _, v in vals)
@@ -524,7 +514,7 @@ def fold_products(addmm: Callable[..., str] | None, terms: Sequence[tuple[bool, 
     return code
 
 
-def signed_term(t: Expr) -> tuple[Fraction, Expr]:
+def _signed_term(t: Expr) -> tuple[Fraction, Expr]:
     """``t = c * rest`` (:func:`~ricci.simplify.coefficients.split_coef`), with the
     coefficients of products inside a product (``(-X[i,k]) * A[k,j]`` as written) taken out
     too: the term of a sum is subtracted, never negated in a pass of its own."""
@@ -543,6 +533,21 @@ def signed_term(t: Expr) -> tuple[Fraction, Expr]:
         if coef != 1:
             return coef, Sum(t.indices, rest) if isinstance(t, Sum) else rest
     return split_coef(t)
+
+
+def signed_terms(terms: Sequence[Expr]) -> list[tuple[bool, Expr]]:
+    """The terms of a sum as (subtracted, term): ``a - b``, not ``a + -b``; the coefficient
+    is found also inside a sum or a product as written (:func:`_signed_term`). With no
+    positive term, one with a coefficient other than -1 keeps its sign, for its product to
+    put on that number: ``-4.0 / n * X - Y``, not ``-(4.0 / n * X) - Y`` (a pass less)."""
+    split = [_signed_term(t) for t in terms]
+    keeper = next((k for k, (c, _) in enumerate(split) if abs(c) != 1), None) \
+        if all(c < 0 for c, _ in split) else None
+    out = []
+    for k, (t, (c, rest)) in enumerate(zip(terms, split)):
+        negated = c < 0 and k != keeper
+        out.append((negated, with_coef(-c, rest) if negated else t))
+    return out
 
 
 def _signed_number(factors: list[Val]) -> bool:

@@ -412,14 +412,18 @@ def _second_sections(d: DerivationRecord, matrix_lines: Mapping[str, MatrixLine]
     inlined = d.second.inlined
     x = d.wrt[0]
     need = {g.outputs[x]}
+    # the adjoints the chain rule of each tensor's adjoint starts from: those of the
+    # statements reading the tensor (substituted since, or never formed)
     adjoint = {v: a for a, v in g.reverse.adjoint_of.items()}
+    seeds: dict[str, set[str]] = {}
+    for f in g.forward.statements:
+        if f.name in adjoint:
+            for r in tensor_refs(f.rhs):
+                seeds.setdefault(r.name, set()).add(adjoint[f.name])
     for s in reversed(g.reverse.replay):
         if s.name in need:
             need.update(r.name for r in tensor_refs(s.rhs))
-            # and the adjoints its chain rule starts from (substituted since, or never formed)
-            v = g.reverse.adjoint_of.get(s.name)
-            need.update(adjoint[f.name] for f in g.forward.statements if f.name in adjoint
-                        and any(r.name == v for r in tensor_refs(f.rhs)))
+            need.update(seeds.get(g.reverse.adjoint_of.get(s.name, ""), ()))
     sections = _grad_sections(g, {ln.name: ln for ln in matrix_view(g).lines if not ln.helper}, need)
     jlines = {ln.name: ln for ln in matrix_view(j).lines if not ln.helper}
     if d.kind == "hvp":
