@@ -137,6 +137,32 @@ def test_unicode_errors_point_into_the_unicode_text():
     assert e.value.span.line == 1 and e.value.source == "y_i = σ(z_i) + Σ_k"
 
 
+@pytest.mark.parametrize("text", ["h1 = _delta\nL = Ω", "y = _x + α", "L = exp(_w) * μ", "L = Ω * _delta^2"])
+def test_ricci_text_the_unicode_detection_claims_is_read_as_ricci(text):
+    """A Greek letter and ``_d`` make the detection guess Unicode (found by the differential
+    fuzzer: a tensor named ``_delta`` beside one named ``Ω``); text only ricci's syntax reads
+    is read in it, by ``parse`` and in the playground's report alike."""
+    from ricci.syntax.resolve import detected_syntax
+    from ricci.web import api
+
+    assert _quiet_parse(text) == ricci.parse(text, syntax="ricci")
+    assert detected_syntax(text) == "ricci"
+    status, b = api.inspect({"program": text})
+    assert status == 200 and b["syntax"] == "ricci", b
+    with pytest.raises(ricci.RicciError, match="found '_'"):  # asked for Unicode: Unicode's error
+        ricci.parse(text, syntax="unicode")
+
+
+def test_text_no_syntax_reads_reports_the_error_that_read_further():
+    with pytest.raises(ricci.RicciError) as e:  # ricci's syntax reads up to the end
+        ricci.parse("y = _x * α_i +")
+    assert (e.value.span.column, e.value.message) == (15, "expected a tensor, a number, a function or '(', "
+                                                          "found the end of the program")
+    with pytest.raises(ricci.RicciError) as e:  # as far as Unicode: Unicode's error
+        ricci.parse("y_i = √(x_i")
+    assert e.value.span.column == 7 and "√" not in e.value.message
+
+
 def test_the_cli_prints_a_warning_line_not_a_python_warning(capsys):
     from ricci.cli import main
     assert main(["grad", "Y = XW + b", "--wrt", "b"]) == 0

@@ -70,7 +70,7 @@ from .tree import (
 )
 from .unicode_input import looks_like_unicode, parse_unicode
 
-__all__ = ["parse"]
+__all__ = ["detected_syntax", "parse"]
 
 
 @guarded("parsing")
@@ -83,7 +83,8 @@ def parse(text: str, syntax: str = "auto") -> Program:
     as ricci), ``"ricci"`` (``Y[i,j] = X[i,k] * A[k,j]``, see docs/language.md),
     ``"latex"`` (``Y_{ij} = X_{ik} A_{kj}``, see docs/latex-input.md), ``"unicode"``
     (ricci's own Unicode notation, ``y_i = σ(W_ij x_j)``, detected by its characters
-    ``Σ √ · ²``) or ``"matrix"`` (``X: [n, d]; w: [d]; y = X @ w``, see
+    ``Σ √ · ²``; text the detection takes for Unicode but only another syntax reads is
+    read in that one) or ``"matrix"`` (``X: [n, d]; w: [d]; y = X @ w``, see
     docs/matrix-input.md). All syntaxes build the same syntax tree, so the index rule and every later check are shared,
     and errors point into the text as written.
     """
@@ -92,29 +93,7 @@ def parse(text: str, syntax: str = "auto") -> Program:
     validate.choice(syntax, ("ricci", "latex", "unicode", "matrix", "auto"), "syntax")
     text = prepare_text(text)
     with gc_paused():
-        stmts: list[StmtA] | None = None
-        if syntax == "auto" and looks_like_matrix(text):
-            syntax = "matrix"
-        if syntax == "auto" and looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in text.splitlines())):
-            syntax = "unicode"
-        decls: list[DeclA] = []
-        if syntax == "unicode":
-            stmts, decls = parse_unicode(text)
-        elif syntax == "auto":
-            syntax, stmts, error = detect(text)
-            if error is not None:
-                raise error
-        if stmts is None:
-            if syntax == "ricci":
-                reader = Parser(text)
-                stmts = reader.program()
-                decls = reader.declarations
-            elif syntax == "matrix":
-                stmts, decls = read_matrix(text)
-            else:
-                latex_reader = LatexParser(text)
-                stmts = latex_reader.program()
-                decls = latex_reader.declarations
+        syntax, stmts, decls = _read(text, syntax)
         if not stmts:
             raise RicciError("the program is empty: write at least one statement such as "
                              "'Y[i,j] = X[i,k] * A[k,j]'")
@@ -126,6 +105,63 @@ def parse(text: str, syntax: str = "auto") -> Program:
     if syntax != "matrix":  # matrix notation declares every shape: nothing to surprise
         _warn_surprises(program, syntax)
     return program
+
+
+@guarded("parsing")
+def detected_syntax(text: str, syntax: str = "auto") -> str:
+    """The syntax :func:`parse` reads ``text`` in: ``syntax`` itself unless it is
+    ``"auto"``, else the one its detection settles on (``"ricci"``, ``"latex"``,
+    ``"unicode"`` or ``"matrix"``). Raises what :func:`parse` raises for text that no
+    syntax reads."""
+    validate.choice(syntax, ("ricci", "latex", "unicode", "matrix", "auto"), "syntax")
+    if syntax != "auto":
+        return syntax
+    return _read(prepare_text(text), syntax)[0]
+
+
+def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:
+    """The syntax trees of prepared ``text`` and the syntax they were read in (the
+    detection of ``"auto"`` resolved)."""
+    auto = syntax == "auto"
+    if auto and looks_like_matrix(text):
+        syntax = "matrix"
+    if syntax == "auto" and looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in text.splitlines())):
+        syntax = "unicode"
+    decls: list[DeclA] = []
+    stmts: list[StmtA] | None = None
+    if syntax == "unicode":
+        try:
+            stmts, decls = parse_unicode(text)
+        except RicciError as unicode_error:
+            if not auto:
+                raise
+            # the detection guessed from characters (a Greek letter and ``_d`` in
+            # ``h = _delta + Ω``): text another syntax reads is that syntax's; when none
+            # does, the error that read further into the text is the one to show
+            syntax, stmts, error = detect(text)
+            if error is not None:
+                raise max((unicode_error, error), key=_reach) from None
+    elif syntax == "auto":
+        syntax, stmts, error = detect(text)
+        if error is not None:
+            raise error
+    if stmts is None:
+        if syntax == "ricci":
+            reader = Parser(text)
+            stmts = reader.program()
+            decls = reader.declarations
+        elif syntax == "matrix":
+            stmts, decls = read_matrix(text)
+        else:
+            latex_reader = LatexParser(text)
+            stmts = latex_reader.program()
+            decls = latex_reader.declarations
+    return syntax, stmts, decls
+
+
+def _reach(e: RicciError) -> tuple[int, int]:
+    """How far into the text the reader that raised ``e`` got (line, column)."""
+    return (e.span.line, e.span.column) if e.span is not None else (0, 0)
 
 
 #: two capitals that name a quantity, not two matrices side by side (XW)

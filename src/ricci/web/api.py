@@ -25,11 +25,7 @@ from ..codegen.backends import BACKENDS as CODE_BACKENDS
 from ..derivation import Derivation, grad, hessian, hvp, jacobian
 from ..errors import RicciError, RicciWarning
 from ..ir.program import Program, output_names
-from ..syntax.latex import detect
-from ..syntax.matrix_input import looks_like_matrix
-from ..syntax.resolve import parse
-from ..syntax.text import prepare_text
-from ..syntax.unicode_input import looks_like_unicode
+from ..syntax.resolve import detected_syntax, parse
 from ..verify.check import check as check_gradient
 from .gallery import EXAMPLES
 from .graph import program_graph
@@ -160,23 +156,11 @@ def _guard(what: str, work: Callable[[list[str]], dict[str, Any]], source: Calla
                                "it with the program")
 
 
-def _detected(text: str, syntax: str) -> str:
-    """The syntax ``parse(text, syntax)`` read the text in (as :func:`ricci.parse` decides)."""
-    if syntax != "auto":
-        return syntax
-    t = prepare_text(text)
-    if looks_like_matrix(t):
-        return "matrix"
-    if looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in t.splitlines())):
-        return "unicode"
-    return detect(t)[0]
-
-
 def _read(req: Mapping[str, Any]) -> tuple[str, str, Program]:
     text = _program_text(req)
     syntax = _choice(req, "syntax", SYNTAXES, "auto")
     program = parse(text, syntax=syntax)
-    return text, _detected(text, syntax), program
+    return text, detected_syntax(text, syntax), program
 
 
 def _outline(syntax: str, program: Program) -> dict[str, Any]:
