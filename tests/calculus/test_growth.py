@@ -87,3 +87,17 @@ def test_a_deep_mlp_layer_costs_no_more_than_its_budget(calls):
     work = {n: calls(lambda n=n: ricci.grad(mlp(n)[0], wrt=mlp(n)[1])) for n in (16, 32)}
     (per,) = per_layer(work)
     assert per <= MLP_CALLS_PER_LAYER, work
+
+
+def doublings(steps: int, factor: str = "1e50") -> str:
+    return "y0 = x\n" + "\n".join(f"y{k} = y{k - 1} * {factor}" for k in range(1, steps))
+
+
+def test_a_chain_whose_constants_grow_past_the_fold_limit_is_linear(calls):
+    """Each step multiplies the adjoint by 1e50, so after eight steps the constant is too
+    big to fold (FOLD_LIMIT, 1e400): the product is folded greedily into a few constants,
+    not kept as one constant per step that every later step multiplies out again (found
+    by the parser fuzzer as a 4000-statement chain of doublings that took over a minute)."""
+    work = {n: calls(lambda n=n: ricci.grad(doublings(n), wrt="x")) for n in (40, 80, 160)}
+    first, second = per_layer(work)
+    assert second <= 1.1 * first, work

@@ -21,6 +21,7 @@ from ricci import limits
 from ricci.ir.expr import Add, Call, Const, Expr, Index, Mul, Pow, Sum, Tensor
 from ricci.ir.indices import substitute
 from ricci.ir.traversal import contains, tensor_refs, walk
+from ricci.simplify.arithmetic import PRODUCT_BITS
 from ricci.simplify.coefficients import FOLD_LIMIT, small
 from ricci.simplify.rewrite import simplify
 
@@ -137,9 +138,13 @@ def test_folds_below_the_bound_stay_exact():
     assert simplify(Add((Const(10 ** 399), Const(10 ** 399)))) == Const(2 * 10 ** 399)
     assert simplify(Add((Const(5 * 10 ** 399), Const(5 * 10 ** 399), x))) == \
         Add((Const(5 * 10 ** 399), Const(5 * 10 ** 399), x))
-    product = simplify(Mul((Const(10 ** 399), x, Const(10 ** 399))))
-    assert [f for f in product.factors if isinstance(f, Const)] == [Const(10 ** 399)] * 2
-    assert 10 ** 800 >= FOLD_LIMIT
+    # a product of constants is no bigger than its constants: it folds past FOLD_LIMIT,
+    # up to PRODUCT_BITS, then greedily (a few constants, never one per factor)
+    assert simplify(Mul((Const(10 ** 399), x, Const(10 ** 399)))) == Mul((Const(10 ** 798), x))
+    assert 10 ** 798 >= FOLD_LIMIT
+    big = 2 ** (PRODUCT_BITS // 2 - 10)
+    product = simplify(Mul((Const(big), x, Const(big), Const(big), Const(3))))
+    assert sorted(f.value for f in product.factors if isinstance(f, Const)) == [3 * big, big * big]
 
 
 # ---------------------------------------------------------------- long and deep programs

@@ -199,6 +199,9 @@ class Const(Expr):
         self = super().__new__(cls)
         self.value = v
         self._seal((0, v), frozenset())
+        # a number's hash is its value modulo 2^61 - 1, so 2^k and 2^(k+61) collide: the
+        # size of the numerator goes into the hash (a chain of doublings makes thousands)
+        self._hash = hash((0, v, v.numerator.bit_length()))
         if small and len(_CONSTS) < 65536:
             _CONSTS[v] = self
         return self

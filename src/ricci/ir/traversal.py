@@ -198,7 +198,7 @@ def _ranks(xs: tuple[str, ...]) -> tuple[int, ...]:
 class _Shaper:
     """Post-order over the distinct node objects: each gets a number, its description (its
     key with children replaced by their numbers, a tensor's name and an index's dim by
-    their slots) appended. A constant is not numbered: its key stands for it."""
+    their slots) appended. A constant is not numbered: it stands for itself."""
 
     __slots__ = ("dim_slots", "dims", "ids", "indices", "name_slots", "names", "nodes", "out")
 
@@ -234,10 +234,10 @@ class _Shaper:
             return tuple([self.part(y) for y in x])
         return x
 
-    def go(self, n: Expr) -> int | tuple:
+    def go(self, n: Expr) -> int | tuple | Expr:
         t = type(n)
-        if t is Const:  # (described in place: a constant is renamed to itself)
-            return n._key
+        if t is Const:  # (described in place: a constant is renamed to itself; the node,
+            return n  # not its key, whose hash is the value's: 2^k and 2^(k+61) collide)
         hit = self.ids.get(id(n))
         if hit is not None:
             return hit

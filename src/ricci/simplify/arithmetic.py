@@ -121,24 +121,42 @@ def _mul_zero(e: Mul) -> Expr | None:
     return ZERO if any(isinstance(f, Const) and f.value == 0 for f in e.factors) else None
 
 
+#: a product of constants is folded while its numerator and denominator have at most
+#: this many bits (about 1e315000). Such a product is no bigger than the constants it
+#: multiplies put together, so this bound is far above :data:`~.coefficients.FOLD_LIMIT`
+#: (which keeps powers and sums from building gigantic numbers): the adjoint at the start
+#: of a chain of 4000 doublings is the one constant 2^3999, not a product of thousands of
+#: constants that every later step of the chain multiplies out again
+PRODUCT_BITS = 1 << 20
+
+
 @rule("mul-constants", Mul, "2 * x[i] * 3 * 1 -> 6 * x[i]")
 def _mul_consts(e: Mul) -> Expr | None:
-    consts = [f for f in e.factors if isinstance(f, Const)]
-    if not consts or (len(consts) == 1 and consts[0].value != 1 and e.factors[0] is consts[0]):
+    """The constants of a product folded into one, first; beyond :data:`PRODUCT_BITS` each
+    constant joins the running product while that stays within it, else starts the next
+    one. Terminates: a change lowers the number of constants or moves the first one to
+    the front."""
+    consts = [f.value for f in e.factors if isinstance(f, Const)]
+    if not consts or (len(consts) == 1 and consts[0] != 1 and isinstance(e.factors[0], Const)):
         return None
-    c = Fraction(1)
-    for f in consts:
-        if not small(f.value):
-            break
-        c *= f.value
-        if not small(c):
-            break
-    else:
-        rest = [f for f in e.factors if not isinstance(f, Const)]
-        return product_of(([Const(c)] if c != 1 else []) + rest)
-    # the product is too big to fold: it stays a product (of its constants but 1)
-    kept = [f for f in e.factors if not (isinstance(f, Const) and f.value == 1)]
-    return None if len(kept) == len(e.factors) else product_of(kept)
+    folded: list[Fraction] = []
+    for v in consts:
+        if v == 1:
+            continue
+        if folded and _fits(folded[-1], v):
+            folded[-1] *= v
+        else:
+            folded.append(v)
+    rest = [f for f in e.factors if not isinstance(f, Const)]
+    out = [Const(c) for c in folded] + rest
+    return None if out == list(e.factors) else product_of(out)
+
+
+def _fits(a: Fraction, b: Fraction) -> bool:
+    """Whether ``a * b`` stays within :data:`PRODUCT_BITS` (bounded from the bit lengths:
+    no product is computed to find that it is too big)."""
+    return a.numerator.bit_length() + b.numerator.bit_length() <= PRODUCT_BITS and \
+        a.denominator.bit_length() + b.denominator.bit_length() <= PRODUCT_BITS
 
 
 @rule("mul-single", Mul, "x[i]^2 / x[i] -> x[i]")
