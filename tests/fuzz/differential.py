@@ -15,6 +15,7 @@ not finite where the oracle's is) and ``wrong``.
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import time
@@ -109,6 +110,21 @@ def label_sizes(m: Model, program: ricci.Program) -> dict[str, int]:
                 if s.name == st and x in s.letters:
                     out[label] = CLASS_SIZES[s.letters[x]]
     return out
+
+
+def _snapshot(v: Any) -> Any:
+    """A copy of an argument's values (a NumPy array of them for arrays and tensors)."""
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy().copy()
+    if hasattr(v, "shape"):
+        return np.array(v, copy=True)
+    return copy.deepcopy(v)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    return np.array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float), equal_nan=True)
 
 
 def _call(m: Model, d: ricci.Derivation, fn: Any, args: dict[str, Any]) -> tuple[dict, Result | None]:
@@ -243,7 +259,11 @@ def _run(m: Model, check_latex: bool | None) -> Result:
             fn = d.compile(m.backend)
             stage = "call"
             args = _convert(given, m.backend, rng)
+            before = {k: _snapshot(v) for k, v in args.items()}
             got, late = _call(m, d, fn, args)
+            changed = [k for k, v in args.items() if not _same(_snapshot(v), before[k])]
+            if changed:
+                return Result("inputs", f"the compiled function wrote into its input {changed[0]}")
     except ricci.RicciError as e:
         return Result("error", f"{stage}: {e}", _where(e))
     except Exception as e:  # noqa: BLE001

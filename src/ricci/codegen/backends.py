@@ -66,6 +66,12 @@ class EmitBackend(Backend, Protocol):
     reserved: set[str]
     dtype: str | None
     device: str | None
+    #: the code may compute a value in the buffer of an array that dies there
+    #: (``dx = dxc; dx += c``: :mod:`.inplace`); False where arrays are immutable
+    reuses_buffers: bool
+    #: the elementwise functions (as spelled: ``np.exp``) that can write their result
+    #: into their argument, ``f(a, out=a)``
+    unary_in_place: frozenset[str]
 
     def broadcast(self, code: str, shape: str) -> str: ...
     def copy(self, code: str) -> str: ...
@@ -101,6 +107,8 @@ class _Base:
     einsum_reduces = False
     fuses = False
     addmm: Callable[..., str] | None = None
+    reuses_buffers = True
+    unary_in_place: frozenset[str] = frozenset()
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
@@ -199,6 +207,10 @@ class NumpyBackend(NumpyLikeBackend):
     name = "numpy"
     header = "import numpy as np"
     reserved = {"np"}
+    #: the functions the table spells as one NumPy ufunc of the argument (``np.exp({0})``):
+    #: a ufunc writes into its argument with ``out=``
+    unary_in_place = frozenset(t[:-len("({0})")] for f in FUNCTIONS.values()
+                               for t in [f.code["numpy"]] if re.fullmatch(r"np\.\w+\(\{0\}\)", t))
     #: numpy's einsum multiplies and sums in one pass: use it for 'ab,ab->a'
     einsum_reduces = True
     # numpy functions take Python numbers; but np.sqrt(3) is a np.float64, which (NEP 50)
@@ -244,6 +256,7 @@ class JaxBackend(NumpyLikeBackend):
     broadcast_code = "{np}.broadcast_to({np}.asarray({0}, dtype={dtype}), {1})"
     copy_code = "{0}"
     array_result_code = "{0}"
+    reuses_buffers = False
     # run under jax.jit, where XLA fuses elementwise work into the loops producing it
     fuses = True
 

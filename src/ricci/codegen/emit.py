@@ -22,6 +22,7 @@ from ..ir.program import Program
 from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
 from .backends import BACKENDS, EmitBackend, get_backend
+from .inplace import reuse_buffers
 from .lower import Lowerer, fold_products, signed_terms
 from .repeats import Repeats
 from .stable import stabilize
@@ -119,6 +120,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
 
     steps: list[_Step] = []
     shared: dict = {}
+    # the dims of every array the body names, in the order of its axes (for buffer reuse)
+    temp_dims: dict[str, tuple[str, ...]] = {py[n]: tuple(d) for n, d in program.dims.items()
+                                             if n in program.defined and n in py}
     repeated = Repeats([st.rhs for st in program.statements if st.name in needed])
     out_names = set(outputs.values())
     for st in program.statements:
@@ -132,12 +136,12 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             # negative coefficient is kept as a sign (subtracted), never read off the code
             # (:func:`signed_terms`: as the lowering of a sum does)
             for negated, term in signed_terms(terms):
-                low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
+                low = Lowerer(be, size_code, size_hint, tmp, shared, repeated, temp_dims)
                 low.want, low.in_place = st.indices, in_place
                 v = low.align(low.lower(_rename_refs(term, renamed)), st.indices)
                 steps.append(_Step(low.lines, name, v, negated=negated, movable=True))
             continue
-        low = Lowerer(be, size_code, size_hint, tmp, shared, repeated)
+        low = Lowerer(be, size_code, size_hint, tmp, shared, repeated, temp_dims)
         low.want, low.in_place = st.indices, in_place
         v = low.lower(_rename_refs(st.rhs, renamed))
         target = st.indices
@@ -156,7 +160,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             code = be.copy(code)  # never return an input (or another result) itself
         steps.append(_Step(low.lines + [f"{name} = {code}"], movable=st.name in out_names))
     keep = {py[n] for n in inputs} | {py[v] for v in out_names}
-    body = _schedule(steps, be, keep, in_place)
+    body = _schedule(steps, be, keep, in_place, temp_dims)
     ret = ", ".join(f"{k!r}: {py[v]}" for k, v in outputs.items())
     body.append(f"return {{{ret}}}")
     args = ", ".join(py[n] for n in inputs)
@@ -210,13 +214,16 @@ def _accumulable(st) -> list | None:
     return list(rhs.terms) if all(t.free == full for t in rhs.terms) else None
 
 
-def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: bool = True) -> list[str]:
+def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: bool = True,
+              dims: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
     """Order the steps, emit the accumulations, and free every variable after its last use.
 
     An accumulation step moves up to just after the step that defines the last of its
     inputs, so a gradient summed over the steps of an RNN is built up during the backward
     pass and each step's values can be freed at once. Consecutive terms of one sum are
-    joined back into a single ``a + b + c``.
+    joined back into a single ``a + b + c``. Where the backend updates arrays in place
+    (and ``in_place``), a value is computed in the buffer of an array that dies there
+    (:func:`.inplace.reuse_buffers`; ``dims``: the dims of the arrays the steps name).
     """
     # each fixed step, with the movable steps placed after it (in the order they came);
     # a movable step goes after the last step (fixed, or moved) defining one of its inputs
@@ -290,9 +297,13 @@ def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: boo
     dies: dict[int, list[str]] = {}
     for v in defined - keep:
         dies.setdefault(last[v], []).append(v)
+    if in_place and be.reuses_buffers and dims is not None:
+        lines_of = reuse_buffers(flat, dies, dims, be.unary_in_place)
+    else:
+        lines_of = [[ln] for ln in flat]
     out: list[str] = []
-    for n, ln in enumerate(flat):
-        out.append(ln)
+    for n, replaced in enumerate(lines_of):
+        out.extend(replaced)
         if n in dies:
             out.append("del " + ", ".join(sorted(dies[n])))
     return out

@@ -41,7 +41,8 @@ class Lowerer:
     def __init__(self, backend: Backend, size_code: Callable[[str], str],
                  size_hint: Callable[[str], int], tmp: Callable[[], str],
                  shared: dict[Expr, Val] | None = None,
-                 repeated: Repeats | None = None) -> None:
+                 repeated: Repeats | None = None,
+                 temp_dims: dict[str, tuple[str, ...]] | None = None) -> None:
         self.b = backend
         self.size_code = size_code
         self.size_hint = size_hint
@@ -50,6 +51,8 @@ class Lowerer:
         #: subexpressions that occur more than once are computed once, into a temporary
         self.shared = {} if shared is None else shared
         self.repeated = repeated if repeated is not None else Repeats(())
+        #: the dims of every temporary's array, in the order of its axes (temporary -> dims)
+        self.temp_dims = {} if temp_dims is None else temp_dims
         #: the axis order the caller would like results in (the left-hand side's)
         self.want: Axes = ()
         #: operations may update the arrays they make in place (else every operation is
@@ -63,6 +66,8 @@ class Lowerer:
             return v
         name = self.tmp()
         self.lines.append(f"{name} = {v.code}")
+        if not v.number:
+            self.temp_dims[name] = tuple(a.dim for a in v.axes)
         return Val(name, v.axes)
 
     def align(self, v: Val, target: Axes) -> Val:
