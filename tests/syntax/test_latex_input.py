@@ -534,6 +534,22 @@ def test_latex_reads_back_fractions_matrices_named_e_and_underscored_sizes(text)
     assert ricci.parse(p.latex(), syntax="latex") == p
 
 
+@pytest.mark.parametrize("text", ["t = y / T * x", "Z = 3 / L * d", "L = tr", "L = tr * x + sgn",
+                                  "y = arctan * A"])
+def test_latex_reads_back_a_fraction_beside_a_name_and_names_that_are_function_words(text):
+    """Fuzz findings #37 (\\frac{y}{T} x refused as 'T x' side by side: the fraction is what
+    stands beside x) and #38 (a tensor named tr printed \\mathit{tr}, read back as the
+    trace)."""
+    p = ricci.parse(text)
+    assert ricci.parse(p.latex(), syntax="latex") == p
+
+
+def test_a_capital_beside_a_name_is_still_refused_after_a_division_sign():
+    with pytest.raises(ricci.RicciError, match="'T x' juxtaposes"):  # y / T x: y / (T x)?
+        ricci.parse("t = y / T x", syntax="latex")
+    assert str(ricci.parse(r"L = \mathrm{tr} A + \operatorname{tr} B", syntax="latex")) == "L = trace(A) + trace(B)"
+
+
 @pytest.mark.parametrize("text, column", [(r"y=\frac{1}.5", 11), (r"y=\frac.5 2", 8), (r"y=\frac{1}1.5", 11)])
 def test_an_unbraced_fraction_argument_that_is_not_one_digit_is_an_error(text, column):
     """Fuzz finding #22: \\frac{1}.5 crashed with ValueError (Fraction('.')): the one-digit

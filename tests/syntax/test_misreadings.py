@@ -163,6 +163,18 @@ def test_text_no_syntax_reads_reports_the_error_that_read_further():
     assert e.value.span.column == 7 and "√" not in e.value.message
 
 
+@pytest.mark.parametrize("text, column", [("H=(y)dp_dz", 9), ("H=dp_dz", 6), ("y_i = σ(z_i) + Σ_k", 18),
+                                          ("y_ij = W_ij\nq = u_k", 7)])
+def test_errors_after_reading_unicode_point_into_the_unicode_text(text, column):
+    """Fuzz finding #36: an error of the index rule in Unicode input pointed into the LaTeX
+    the text is rewritten to (column 19 of a 10-character line)."""
+    with pytest.raises(ricci.RicciError) as e:
+        ricci.parse(text)
+    line = e.value.span.line
+    assert e.value.span.column == column and e.value.source == text
+    assert e.value.span.column + e.value.span.length - 1 <= len(text.splitlines()[line - 1])
+
+
 def test_the_cli_prints_a_warning_line_not_a_python_warning(capsys):
     from ricci.cli import main
     assert main(["grad", "Y = XW + b", "--wrt", "b"]) == 0

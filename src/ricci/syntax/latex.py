@@ -209,11 +209,13 @@ class LatexParser(LatexCommands):
 
     def product(self, first: Node) -> Node:
         factors: list[tuple[bool, Node]] = []
+        closed = [False]  # the last factor ends a group: \frac{y}{T}, (y / T)
 
         def add(divides: bool, f: Node, where: Tok) -> None:
             if id(f) in self.additive and (factors or divides or self.starts_operand()
                                            or self.at("OP", "*") or self.at("OP", "/")):
                 raise self._braces_error(f)
+            closed[0] = not divides and id(f) in self.flat and isinstance(f, ProdA)
             if not divides and id(f) in self.flat and isinstance(f, ProdA):
                 factors.extend(f.factors)
             elif divides and isinstance(f, (ProdA, AddA, NegA)):
@@ -229,8 +231,10 @@ class LatexParser(LatexCommands):
             elif self.starts_operand():
                 t = self.tok
                 prev = factors[-1][1]
+                after_group = closed[0]  # \frac{y}{T} x: the fraction beside x, not T
                 nxt = self.power()
-                if _one_letter(prev) and _one_letter(nxt) and (prev.name.isupper() or nxt.name.isupper()):
+                if not after_group and _one_letter(prev) and _one_letter(nxt) and \
+                        (prev.name.isupper() or nxt.name.isupper()):
                     raise self.err(
                         f"'{prev.name} {nxt.name}' juxtaposes two names without indices, one of them a "
                         f"capital (a matrix?): ricci would read a product of scalars", t,

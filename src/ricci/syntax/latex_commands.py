@@ -27,7 +27,7 @@ from .latex_tables import (
     WORD_COMMANDS,
     known_commands,
 )
-from .parse import KEYWORDS
+from .parse import KEYWORDS, RESERVED
 from .text import number_value
 from .tree import (
     AddA,
@@ -119,7 +119,9 @@ class LatexCommands(LatexNames):
             self.take()
             word = self.word(t)
             fn = self.reading.words.get(word)
-            if fn is not None:
+            # \mathit{tr} is a tensor named tr, as ricci prints one (tr is trace's word in
+            # LaTeX, not a reserved name of ricci's syntax); \mathrm{tr} A is the trace
+            if fn is not None and (name != "mathit" or word in RESERVED):
                 if lhs:
                     raise self.err(f"'{word}' is reserved and cannot be defined", t)
                 return self.function(fn, t)

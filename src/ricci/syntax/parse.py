@@ -73,13 +73,14 @@ from .tree import (
     SumA,
 )
 
-__all__ = ["KEYWORDS", "Parser"]
+__all__ = ["KEYWORDS", "RESERVED", "Parser"]
 
 KEYWORDS = ("sum", "delta", "size")
 #: the Kronecker delta's spellings: δ is how ricci prints it in Unicode and LaTeX reads \delta
 DELTA_NAMES = ("delta", "δ")
 #: names that do not simply name a tensor (see Parser.atom)
-_SPECIAL = frozenset(KEYWORDS) | frozenset(DELTA_NAMES) | frozenset(FUNCTIONS) | frozenset(MATRIX_FUNCTIONS)
+RESERVED = frozenset(KEYWORDS) | frozenset(DELTA_NAMES) | frozenset(FUNCTIONS) | frozenset(MATRIX_FUNCTIONS)
+_SPECIAL = RESERVED
 _DELTA_HINT = "δ is the Kronecker delta (as \\delta in LaTeX); for a tensor, use another name"
 
 

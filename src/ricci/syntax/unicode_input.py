@@ -20,6 +20,7 @@ Everything else (numbers, operators, parentheses, bars) is copied.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from ..errors import RicciError, Span
@@ -192,22 +193,54 @@ def parse_unicode_statements(text: str) -> list[StmtA]:
 
 def parse_unicode(text: str) -> tuple[list[StmtA], list[DeclA]]:
     """The syntax trees and the declarations of Unicode text (through :func:`to_latex` and
-    the LaTeX reader); an error points into ``text`` itself."""
+    the LaTeX reader); every place in them, and an error, points into ``text`` itself."""
     tex, src = to_latex(text)
     try:
         reader = LatexParser(tex)
-        return reader.program(), reader.declarations
+        stmts, decls = reader.program(), reader.declarations
     except RicciError as e:
         raise _moved(e, tex, src, text) from None
+    _places_in_text(stmts, decls, tex, src, text)
+    return stmts, decls
+
+
+def _place(span: Span, tex: str, src: list[int], text: str) -> Span:
+    """``span`` (a place in ``tex``) as the place in ``text`` its characters came from."""
+    lines = tex.split("\n")
+    off = sum(len(ln) + 1 for ln in lines[:span.line - 1]) + span.column - 1
+    first = src[min(max(off, 0), len(src) - 1)]
+    last = src[min(max(off + span.length - 1, 0), len(src) - 1)]
+    line = text.count("\n", 0, first) + 1
+    col = first - (text.rfind("\n", 0, first) + 1) + 1
+    return Span(line, col, max(1, last - first + 1) if text.count("\n", first, last) == 0 else 1)
+
+
+def _places_in_text(stmts: list[StmtA], decls: list[DeclA], tex: str, src: list[int], text: str) -> None:
+    """Move every place of the syntax trees (read from ``tex``) into ``text``, so that the
+    errors and warnings of the index rule and of later checks point where the user wrote."""
+    lines = text.split("\n")
+    stack: list[object] = [*stmts, *decls]
+    seen: set[int] = set()
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif dataclasses.is_dataclass(o) and not isinstance(o, type):
+            for f in dataclasses.fields(o):
+                v = getattr(o, f.name)
+                if isinstance(v, Span):
+                    setattr(o, f.name, _place(v, tex, src, text))
+                elif isinstance(v, (list, tuple, dict)) or dataclasses.is_dataclass(v):
+                    stack.append(list(v.values()) if isinstance(v, dict) else v)
+    for st in stmts:
+        st.text = lines[st.span.line - 1] if 0 < st.span.line <= len(lines) else st.text
 
 
 def _moved(e: RicciError, tex: str, src: list[int], text: str) -> RicciError:
     """``e`` (about ``tex``) with its place moved to the character of ``text`` it came from."""
     if e.span is None or not src:
         return RicciError(e.message, hint=e.hint)
-    lines = tex.split("\n")
-    off = sum(len(ln) + 1 for ln in lines[:e.span.line - 1]) + e.span.column - 1
-    at = src[min(max(off, 0), len(src) - 1)]
-    line = text.count("\n", 0, at) + 1
-    col = at - (text.rfind("\n", 0, at) + 1) + 1
-    return RicciError(e.message, span=Span(line, col, 1), source=text, hint=e.hint)
+    return RicciError(e.message, span=_place(e.span, tex, src, text), source=text, hint=e.hint)
