@@ -234,3 +234,35 @@ def test_a_reciprocal_size_is_a_python_number_in_torch_code():
     text = "Y[i,j] = X[i,k]*A[k,j]\nL = sum[i,j](Y[i,j]^2 + X[i,j])/size(i)"
     assert "torch.full" not in ricci.grad(text, wrt="X").source("torch")
     assert ricci.check(text, wrt="X", backend="torch").ok
+
+
+SQUARES = [
+    # a sum of squares over the summed index: one einsum pass, no array of squares
+    ("y[i] = sum[j](X[i,j]^2)", "y", "np.einsum('ab,ab->a', X, X)", "** 2", lambda e: (e["X"] ** 2).sum(axis=1)),
+    # of a computed base: the base once, in a temporary
+    ("y[i] = sum[j]((X[i,j] - A[i,j])^2)", "y", "np.einsum('ab,ab->a', t1, t1)", "** 2",
+     lambda e: ((e["X"] - e["A"]) ** 2).sum(axis=1)),
+    # with another factor
+    ("y[i] = sum[j](X[i,j]^2 * A[i,j])", "y", "einsum", "** 2", lambda e: (e["X"] ** 2 * e["A"]).sum(axis=1)),
+    # a base without the summed index is no contraction operand: its square stays outside
+    ("Y[i,j] = sum[k](X[i,j]^2 * A[i,k])", "Y", "X ** 2", "einsum('ab,ab",
+     lambda e: e["X"] ** 2 * e["A"].sum(axis=1)[:, None]),
+    # other powers are powers
+    ("y[i] = sum[j](X[i,j]^3)", "y", "X ** 3", "einsum", lambda e: (e["X"] ** 3).sum(axis=1)),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("text, out, has, lacks, want", SQUARES)
+def test_a_sum_of_squares_is_one_pass(backend, text, out, has, lacks, want):
+    prog = ricci.parse(text)
+    rng = np.random.default_rng(3)
+    inputs = {"X": rng.normal(size=(3, 4)), "A": rng.normal(size=(3, 4) if "A[i,j]" in text else (3, 5))}
+    inputs = {n: v for n, v in inputs.items() if n in prog.inputs}
+    code = prog.source(backend).split('"""')[-1]
+    if backend == "numpy":
+        assert has in code and lacks not in code, code
+    got = _run(prog, {out: out}, inputs, backend)[out]
+    expected = want(inputs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)

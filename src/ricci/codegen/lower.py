@@ -354,6 +354,13 @@ class Lowerer:
             if isinstance(f, Const):
                 coef *= f.value
                 continue
+            if self.b.einsum_reduces and isinstance(f, Pow) and isinstance(f.exp, Const) and f.exp.value == 2 \
+                    and f.base.free & set(e.indices):
+                # sum[d](xc[n,d]^2): np.einsum('ab,ab->a', xc, xc), one pass and no array of
+                # squares (the base is summed over, so both factors stay in the contraction)
+                base = self.bind(self.lower(f.base))
+                operands += [base, base]
+                continue
             v = self.lower(f)
             if not v.axes:
                 scalars.append(v)
