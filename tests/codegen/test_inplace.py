@@ -11,6 +11,7 @@ import torch
 
 import ricci
 from ricci.codegen import emit
+from ricci.codegen.backends import NumpyBackend, TorchBackend
 from ricci.codegen.inplace import reuse_buffers
 
 from fuzz.differential import derive, label_sizes
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rewrite(lines, dies, dims, unary=NP_UNARY):
-    return [ln for group in reuse_buffers(lines, dies, dims, unary) for ln in group]
+    spell = NumpyBackend().in_place_call
+    return [ln for group in reuse_buffers(lines, dies, dims, unary, spell) for ln in group]
 
 
 # ---------------------------------------------------------------- the rules, one by one
@@ -90,8 +92,24 @@ def test_a_name_made_by_reuse_owns_its_buffer_and_reuses_it_again():
         ["a = x * 2.0", "b = a", "b += 1.0", "c = b", "c *= 3.0"]
 
 
+def test_the_torch_functions_written_in_place_are_the_tables_with_their_in_place_methods():
+    assert {"torch.exp", "torch.tanh", "torch.relu", "torch.sigmoid"} <= TorchBackend.unary_in_place
+    be = TorchBackend()
+    x = torch.linspace(-0.9, 0.9, 7, dtype=torch.float64)
+    for fn in TorchBackend.unary_in_place:
+        code = be.in_place_call(fn, "y")
+        assert code.startswith("y.") and code.endswith("_()"), code
+        y = x.abs() + 0.05 if fn in ("torch.log", "torch.sqrt") else x.clone()
+        want = eval(fn, {"torch": torch})(y.clone())
+        got = eval(code, {"y": y})
+        assert got is y and torch.equal(y, want), fn
+    dims = {"z": ("n",), "s": ("n",)}
+    assert [ln for g in reuse_buffers(["z = x * 2.0", "s = torch.tanh(z)"], {1: ["z"]}, dims,
+                                      TorchBackend.unary_in_place, be.in_place_call) for ln in g] == \
+        ["z = x * 2.0", "s = z.tanh_()"]
+
+
 def test_the_numpy_functions_written_in_place_are_the_tables_ufuncs():
-    from ricci.codegen.backends import NumpyBackend
     from ricci.primitives.functions import FUNCTIONS
 
     assert {"np.exp", "np.tanh", "np.log", "np.sqrt"} <= NumpyBackend.unary_in_place
@@ -128,7 +146,7 @@ def test_code_for_autograd_and_jax_code_update_nothing():
 
 
 def _without_reuse(monkeypatch):
-    monkeypatch.setattr(emit, "reuse_buffers", lambda lines, dies, dims, unary: [[ln] for ln in lines])
+    monkeypatch.setattr(emit, "reuse_buffers", lambda lines, *rest: [[ln] for ln in lines])
 
 
 def _run(m, d, backend, arrays, seed):

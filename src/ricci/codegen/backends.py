@@ -70,8 +70,12 @@ class EmitBackend(Backend, Protocol):
     #: (``dx = dxc; dx += c``: :mod:`.inplace`); False where arrays are immutable
     reuses_buffers: bool
     #: the elementwise functions (as spelled: ``np.exp``) that can write their result
-    #: into their argument, ``f(a, out=a)``
+    #: into their argument, as :meth:`in_place_call` spells it
     unary_in_place: frozenset[str]
+
+    def in_place_call(self, fn: str, a: str) -> str:
+        """The code of the function ``fn`` (one of :attr:`unary_in_place`) applied to the
+        array ``a`` in its buffer, evaluating to ``a``: ``np.exp(a, out=a)``, ``a.exp_()``."""
 
     def broadcast(self, code: str, shape: str) -> str: ...
     def copy(self, code: str) -> str: ...
@@ -109,6 +113,9 @@ class _Base:
     addmm: Callable[..., str] | None = None
     reuses_buffers = True
     unary_in_place: frozenset[str] = frozenset()
+
+    def in_place_call(self, fn: str, a: str) -> str:
+        return f"{fn}({a}, out={a})"
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
@@ -290,6 +297,13 @@ class TorchBackend(_Base):
     name = "torch"
     header = "import torch"
     reserved = {"torch"}
+    #: the functions the table spells ``torch.f({0})``: each has the in-place method
+    #: ``a.f_()`` (``relu_``, which takes no ``out=``, too)
+    unary_in_place = frozenset(t[:-len("({0})")] for f in FUNCTIONS.values()
+                               for t in [f.code["torch"]] if re.fullmatch(r"torch\.\w+\(\{0\}\)", t))
+
+    def in_place_call(self, fn: str, a: str) -> str:
+        return f"{a}.{fn.rsplit('.', 1)[1]}_()"
 
     def _like(self) -> str:
         """The keyword arguments of a tensor the code makes: an input's dtype and device."""

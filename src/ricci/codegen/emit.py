@@ -298,7 +298,7 @@ def _schedule(steps: list[_Step], be: EmitBackend, keep: set[str], in_place: boo
     for v in defined - keep:
         dies.setdefault(last[v], []).append(v)
     if in_place and be.reuses_buffers and dims is not None:
-        lines_of = reuse_buffers(flat, dies, dims, be.unary_in_place)
+        lines_of = reuse_buffers(flat, dies, dims, be.unary_in_place, be.in_place_call)
     else:
         lines_of = [[ln] for ln in flat]
     out: list[str] = []

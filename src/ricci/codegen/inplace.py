@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..primitives.functions import FUNCTIONS
 
@@ -54,7 +54,7 @@ _FRESH_METHODS = frozenset({"sum", "max", "amax", "copy", "clone", "astype"})
 
 
 def reuse_buffers(lines: Sequence[str], dies: Mapping[int, Sequence[str]], dims: Mapping[str, tuple[str, ...]],
-                  unary_in_place: frozenset[str]) -> list[list[str]]:
+                  unary_in_place: frozenset[str], in_place_call: Callable[[str, str], str]) -> list[list[str]]:
     """The lines of a function body, each as the lines that replace it (itself, unless it
     can reuse the buffer of an array that dies there). ``dies[n]``: the names whose last
     use is line ``n``; ``dims``: the dims of every array the body names (names without
@@ -70,7 +70,7 @@ def reuse_buffers(lines: Sequence[str], dies: Mapping[int, Sequence[str]], dims:
             continue
         target, value = node
         new = _rewrite(line, target, value, [v for v in dies.get(n, ()) if v in owned and v not in held],
-                       dims, unary_in_place)
+                       dims, unary_in_place, in_place_call)
         out.append(new or [line])
         if new or _fresh(value):
             owned.add(target)
@@ -107,7 +107,8 @@ def _fresh(e: ast.expr) -> bool:
 
 
 def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
-             dims: Mapping[str, tuple[str, ...]], unary_in_place: frozenset[str]) -> list[str] | None:
+             dims: Mapping[str, tuple[str, ...]], unary_in_place: frozenset[str],
+             in_place_call: Callable[[str, str], str]) -> list[str] | None:
     shape = dims.get(target)
     if not shape:
         return None
@@ -153,9 +154,9 @@ def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
             src(value.func) in unary_in_place:
         arg, fn = value.args[0], src(value.func)
         if isinstance(arg, ast.Name) and arg.id in candidates and dims.get(arg.id) == shape:
-            return [f"{target} = {fn}({arg.id}, out={arg.id})"]
+            return [f"{target} = {in_place_call(fn, arg.id)}"]
         if _fresh(arg):
-            return [f"{target} = {src(arg)}", f"{fn}({target}, out={target})"]
+            return [f"{target} = {src(arg)}", in_place_call(fn, target)]
     return None
 
 
