@@ -9,8 +9,9 @@ deleted right after. :func:`reuse_buffers` rewrites such a line as
     dx += c[:, None]
 
 and ``t1 = np.exp(z - m[:, None])`` (``np.exp`` writes a new array) as ``t1 = z - m[:,
-None]`` then ``np.exp(t1, out=t1)`` (``s1 = np.tanh(z1, out=z1)`` when ``z1`` dies there). Each is one array fewer for the memory system to
-bring in; for the layer-norm backward it is a third of the time (benchmarks/RESULTS.md).
+None]`` then ``np.exp(t1, out=t1)`` (``s1 = np.tanh(z1, out=z1)``, torch ``s1 =
+z1.tanh_()``, when ``z1`` dies there). Each is one array fewer for the memory system to
+bring in: the softmax cross-entropy backward is 14 to 29 % faster (benchmarks/RESULTS.md).
 
 Invariants (why a rewrite never changes a value):
 
@@ -58,8 +59,9 @@ def reuse_buffers(lines: Sequence[str], dies: Mapping[int, Sequence[str]], dims:
     """The lines of a function body, each as the lines that replace it (itself, unless it
     can reuse the buffer of an array that dies there). ``dies[n]``: the names whose last
     use is line ``n``; ``dims``: the dims of every array the body names (names without
-    dims, such as inputs, are never updated); ``unary_in_place``: the calls of one array
-    that may write into it (``np.exp(a)``: group 1 the function), or None."""
+    dims, such as inputs, are never updated); ``unary_in_place``: the elementwise functions
+    that can write their result into their argument, ``in_place_call(fn, a)`` the code
+    doing so (``np.exp(a, out=a)``, ``a.exp_()``)."""
     owned: set[str] = set()  # arrays the body made and only it holds
     held: set[str] = set()  # arrays another name may hold (a view, an alias)
     out: list[list[str]] = []

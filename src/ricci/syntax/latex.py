@@ -215,9 +215,10 @@ class LatexParser(LatexCommands):
             if id(f) in self.additive and (factors or divides or self.starts_operand()
                                            or self.at("OP", "*") or self.at("OP", "/")):
                 raise self._braces_error(f)
-            closed[0] = not divides and id(f) in self.flat and isinstance(f, ProdA)
+            closed[0] = False
             if not divides and id(f) in self.flat and isinstance(f, ProdA):
                 factors.extend(f.factors)
+                closed[0] = True
             elif divides and isinstance(f, (ProdA, AddA, NegA)):
                 factors.append((True, Group(f, where.span)))
             else:

@@ -20,6 +20,7 @@ Everything else (numbers, operators, parentheses, bars) is copied.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 
@@ -195,29 +196,42 @@ def parse_unicode(text: str) -> tuple[list[StmtA], list[DeclA]]:
     """The syntax trees and the declarations of Unicode text (through :func:`to_latex` and
     the LaTeX reader); every place in them, and an error, points into ``text`` itself."""
     tex, src = to_latex(text)
+    place = _Places(tex, src, text)
     try:
         reader = LatexParser(tex)
         stmts, decls = reader.program(), reader.declarations
     except RicciError as e:
-        raise _moved(e, tex, src, text) from None
-    _places_in_text(stmts, decls, tex, src, text)
+        raise _moved(e, place, text) from None
+    _places_in_text(stmts, decls, place, text)
     return stmts, decls
 
 
-def _place(span: Span, tex: str, src: list[int], text: str) -> Span:
-    """``span`` (a place in ``tex``) as the place in ``text`` its characters came from."""
-    lines = tex.split("\n")
-    off = sum(len(ln) + 1 for ln in lines[:span.line - 1]) + span.column - 1
-    first = src[min(max(off, 0), len(src) - 1)]
-    last = src[min(max(off + span.length - 1, 0), len(src) - 1)]
-    line = text.count("\n", 0, first) + 1
-    col = first - (text.rfind("\n", 0, first) + 1) + 1
-    return Span(line, col, max(1, last - first + 1) if text.count("\n", first, last) == 0 else 1)
+class _Places:
+    """A place in the LaTeX rewriting (``tex``) as the place in ``text`` its characters
+    came from (``src``: the offset in ``text`` of each character of ``tex``); the line
+    starts of both are found once, so moving a place costs a bisection."""
+
+    def __init__(self, tex: str, src: list[int], text: str) -> None:
+        self.src = src
+        self.tex_starts = [0] + [k + 1 for k, c in enumerate(tex) if c == "\n"]
+        self.text_newlines = [k for k, c in enumerate(text) if c == "\n"]
+
+    def __call__(self, span: Span) -> Span:
+        if not self.src:
+            return span
+        off = self.tex_starts[min(max(span.line, 1), len(self.tex_starts)) - 1] + span.column - 1
+        first = self.src[min(max(off, 0), len(self.src) - 1)]
+        last = self.src[min(max(off + span.length - 1, 0), len(self.src) - 1)]
+        line = bisect.bisect_left(self.text_newlines, first)  # newlines before: the line - 1
+        col = first - (self.text_newlines[line - 1] + 1 if line else 0) + 1
+        one_line = bisect.bisect_left(self.text_newlines, last) == line
+        return Span(line + 1, col, max(1, last - first + 1) if one_line else 1)
 
 
-def _places_in_text(stmts: list[StmtA], decls: list[DeclA], tex: str, src: list[int], text: str) -> None:
-    """Move every place of the syntax trees (read from ``tex``) into ``text``, so that the
-    errors and warnings of the index rule and of later checks point where the user wrote."""
+def _places_in_text(stmts: list[StmtA], decls: list[DeclA], place: _Places, text: str) -> None:
+    """Move every place of the syntax trees (read from the LaTeX rewriting) into ``text``,
+    so that the errors and warnings of the index rule and of later checks point where the
+    user wrote."""
     lines = text.split("\n")
     stack: list[object] = [*stmts, *decls]
     seen: set[int] = set()
@@ -232,15 +246,16 @@ def _places_in_text(stmts: list[StmtA], decls: list[DeclA], tex: str, src: list[
             for f in dataclasses.fields(o):
                 v = getattr(o, f.name)
                 if isinstance(v, Span):
-                    setattr(o, f.name, _place(v, tex, src, text))
+                    setattr(o, f.name, place(v))
                 elif isinstance(v, (list, tuple, dict)) or dataclasses.is_dataclass(v):
                     stack.append(list(v.values()) if isinstance(v, dict) else v)
     for st in stmts:
         st.text = lines[st.span.line - 1] if 0 < st.span.line <= len(lines) else st.text
 
 
-def _moved(e: RicciError, tex: str, src: list[int], text: str) -> RicciError:
-    """``e`` (about ``tex``) with its place moved to the character of ``text`` it came from."""
-    if e.span is None or not src:
+def _moved(e: RicciError, place: _Places, text: str) -> RicciError:
+    """``e`` (about the LaTeX rewriting) with its place moved to the character of ``text``
+    it came from."""
+    if e.span is None or not place.src:
         return RicciError(e.message, hint=e.hint)
-    return RicciError(e.message, span=_place(e.span, tex, src, text), source=text, hint=e.hint)
+    return RicciError(e.message, span=place(e.span), source=text, hint=e.hint)
