@@ -142,11 +142,11 @@ def test_ricci_text_the_unicode_detection_claims_is_read_as_ricci(text):
     """A Greek letter and ``_d`` make the detection guess Unicode (found by the differential
     fuzzer: a tensor named ``_delta`` beside one named ``Ω``); text only ricci's syntax reads
     is read in it, by ``parse`` and in the playground's report alike."""
-    from ricci.syntax.resolve import detected_syntax
+    from ricci.syntax.resolve import parse_detected
     from ricci.web import api
 
     assert _quiet_parse(text) == ricci.parse(text, syntax="ricci")
-    assert detected_syntax(text) == "ricci"
+    assert parse_detected(text)[1] == "ricci"
     status, b = api.inspect({"program": text})
     assert status == 200 and b["syntax"] == "ricci", b
     with pytest.raises(ricci.RicciError, match="found '_'"):  # asked for Unicode: Unicode's error

@@ -70,7 +70,7 @@ from .tree import (
 )
 from .unicode_input import looks_like_unicode, parse_unicode
 
-__all__ = ["detected_syntax", "parse"]
+__all__ = ["parse", "parse_detected"]
 
 
 @guarded("parsing")
@@ -88,6 +88,19 @@ def parse(text: str, syntax: str = "auto") -> Program:
     docs/matrix-input.md). All syntaxes build the same syntax tree, so the index rule and every later check are shared,
     and errors point into the text as written.
     """
+    return _parse(text, syntax)[0]
+
+
+@guarded("parsing")
+def parse_detected(text: str, syntax: str = "auto") -> tuple[Program, str]:
+    """:func:`parse`, and the syntax it read the text in: ``syntax`` itself unless it is
+    ``"auto"``, else the one the detection settled on (``"ricci"``, ``"latex"``,
+    ``"unicode"`` or ``"matrix"``)."""
+    return _parse(text, syntax)
+
+
+def _parse(text: str, syntax: str) -> tuple[Program, str]:
+    """The program read from ``text``, and the syntax it was read in."""
     if not isinstance(text, str):
         raise RicciError(f"expected program text (a str), got {type(text).__name__}")
     validate.choice(syntax, ("ricci", "latex", "unicode", "matrix", "auto"), "syntax")
@@ -104,19 +117,7 @@ def parse(text: str, syntax: str = "auto") -> Program:
         warnings.warn(RicciWarning(note), stacklevel=3)
     if syntax != "matrix":  # matrix notation declares every shape: nothing to surprise
         _warn_surprises(program, syntax)
-    return program
-
-
-@guarded("parsing")
-def detected_syntax(text: str, syntax: str = "auto") -> str:
-    """The syntax :func:`parse` reads ``text`` in: ``syntax`` itself unless it is
-    ``"auto"``, else the one its detection settles on (``"ricci"``, ``"latex"``,
-    ``"unicode"`` or ``"matrix"``). Raises what :func:`parse` raises for text that no
-    syntax reads."""
-    validate.choice(syntax, ("ricci", "latex", "unicode", "matrix", "auto"), "syntax")
-    if syntax != "auto":
-        return syntax
-    return _read(prepare_text(text), syntax)[0]
+    return program, syntax
 
 
 def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:

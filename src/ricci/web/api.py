@@ -25,7 +25,7 @@ from ..codegen.backends import BACKENDS as CODE_BACKENDS
 from ..derivation import Derivation, grad, hessian, hvp, jacobian
 from ..errors import RicciError, RicciWarning
 from ..ir.program import Program, output_names
-from ..syntax.resolve import detected_syntax, parse
+from ..syntax.resolve import parse_detected
 from ..verify.check import check as check_gradient
 from .gallery import EXAMPLES
 from .graph import program_graph
@@ -159,8 +159,8 @@ def _guard(what: str, work: Callable[[list[str]], dict[str, Any]], source: Calla
 def _read(req: Mapping[str, Any]) -> tuple[str, str, Program]:
     text = _program_text(req)
     syntax = _choice(req, "syntax", SYNTAXES, "auto")
-    program = parse(text, syntax=syntax)
-    return text, detected_syntax(text, syntax), program
+    program, read_as = parse_detected(text, syntax=syntax)
+    return text, read_as, program
 
 
 def _outline(syntax: str, program: Program) -> dict[str, Any]:
