@@ -12,6 +12,8 @@ random programs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -266,3 +268,44 @@ def test_a_sum_of_squares_is_one_pass(backend, text, out, has, lacks, want):
     expected = want(inputs)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def _count_products(code: str, a: str, b: str) -> int:
+    return code.count(f"{a} * {b}") + code.count(f"{b} * {a}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pair_of_factors_two_products_hold_is_computed_once(backend):
+    """Layer norm's dxc holds dy * g twice (``dy * g / s`` and ``sum[d](xc * dy * g)``):
+    one temporary, read by both; attention's ``A * dA`` likewise (torch: the sum is no
+    einsum there)."""
+    root = Path(__file__).parents[2] / "examples"
+    text = (root / "layernorm.ricci").read_text()
+    d = ricci.grad(text, wrt=["x", "g", "b"])
+    code = d.source(backend).split('"""')[-1]
+    assert _count_products(code, "g", "dy") == 1, code
+    assert ricci.check(text, wrt=["x", "g", "b"], backend=backend).ok
+    text = (root / "attention.ricci").read_text()
+    code = ricci.grad(text, wrt=["Q", "K", "V"]).source(backend).split('"""')[-1]
+    if backend != "jax":  # (JAX code is fused by XLA: repeats are XLA's to share)
+        assert _count_products(code, "A", "dA") + code.count("t2 *= A") <= 1, code
+    assert ricci.check(text, wrt=["Q", "K", "V"], backend=backend).ok
+
+
+def test_a_pair_that_only_one_product_takes_makes_no_temporary():
+    """dxc takes dy * g; dg's xc * dy (shared with dxc's sum, which took the other pair)
+    stays inside dg's einsum: a pair counts where a product takes it."""
+    text = (Path(__file__).parents[2] / "examples" / "layernorm.ricci").read_text()
+    code = ricci.grad(text, wrt=["x", "g", "b"]).source("numpy").split('"""')[-1]
+    assert "xc.T * dy.T" not in code and "np.einsum('ab,ab->b', xc, t4)" in code, code
+
+
+@pytest.mark.parametrize("text", [
+    "P[i] = a[i] * b[i] * c[i]\nQ[i] = b[i] * c[i] * d[i]\nR[i] = a[i] * b[i] * e[i]\nL = sum[i](P[i] + Q[i] + R[i])",
+    "P[i,j] = a[i] * b[j] * c[i,j]\nQ[i,j] = b[j] * c[i,j] * d[i]\nL = sum[i,j](P[i,j] * Q[i,j])",
+    "y[n] = sum[k](W[n,k] * x[k] * s[k]) + sum[k](W[n,k] * x[k])\nL = sum[n](y[n]^2)",
+])
+def test_shared_pairs_give_the_gradient(text):
+    names = [n for n in "abcdexWs" if f"{n}[" in text]
+    for backend in BACKENDS:
+        assert ricci.check(text, wrt=names, backend=backend).ok, backend

@@ -114,6 +114,11 @@ def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
     shape = dims.get(target)
     if not shape:
         return None
+    candidates = [v for v in candidates if dims.get(v) == shape]
+    unary = isinstance(value, ast.Call) and len(value.args) == 1 and not value.keywords and \
+        ast.unparse(value.func) in unary_in_place
+    if not candidates and not unary:
+        return None
     names = [x.id for x in ast.walk(value) if isinstance(x, ast.Name)]
     if target in names:
         return None
@@ -130,7 +135,7 @@ def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
         path.append(e)
         e = e.left
     for v in candidates:
-        if dims.get(v) != shape or names.count(v) != 1:
+        if names.count(v) != 1:
             continue
         if _is_name(e, v) and path:
             start, first = len(path) - 1, None
@@ -148,14 +153,14 @@ def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
     # a copy of an array that dies here is that array
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
             value.func.attr in ("copy", "clone") and not value.args and isinstance(value.func.value, ast.Name) \
-            and value.func.value.id in candidates and dims.get(value.func.value.id) == shape:
+            and value.func.value.id in candidates:
         return [f"{target} = {value.func.value.id}"]
     # an elementwise function of an array that dies here, or of a fresh value, applied in
     # that array's buffer
-    if isinstance(value, ast.Call) and len(value.args) == 1 and not value.keywords and \
-            src(value.func) in unary_in_place:
+    if unary:
+        assert isinstance(value, ast.Call)
         arg, fn = value.args[0], src(value.func)
-        if isinstance(arg, ast.Name) and arg.id in candidates and dims.get(arg.id) == shape:
+        if isinstance(arg, ast.Name) and arg.id in candidates:
             return [f"{target} = {in_place_call(fn, arg.id)}"]
         if _fresh(arg):
             return [f"{target} = {src(arg)}", in_place_call(fn, target)]

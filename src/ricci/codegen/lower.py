@@ -29,7 +29,7 @@ from ..primitives.numbers import number_text
 from ..simplify.coefficients import split_coef, with_coef
 from .backends import Backend
 from .contract import contract_pairwise, split_axes
-from .repeats import Repeats, whole
+from .repeats import Repeats, pair_node, whole
 from .values import ADD, ATOM, MUL, POW, UNARY, Axes, Val, float_literal, positive_first, signed_sum
 
 __all__ = ["Lowerer", "fold_products", "signed_terms"]
@@ -151,6 +151,10 @@ class Lowerer:
         if isinstance(e, Pow):
             return self.power(e)
         if isinstance(e, Mul):
+            if len(e.factors) == 2 and self.repeated.pairs:  # a shared pair as written: its one key
+                found = self.repeated.pair(list(e.factors))
+                if found is not None and pair_node(*found, self.repeated.shape) != e:
+                    return self.lower(pair_node(*found, self.repeated.shape))
             return self.product(list(e.factors))
         if isinstance(e, Add):
             return self.add(e)
@@ -257,13 +261,29 @@ class Lowerer:
             xv = self.align(xv, yv.axes)
             out.append(Val(kernel.format(xv.code, yv.code), yv.axes))
 
+    def shared_pair(self, factors: list[Expr]) -> list[Expr]:
+        """``factors`` with two of them that another product holds too
+        (:attr:`~.repeats.Repeats.pairs`) as one factor, their product, which
+        :meth:`lower` computes once for both (``t1 = g * dy``, then ``t1 / s`` and
+        ``np.einsum('ab,ab->a', t1, xc)``). Unchanged when the two are all the factors
+        (that product is the pair itself)."""
+        if not self.repeated.pairs or len(factors) < 3:
+            return factors
+        found = self.repeated.pair(factors)
+        if found is None:
+            return factors
+        a, b = found
+        i, j = next(k for k, f in enumerate(factors) if f is a), next(k for k, f in enumerate(factors) if f is b)
+        pair = pair_node(a, b, self.repeated.shape)
+        return [pair if k == i else f for k, f in enumerate(factors) if k != j]
+
     def product(self, factors: list[Expr]) -> Val:
         coef = Fraction(1)
         nums: list[Val] = []
         dens: list[Val] = []
         factors, fused = self.fused(factors)
         nums.extend(fused)
-        for f in factors:
+        for f in self.shared_pair(factors):
             if isinstance(f, Mul):  # (-X) * A as the user wrote it: the sign is the product's
                 c, f = split_coef(f)
                 coef *= c
@@ -343,7 +363,7 @@ class Lowerer:
     # -- summation
     def summation(self, e: Sum) -> Val:
         body = e.body
-        factors = list(body.factors) if isinstance(body, Mul) else [body]
+        factors = self.shared_pair(list(body.factors)) if isinstance(body, Mul) else [body]
         coef = Fraction(1)
         scalars: list[Val] = []
         operands: list[Val] = []
