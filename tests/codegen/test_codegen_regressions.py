@@ -216,9 +216,15 @@ SIGNS_AND_SIZES = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("text, out, has, lacks, want", SIGNS_AND_SIZES)
 def test_signs_and_sizes_cost_no_pass(backend, text, out, has, lacks, want):
+    _spelled_and_right(backend, text, out, has, lacks, want, a_shape=(4, 5) if "k" in text else (3, 4), seed=7)
+
+
+def _spelled_and_right(backend, text, out, has, lacks, want, a_shape, seed):
+    """The NumPy code of ``text`` holds ``has`` and not ``lacks``; ``out``'s value on every
+    backend is ``want(inputs)`` (X 3 x 4, A of ``a_shape``), exact shape."""
     prog = ricci.parse(text)
-    rng = np.random.default_rng(7)
-    inputs = {"X": rng.normal(size=(3, 4)), "A": rng.normal(size=(4, 5) if "k" in text else (3, 4))}
+    rng = np.random.default_rng(seed)
+    inputs = {"X": rng.normal(size=(3, 4)), "A": rng.normal(size=a_shape)}
     inputs = {n: v for n, v in inputs.items() if n in prog.inputs}
     code = prog.source(backend).split('"""')[-1]
     if backend == "numpy":
@@ -257,17 +263,7 @@ SQUARES = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("text, out, has, lacks, want", SQUARES)
 def test_a_sum_of_squares_is_one_pass(backend, text, out, has, lacks, want):
-    prog = ricci.parse(text)
-    rng = np.random.default_rng(3)
-    inputs = {"X": rng.normal(size=(3, 4)), "A": rng.normal(size=(3, 4) if "A[i,j]" in text else (3, 5))}
-    inputs = {n: v for n, v in inputs.items() if n in prog.inputs}
-    code = prog.source(backend).split('"""')[-1]
-    if backend == "numpy":
-        assert has in code and lacks not in code, code
-    got = _run(prog, {out: out}, inputs, backend)[out]
-    expected = want(inputs)
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    _spelled_and_right(backend, text, out, has, lacks, want, a_shape=(3, 4) if "A[i,j]" in text else (3, 5), seed=3)
 
 
 def _count_products(code: str, a: str, b: str) -> int:
