@@ -582,3 +582,13 @@ def test_a_function_word_is_never_read_as_a_product_of_letters():
     assert str(ricci.grad(r"L = 2 x(y+1)", "x")) == "dx = 2 * (1 + y)"
     assert str(ricci.grad(r"L = \mathrm{exp}(x) + y_{in} y_{in}", "x")) == "dx = exp(x)"
     assert looks_like_latex("p = v_i u_i") and looks_like_latex("L = ab c")
+
+
+@pytest.mark.parametrize("text, column", [("\\right\r\n", 1), ("y = \\right\n", 5), ("y = \\left( x \\right\n)", 14),
+                                          ("\\bigl\n", 1)])
+def test_a_size_command_at_the_end_of_a_line_needs_a_delimiter(text, column):
+    """Fuzz finding #39: ``\\right`` before a line break reported 'unsupported delimiter
+    '\\n'' with its caret past the end of the line."""
+    with pytest.raises(ricci.RicciError, match="needs a delimiter") as e:
+        ricci.parse(text, syntax="latex")
+    assert (e.value.span.line, e.value.span.column) == (1, column)

@@ -122,8 +122,8 @@ class _Lexer:
         t = self.text
         self.skip_space()
         j = self.i
-        if j >= len(t):
-            raise self.err(f"\\{size_cmd} needs a delimiter such as ( or |", start, j)
+        if j >= len(t) or t[j] in "\r\n":  # the end of the text or of the line
+            raise self.err(f"\\{size_cmd} needs a delimiter such as ( or |", start, start + 1 + len(size_cmd))
         if t[j] == "\\":
             d, end = self.command_name(j)
         else:
