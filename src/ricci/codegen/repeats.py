@@ -10,14 +10,14 @@ the size of the expressions (see :class:`Repeats`).
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..ir.expr import Add, Call, Const, Delta, Expr, Index, MatFn, Max, Mul, Pow, Size, Sum, Tensor
 from ..ir.indices import substitute
 from ..ir.traversal import walk
 from ..simplify.canonical import alpha_key
 
-__all__ = ["PAIR_FACTORS", "Repeats", "pair_node", "whole"]
+__all__ = ["Repeats", "pair_node", "whole"]
 
 
 class Repeats:
@@ -65,12 +65,12 @@ class Repeats:
         """Keys of the products of two factors that two different products hold (layer
         norm's ``dy[n,d] * g[d]`` in ``dy * g / s`` and in ``sum[d](xc * dy * g)``): the
         pair is computed once and both products read it. A product takes its first pair
-        (in the order of its factors) that is shared (:meth:`first_pair`, as the lowering
-        does), so a pair counts only where it is taken: the shared pairs are found by
-        taking them until no pair is taken by fewer than two products (each round keeps
-        a subset of the last; after :data:`_PAIR_ROUNDS` rounds a pair taken once more is
-        only a temporary more, never another value). Factors are tensors or functions of them, in
-        products of at most :data:`PAIR_FACTORS` such factors."""
+        (in the order of its factors) that is shared (:meth:`pair`, as the lowering does),
+        so a pair counts only where it is taken: the shared pairs are found by taking them
+        until no pair is taken by fewer than two products (each round keeps a subset of
+        the last; after :data:`_PAIR_ROUNDS` rounds a pair taken once more is only a
+        temporary more, never another value). Factors are tensors or functions of them,
+        in products of at most :data:`_PAIR_FACTORS` such factors."""
         products: dict = {}  # the shape of each product -> its factors
         for n in (n for e in exprs for n in walk(e) if isinstance(n, Mul) and n.free):
             products.setdefault(self.shape(n), list(n.factors))  # the same product counts once
@@ -85,9 +85,10 @@ class Repeats:
         for _ in range(_PAIR_ROUNDS):
             counts: dict = {}
             for factors in products.values():
-                for key in self.pair_keys(factors) if shared is None else [self.first_pair(factors, shared)]:
-                    if key is not None:
-                        counts[key] = counts.get(key, 0) + 1
+                keys = [k for _, _, k in self._candidates(factors)] if shared is None else \
+                    [k for _, _, k in self._candidates(factors) if k in shared][:1]
+                for key in keys:
+                    counts[key] = counts.get(key, 0) + 1
             taken = {k for k, c in counts.items() if c > 1}
             if taken == shared:
                 break
@@ -96,25 +97,20 @@ class Repeats:
         self._twice |= {self.shape(self._pair_nodes[k]) for k in shared}
         return shared
 
-    def pair_keys(self, factors: list[Expr]) -> list:
-        """The keys of every pair of ``factors`` that may be shared."""
-        return [self._pair_key(a, b) for a, b in combinations(_pairable(factors), 2)
-                if self._shape_pair(a, b) in self._pair_shapes]
+    def pair(self, factors: list[Expr]) -> tuple[Expr, Expr] | None:
+        """The two factors of the first shared pair of ``factors`` (:attr:`pairs`)."""
+        return next(((a, b) for a, b, k in self._candidates(factors) if k in self.pairs), None)
+
+    def _candidates(self, factors: list[Expr]) -> Iterator[tuple[Expr, Expr, object]]:
+        """Every pair of ``factors`` that may be shared (its shapes meet elsewhere), in
+        order, with its key."""
+        for a, b in combinations(_pairable(factors), 2):
+            if self._shape_pair(a, b) in self._pair_shapes:
+                yield a, b, self._pair_key(a, b)
 
     def _shape_pair(self, a: Expr, b: Expr) -> tuple[int, int]:
         x, y = self.shape(a), self.shape(b)
         return (x, y) if x <= y else (y, x)
-
-    def first_pair(self, factors: list[Expr], shared: set) -> object:
-        """The key of the first pair of ``factors`` in ``shared``, or None."""
-        return next((k for k in self.pair_keys(factors) if k in shared), None)
-
-    def pair(self, factors: list[Expr]) -> tuple[Expr, Expr] | None:
-        """The two factors of the first shared pair of ``factors`` (:attr:`pairs`)."""
-        for a, b in combinations(_pairable(factors), 2):
-            if self._shape_pair(a, b) in self._pair_shapes and self._pair_key(a, b) in self.pairs:
-                return a, b
-        return None
 
     def _pair_key(self, a: Expr, b: Expr) -> object:
         hit = self._pair_memo.get((a, b))
@@ -165,7 +161,7 @@ class Repeats:
 _PAIR_ROUNDS = 8
 #: products with more factors than this are not searched for shared pairs (the pairs of a
 #: product are quadratic in its factors)
-PAIR_FACTORS = 8
+_PAIR_FACTORS = 8
 
 
 def pair_node(a: Expr, b: Expr, shape: Callable[[Expr], int]) -> Mul:
@@ -176,9 +172,9 @@ def pair_node(a: Expr, b: Expr, shape: Callable[[Expr], int]) -> Mul:
 
 def _pairable(factors: Sequence[Expr]) -> list[Expr]:
     """The factors a shared pair may be made of: tensors and functions of them, in a
-    product of at most :data:`PAIR_FACTORS` of them (else none)."""
+    product of at most :data:`_PAIR_FACTORS` of them (else none)."""
     fs: list[Expr] = [f for f in factors if isinstance(f, (Tensor, Call, Pow)) and f.free]
-    return fs if len(fs) <= PAIR_FACTORS else []
+    return fs if len(fs) <= _PAIR_FACTORS else []
 
 
 def _eligible(n: Expr) -> bool:
