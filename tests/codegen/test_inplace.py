@@ -251,3 +251,13 @@ def test_reuse_changes_no_bit_of_any_result_nor_any_input(backend, monkeypatch):
             assert got[key].shape == want[key].shape and got[key].dtype == want[key].dtype
             assert np.array_equal(got[key], want[key], equal_nan=True), (key, m.text(), src)
     assert reused >= 15, reused  # the programs exercise the rewrite
+
+
+def test_of_two_arrays_dying_in_a_line_the_leftmost_is_reused_whatever_the_order_given():
+    """The names dying at a line come from a set: the code must not depend on their order
+    (``t4 = t3; t4 *= t2`` or ``t4 = t2; t4 *= t3`` by the hash seed, before)."""
+    lines = ["a = x * 2.0", "b = y * 2.0", "c = b * a"]
+    dims = {"a": ("n",), "b": ("n",), "c": ("n",)}
+    want = ["a = x * 2.0", "b = y * 2.0", "c = b", "c *= a"]
+    assert rewrite(lines, {2: ["a", "b"]}, dims) == want
+    assert rewrite(lines, {2: ["b", "a"]}, dims) == want

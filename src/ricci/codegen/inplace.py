@@ -119,9 +119,12 @@ def _rewrite(line: str, target: str, value: ast.expr, candidates: list[str],
         ast.unparse(value.func) in unary_in_place
     if not candidates and not unary:
         return None
-    names = [x.id for x in ast.walk(value) if isinstance(x, ast.Name)]
+    found = sorted((x.col_offset, x.id) for x in ast.walk(value) if isinstance(x, ast.Name))
+    names = [name for _, name in found]
     if target in names:
         return None
+    # the leftmost first: the code does not depend on the order ``dies`` lists names in
+    candidates.sort(key=lambda v: names.index(v) if v in names else len(names))
 
     def src(e: ast.expr) -> str:
         seg = ast.get_source_segment(line, e)
