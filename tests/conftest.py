@@ -76,6 +76,13 @@ def _uses_jax(item) -> bool:
     return "jax" in params.split("-") or "jax" in name
 
 
+def _uses_numba(item) -> bool:
+    """The numba variants of parametrised tests: numba compiles every kernel (a few
+    tenths of a second each); tests/codegen/test_kernels.py keeps fast ones."""
+    params = getattr(getattr(item, "callspec", None), "id", "")
+    return "numba" in params.split("-")
+
+
 #: the fuzz pools of tests/test_fuzz.py: the fast tier parses the first chunks only (the
 #: pools start when a selected test needs their items, so deselected items cost nothing)
 FAST_PARSE_CHUNKS = 1
@@ -99,7 +106,7 @@ def pytest_collection_modifyitems(items):
             k = seen[name] = seen.get(name, -1) + 1
             if k % SAMPLED[name]:
                 item.add_marker(pytest.mark.slow)
-        if name in SLOW or _uses_jax(item) or _slow_fuzz(item):
+        if name in SLOW or _uses_jax(item) or _uses_numba(item) or _slow_fuzz(item):
             item.add_marker(pytest.mark.slow)
 
 

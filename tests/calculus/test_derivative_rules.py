@@ -35,7 +35,7 @@ def test_function_derivatives_are_differentiable_again(fn):
 
 def test_every_function_has_an_entry_for_every_backend():
     for f in FUNCTIONS.values():
-        assert set(f.code) == {"numpy", "torch", "jax"}
+        assert set(f.code) == {"numpy", "torch", "jax", "numba"}
         assert f.doc
 
 

@@ -324,14 +324,14 @@ def test_unknown_notation():
 
 def test_function_spellings_come_from_the_table(monkeypatch):
     monkeypatch.setitem(FUNCTIONS, "softsign", None)  # restored after the test
-    defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}")
+    defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}", numba="{0}")
     assert FUNCTIONS["softsign"].latex == r"\operatorname{softsign}"
     assert FUNCTIONS["softsign"].unicode == "softsign"
     assert expr_text(Call("softsign", [x(i)]), (i,), notation="latex") == r"\operatorname{softsign}\left(x_{i}\right)"
     with pytest.raises(ValueError, match="no form"):  # a spelling the LaTeX reader cannot read back
-        defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}",
+        defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}", numba="{0}",
               latex=r"\lfloor #1 \rfloor")
-    defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}",
+    defun("softsign", deriv=lambda u, ans: Const(1), numpy="{0}", torch="{0}", jax="{0}", numba="{0}",
           latex=r"\mathring{#1}", unicode="⌊#1⌋")
     assert expr_text(Call("softsign", [x(i)]), (i,), notation="latex") == r"\mathring{x_{i}}"
     assert expr_text(Call("softsign", [x(i)]), (i,), notation="unicode") == "⌊x_i⌋"

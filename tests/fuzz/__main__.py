@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the mutation check (all mutants, or these) on the fast tier")
     ap.add_argument("--mutant-target", nargs="+", default=["tests/test_fuzz.py"],
                     help="the tests the mutation check runs (default: the fast tier)")
+    ap.add_argument("--backends", nargs="+", metavar="NAME",
+                    help="differential testing: rotate through these backends (default: numpy, torch, jax)")
     ap.add_argument("--quiet", action="store_true", help="summary without messages and reproducers")
     args = ap.parse_args(argv)
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         summary, cov = run_mode(mode, n, seed=args.seed, jobs=args.jobs, report=args.report,
                                 resume=args.resume, timeout=args.timeout, reduce=not args.no_reduce,
-                                coverage=args.coverage)
+                                coverage=args.coverage, backends=tuple(args.backends) if args.backends else None)
         cov_parts += cov
         print(summary.text(verbose=not args.quiet), flush=True)
         failed |= bool(summary.failures)

@@ -67,12 +67,13 @@ def parse_input(seed: object, idx: int) -> tuple[str, str]:
 BACKEND_CYCLE = ("numpy", "torch", "jax", "numpy", "torch", "numpy", "torch", "jax")
 
 
-def diff_model(seed: object, idx: int):
+def diff_model(seed: object, idx: int, backends: tuple[str, ...] | None = None):
     """The generated program of diff item ``idx``: the kinds (a cycle of 5) and the
-    backends (a cycle of 8) in rotation, so every pair comes up."""
+    backends (a cycle of 8, or of ``backends``) in rotation, so every pair comes up."""
     from .programs import generate
 
-    return generate(f"{seed}:{idx}", kind=KINDS[idx % len(KINDS)], backend=BACKEND_CYCLE[idx % len(BACKEND_CYCLE)])
+    cycle = backends or BACKEND_CYCLE
+    return generate(f"{seed}:{idx}", kind=KINDS[idx % len(KINDS)], backend=cycle[idx % len(cycle)])
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Options:
     coverage: bool = False
     #: differentiate accepted programs only up to this many characters (None: all)
     grad_max_chars: int | None = None
+    #: the backends the differential items rotate through (None: :data:`BACKEND_CYCLE`)
+    backends: tuple[str, ...] | None = None
 
 
 def run_parse_item(opt: Options, idx: int, known: set[str]) -> dict[str, Any]:
@@ -117,7 +120,7 @@ def run_diff_item(opt: Options, idx: int, known: set[str]) -> dict[str, Any]:
     from . import differential
     from .reduce import node_count, reduce_model
 
-    m = diff_model(opt.seed, idx)
+    m = diff_model(opt.seed, idx, opt.backends)
     r = differential.run(m)
     rec: dict[str, Any] = {"idx": idx, "kind": m.kind, "backend": m.backend, "status": r.status,
                            "seconds": r.seconds, "tags": sorted(m.tags), "findings": []}
@@ -371,7 +374,7 @@ class Pool:
             fam, text = parse_input(self.opt.seed, idx)
             head = {"family": fam, "results": {}, "chars": len(text)}
         else:
-            m = diff_model(self.opt.seed, idx)
+            m = diff_model(self.opt.seed, idx, self.opt.backends)
             text = m.describe()
             head = {"kind": m.kind, "backend": m.backend, "status": what, "tags": sorted(m.tags)}
         rec = {"idx": idx, **head, "seconds": self.opt.timeout, "findings": [{
@@ -481,7 +484,8 @@ def _indent(s: str) -> str:
 
 def run_mode(mode: str, n: int, *, seed: str = "0", jobs: int = 2, report: str | None = None,
              resume: bool = False, timeout: float | None = None, reduce: bool = True,
-             progress: float = 10.0, coverage: bool = False, out=sys.stderr) -> tuple[Summary, list[dict]]:
+             progress: float = 10.0, coverage: bool = False, backends: tuple[str, ...] | None = None,
+             out=sys.stderr) -> tuple[Summary, list[dict]]:
     """Run ``n`` items of ``mode``; returns the summary and the coverage data of the workers."""
     summary = Summary(mode, seed, n)
     path = Path(report) if report else None
@@ -491,7 +495,7 @@ def run_mode(mode: str, n: int, *, seed: str = "0", jobs: int = 2, report: str |
             summary = Summary.from_json(saved)
             summary.target = n
     opt = Options(mode, seed=seed, timeout=timeout or (60.0 if mode == "parse" else 240.0), reduce=reduce,
-                  coverage=coverage)
+                  coverage=coverage, backends=backends)
     pool = Pool(opt, jobs=jobs, chunk=20 if mode == "parse" else 5)
     last = [time.monotonic()]
     rate_t0, rate_n0 = time.monotonic(), summary.processed

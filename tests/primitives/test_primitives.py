@@ -23,6 +23,8 @@ from ricci.primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS, latex_readin
 SRC = Path(ricci.__file__).resolve().parent
 TABLE = "primitives/functions.py"
 BACKENDS = ("numpy", "torch", "jax")
+#: with the numba backend's loop kernels, whose templates are the tables' too (slow tier)
+WITH_NUMBA = (*BACKENDS, "numba")
 #: float64 end to end: ricci's code and torch autograd agree to rounding
 TIGHT = 1e-10
 
@@ -37,7 +39,7 @@ def ok(prog, wrt, **kw):
 # ---------------------------------------------------------------- derivatives, against torch
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", WITH_NUMBA)
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
 def test_every_function_against_torch(fn, backend):
     ok(f"y[i] = {fn}(x[i])", ["x"], backend=backend)
@@ -54,7 +56,7 @@ def test_every_function_hessian_against_torch(fn, backend):
     ok(prog, "x", derivation=ricci.hessian(prog, "x", diagonal=True), backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", WITH_NUMBA)
 @pytest.mark.parametrize("prog, wrt", [
     ("y[i] = log1p(x[i]^2)", ["x"]),
     ("L = sum[i](log1p(exp(z[i])) * w[i])", ["z"]),
@@ -227,6 +229,7 @@ ALLOWED = {
     ("calculus/differentiate.py", "log"): "the power rule: d f^g = f^g (dg log(f) + g df / f)",
     ("codegen/backends.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's code; np.sqrt in the "
                                  "_gram helper is its own arithmetic (a weighted Gram matrix)",
+    ("codegen/kernels.py", "sqrt"): "a power 1/2 is computed with the sqrt entry's kernel code",
     ("display/notation.py", "sqrt"): "a power 1/2 is printed with the sqrt entry's spellings",
     ("display/matrix_algebra.py", "trace"): "the trace of any matrix expression is printed with the trace entry's",
     ("syntax/latex_tables.py", "sqrt"): "LaTeX's \\sqrt[n]{x} (an n-th root) is refused with its own hint",
@@ -354,3 +357,31 @@ def test_softplus_is_exact_beyond_torchs_threshold(backend):
     gen = generate(p, {"y": "y"}, p.inputs, backend=backend)
     y = Compiled(gen, backend, p, p, label="t", filename="<t>").call({"x": x}, None, {})["y"]
     np.testing.assert_allclose(np.asarray(y, dtype=float), np.logaddexp(x, 0.0), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_kernel_template_computes_the_numpy_function(dtype):
+    """Each entry's loop-kernel template (a function of one number of the kernel's dtype
+    ``T``) gives the values of its NumPy template, at ordinary and special arguments
+    (NaN, infinities, signed zeros), in the dtype of the arrays; all in one compiled
+    function, as kernels compile them."""
+    numba = pytest.importorskip("numba")
+    from ricci.primitives.functions import KERNEL, runtime
+
+    names = sorted(FUNCTIONS)
+    body = "\n".join(f"        v = x[i]\n        out[{k}, i] = {FUNCTIONS[n].code[KERNEL].format('v')}"
+                     for k, n in enumerate(names))
+    src = f"def kernel(T, x, out):\n    for i in range(x.shape[0]):\n{body}\n"
+    ns = {"np": np, "math": __import__("math")}
+    exec(src, ns)  # noqa: S102 - the table's own templates
+    kernel = numba.njit(error_model="numpy")(ns["kernel"])
+    x = np.array([-3.0, -1.0, -0.25, -0.0, 0.0, 1e-8, 0.5, 1.0, 2.5, 30.0, np.inf, -np.inf, np.nan], dtype)
+    out = np.empty((len(names), x.size), dtype)
+    with np.errstate(all="ignore"):
+        kernel(x.dtype.type, x, out)
+        rt = runtime("numpy")
+        for k, n in enumerate(names):
+            want = np.asarray(eval(FUNCTIONS[n].code["numpy"].format("x"), {**rt, "x": x}), dtype)  # noqa: S307
+            assert out[k].dtype == dtype
+            tol = 1e-12 if dtype == np.float64 else 1e-6
+            np.testing.assert_allclose(out[k], want, rtol=tol, atol=tol, equal_nan=True, err_msg=n)

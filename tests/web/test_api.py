@@ -52,7 +52,7 @@ def test_derive_matmul_in_every_view():
     assert "A^{T}" in b["matrix"]["latex"]
     assert "delta elimination" in b["steps"]["text"] and b["steps"]["latex"].startswith("\\begin{aligned}")
     assert "dX = dY @ A.T" in b["code"]["numpy"] and "def grad_Y(X, A, dY)" in b["code"]["numpy"]
-    assert set(b["code"]) == {"numpy", "torch", "jax"}
+    assert set(b["code"]) == {"numpy", "torch", "jax", "numba"}
     assert "dX" in b["markdown"]
     doc = b["latex_document"]
     assert doc.startswith("\\documentclass{article}") and "\\usepackage{amsmath}" in doc

@@ -31,12 +31,20 @@ class Backend(Protocol):
     """What the lowering needs of a backend: the spelling of each array operation."""
 
     name: str
+    #: runs of elementwise statements become fused loop kernels (:mod:`.kernels`)
+    kernels: bool
     #: a product then a sum of two operands is spelled with einsum (else ``(a * b).sum()``)
     einsum_reduces: bool
     #: the code runs under a compiler that fuses elementwise operations into the loops
     #: that compute their operands (``jax.jit``): a scalar factor of a contraction goes
     #: on an operand the code computes, not on the result
     fuses: bool
+
+    @property
+    def spelling(self) -> str:
+        """The column of the primitive tables the array code is spelled from: the
+        backend's name, but for a backend writing another library's array code (numba's
+        is NumPy's)."""
 
     def call(self, fn: str, arg: str, atomic: bool = False) -> str: ...
     def sum(self, a: str, axes: Sequence[int], ndim: int) -> str: ...
@@ -96,6 +104,12 @@ _FLOAT_LITERAL = re.compile(r"\d+\.\d*(e[-+]?\d+)?|\d+e[-+]?\d+")
 class _Base:
     name = ""
     module = ""
+    kernels = False
+
+    @property
+    def spelling(self) -> str:
+        return self.name
+
     #: code for the dtype of arrays the function makes (an input's: ``X.dtype``), so that
     #: float32 inputs give float32 results; set by :func:`generate`
     dtype: str | None = None
@@ -120,7 +134,7 @@ class _Base:
     def call(self, fn: str, arg: str, atomic: bool = False) -> str:
         """``fn(arg)``; a compound ``arg`` is parenthesised where the template needs it,
         and a template that is not one call (``a / (1 + b)``) is parenthesised as a whole."""
-        t = FUNCTIONS[fn].code[self.name]
+        t = FUNCTIONS[fn].code[self.spelling]
         out = t.format(arg if atomic or _arg_in_parens(t) else f"({arg})")
         return out if one_call(t) else f"({out})"
 
@@ -243,6 +257,22 @@ def _gram(a, w):
         return b.T @ b
     return (a * w[:, None]).T @ a
 '''}
+
+
+class NumbaBackend(NumpyBackend):
+    """NumPy code in which runs of elementwise statements and row reductions are loop
+    kernels compiled by numba (:mod:`.kernels`: one ``@numba.njit`` function per run, a
+    row at a time); contractions stay NumPy's matrix products. The kernels' scalar type
+    is the parameter ``T``, so no tensor is named ``T`` in the generated code."""
+
+    name = "numba"
+    header = "import math\n\nimport numba\nimport numpy as np"
+    reserved = {"np", "numba", "math", "T"}
+    kernels = True
+
+    @property
+    def spelling(self) -> str:
+        return "numpy"
 
 
 class JaxBackend(NumpyLikeBackend):
@@ -392,6 +422,7 @@ BACKENDS: dict[str, BackendEntry] = {
     "numpy": BackendEntry(NumpyBackend, None, None, "NumPy"),
     "torch": BackendEntry(TorchBackend, "torch", "torch", "PyTorch"),
     "jax": BackendEntry(JaxBackend, "jax", "jax", "JAX"),
+    "numba": BackendEntry(NumbaBackend, "numba", "numba", "numba"),
 }
 
 

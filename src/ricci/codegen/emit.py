@@ -23,6 +23,7 @@ from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
 from .backends import BACKENDS, EmitBackend, get_backend
 from .inplace import reuse_buffers
+from .kernels import Kernel, plan_kernels
 from .lower import Lowerer, fold_products, signed_terms
 from .repeats import Repeats
 from .stable import stabilize
@@ -79,7 +80,7 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
-    extra = {**getattr(be, "preludes", {}), **helpers(be.name)}  # helper name -> source
+    extra = {**getattr(be, "preludes", {}), **helpers(be.spelling)}  # helper name -> source
     # helper names are never a tensor's, whatever the backend (as the generated names agree)
     reserved = set(be.reserved) | {"_delta"} | {h for b in BACKENDS for h in helpers(b)} | \
         {h for e in BACKENDS.values() for h in getattr(e.cls, "preludes", {})}
@@ -123,13 +124,23 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     # the dims of every array the body names, in the order of its axes (for buffer reuse)
     temp_dims: dict[str, tuple[str, ...]] = {py[n]: tuple(d) for n, d in program.dims.items()
                                              if n in program.defined and n in py}
-    repeated = Repeats([st.rhs for st in program.statements if st.name in needed])
     out_names = set(outputs.values())
+    kernels = plan_kernels(program, [st for st in program.statements if st.name in needed], out_names) \
+        if be.kernels else []
+    kernel_of = {n: k for k in kernels for n in k.names}
+    kernel_sources: list[str] = []
+    repeated = Repeats([st.rhs for st in program.statements if st.name in needed and st.name not in kernel_of])
     for st in program.statements:
         if st.name not in needed:
             continue
         tick()
         name = py[st.name]
+        kernel = kernel_of.get(st.name)
+        if kernel is not None:
+            if st.name == kernel.names[0]:
+                steps.append(_Step(_kernel_call(kernel, f"_k{len(kernel_sources) + 1}", program, inputs, py,
+                                                size_code, be, kernel_sources)))
+            continue
         terms = _accumulable(st)
         if terms:
             # one step per term, so that each is added as soon as its inputs exist; a
@@ -175,6 +186,8 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     for helper, code in extra.items():
         if helper + "(" in text:
             lines.append(code)
+    for ksrc in kernel_sources:
+        lines.extend(["", "", ksrc])
     lines.append("")
     lines.append(f"def {function}({args}):")
     if doc:
@@ -322,6 +335,25 @@ def _products_into(be: EmitBackend, target: str, group: list[_Step]) -> list[str
         lines.append(f"{target} -= {rest[0][1].code}")
     elif rest:
         lines.append(f"{target} += {signed_sum(rest)}")
+    return lines
+
+
+def _kernel_call(kernel: Kernel, fname: str, program: Program, inputs: Sequence[str], py: Mapping[str, str],
+                 size_code: Callable[[str], str], be: EmitBackend, sources: list[str]) -> list[str]:
+    """The lines calling a loop kernel (its source goes to ``sources``): the arrays it
+    computes are allocated (zeroed where it adds into them), then filled by the call."""
+    src, dims, reads = kernel.source(fname, py, program)
+    sources.append(src)
+    dtype = be.dtype or "np.float64"
+    scalar = f"{dtype}.type" if be.dtype else dtype
+    lines = []
+    for name in kernel.results:
+        make = "zeros" if name in kernel.zeroed else "empty"
+        lines.append(f"{py[name]} = np.{make}({_shape_code(program, name, inputs, py, size_code)}, dtype={dtype})")
+    args = [scalar, *(size_code(d) for d in dims),
+            *(f"{scalar}({py[n]})" if not program.dims.get(n) else py[n] for n in reads),
+            *(py[n] for n in kernel.results)]
+    lines.append(f"{fname}({', '.join(args)})")
     return lines
 
 

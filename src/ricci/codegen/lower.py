@@ -126,7 +126,7 @@ class Lowerer:
             return Val(self.b.delta(n, len(uniq)), uniq)
         if isinstance(e, MatFn):
             mf = MATRIX_FUNCTIONS[e.fn]
-            code = mf.code[self.b.name].format(e.arg.name)
+            code = mf.code[self.b.spelling].format(e.arg.name)
             key = whole(e)
             if key in self.repeated:  # used more than once: computed once, into a temporary
                 if key not in self.shared:
@@ -136,12 +136,12 @@ class Lowerer:
             if len(uniq) < len(e.out):  # inv(A)[i,i]: its diagonal
                 return Val(self.b.einsum("aa->a", [code]), uniq)
             if mf.solve and key not in self.repeated:
-                return Val(code, uniq, inverse_of=e.arg.name, solve=mf.solve[self.b.name])
+                return Val(code, uniq, inverse_of=e.arg.name, solve=mf.solve[self.b.spelling])
             return Val(code, uniq)
         if isinstance(e, Call):
             raw = self.lower(e.args[0])
             arg = self.scalar(raw)
-            if FUNCTIONS[e.fn].reuses_arg.get(self.b.name):
+            if FUNCTIONS[e.fn].reuses_arg.get(self.b.spelling):
                 arg = self.bind(arg)
             code = self.b.call(e.fn, arg.code, arg.atomic)
             if raw.number:
@@ -225,8 +225,8 @@ class Lowerer:
         one pass instead of three, as autograd does). The factors of a function's derivative
         written with its value (its ``backward_pattern``) are the pattern, the value ``y``
         its one unknown. Returns the factors left and the fused values."""
-        kernels = [(f.backward[self.b.name], f.backward_pattern) for f in FUNCTIONS.values()
-                   if self.b.name in f.backward]
+        kernels = [(f.backward[self.b.spelling], f.backward_pattern) for f in FUNCTIONS.values()
+                   if self.b.spelling in f.backward]
         if not kernels:
             return factors, []
         left = list(factors)

@@ -54,7 +54,7 @@ from ..ir.expr import (
 )
 
 __all__ = [
-    "DOMAINS", "FUNCTIONS", "INVERSE", "LatexReading", "MATRIX_FUNCTIONS", "POSITIVE_DETERMINANT", "SQUARE",
+    "DOMAINS", "ELEMENTWISE_CODE", "FUNCTIONS", "INVERSE", "KERNEL", "LatexReading", "MATRIX_FUNCTIONS", "POSITIVE_DETERMINANT", "SQUARE",
     "VALUE", "helpers", "latex_reading", "one_call", "runtime",
 ]
 
@@ -62,6 +62,13 @@ Deriv = Callable[[Expr, Expr], Expr]
 Fold = Callable[[Fraction], "Fraction | None"]
 
 BACKEND_NAMES = ("numpy", "torch", "jax")
+#: the template column of a loop kernel's scalar code (the numba backend's fused loops,
+#: :mod:`ricci.codegen.kernels`): ``{0}`` is one number of the kernel's dtype ``T`` (a
+#: constant is ``T(0.0)``, so float32 kernels compute in float32); NumPy's and ``math``'s
+#: functions of scalars, never an array
+KERNEL = "numba"
+#: every elementwise function has a template for each backend and for the kernels
+ELEMENTWISE_CODE = (*BACKEND_NAMES, KERNEL)
 
 #: stand-ins for a function's argument and value when its derivative is read as a pattern
 ARG, VALUE = Tensor("#x"), Tensor("#ans")
@@ -155,6 +162,12 @@ class Function:
     #: sigmoid: ``VALUE`` and ``1 - VALUE``): what a ``backward`` kernel replaces. Derived
     #: from ``deriv`` once, when the entry is made
     backward_pattern: tuple[Expr, ...] = ()
+    #: the kernel template is as fast in a loop of numbers as NumPy's ufunc on an array
+    #: (arithmetic, comparisons, ``sqrt``: a few instructions). False where numba calls the
+    #: math library for one number at a time (``exp``, ``log``, ``tanh``: no SIMD without
+    #: Intel's SVML), several times slower than NumPy's vectorised ufunc: a statement
+    #: calling it stays NumPy code (:mod:`ricci.codegen.kernels`)
+    in_loops: bool = False
 
     def __post_init__(self) -> None:
         if not self.latex:
@@ -165,8 +178,8 @@ class Function:
             object.__setattr__(self, "matrix_latex", self.latex)
         if not self.reuses_arg:
             object.__setattr__(self, "reuses_arg", {b: t.count("{0}") > 1 for b, t in self.code.items()})
-        if set(self.code) != set(BACKEND_NAMES):
-            raise ValueError(f"{self.name}: a code template for each of {', '.join(BACKEND_NAMES)}")
+        if set(self.code) != set(ELEMENTWISE_CODE):
+            raise ValueError(f"{self.name}: a code template for each of {', '.join(ELEMENTWISE_CODE)}")
         self.reading_keys()
         if self.backward and not self.backward_pattern:
             d = self.deriv(ARG, VALUE)
@@ -191,16 +204,16 @@ def _nodes(e: Expr) -> list[Expr]:
     return out
 
 
-def defun(name: str, *, deriv: Deriv, numpy: str, torch: str, jax: str,
+def defun(name: str, *, deriv: Deriv, numpy: str, torch: str, jax: str, numba: str,
           fold: Fold | None = None, doc: str = "", latex: str = "", unicode: str = "",
           latex_in: tuple[str, ...] = (), matrix_latex: str = "", positive: bool = False,
           domain: str = "", backward: dict[str, str] | None = None,
-          helpers: dict[str, str] | None = None) -> None:
+          helpers: dict[str, str] | None = None, in_loops: bool = False) -> None:
     """Register an elementwise function and its derivative (one entry per primitive)."""
-    f = Function(name, deriv, {"numpy": numpy, "torch": torch, "jax": jax}, fold, doc,
+    f = Function(name, deriv, {"numpy": numpy, "torch": torch, "jax": jax, KERNEL: numba}, fold, doc,
                  latex=latex, unicode=unicode, latex_in=latex_in, matrix_latex=matrix_latex,
                  positive=positive, domain=domain, backward=dict(backward or {}),
-                 helpers=dict(helpers or {}))
+                 helpers=dict(helpers or {}), in_loops=in_loops)
     _check_readings(name, f.reading_keys())
     FUNCTIONS[name] = f
 
@@ -273,78 +286,78 @@ def _erf(x):
 
 # d exp(x) = exp(x) dx
 defun("exp", deriv=lambda x, ans: ans, fold=_at({_Z: _1}),
-      numpy="np.exp({0})", torch="torch.exp({0})", jax="jnp.exp({0})",
+      numpy="np.exp({0})", torch="torch.exp({0})", jax="jnp.exp({0})", numba="np.exp({0})",
       doc="exponential", latex=r"\exp", latex_in=("e^{#1}",), positive=True)
 # d log(x) = dx / x
 defun("log", deriv=lambda x, ans: Pow(x, Const(-1)), fold=_at({_1: _Z}),
-      numpy="np.log({0})", torch="torch.log({0})", jax="jnp.log({0})",
+      numpy="np.log({0})", torch="torch.log({0})", jax="jnp.log({0})", numba="np.log({0})",
       doc="natural logarithm", latex=r"\log", latex_in=(r"\ln", r"\operatorname{ln}"),
       domain="x > 0")
 # d sqrt(x) = dx / (2 sqrt(x))
 defun("sqrt", deriv=lambda x, ans: Mul((Const(_H), Pow(ans, Const(-1)))), fold=_sqrt_fold,
-      numpy="np.sqrt({0})", torch="torch.sqrt({0})", jax="jnp.sqrt({0})",
+      numpy="np.sqrt({0})", torch="torch.sqrt({0})", jax="jnp.sqrt({0})", numba="np.sqrt({0})", in_loops=True,
       doc="square root", latex=r"\sqrt{#1}", unicode="√(#1)", domain="x >= 0")
 # d tanh(x) = (1 - tanh(x)^2) dx
 defun("tanh", deriv=lambda x, ans: sub(ONE, Pow(ans, Const(2))), fold=_at({_Z: _Z}),
-      numpy="np.tanh({0})", torch="torch.tanh({0})", jax="jnp.tanh({0})",
+      numpy="np.tanh({0})", torch="torch.tanh({0})", jax="jnp.tanh({0})", numba="np.tanh({0})",
       doc="hyperbolic tangent", latex=r"\tanh",
       backward={"torch": "torch.ops.aten.tanh_backward({0}, {1})"})
 # d sigmoid(x) = sigmoid(x) (1 - sigmoid(x)) dx
 defun("sigmoid", deriv=lambda x, ans: Mul((ans, sub(ONE, ans))), fold=_at({_Z: _H}),
       numpy="np.exp(np.minimum({0}, 0.0)) / (1.0 + np.exp(-np.abs({0})))", torch="torch.sigmoid({0})",
-      jax="jax.nn.sigmoid({0})", doc="logistic sigmoid 1/(1+exp(-x))",
+      jax="jax.nn.sigmoid({0})", numba="np.exp(min({0}, T(0.0))) / (T(1.0) + np.exp(-abs({0})))", doc="logistic sigmoid 1/(1+exp(-x))",
       latex=r"\sigma", unicode="σ", positive=True,
       backward={"torch": "torch.ops.aten.sigmoid_backward({0}, {1})"})
 # d relu(x) = step(x) dx; step(relu(x)) = step(x), so a named forward value serves too
 defun("relu", deriv=lambda x, ans: call("step", ans if isinstance(ans, Tensor) else x),
       fold=lambda v: max(v, _Z),
-      numpy="np.maximum({0}, 0.0)", torch="torch.relu({0})", jax="jax.nn.relu({0})",
+      numpy="np.maximum({0}, 0.0)", torch="torch.relu({0})", jax="jax.nn.relu({0})", numba="({0} if {0} > T(0.0) or {0} != {0} else T(0.0))", in_loops=True,
       doc="rectified linear unit max(x, 0)",
       backward={"torch": "torch.ops.aten.threshold_backward({0}, {1}, 0)"})
 # d |x| = sign(x) dx
 defun("abs", deriv=lambda x, ans: call("sign", x), fold=abs,
-      numpy="np.abs({0})", torch="torch.abs({0})", jax="jnp.abs({0})",
+      numpy="np.abs({0})", torch="torch.abs({0})", jax="jnp.abs({0})", numba="abs({0})", in_loops=True,
       doc="absolute value", latex=r"\lvert #1 \rvert", unicode="|#1|",
       latex_in=("|#1|",), matrix_latex=r"\left|#1\right|")
 # d sin(x) = cos(x) dx
 defun("sin", deriv=lambda x, ans: call("cos", x), fold=_at({_Z: _Z}),
-      numpy="np.sin({0})", torch="torch.sin({0})", jax="jnp.sin({0})", doc="sine",
+      numpy="np.sin({0})", torch="torch.sin({0})", jax="jnp.sin({0})", numba="np.sin({0})", doc="sine",
       latex=r"\sin")
 # d cos(x) = -sin(x) dx
 defun("cos", deriv=lambda x, ans: neg(call("sin", x)), fold=_at({_Z: _1}),
-      numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", doc="cosine",
+      numpy="np.cos({0})", torch="torch.cos({0})", jax="jnp.cos({0})", numba="np.cos({0})", doc="cosine",
       latex=r"\cos")
 # d softplus(x) = sigmoid(x) dx; torch returns x itself beyond its threshold (20 by default),
 # which is off by e^-20 in float64: beyond 40 the difference is below a float64 ulp
 defun("softplus", deriv=lambda x, ans: call("sigmoid", x),
       numpy="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))", torch="torch.nn.functional.softplus({0}, threshold=40.0)",
-      jax="jnp.logaddexp(0.0, {0})", doc="log(1 + exp(x)), computed without overflow", positive=True)
+      jax="jnp.logaddexp(0.0, {0})", numba="max({0}, T(0.0)) + np.log1p(np.exp(-abs({0})))", doc="log(1 + exp(x)), computed without overflow", positive=True)
 # d step(x) = 0 (almost everywhere); step(0) = 0, as relu'(0) is in torch
 defun("step", deriv=lambda x, ans: Const(0), fold=lambda v: _1 if v > 0 else _Z,
       numpy="np.sign(np.maximum({0}, 0.0))", torch="({0} > 0).to({0}.dtype)",
-      jax="jnp.where({0} > 0, 1.0, 0.0)", doc="Heaviside step: 1 where x > 0, else 0")
+      jax="jnp.where({0} > 0, 1.0, 0.0)", numba="(T(1.0) if {0} > T(0.0) else (T(0.0) if {0} == {0} else {0}))", in_loops=True, doc="Heaviside step: 1 where x > 0, else 0")
 # d sign(x) = 0 (almost everywhere)
 defun("sign", deriv=lambda x, ans: Const(0),
       fold=lambda v: Fraction((v > 0) - (v < 0)),
-      numpy="np.sign({0})", torch="torch.sign({0})", jax="jnp.sign({0})",
+      numpy="np.sign({0})", torch="torch.sign({0})", jax="jnp.sign({0})", numba="np.sign({0})", in_loops=True,
       doc="sign: -1, 0 or 1")
 # d log1p(x) = dx / (1 + x)
 defun("log1p", deriv=lambda x, ans: _reciprocal(Add((ONE, x))), fold=_at({_Z: _Z}),
-      numpy="np.log1p({0})", torch="torch.log1p({0})", jax="jnp.log1p({0})",
+      numpy="np.log1p({0})", torch="torch.log1p({0})", jax="jnp.log1p({0})", numba="np.log1p({0})",
       doc="log(1 + x), accurate for small x", domain="x > -1")
 # d expm1(x) = exp(x) dx = (expm1(x) + 1) dx
 defun("expm1", deriv=lambda x, ans: Add((ans, ONE)), fold=_at({_Z: _Z}),
-      numpy="np.expm1({0})", torch="torch.expm1({0})", jax="jnp.expm1({0})",
+      numpy="np.expm1({0})", torch="torch.expm1({0})", jax="jnp.expm1({0})", numba="np.expm1({0})",
       doc="exp(x) - 1, accurate for small x")
 # d erf(x) = 2/sqrt(pi) exp(-x^2) dx
 defun("erf", deriv=lambda x, ans: Mul((Const(2), Pow(PI, Const(-_H)), call("exp", neg(Pow(x, Const(2)))))),
       fold=_at({_Z: _Z}),
-      numpy="_erf({0})", torch="torch.erf({0})", jax="jax.scipy.special.erf({0})",
+      numpy="_erf({0})", torch="torch.erf({0})", jax="jax.scipy.special.erf({0})", numba="T(math.erf({0}))",
       doc="the error function 2/sqrt(pi) * integral from 0 to x of exp(-t^2)",
       helpers={"numpy": _NUMPY_ERF})
 # d atan(x) = dx / (1 + x^2)
 defun("atan", deriv=lambda x, ans: _reciprocal(Add((ONE, Pow(x, Const(2))))), fold=_at({_Z: _Z}),
-      numpy="np.arctan({0})", torch="torch.atan({0})", jax="jnp.arctan({0})",
+      numpy="np.arctan({0})", torch="torch.atan({0})", jax="jnp.arctan({0})", numba="np.arctan({0})",
       doc="arctangent, in (-pi/2, pi/2)", latex=r"\arctan")
 
 

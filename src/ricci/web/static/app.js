@@ -9,7 +9,7 @@
 
   const TABS = ["index", "matrix", "steps", "code", "check", "graph", "export"];
   const KINDS = ["grad", "jacobian", "hessian", "diagonal", "hvp"];
-  const LANGS = ["numpy", "torch", "jax"];
+  const LANGS = ["numpy", "torch", "jax", "numba"];
   const DEBOUNCE_MS = 300;
   const NOTATIONS = { ricci: "ricci", latex: "LaTeX", matrix: "matrix", unicode: "Unicode" };
 
