@@ -9,6 +9,9 @@ Sides, each one forward+backward on the same inputs (ms per call):
 * ``jax.jit(grad)``: ``jax.jit(jax.grad(loss))`` of the same model written in ``jax.numpy``
   (an upstream gradient ``dy`` is folded in as ``loss = sum(y * dy)``);
 * ``ricci numpy`` / ``ricci torch``: ``ricci.grad(prog, wrt).compile("numpy" / "torch")``;
+* ``ricci numba``: ``ricci.grad(prog, wrt).compile("numba")``, the NumPy code with its
+  elementwise runs fused into numba loop kernels; numba compiles them at the first call,
+  which the worker makes before measuring (compilation is neither timed nor in ``MB``);
 * ``jit(ricci jax)``: ``jax.jit(ricci.grad(prog, wrt).compile("jax"))``;
 * ``ricci torch.compile``: ``ricci.grad(prog, wrt).compile("torch", jit=True)``, ricci's
   torch code compiled by ``torch.compile`` (inductor, one graph; the input checks stay
@@ -21,9 +24,10 @@ intra_op_parallelism_threads=1``, pinned to one core (``taskset`` / ``sched_seta
 and with the steady-state malloc settings of ``grad_vs_torch.py`` (``TUNED``).
 
 In the worker: the inputs are built, the side is set up (the JAX sides are compiled ahead
-of time with ``.lower(...).compile()``), the process's resident set size is read, the side
-is called once, and the peak RSS growth (``ru_maxrss`` minus that baseline) is the
-``MB`` figure: the memory one call needs on top of its inputs, including whatever the
+of time with ``.lower(...).compile()``, the numba kernels by a first call), the heap's
+free memory is given back (``malloc_trim``) and the peak RSS reset
+(``/proc/self/clear_refs``), the process's resident set size is read, the side is called
+once, and the peak RSS growth (``VmHWM`` minus that baseline) is the ``MB`` figure: the memory one call needs on top of its inputs, including whatever the
 first call allocates for good (for ``torch.compile`` the first call also compiles, so its
 figure includes compilation). Then the result is checked against torch eager autograd
 (largest difference relative to the largest gradient entry: float64 1e-9, float32 2e-3); a
@@ -62,7 +66,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TOLERANCE = {"float64": 1e-9, "float32": 2e-3}
-SIDES = ["torch eager", "torch.compile", "jax.jit(grad)", "ricci numpy", "ricci torch",
+SIDES = ["torch eager", "torch.compile", "jax.jit(grad)", "ricci numpy", "ricci numba", "ricci torch",
          "jit(ricci jax)", "ricci torch.compile"]
 PEERS = SIDES[:3]
 RICCI = SIDES[3:]
@@ -159,8 +163,23 @@ def rss_mb() -> float:
 
 
 def maxrss_mb() -> float:
+    """The peak resident set size (VmHWM: ru_maxrss, but reset by :func:`reset_peak`)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover - not Linux
+
+
+def reset_peak() -> None:
+    """Give the heap's free memory back to the system (what compiling freed would
+    otherwise serve the next allocations without the RSS growing) and make the peak RSS
+    the current RSS (Linux: ``malloc_trim``, then ``5`` to ``/proc/self/clear_refs``)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
@@ -206,6 +225,12 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
 
         def call():
             return f_np(**arrays)
+    elif side == "ricci numba":
+        f_nb = d.compile("numba")
+        f_nb(**arrays)  # numba compiles the kernels: not what a call costs (nor needs)
+
+        def call():
+            return f_nb(**arrays)
     elif side in ("ricci torch", "ricci torch.compile"):
         f_t = d.compile("torch", jit=side == "ricci torch.compile")
         tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
@@ -236,6 +261,7 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
                 return jax.block_until_ready(compiled(**jv))
 
     out: dict = {}
+    reset_peak()  # what setting up allocated and freed is not what a call needs
     before = rss_mb()
     try:
         got = as_numpy(call())
@@ -343,7 +369,7 @@ def main() -> None:
           "(torch.compile: compile included); ratio = best ricci side / best peer (below 1: ricci is faster), "
           "then each compiled ricci side / the same compiler on the model\n")
     short = {"torch eager": "eager", "torch.compile": "compile", "jax.jit(grad)": "jax.grad",
-             "ricci numpy": "r.numpy", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax",
+             "ricci numpy": "r.numpy", "ricci numba": "r.numba", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax",
              "ricci torch.compile": "r.compile"}
     head = f"{'case':<11}" + "".join(f"{short[s] + ' ms':>13}" for s in sides) + \
         "".join(f"{short[s] + ' MB':>13}" for s in sides) + f"{'ratio':>7}  best ricci / best peer"

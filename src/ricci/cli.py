@@ -7,14 +7,14 @@
     ricci hessian PROGRAM --wrt x [y] [--diagonal] [--of L] [--emit FORMAT] [--steps]
     ricci hvp PROGRAM --wrt x [--of L] [--emit FORMAT] [--steps]
     ricci check PROGRAM --wrt X [--kind grad|jacobian|hessian|diagonal|hvp] [--of Y]
-                [--sizes i=3,j=4] [--seed N] [--backend numpy|torch|jax]
-    ricci parse PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
-    ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax]
+                [--sizes i=3,j=4] [--seed N] [--backend numpy|torch|jax|numba]
+    ricci parse PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax|numba]
+    ricci simplify PROGRAM [--emit index|unicode|latex|matrix|numpy|torch|jax|numba]
     ricci --version
     ricci verify CLAIM [--given PROGRAM] [--wrt X] [--of L] [--syntax ...] [--seed N]
     ricci serve [--host 127.0.0.1] [--port 8000] [--open]
 
-FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch or jax;
+FORMAT is index (default), unicode, latex, matrix, markdown, numpy, torch, jax or numba;
 ``--steps`` goes with a notation or markdown, not with code. Without ``--wrt``, the
 program's ``# wrt: X A`` header line names the inputs (and ``# of: Y`` the output, unless
 ``--of`` is given), as the files of ``examples/`` do.
@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     def emit(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--emit", choices=EMIT, default="index",
                         help="index notation (default), unicode, latex, matrix notation, a "
-                        "markdown report, or generated code (numpy, torch, jax)")
+                        "markdown report, or generated code (numpy, torch, jax, numba)")
         sp.add_argument("--steps", action="store_true",
                         help="show the derivation step by step (in the --emit notation)")
 
@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("program", help="a file, the program text itself, or - for stdin")
         sp.add_argument("--emit", choices=PROGRAM_EMIT, default="index",
                         help="index notation (default), unicode, latex, matrix notation, or "
-                        "the program as code (numpy, torch, jax)")
+                        "the program as code (numpy, torch, jax, numba)")
     v = sub.add_parser("verify", help="check a hand derivation: a chain of equalities "
                        "(A = B = C) or a claimed derivative (dL/dW[i,j] = ...), with a diagnosis")
     v.add_argument("program", metavar="CLAIM", help="the claim: a file, its text, or - for stdin")

@@ -40,3 +40,17 @@ def test_the_shown_code_is_the_generated_code(backend):
     now = src.split("def grad_L(X, W, b, T):\n", 1)[1].split('    """\n', 2)[-1]
     (shown,) = [lines for b, lines in _shown() if b == backend]
     assert shown == now.rstrip("\n").splitlines()
+
+
+def test_the_shown_numba_kernel_is_the_generated_code():
+    """The layer-norm kernel shown (``...`` elides lines) is the generated source, in order."""
+    page = (ROOT / "docs" / "backends.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S) if "@numba.njit" in b]
+    d = ricci.grad((ROOT / "examples" / "layernorm.ricci").read_text(), wrt=["x", "g", "b"])
+    src = d.source("numba").splitlines()
+    at = 0
+    for line in block.rstrip("\n").splitlines():
+        if line.strip() in ("...", ""):
+            continue
+        assert line in src[at:], f"not generated (in this order): {line!r}"
+        at = src.index(line, at) + 1

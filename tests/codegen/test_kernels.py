@@ -245,3 +245,13 @@ def test_random_row_programs_agree_with_torch(seed):
     assert "@numba.njit" in d.source("numba"), text
     rep = ricci.check(prog, wrt, sizes=sizes, backend="numba", derivation=d, atol=1e-10)
     assert rep.ok, f"{text}\n{rep}"
+
+
+def test_a_column_sum_inside_a_loop_over_columns_stays_numpy():
+    # db[h] = sum[n](dz5[n,h]) + ... + sum[n](dz1[n,h]): in a loop over h, each sum would
+    # read a column (a stride per element) and keep every dz alive to the end; NumPy adds
+    # each term as soon as its dz exists
+    d = _example("rnn5")
+    assert all("db" not in names for names in kernel_names(d))
+    src = d.source("numba")
+    assert "db += dz4.sum(axis=0)" in src and src.count("@numba.njit") == 5

@@ -188,6 +188,8 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
             lines.append(code)
     for ksrc in kernel_sources:
         lines.extend(["", "", ksrc])
+    if kernel_sources:
+        lines.append("")
     lines.append("")
     lines.append(f"def {function}({args}):")
     if doc:

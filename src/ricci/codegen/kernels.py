@@ -46,7 +46,7 @@ from typing import Callable, Mapping, Sequence
 from ..ir.expr import Add, Call, Const, Delta, Expr, Index, Max, Mul, Pow, Size, Sum, Tensor
 from ..ir.program import Program, Statement
 from ..ir.traversal import map_bottom_up, tensor_refs, walk
-from ..primitives.functions import FUNCTIONS, KERNEL
+from ..primitives.functions import FUNCTIONS, KERNEL, one_call
 from .values import float_literal
 
 __all__ = ["Kernel", "plan_kernels"]
@@ -172,12 +172,14 @@ def _depth(r: Expr, loops: Sequence[Index]) -> int:
 
 def _bounded(e: Expr, loops: tuple[Index, ...]) -> bool:
     """Does every reduction of ``e`` (evaluated inside ``loops``) iterate, with the loops
-    open where it is computed, over no more elements than one array it reads holds?"""
+    open where it is computed, over no more elements than one array it reads holds, and
+    along that array's last axis (``sum[d](x[n,d])``, not ``sum[n](x[n,d])`` inside a loop
+    over ``d``: a column of a row-major array is a stride per element)?"""
     for r in _reductions(e):
         assert isinstance(r, (Sum, Max))
         inner = loops[:_depth(r, loops)] + r.indices
         need = set(inner)
-        if not any(set(t.indices) >= need for t in tensor_refs(r.body)):
+        if not any(set(t.indices) >= need and t.indices[-1] in r.indices for t in tensor_refs(r.body)):
             return False
         if not _bounded(r.body, inner):
             return False
@@ -270,6 +272,19 @@ def plan_kernels(program: Program, statements: Sequence[Statement], keep: set[st
 # ---------------------------------------------------------------- writing a kernel
 
 
+def _enclosed(code: str) -> bool:
+    """Is ``code`` one parenthesised expression, ``(a + b)`` (not ``(a) * (b)``)?"""
+    if not (code.startswith("(") and code.endswith(")")):
+        return False
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return k == len(code) - 1
+    return False
+
+
 class _Writer:
     """The source of one kernel (see :class:`Kernel.source`)."""
 
@@ -280,7 +295,7 @@ class _Writer:
         self.program = program
         self.sizes: dict[str, str] = {}
         self.lines: list[str] = []
-        self.count = 0
+        self.count: dict[str, int] = {}
         self.reads: dict[str, None] = {}
         #: assignments of arguments the innermost point needs before its value
         self._pending: list[str] = []
@@ -289,10 +304,11 @@ class _Writer:
         return self.names.get(name, name)
 
     def fresh(self, base: str) -> str:
-        """A new local name (never a tensor's)."""
+        """A new local name (never a tensor's): ``i1``, ``i2``, ... for loops, ``s`` a sum,
+        ``m`` a maximum, ``c`` a value computed outside a loop, ``v`` an argument, ``n`` a size."""
         while True:
-            self.count += 1
-            v = f"{base}{self.count}"
+            self.count[base] = self.count.get(base, 0) + 1
+            v = f"{base}{self.count[base]}"
             if v not in self.taken:
                 self.taken.add(v)
                 return v
@@ -303,10 +319,15 @@ class _Writer:
         return self.sizes[dim]
 
     def emit(self, depth: int, line: str) -> None:
+        """``line`` at ``depth``; the outer parentheses of a value it assigns are dropped."""
+        target, op, value = line.partition(" = ") if " = " in line else line.partition(" += ")
+        if op and _enclosed(value):
+            line = target + op + value[1:-1]
         self.lines.append("    " * depth + line)
 
     def write(self, function: str) -> tuple[str, list[str], list[str]]:
         row = self.k.plans[0].row
+        self.size(row.dim)  # the number of rows: the first size parameter
         r = self.fresh("i")
         buffers = []
         for p in self.k.plans:
@@ -415,7 +436,9 @@ class _Writer:
             arg = self.expr(e.args[0], env, names)
             if not arg.isidentifier():
                 arg = self.bind(self.fresh("v"), arg)
-            return "(" + FUNCTIONS[e.fn].code[KERNEL].format(arg) + ")"
+            template = FUNCTIONS[e.fn].code[KERNEL]
+            code = template.format(arg)
+            return code if one_call(template) else f"({code})"
         if isinstance(e, Pow):
             return self.power(e, env, names)
         if isinstance(e, (Mul, Const)):
@@ -455,13 +478,14 @@ class _Writer:
             if not base.isidentifier() and abs(v) > 1:
                 base = self.bind(self.fresh("v"), base)
             prod = " * ".join([base] * abs(v.numerator))
-            return f"({prod})" if v > 0 else f"(T(1.0) / ({prod}))"
+            return f"({prod})" if v > 0 else f"(T(1.0) / {prod if abs(v) == 1 else f'({prod})'})"
         if v.denominator == 2 and abs(v.numerator) <= 3:
             if not base.isidentifier() and abs(v.numerator) > 1:
                 base = self.bind(self.fresh("v"), base)
             root = FUNCTIONS["sqrt"].code[KERNEL].format(base)
-            prod = " * ".join([base] * ((abs(v.numerator) - 1) // 2) + [root])
-            return f"({prod})" if v > 0 else f"(T(1.0) / ({prod}))"
+            factors = [base] * ((abs(v.numerator) - 1) // 2) + [root]
+            prod = " * ".join(factors) if len(factors) == 1 else "(" + " * ".join(factors) + ")"
+            return prod if v > 0 else f"(T(1.0) / {prod})"
         return f"({base} ** T({float_literal(v)}))" if v >= 0 else f"({base} ** (-T({float_literal(-v)})))"
 
     def signed(self, e: Expr, env: Mapping[Index, str], names: Mapping[Expr, str]) -> tuple[bool, str]:
