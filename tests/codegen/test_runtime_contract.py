@@ -7,13 +7,15 @@ or non-positive-definite matrix operand is named.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import ricci
 
-BACKENDS = ["numpy", "torch", "jax"]
+BACKENDS = ["numpy", "torch", "jax", "numba"]
 QUAD = "L = x[i] * A[i,j] * x[j]"
 
 
@@ -201,3 +203,33 @@ def test_jax_function_checks_its_inputs():
         f([1.0, 2.0], {"w": 1})
     with _x64():
         assert float(f([1.0, 2.0], [3.0, 4.0])) == 19.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_division_by_an_empty_index_names_it(backend):
+    # layer norm over d of size 0: the code divides Python numbers by size(d), which raise
+    # where arrays give NaN; the numba backend divides inside its kernel (NumPy scalars),
+    # and its results are the empty arrays they should be
+    d = ricci.grad((Path(__file__).resolve().parents[2] / "examples" / "layernorm.ricci").read_text(),
+                   wrt=["x", "g", "b"])
+    args = {"x": np.zeros((3, 0)), "eps": 1e-5, "g": np.zeros(0), "b": np.zeros(0), "dy": np.zeros((3, 0))}
+    if backend == "torch":
+        args = {k: torch.tensor(v) for k, v in args.items()}
+    f = d.compile(backend)
+    with np.errstate(all="ignore"):
+        if backend == "numba":
+            got = f(**args)
+            assert {k: v.shape for k, v in got.items()} == {"x": (3, 0), "g": (0,), "b": (0,)}
+            return
+        with pytest.raises(ricci.RicciError, match="divides by a size that is 0 \\(index 'd' has size 0\\)"):
+            _call(f, backend, **args)
+
+
+def test_the_numba_backend_refuses_dtypes_numba_does_not_compile():
+    pytest.importorskip("numba")
+    f = ricci.grad("L = sum[i](relu(x[i]) * x[i] * 2)", wrt="x").compile("numba")
+    for dt in (np.float16, np.longdouble):
+        with pytest.raises(ricci.RicciError, match="numba backend computes in float32 or float64") as e:
+            f(x=np.ones(3, dtype=dt))
+        assert "'x'" in str(e.value) and "numpy backend" in (e.value.hint or "")
+    assert f(x=np.ones(3, dtype=np.float32))["x"].dtype == np.float32

@@ -74,6 +74,10 @@ class Binder:
         carried = {d for _, dims in self.input_dims for d in dims}
         self.other_dims = [d for d in all_dims(program) if d not in carried]
 
+    def dim_label(self, dim: str) -> str:
+        """A dim as a person knows it (``index 'd'``, ``axis 0 of 'K'``)."""
+        return _index_label(self.program, dim)
+
     def error(self, message: str, name: str | None = None, hint: str | None = None) -> RicciError:
         span = _span_of(self.where, name) if name else None
         return RicciError(message, span=span, source=self.where.text, hint=hint)

@@ -228,6 +228,12 @@ def convert(backend: str, values: Mapping[str, Any]) -> dict[str, Any]:
         return out
     arrays = {k: _numeric(k, v, backend) for k, v in values.items()}
     common_np = np.result_type(*strong) if strong else np.dtype(np.float64)
+    if backend == "numba" and common_np not in (np.float32, np.float64):
+        # numba compiles loops for float32 and float64 only: say so, never convert silently
+        which = next(k for k, a in arrays.items() if a.dtype == common_np or a.dtype.itemsize > 8)
+        raise RicciError(f"input '{which}' is {arrays[which].dtype}: the numba backend computes in float32 "
+                         "or float64", hint="convert the inputs (x.astype(np.float32)), or use the numpy "
+                                            "backend, which keeps their dtype")
     return {k: a if a.dtype == common_np else a.astype(common_np) for k, a in arrays.items()}
 
 
@@ -350,6 +356,12 @@ class Compiled:
         extra = {"sizes": {key: dims[d] for d, key in self._size_keys.items()}} if self._size_keys else {}
         try:
             out = self._fn(*args, **extra)
+        except ZeroDivisionError:  # Python numbers (sizes) raise where arrays give inf or NaN
+            empty = [self._binder.dim_label(d) for d, n in dims.items() if n == 0]
+            raise RicciError(f"the {self.backend} code divides by a size that is 0" +
+                             (f" ({', '.join(empty)} has size 0)" if empty else ""),
+                             hint="a mean over an empty index has no value: give every index the "
+                                  "program divides by at least one element") from None
         except OverflowError as e:  # Python numbers (constants, sizes) raise where arrays give inf
             raise RicciError(f"a number the {self.backend} code computes is out of the range of "
                              f"float64 ({_first_line(e)})",
