@@ -7,12 +7,14 @@ process, one thread, pinned to one core, with the steady-state malloc of
 
 * ``jax.jit(grad)``: XLA's fused code for ``jax.grad`` of the model (the peer);
 * ``ricci numpy``: ``ricci.grad(...).compile("numpy")``, the generated code as shipped;
+* ``ricci numba``: ``ricci.grad(...).compile("numba")``, the same code with its elementwise
+  runs as generated numba loop kernels (compiled by the first call, before timing);
 * ``hand numpy``: the best NumPy code a person writes for the same closed form
   (algebraically tidy, in-place ``out=`` updates, every buffer reused): the floor of any
   NumPy code generator without fusion;
 * ``numexpr``: the same closed form with its elementwise chains and row reductions in
   ``numexpr.evaluate`` (one thread);
-* ``numba``: one ``@numba.njit`` loop nest per case (a row at a time: every pass fused),
+* ``hand numba``: one ``@numba.njit`` loop nest per case (a row at a time: every pass fused),
   what a fusing code generator targeting numba would emit.
 
 Every side's gradients are compared with torch autograd's (float64: 1e-9, float32: 2e-3
@@ -37,7 +39,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SIDES = ["jax.jit(grad)", "ricci numpy", "hand numpy", "numexpr", "numba"]
+SIDES = ["jax.jit(grad)", "ricci numpy", "ricci numba", "hand numpy", "numexpr", "hand numba"]
 CASES = ["layernorm", "softmax_ce"]
 N, D = 512, 1024
 
@@ -88,12 +90,12 @@ def side_fn(case: str, side: str, v: dict):
             return lambda: dict(zip("xgb", (o.block_until_ready() for o in f(jv["x"], jv["g"], jv["b"]))))
         f = jax.jit(jax.grad(lambda z: -(jv["t"] * jax.nn.log_softmax(z, 1)).sum()))
         return lambda: {"z": f(jv["z"]).block_until_ready()}
-    if side == "ricci numpy":
+    if side in ("ricci numpy", "ricci numba"):
         import ricci
         name = "layernorm" if case == "layernorm" else "softmax_cross_entropy"
         text = (ROOT / "examples" / f"{name}.ricci").read_text()
         wrt = text.splitlines()[1].split(":", 1)[1].split()
-        code = ricci.grad(text, wrt=wrt).compile("numpy")
+        code = ricci.grad(text, wrt=wrt).compile("numpy" if side == "ricci numpy" else "numba")
         if case == "layernorm":
             return lambda: code(x=v["x"], eps=v["eps"], g=v["g"], b=v["b"], dy=v["dy"])
         return lambda: code(z=v["z"], t=v["t"])
@@ -103,7 +105,7 @@ def side_fn(case: str, side: str, v: dict):
         import numexpr as ne
         ne.set_num_threads(1)
         return _numexpr(case, v, ne)
-    if side == "numba":
+    if side == "hand numba":
         import numba
         return _numba(case, v, numba)
     raise ValueError(side)  # pragma: no cover

@@ -255,3 +255,16 @@ def test_a_column_sum_inside_a_loop_over_columns_stays_numpy():
     assert all("db" not in names for names in kernel_names(d))
     src = d.source("numba")
     assert "db += dz4.sum(axis=0)" in src and src.count("@numba.njit") == 5
+
+
+def test_a_kernel_too_small_to_pay_is_planned_away_before_others_rely_on_it():
+    # a and s (one operation between them) would be a kernel before h's matrix product;
+    # c, reading s, would then join b's kernel after it. a and s stay NumPy code, at their
+    # places, so c must not run in b's kernel (before s exists): planned again without them
+    text = ("a[n,d] = x[n,d] + 1\nh[n,d] = a[n,k] * W[k,d]\nb[n,d] = h[n,d] * h[n,d] + 2\n"
+            "s[n,d] = x[n,d]\nc[n,d] = b[n,d] * s[n,d] + 3\nL = sum[n,d](c[n,d] * w[n,d])")
+    p = ricci.parse(text)
+    assert [k.names for k in plan_kernels(p, list(p.statements), {"L"})] == [["b"], ["c"]]
+    rng = np.random.default_rng(0)
+    args = {"x": rng.standard_normal((3, 3)), "W": rng.standard_normal((3, 3)), "w": rng.standard_normal((3, 3))}
+    np.testing.assert_allclose(p.compile("numba")(**args)["L"], p.compile("numpy")(**args)["L"], rtol=1e-12)

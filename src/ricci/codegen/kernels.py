@@ -230,11 +230,39 @@ def plan_kernels(program: Program, statements: Sequence[Statement], keep: set[st
     """The kernels computing runs of ``statements`` (the program's statements the code
     computes, in order); ``keep``: the names the function returns. Statements no kernel
     takes stay NumPy code."""
+    plans = {st.name: _plan(st) for st in statements}
+    while True:
+        kernels = _runs(statements, plans)
+        # one operation is one NumPy pass already (and NumPy's reductions are SIMD); the
+        # runs are planned again without them, as NumPy code (which a statement that
+        # joined an earlier kernel must not have been planned to run before)
+        small = [k for k in kernels if sum(_operations(p.rhs) for p in k.plans) < 2]
+        if not small:
+            break
+        plans.update((n, None) for k in small for n in k.names)
+    # a name is kept one row at a time when only its kernel reads it, at the row
+    readers: dict[str, set[int]] = {}
+    for k, st in enumerate(statements):
+        for t in tensor_refs(st.rhs):
+            readers.setdefault(t.name, set()).add(k)
+    position = {st.name: k for k, st in enumerate(statements)}
+    for kernel in kernels:
+        inside = {position[n] for n in kernel.names}
+        for p in kernel.plans:
+            name = p.st.name
+            if not p.adds and name not in keep and readers.get(name, set()) <= inside:
+                kernel.local.add(name)
+    return kernels
+
+
+def _runs(statements: Sequence[Statement], plans: Mapping[str, _Plan | None]) -> list[Kernel]:
+    """The kernels of the statements that have a plan (terminates: each pass of
+    :func:`plan_kernels` takes the plans of at least one statement away)."""
     kernels: list[Kernel] = []
     # each kernel's names defined since it runs (by NumPy code or by later kernels)
     after: list[set[str]] = []
     for st in statements:
-        plan = _plan(st)
+        plan = plans[st.name]
         at = None
         if plan is not None:
             reads = {t.name for t in tensor_refs(plan.rhs)}
@@ -252,20 +280,6 @@ def plan_kernels(program: Program, statements: Sequence[Statement], keep: set[st
                 at = len(kernels) - 1
         for k in range(len(kernels) if at is None else at):
             after[k].add(st.name)
-    # one operation is one NumPy pass already (and NumPy's reductions are SIMD)
-    kernels = [k for k in kernels if sum(_operations(p.rhs) for p in k.plans) >= 2]
-    # a name is kept one row at a time when only its kernel reads it, at the row
-    readers: dict[str, set[int]] = {}
-    for k, st in enumerate(statements):
-        for t in tensor_refs(st.rhs):
-            readers.setdefault(t.name, set()).add(k)
-    position = {st.name: k for k, st in enumerate(statements)}
-    for kernel in kernels:
-        inside = {position[n] for n in kernel.names}
-        for p in kernel.plans:
-            name = p.st.name
-            if not p.adds and name not in keep and readers.get(name, set()) <= inside:
-                kernel.local.add(name)
     return kernels
 
 
