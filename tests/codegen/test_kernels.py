@@ -186,7 +186,8 @@ def test_every_example_equals_the_numpy_code(path):
 def row_program(r: random.Random) -> tuple[str, list[str], bool]:
     """A random program of the shapes kernels fuse: elementwise statements over [n,d],
     row reductions [n], column sums [d], reads at another row (a transposed square, a
-    column sum read at the row); and whether n and d must have one size."""
+    column sum read at the row), copies and matrix products between them; and whether n
+    and d must have one size."""
     lines: list[str] = []
     square = False
     full = ["x", "y"]  # [n,d]
@@ -207,7 +208,7 @@ def row_program(r: random.Random) -> tuple[str, list[str], bool]:
         return form.format(a=a, b=b)
 
     for k in range(r.randint(3, 7)):
-        kind = r.choice(["full", "full", "row", "col", "transposed", "col-at-row"])
+        kind = r.choice(["full", "full", "row", "col", "transposed", "col-at-row", "copy", "product"])
         name = f"t{k}"
         if kind == "full":
             lines.append(f"{name}[n,d] = {elementwise()}")
@@ -219,6 +220,12 @@ def row_program(r: random.Random) -> tuple[str, list[str], bool]:
         elif kind == "col":
             lines.append(f"{name}[d] = sum[n]({elementwise()})")
             cols.append(name)
+        elif kind == "copy":  # no operation: a kernel of it alone does not pay
+            lines.append(f"{name}[n,d] = {r.choice(full)}[n,d]")
+            full.append(name)
+        elif kind == "product":  # a matrix product: NumPy code between kernels
+            lines.append(f"{name}[n,d] = {r.choice(full)}[n,e] * M[e,d]")
+            full.append(name)
         elif kind == "col-at-row":  # a column sum read at the row: n and d then have one size
             square = True
             lines.append(f"{name}[n,d] = {atom('full')} * {r.choice(cols)}[n] + {atom('full')}")
@@ -230,11 +237,21 @@ def row_program(r: random.Random) -> tuple[str, list[str], bool]:
     last = [f"sum[n,d]({n}[n,d] * w[n,d])" for n in full[2:]] + [f"sum[n]({n}[n])" for n in rows[1:]] + \
         [f"sum[d]({n}[d])" for n in cols[1:]]
     lines.append("L = " + " + ".join(last or ["sum[n,d](x[n,d] * w[n,d])"]))
-    return "\n".join(lines), ["x", "y", "r", "g"], square
+    return "\n".join(lines), ["x", "y", "r", "g", "M"], square
+
+
+def test_the_random_row_programs_make_kernels():
+    with_kernels = 0
+    for seed in range(32):
+        text, wrt, _ = row_program(random.Random(f"kernels:{seed}"))
+        prog = ricci.parse(text)
+        d = ricci.grad(prog, [w for w in wrt if w in prog.inputs])
+        with_kernels += "@numba.njit" in d.source("numba") and "@numba.njit" in prog.source("numba")
+    assert with_kernels >= 28  # (a linear program's gradient has no elementwise work)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(32))
 def test_random_row_programs_agree_with_torch(seed):
     r = random.Random(f"kernels:{seed}")
     text, wrt, square = row_program(r)
@@ -242,9 +259,13 @@ def test_random_row_programs_agree_with_torch(seed):
     wrt = [w for w in wrt if w in prog.inputs]
     sizes = {"n": 4, "d": 4} if square else {"n": 5, "d": 3}
     d = ricci.grad(prog, wrt)
-    assert "@numba.njit" in d.source("numba"), text
     rep = ricci.check(prog, wrt, sizes=sizes, backend="numba", derivation=d, atol=1e-10)
     assert rep.ok, f"{text}\n{rep}"
+    # the forward program's own code too (its statements are kernels as well)
+    axes = {"x": "nd", "y": "nd", "w": "nd", "r": "n", "g": "d", "M": "dd"}
+    rng = np.random.default_rng(seed)
+    args = {k: rng.standard_normal(tuple(sizes[a] for a in axes[k])) for k in prog.inputs}
+    np.testing.assert_allclose(prog.compile("numba")(**args)["L"], prog.compile("numpy")(**args)["L"], rtol=1e-12)
 
 
 def test_a_column_sum_inside_a_loop_over_columns_stays_numpy():
