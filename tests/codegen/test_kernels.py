@@ -289,3 +289,17 @@ def test_a_kernel_too_small_to_pay_is_planned_away_before_others_rely_on_it():
     rng = np.random.default_rng(0)
     args = {"x": rng.standard_normal((3, 3)), "W": rng.standard_normal((3, 3)), "w": rng.standard_normal((3, 3))}
     np.testing.assert_allclose(p.compile("numba")(**args)["L"], p.compile("numpy")(**args)["L"], rtol=1e-12)
+
+
+def test_a_long_program_compiles_bounded_kernels():
+    # numba's compile time grows faster than a kernel's length (a chain of 200 statements
+    # in one kernel took 228 s to compile): kernels are cut, and their total is bounded
+    from ricci.codegen.kernels import MAX_KERNEL_STATEMENTS, MAX_STATEMENTS
+    n = 200
+    lines = ["y0[i,j] = x[i,j] * w[i,j]"] + [f"y{k}[i,j] = y{k - 1}[i,j] * y{k - 1}[i,j] * 0.5 + x[i,j]"
+                                              for k in range(1, n)] + [f"L = sum[i,j](y{n - 1}[i,j])"]
+    p = ricci.parse("\n".join(lines))
+    ks = plan_kernels(p, list(p.statements), {"L"})
+    assert ks and all(len(k.plans) <= MAX_STATEMENTS for k in ks)
+    assert sum(len(k.plans) for k in ks) <= MAX_KERNEL_STATEMENTS
+    assert sum(len(k.plans) for k in ks) >= MAX_KERNEL_STATEMENTS - MAX_STATEMENTS  # the budget is used

@@ -30,7 +30,10 @@ Which statements go into kernels (:func:`plan_kernels`), and why the code stays 
 * an array the kernel defines and no later code reads, written by row, is kept one row
   at a time; every other array it defines is allocated by the caller (``np.empty``,
   ``np.zeros`` where the kernel adds into it), so a kernel never allocates a result and
-  never writes into an input.
+  never writes into an input;
+* numba's compile time grows faster than a kernel's length: a kernel has at most
+  :data:`MAX_STATEMENTS` statements, and a function's kernels :data:`MAX_KERNEL_STATEMENTS`
+  in all (the rest stays NumPy code), so the first call compiles for seconds.
 
 Kernels compute in the dtype of the arrays (``T``, the caller's ``x.dtype.type``:
 constants are ``T(0.5)``) with NumPy's error model (``1 / 0`` is ``inf``, as in NumPy
@@ -53,6 +56,14 @@ __all__ = ["Kernel", "plan_kernels"]
 
 #: how many of the last kernels a statement may join (planning stays linear in the program)
 _REACH = 8
+#: numba compiles a kernel in time that grows faster than its length (about 0.1 to 0.3 s
+#: a statement up to a few dozen, 228 s for a chain of 200 statements): a kernel has at
+#: most this many statements (layer norm's backward has 8) ...
+MAX_STATEMENTS = 12
+#: ... and a function's kernels at most this many statements in all (the kernels with the
+#: most operations are kept; the other statements stay NumPy code), so that the first
+#: call compiles for seconds, not minutes, however long the program
+MAX_KERNEL_STATEMENTS = 64
 #: the node types a kernel computes (anything else stays NumPy code)
 _LOOPABLE = (Const, Size, Tensor, Call, Pow, Mul, Add, Sum, Max, Delta)
 
@@ -236,7 +247,16 @@ def plan_kernels(program: Program, statements: Sequence[Statement], keep: set[st
         # one operation is one NumPy pass already (and NumPy's reductions are SIMD); the
         # runs are planned again without them, as NumPy code (which a statement that
         # joined an earlier kernel must not have been planned to run before)
-        small = [k for k in kernels if sum(_operations(p.rhs) for p in k.plans) < 2]
+        size = {id(k): sum(_operations(p.rhs) for p in k.plans) for k in kernels}
+        small = [k for k in kernels if size[id(k)] < 2]
+        # past MAX_KERNEL_STATEMENTS, the kernels with the fewest operations (later first)
+        budget = MAX_KERNEL_STATEMENTS
+        for i in sorted(range(len(kernels)), key=lambda i: (-size[id(kernels[i])], i)):
+            k = kernels[i]
+            if size[id(k)] >= 2:
+                budget -= len(k.plans)
+                if budget < 0:
+                    small.append(k)
         if not small:
             break
         plans.update((n, None) for k in small for n in k.names)
@@ -270,7 +290,7 @@ def _runs(statements: Sequence[Statement], plans: Mapping[str, _Plan | None]) ->
             # written, which nothing can observe (what it reads exists then, and nothing
             # between reads it), and what it reads can be freed sooner
             for k in range(max(0, len(kernels) - _REACH), len(kernels)):
-                if _joins(kernels[k], plan) and not reads & after[k]:
+                if len(kernels[k].plans) < MAX_STATEMENTS and _joins(kernels[k], plan) and not reads & after[k]:
                     kernels[k].plans.append(plan)
                     at = k
                     break
