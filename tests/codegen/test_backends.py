@@ -217,7 +217,7 @@ def test_emit_jax(capsys):
 
 
 def test_unknown_backend_lists_jax():
-    with pytest.raises(ricci.RicciError, match="'numpy', 'torch' or 'jax'"):
+    with pytest.raises(ricci.RicciError, match="'numpy', 'torch', 'jax' or 'numba'"):
         ricci.grad("y = x[i]", wrt="x").source("tensorflow")
 
 
@@ -510,7 +510,7 @@ import importlib.abc, sys
 
 class Hide(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "jax", "jaxlib"):
+        if name.split(".")[0] in ("torch", "jax", "jaxlib", "numba"):
             raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
         return None
 
@@ -538,12 +538,13 @@ def error(fn, *args, **kw):
 assert "pip install 'ricci[torch]'" in error(d.compile, "torch")
 assert "pip install 'ricci[jax]'" in error(d.source, "jax")
 assert "pip install 'ricci[jax]'" in error(d.compile, "jax")
+assert "pip install 'ricci[numba]'" in error(d.compile, "numba")
 assert "pip install 'ricci[torch]'" in error(ricci.torch.function, "L = sum[i](x[i])", inputs="x")
 assert "pip install 'ricci[jax]'" in error(ricci.jax.function, "L = sum[i](x[i])", inputs="x")
 
 from ricci.cli import main
 assert main(["grad", "y = x[i]", "--wrt", "x", "--emit", "jax"]) == 1
-assert not any(m.split(".")[0] in ("torch", "jax") for m in sys.modules)
+assert not any(m.split(".")[0] in ("torch", "jax", "numba") for m in sys.modules)
 print("OK")
 """
 
@@ -561,9 +562,9 @@ def test_import_and_use_without_torch_or_jax():
 def test_import_ricci_loads_neither_library():
     r = _run("import sys, ricci\n"
              "ricci.grad('Y[i,j] = X[i,k] * A[k,j]', wrt='X').compile()\n"
-             "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))\n"
+             "print(sorted(m for m in ('torch', 'jax', 'numba') if m in sys.modules))\n"
              "ricci.torch, ricci.jax\n"
-             "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))\n")
+             "print(sorted(m for m in ('torch', 'jax', 'numba') if m in sys.modules))\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["[]", "[]"]
 
