@@ -242,16 +242,16 @@ def row_program(r: random.Random) -> tuple[str, list[str], bool]:
 
 def test_the_random_row_programs_make_kernels():
     with_kernels = 0
-    for seed in range(32):
+    for seed in range(20):
         text, wrt, _ = row_program(random.Random(f"kernels:{seed}"))
         prog = ricci.parse(text)
         d = ricci.grad(prog, [w for w in wrt if w in prog.inputs])
         with_kernels += "@numba.njit" in d.source("numba") and "@numba.njit" in prog.source("numba")
-    assert with_kernels >= 28  # (a linear program's gradient has no elementwise work)
+    assert with_kernels >= 17  # (a linear program's gradient has no elementwise work)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(32))
+@pytest.mark.parametrize("seed", range(20))
 def test_random_row_programs_agree_with_torch(seed):
     r = random.Random(f"kernels:{seed}")
     text, wrt, square = row_program(r)
