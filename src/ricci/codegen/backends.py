@@ -80,6 +80,9 @@ class EmitBackend(Backend, Protocol):
     #: the elementwise functions (as spelled: ``np.exp``) that can write their result
     #: into their argument, as :meth:`in_place_call` spells it
     unary_in_place: frozenset[str]
+    #: the floating dtypes the code computes in (None: any the library has); inputs of
+    #: another are refused, never converted (:func:`~.calling.convert`)
+    float_dtypes: tuple[str, ...] | None
 
     def in_place_call(self, fn: str, a: str) -> str:
         """The code of the function ``fn`` (one of :attr:`unary_in_place`) applied to the
@@ -105,6 +108,7 @@ class _Base:
     name = ""
     module = ""
     kernels = False
+    float_dtypes: tuple[str, ...] | None = None
 
     @property
     def spelling(self) -> str:
@@ -269,6 +273,7 @@ class NumbaBackend(NumpyBackend):
     header = "import math\n\nimport numba\nimport numpy as np"
     reserved = {"np", "numba", "math", "T"}
     kernels = True
+    float_dtypes: tuple[str, ...] | None = ("float32", "float64")  # numba compiles no float16 or float128 loops
 
     @property
     def spelling(self) -> str:

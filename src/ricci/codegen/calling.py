@@ -49,6 +49,7 @@ from ..primitives.functions import (
     POSITIVE_DETERMINANT,
     SQUARE,
 )
+from .backends import BACKENDS
 from .binding import Binder
 from .emit import Generated, compile_source, generate
 
@@ -228,12 +229,12 @@ def convert(backend: str, values: Mapping[str, Any]) -> dict[str, Any]:
         return out
     arrays = {k: _numeric(k, v, backend) for k, v in values.items()}
     common_np = np.result_type(*strong) if strong else np.dtype(np.float64)
-    if backend == "numba" and common_np not in (np.float32, np.float64):
-        # numba compiles loops for float32 and float64 only: say so, never convert silently
+    allowed = BACKENDS[backend].cls.float_dtypes if backend in BACKENDS else None
+    if allowed is not None and common_np.name not in allowed:  # say so, never convert silently
         which = next(k for k, a in arrays.items() if a.dtype == common_np or a.dtype.itemsize > 8)
-        raise RicciError(f"input '{which}' is {arrays[which].dtype}: the numba backend computes in float32 "
-                         "or float64", hint="convert the inputs (x.astype(np.float32)), or use the numpy "
-                                            "backend, which keeps their dtype")
+        raise RicciError(f"input '{which}' is {arrays[which].dtype}: the {backend} backend computes in "
+                         f"{' or '.join(allowed)}", hint="convert the inputs (x.astype(np.float32)), or use "
+                                                         "the numpy backend, which keeps their dtype")
     return {k: a if a.dtype == common_np else a.astype(common_np) for k, a in arrays.items()}
 
 

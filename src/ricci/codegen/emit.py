@@ -138,8 +138,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
         kernel = kernel_of.get(st.name)
         if kernel is not None:
             if st.name == kernel.names[0]:
-                steps.append(_Step(_kernel_call(kernel, f"_k{len(kernel_sources) + 1}", program, inputs, py,
-                                                size_code, be, kernel_sources)))
+                call, ksrc = _kernel_call(kernel, f"_k{len(kernel_sources) + 1}", program, inputs, py, size_code, be)
+                kernel_sources.append(ksrc)
+                steps.append(_Step(call))
             continue
         terms = _accumulable(st)
         if terms:
@@ -341,11 +342,10 @@ def _products_into(be: EmitBackend, target: str, group: list[_Step]) -> list[str
 
 
 def _kernel_call(kernel: Kernel, fname: str, program: Program, inputs: Sequence[str], py: Mapping[str, str],
-                 size_code: Callable[[str], str], be: EmitBackend, sources: list[str]) -> list[str]:
-    """The lines calling a loop kernel (its source goes to ``sources``): the arrays it
-    computes are allocated (zeroed where it adds into them), then filled by the call."""
+                 size_code: Callable[[str], str], be: EmitBackend) -> tuple[list[str], str]:
+    """The lines calling a loop kernel, and the kernel's source: the arrays it computes
+    are allocated (zeroed where it adds into them), then filled by the call."""
     src, dims, reads = kernel.source(fname, py, program)
-    sources.append(src)
     dtype = be.dtype or "np.float64"
     scalar = f"{dtype}.type" if be.dtype else dtype
     lines = []
@@ -356,7 +356,7 @@ def _kernel_call(kernel: Kernel, fname: str, program: Program, inputs: Sequence[
             *(f"{scalar}({py[n]})" if not program.dims.get(n) else py[n] for n in reads),
             *(py[n] for n in kernel.results)]
     lines.append(f"{fname}({', '.join(args)})")
-    return lines
+    return lines, src
 
 
 def _size_key(program: Program, dim: str) -> str:

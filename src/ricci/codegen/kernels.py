@@ -87,16 +87,12 @@ class _Plan:
 class Kernel:
     """A run of statements computed by one loop kernel.
 
-    ``statements``: the program's statements it computes, in order; ``local``: the names
-    it keeps one row at a time (nothing outside reads them); ``zeroed``: the arrays it
-    adds into (the caller allocates them with zeros, the others with ``np.empty``)."""
+    ``plans``: the program's statements it computes, in order; ``local``: the names it
+    keeps one row at a time (nothing outside reads them); ``zeroed``: the arrays it adds
+    into (the caller allocates them with zeros, the others with ``np.empty``)."""
 
     plans: list[_Plan]
     local: set[str] = field(default_factory=set)
-
-    @property
-    def statements(self) -> list[Statement]:
-        return [p.st for p in self.plans]
 
     @property
     def names(self) -> list[str]:
@@ -252,11 +248,11 @@ def plan_kernels(program: Program, statements: Sequence[Statement], keep: set[st
         # past MAX_KERNEL_STATEMENTS, the kernels with the fewest operations (later first)
         budget = MAX_KERNEL_STATEMENTS
         for i in sorted(range(len(kernels)), key=lambda i: (-size[id(kernels[i])], i)):
-            k = kernels[i]
-            if size[id(k)] >= 2:
-                budget -= len(k.plans)
+            kern = kernels[i]
+            if size[id(kern)] >= 2:
+                budget -= len(kern.plans)
                 if budget < 0:
-                    small.append(k)
+                    small.append(kern)
         if not small:
             break
         plans.update((n, None) for k in small for n in k.names)
