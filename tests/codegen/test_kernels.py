@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import ricci
-from ricci.codegen.kernels import plan_kernels
+from ricci.codegen.kernels import lift_calls, plan_kernels
 from ricci.codegen.stable import stabilize
+from ricci.ir.traversal import tensor_refs
 
 numba = pytest.importorskip("numba")
 
@@ -35,9 +36,19 @@ def _example(name: str) -> ricci.Derivation:
 
 
 def plan(d: ricci.Derivation):
-    prog = stabilize(d.code_program, set(d.outputs.values()))
+    """The kernels of ``d``'s numba code, planned as the code generator plans them."""
     outs = set(d.outputs.values())
-    return plan_kernels(prog, list(prog.statements), outs)
+    prog = stabilize(d.code_program, outs)
+    prog = lift_calls(prog, _needed(prog, outs))
+    return plan_kernels(prog, [st for st in prog.statements if st.name in _needed(prog, outs)], outs)
+
+
+def _needed(prog, outs) -> set[str]:
+    need = set(outs)
+    for st in reversed(prog.statements):
+        if st.name in need:
+            need.update(t.name for t in tensor_refs(st.rhs))
+    return need
 
 
 def kernel_names(d: ricci.Derivation) -> list[list[str]]:
@@ -52,6 +63,19 @@ def test_layer_norm_is_one_kernel_with_its_row_values_kept_one_row_at_a_time():
     assert k.names == ["mu", "xc", "var", "dxc", "dmu", "dx", "dg", "db"]
     assert k.local == {"mu", "xc", "var", "dxc", "dmu"}
     assert k.results == ["dx", "dg", "db"] and k.zeroed == {"dg", "db"}
+
+
+def test_an_exp_is_numpy_s_and_the_rest_of_the_softmax_backward_one_kernel():
+    # exp(z - z_max) is summed in m and read again in dz: one NumPy statement (computed in
+    # place, NumPy's vectorised exp), then m and dz in one loop over the rows
+    d = _example("softmax_cross_entropy")
+    src = d.source("numba")
+    assert "exp_m = z - z_max[:, None]\n    np.exp(exp_m, out=exp_m)" in src
+    assert src.count("np.exp(") == 1 and src.count("@numba.njit") == 1
+    assert kernel_names(d) == [["m", "dz"]]
+    # a call whose argument holds a sum (the MLP's tanh of a matrix product) stays as it was
+    mlp = _example("mlp3").source("numba")
+    assert "h1 = np.tanh(z1, out=z1)" in mlp
 
 
 def test_a_contraction_and_a_libm_function_stay_numpy():
@@ -204,7 +228,8 @@ def row_program(r: random.Random) -> tuple[str, list[str], bool]:
     def elementwise() -> str:
         a, b = atom("full"), atom(r.choice(["full", "row", "col"]))
         form = r.choice(["{a} * {b}", "{a} - {b}", "relu({a}) + {b}", "abs({a}) * {b}", "sqrt({a}^2 + 1) * {b}",
-                         "{a} / (1 + {b}^2)", "step({a}) * {a} + {b}", "({a} - {b})^2", "{a}^3 * 0.25"])
+                         "{a} / (1 + {b}^2)", "step({a}) * {a} + {b}", "({a} - {b})^2", "{a}^3 * 0.25",
+                         "exp({a} - {b}) * {b}", "tanh({a}) * {a} + {b}"])
         return form.format(a=a, b=b)
 
     for k in range(r.randint(3, 7)):

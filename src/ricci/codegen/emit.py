@@ -23,7 +23,7 @@ from ..ir.traversal import map_bottom_up, tensor_refs
 from ..primitives.functions import helpers
 from .backends import BACKENDS, EmitBackend, get_backend
 from .inplace import reuse_buffers
-from .kernels import Kernel, plan_kernels
+from .kernels import Kernel, lift_calls, plan_kernels
 from .lower import Lowerer, fold_products, signed_terms
 from .repeats import Repeats
 from .stable import stabilize
@@ -80,6 +80,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
+    if be.kernels:  # exp and the like stay NumPy's vectorised ufuncs, read by the kernels
+        program = lift_calls(program, needed)
+        needed = _needed(program, set(outputs.values()))
     extra = {**getattr(be, "preludes", {}), **helpers(be.spelling)}  # helper name -> source
     # helper names are never a tensor's, whatever the backend (as the generated names agree)
     reserved = set(be.reserved) | {"_delta"} | {h for b in BACKENDS for h in helpers(b)} | \

@@ -12,12 +12,14 @@ row; ``mu[n]``: a number).
 
 Which statements go into kernels (:func:`plan_kernels`), and why the code stays right:
 
-* a statement is a loop kernel's when every node is elementwise (a function with a
-  :data:`~ricci.primitives.functions.KERNEL` template), a constant, a size, a delta, a
+* a statement is a loop kernel's when every node is elementwise (a function whose
+  :data:`~ricci.primitives.functions.KERNEL` template is ``in_loops``), a constant, a size, a delta, a
   reference, a sum or a max, and each sum or max iterates over no more elements than one
   array it reads holds (``sum[d](x[n,d])``: the elements of ``x``). A contraction
   (``sum[k](X[i,k] * W[k,j])``) iterates over more than any operand: it stays a NumPy
-  matrix product (BLAS), and so does every statement with a matrix function;
+  matrix product (BLAS), and so does every statement with a matrix function; a call of a
+  function that is not ``in_loops`` (``exp``) becomes a statement NumPy computes, read by
+  the kernel (:func:`lift_calls`);
 * a statement ``Y[F] = sum[K](body)`` whose largest operand has a summed index first
   (``dg[d] = sum[n](dy[n,d] * xc[n,d])``) loops over that operand's axes in order and
   adds into ``Y`` (zeroed by the caller): one pass in memory order, not a strided one;
@@ -47,12 +49,13 @@ from fractions import Fraction
 from typing import Callable, Mapping, Sequence
 
 from ..ir.expr import Add, Call, Const, Delta, Expr, Index, Max, Mul, Pow, Size, Sum, Tensor
+from ..ir.indices import substitute
 from ..ir.program import Program, Statement
-from ..ir.traversal import map_bottom_up, tensor_refs, walk
+from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..primitives.functions import FUNCTIONS, KERNEL, one_call
 from .values import float_literal
 
-__all__ = ["Kernel", "plan_kernels"]
+__all__ = ["Kernel", "lift_calls", "plan_kernels"]
 
 #: how many of the last kernels a statement may join (planning stays linear in the program)
 _REACH = 8
@@ -214,6 +217,68 @@ def _plan(st: Statement) -> _Plan | None:
                 return _Plan(st, rhs, loops, True) if _bounded(rhs.body, loops) else None
     loops = tuple(st.indices)
     return _Plan(st, rhs, loops, False) if _bounded(rhs, loops) else None
+
+
+def lift_calls(program: Program, names: set[str]) -> Program:
+    """``program`` with each call of a function that is not ``in_loops`` (``exp``), in a
+    statement of ``names`` that a kernel could compute but for such calls, made a
+    statement of its own before it: NumPy computes that with its vectorised ufunc (in
+    place, where it can), and the kernel reads it. ``m[n] = sum[q](exp(z[n,q] - c[n]))``
+    reads ``exp_m[n,q] = exp(z[n,q] - c[n])``; a call that occurs again, up to the names of
+    its indices (``exp(z[n,k] - c[n])`` in a later statement), reads the same statement.
+    Calls inside such calls, or holding a sum, stay where they are (the statement too),
+    and so does a statement that is the call (``h[n,j] = tanh(z[n,j])``: NumPy's already)."""
+    taken = set(program.dims) | set(program.defined)
+    dims = dict(program.dims)
+    made: dict[Expr, str] = {}  # a call with its free indices renamed #0, #1, ... -> its statement
+    out: list[Statement] = []
+    for st in program.statements:
+        if st.name in names and _plan(st) is None:
+            lifted = _lift(st, made, taken, dims)
+            if lifted is not None:
+                new, st = lifted
+                out.extend(new)
+        out.append(st)
+    if not made:
+        return program
+    return Program(out, dims, dim_names=program.dim_names, source=program.text, declared=program.declared)
+
+
+def _lift(st: Statement, made: dict[Expr, str], taken: set[str], dims: dict[str, tuple[str, ...]]
+          ) -> tuple[list[Statement], Statement] | None:
+    """The statements ``st``'s slow calls become, and ``st`` reading them; None when ``st``
+    would still not be a kernel's (or has no such call)."""
+    calls = [n for n in distinct(st.rhs) if isinstance(n, Call) and not FUNCTIONS[n.fn].in_loops]
+    if not calls or st.rhs in calls or any(contains(c.args[0], Sum, Max) or
+                        any(isinstance(n, Call) and not FUNCTIONS[n.fn].in_loops for n in walk(c.args[0]))
+                        for c in calls):
+        return None
+    new: list[Statement] = []
+    refs: dict[Expr, Tensor] = {}
+    for c in dict.fromkeys(calls):
+        idx = tuple(dict.fromkeys(i for t in tensor_refs(c) for i in t.indices if i in c.free))
+        key = substitute(c, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)})
+        if key not in made:
+            name = made[key] = _fresh_name(f"{c.fn}_{st.name}", taken)
+            dims[name] = tuple(i.dim for i in idx)
+            new.append(Statement(name, idx, c))
+        refs[c] = Tensor(made[key], idx)
+    reading = st.replace(map_bottom_up(st.rhs, lambda n: refs.get(n, n)))
+    if _plan(reading) is None:
+        for s in new:  # not lifted after all
+            del made[next(k for k, v in made.items() if v == s.name)]
+            del dims[s.name]
+            taken.discard(s.name)
+        return None
+    return new, reading
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    taken.add(name)
+    return name
 
 
 def _operations(e: Expr) -> int:

@@ -165,8 +165,8 @@ class Function:
     #: the kernel template is as fast in a loop of numbers as NumPy's ufunc on an array
     #: (arithmetic, comparisons, ``sqrt``: a few instructions). False where numba calls the
     #: math library for one number at a time (``exp``, ``log``, ``tanh``: no SIMD without
-    #: Intel's SVML), several times slower than NumPy's vectorised ufunc: a statement
-    #: calling it stays NumPy code (:mod:`ricci.codegen.kernels`)
+    #: Intel's SVML), several times slower than NumPy's vectorised ufunc: its call is
+    #: computed by NumPy, as a statement a kernel reads (:mod:`ricci.codegen.kernels`)
     in_loops: bool = False
 
     def __post_init__(self) -> None:
