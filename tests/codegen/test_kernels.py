@@ -328,3 +328,12 @@ def test_a_long_program_compiles_bounded_kernels():
     assert ks and all(len(k.plans) <= MAX_STATEMENTS for k in ks)
     assert sum(len(k.plans) for k in ks) <= MAX_KERNEL_STATEMENTS
     assert sum(len(k.plans) for k in ks) >= MAX_KERNEL_STATEMENTS - MAX_STATEMENTS  # the budget is used
+
+
+def test_a_lifted_call_with_an_index_only_in_a_delta_keeps_that_index():
+    # exp(x[i] * delta[i,j]) depends on j through the delta alone: its statement has both
+    p = ricci.parse("y[i,j] = exp(x[i] * delta[i,j]) * 2 + x[i]\nL = sum[i,j](y[i,j] * w[i,j])")
+    assert "exp_y = x[:, None] * np.eye(x.shape[0], dtype=x.dtype)" in p.source("numba")
+    rng = np.random.default_rng(0)
+    args = {"x": rng.standard_normal(3), "w": rng.standard_normal((3, 3))}
+    np.testing.assert_allclose(p.compile("numba")(**args)["L"], p.compile("numpy")(**args)["L"], rtol=1e-12)

@@ -257,6 +257,8 @@ def _lift(st: Statement, made: dict[Expr, str], taken: set[str], dims: dict[str,
     refs: dict[Expr, Tensor] = {}
     for c in dict.fromkeys(calls):
         idx = tuple(dict.fromkeys(i for t in tensor_refs(c) for i in t.indices if i in c.free))
+        if set(idx) != c.free:  # an index only in a delta or a size: no array holds it
+            idx = tuple(sorted(c.free, key=lambda i: (i.name, i.dim)))
         key = substitute(c, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)})
         if key not in made:
             name = made[key] = _fresh_name(f"{c.fn}_{st.name}", taken)
