@@ -53,6 +53,7 @@ from ..ir.indices import substitute
 from ..ir.program import Program, Statement
 from ..ir.traversal import contains, distinct, map_bottom_up, tensor_refs, walk
 from ..primitives.functions import FUNCTIONS, KERNEL, one_call
+from .stable import claim
 from .values import float_literal
 
 __all__ = ["Kernel", "lift_calls", "plan_kernels"]
@@ -254,33 +255,25 @@ def _lift(st: Statement, made: dict[Expr, str], taken: set[str], dims: dict[str,
                         for c in calls):
         return None
     new: list[Statement] = []
+    fresh: dict[Expr, str] = {}  # the calls not made before, kept only if st is lifted
     refs: dict[Expr, Tensor] = {}
     for c in dict.fromkeys(calls):
         idx = tuple(dict.fromkeys(i for t in tensor_refs(c) for i in t.indices if i in c.free))
         if set(idx) != c.free:  # an index only in a delta or a size: no array holds it
             idx = tuple(sorted(c.free, key=lambda i: (i.name, i.dim)))
         key = substitute(c, {i: Index(f"#{k}", i.dim) for k, i in enumerate(idx)})
-        if key not in made:
-            name = made[key] = _fresh_name(f"{c.fn}_{st.name}", taken)
-            dims[name] = tuple(i.dim for i in idx)
+        name = made.get(key) or fresh.get(key)
+        if name is None:
+            name = fresh[key] = claim(f"{c.fn}_{st.name}", taken)
             new.append(Statement(name, idx, c))
-        refs[c] = Tensor(made[key], idx)
+        refs[c] = Tensor(name, idx)
     reading = st.replace(map_bottom_up(st.rhs, lambda n: refs.get(n, n)))
     if _plan(reading) is None:
-        for s in new:  # not lifted after all
-            del made[next(k for k, v in made.items() if v == s.name)]
-            del dims[s.name]
-            taken.discard(s.name)
+        taken.difference_update(fresh.values())  # not lifted after all
         return None
+    made.update(fresh)
+    dims.update((s.name, tuple(i.dim for i in s.indices)) for s in new)
     return new, reading
-
-
-def _fresh_name(base: str, taken: set[str]) -> str:
-    name, k = base, 2
-    while name in taken:
-        name, k = f"{base}{k}", k + 1
-    taken.add(name)
-    return name
 
 
 def _operations(e: Expr) -> int:

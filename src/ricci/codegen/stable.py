@@ -36,7 +36,7 @@ from ..primitives.functions import FUNCTIONS
 from ..simplify.factor import expand, node_count
 from ..simplify.rewrite import simplify
 
-__all__ = ["stabilize"]
+__all__ = ["claim", "stabilize"]
 
 Scale = dict[tuple[str, tuple[Index, ...]], Fraction]  # (scale tensor, its indices) -> power
 
@@ -90,7 +90,7 @@ class _Stabilizer:
         self.c_name: dict[str, str] = {}
         self.e_name: dict[str, str] = {}
         for z in groups:
-            self.c_name[z] = _claim(f"{z}_max", taken)
+            self.c_name[z] = claim(f"{z}_max", taken)
             self.e_name[z] = f"__E_{z}"
         self.by_e = {e: z for z, e in self.e_name.items()}
         self.dims = dict(program.dims)
@@ -442,7 +442,8 @@ def _is_monomial(e: Expr) -> bool:
     return isinstance(e, (Tensor, Const, Size))
 
 
-def _claim(name: str, taken: set[str]) -> str:
+def claim(name: str, taken: set[str]) -> str:
+    """``name``, or ``name2``, ``name3``, ... : the first not in ``taken``, which it joins."""
     k = 2
     out = name
     while out in taken:
@@ -535,7 +536,7 @@ def _lift_summed_exp_args(program: Program) -> Program:
                     or not (u.free & bound) or u in lifted:
                 continue
             idx = tuple(sorted(u.free, key=lambda i: (i.name, i.dim)))
-            name = _claim(f"{st.name}_arg", taken)
+            name = claim(f"{st.name}_arg", taken)
             dims[name] = tuple(i.dim for i in idx)
             out.append(Statement(name, idx, u))
             lifted[u] = Tensor(name, idx)
