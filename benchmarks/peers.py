@@ -24,12 +24,13 @@ intra_op_parallelism_threads=1``, pinned to one core (``taskset`` / ``sched_seta
 and with the steady-state malloc settings of ``grad_vs_torch.py`` (``TUNED``).
 
 In the worker: the inputs are built, the side is set up (the JAX sides are compiled ahead
-of time with ``.lower(...).compile()``, the numba kernels by a first call), the heap's
-free memory is given back (``malloc_trim``) and the peak RSS reset
-(``/proc/self/clear_refs``), the process's resident set size is read, the side is called
-once, and the peak RSS growth (``VmHWM`` minus that baseline) is the ``MB`` figure: the memory one call needs on top of its inputs, including whatever the
-first call allocates for good (for ``torch.compile`` the first call also compiles, so its
-figure includes compilation). Then the result is checked against torch eager autograd
+of time with ``.lower(...).compile()``) and called once (``torch.compile`` and
+ricci's compiled torch code compile there, numba compiles the kernels, every side makes
+what it keeps between calls), the heap's free memory is given back (``malloc_trim``) and
+the peak RSS reset (``/proc/self/clear_refs``), the process's resident set size is read,
+the side is called again, and the peak RSS growth (``VmHWM`` minus that baseline) is the
+``MB`` figure: the memory one call needs on top of its inputs and of what the side keeps
+(compilers' working memory is not in it). Then the result is checked against torch eager autograd
 (largest difference relative to the largest gradient entry: float64 1e-9, float32 2e-3); a
 mismatch is printed loudly and the side is not timed. Then two warm-up calls and
 back-to-back calls for ~1 s (``--quick``: ~0.3 s); the median is reported. With
@@ -210,14 +211,20 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
             out[k] = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
         return out
 
+    def release() -> None:  # a call's results are the caller's: dropped when it drops them
+        pass
+
     if side in ("torch eager", "torch.compile"):
         tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
         leaves = {k: tensors[k].requires_grad_() for k in wrt}
         step = case.autograd if side == "torch eager" else torch.compile(case.autograd)
 
-        def call():
+        def release():  # the gradients of a call are held by the leaves, not the caller
             for p in leaves.values():
                 p.grad = None
+
+        def call():
+            release()
             step(tensors)
             return {k: p.grad for k, p in leaves.items()}
     elif side == "ricci numpy":
@@ -227,9 +234,7 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
             return f_np(**arrays)
     elif side == "ricci numba":
         f_nb = d.compile("numba")
-        f_nb(**arrays)  # numba compiles the kernels: not what a call costs (nor needs)
-
-        def call():
+        def call():  # the worker's first call compiles the kernels (neither timed nor in MB)
             return f_nb(**arrays)
     elif side in ("ricci torch", "ricci torch.compile"):
         f_t = d.compile("torch", jit=side == "ricci torch.compile")
@@ -261,9 +266,11 @@ def worker(case_name: str, side: str, dtype: str, quick: bool) -> dict:
                 return jax.block_until_ready(compiled(**jv))
 
     out: dict = {}
-    reset_peak()  # what setting up allocated and freed is not what a call needs
-    before = rss_mb()
-    try:
+    try:  # the first call: torch.compile compiles here, every side makes what it keeps
+        call()
+        release()
+        reset_peak()  # what setting up allocated and freed is not what a call needs
+        before = rss_mb()
         got = as_numpy(call())
     except Exception as e:  # noqa: BLE001 - a compiler failing here is a result
         return {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"}
@@ -365,8 +372,8 @@ def main() -> None:
     print("$ " + " ".join([Path(sys.executable).name, *sys.argv]))
     print(f"{versions()}; {args.dtype}; {'64 x 256 (quick)' if args.quick else '512 x 1024'}; one thread, "
           "one core, each side in a fresh process")
-    print("ms = median ms per forward+backward; MB = the process's peak RSS growth over the first call "
-          "(torch.compile: compile included); ratio = best ricci side / best peer (below 1: ricci is faster), "
+    print("ms = median ms per forward+backward; MB = the process's peak RSS growth over a call "
+          "after the first (compiling) one; ratio = best ricci side / best peer (below 1: ricci is faster), "
           "then each compiled ricci side / the same compiler on the model\n")
     short = {"torch eager": "eager", "torch.compile": "compile", "jax.jit(grad)": "jax.grad",
              "ricci numpy": "r.numpy", "ricci numba": "r.numba", "ricci torch": "r.torch", "jit(ricci jax)": "r.jax",

@@ -275,7 +275,7 @@ EXPRS = {
     "negative_quotient": (Mul((Const(-1), x(i), Pow(a(i), Const(-1)))), (i,), True, {
         "text": "-x[i] / a[i]", "unicode": "-x_i / a_i", "latex": r"-\frac{x_{i}}{a_{i}}"}),
     "scalar_and_underscore_names": (Mul((Tensor("eps"), Tensor("dY_dX", (i,)))), (i,), True, {
-        "text": "eps * dY_dX[i]", "unicode": "eps dY_dX_i", "latex": r"\mathit{eps} \mathit{dY\_dX}_{i}"}),
+        "text": "eps * dY_dX[i]", "unicode": "eps {dY_dX}_i", "latex": r"\mathit{eps} \mathit{dY\_dX}_{i}"}),
 }
 
 

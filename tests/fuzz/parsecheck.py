@@ -15,7 +15,8 @@ For every accepted program ``p``:
 * ``parse(str(p)) == p`` and ``str(parse(str(p))) == str(p)`` (``roundtrip``, ``reprint``);
 * ``p.latex()`` and ``p.unicode()`` raise nothing but ``RicciError`` (``print``);
 * ``p.latex()`` reads back as LaTeX to the same program up to the spelling of names
-  (``latex-readback``; docs/latex-input.md: what ricci prints in LaTeX reads back);
+  (``latex-readback``; docs/latex-input.md: what ricci prints in LaTeX reads back), and
+  ``p.unicode()`` as Unicode, given the notation or detected as it (``unicode-readback``);
 * ``ricci.grad(p, wrt=<an input>)``, its text and its NumPy source raise nothing but
   ``RicciError`` (``grad``).
 """
@@ -31,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import ricci
+from ricci.syntax.resolve import parse_detected
 
 SYNTAXES = ("ricci", "latex", "auto")
 
@@ -231,28 +233,35 @@ def check_program(p: ricci.Program, syntax: str, *, grad: bool = True, seed: int
             else:
                 if s2 != s:
                     found.append(Finding("reprint", syntax, f"str(parse(str(p))) != str(p):\n{s[:300]}\n{s2[:300]}"))
-    tex = None
+    printed: dict[str, str] = {}
     for what in ("latex", "unicode"):
         try:
-            r = getattr(p, what)()
-            if what == "latex":
-                tex = r
+            printed[what] = getattr(p, what)()
         except ricci.RicciError:
             pass
         except BaseException as e:  # noqa: BLE001
             found.append(_crash("print", syntax, e))
-    if tex is not None and len(tex) < 200_000:
+    for what, read_as in (("latex", "latex"), ("unicode", "unicode"), ("unicode", "auto")):
+        tex = printed.get(what)
+        if tex is None or len(tex) >= 200_000:
+            continue
+        kind = f"{what}-readback"
         try:
-            back = ricci.parse(tex, syntax="latex")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                back, detected = parse_detected(tex, read_as)
         except ricci.RicciError as e:
-            found.append(Finding("latex-readback", syntax, f"p.latex() does not read back:\n{tex[:400]}\n{e}",
-                                 where(e)))
+            if read_as == "auto":
+                continue  # detected as another notation, which refuses it: not a misreading
+            found.append(Finding(kind, syntax, f"p.{what}() does not read back:\n{tex[:400]}\n{e}", where(e)))
         except BaseException as e:  # noqa: BLE001
-            found.append(_crash("latex-readback", syntax, e))
+            found.append(_crash(kind, syntax, e))
         else:
+            if detected != what:
+                continue  # Unicode text another notation reads too (Y_i = np_i is LaTeX's n p_i)
             if alpha_text(back) != alpha_text(p) and same_values(p, back) is False:
-                found.append(Finding("latex-readback", syntax, f"p.latex() reads back as another program:\n"
-                                                               f"{tex[:300]}\n-> {str(back)[:300]}\n!= {s[:300]}"))
+                found.append(Finding(kind, syntax, f"p.{what}() reads back as another program:\n"
+                                                   f"{tex[:300]}\n-> {str(back)[:300]}\n!= {s[:300]}"))
     if grad and p.inputs:
         wrt = random.Random(seed).choice(p.inputs)
         try:

@@ -54,6 +54,12 @@ PLAIN_NAMES = ("A", "B", "C", "D", "E", "F", "G", "W", "X", "V", "U")
 ODD_NAMES = ("x", "b", "w", "np", "torch", "sizes", "dA", "dL", "z1", "lambda", "in", "t1",
              "_delta", "math", "L2", "k", "i")
 
+#: names with ``_`` (with ``models(spellings=True)``): bare in Unicode they would read as
+#: subscripts
+SPELLED_NAMES = ("x_in", "h_1", "W_ij", "y_out")
+#: index names of several characters (with ``models(spellings=True)``): ``x_(bt)``, ``x_μ``
+SPELLED_INDICES = ("i2", "kk", "n_1", "bt", "mu", "ab")
+
 NUMS = {"2": Fraction(2), "0.5": Fraction(1, 2), "3": Fraction(3), "1.5": Fraction(3, 2),
         ".25": Fraction(1, 4), "2e0": Fraction(2), "1": Fraction(1), "0.1": Fraction(1, 10),
         "1e-1": Fraction(1, 10), "2.": Fraction(2)}
@@ -377,9 +383,13 @@ class _Gen(TreeGen):
     POWER_KINDS = ("int", "real", "tensor", "size")
     EXPONENTS = dict.fromkeys(("real", "size"), ("-1", "-2", "0.5", "1.5", "-0.5", "(1/2)", "(-1)"))
 
-    def __init__(self, draw, model: Model, max_depth: int, odd_names: bool, max_inputs: int):
+    def __init__(self, draw, model: Model, max_depth: int, odd_names: bool, max_inputs: int,
+                 spellings: bool = False):
         super().__init__(model, max_depth, MAX_RANK, odd_names, max_inputs)
         self.draw = draw
+        #: also index names longer than a letter and names with ``_`` (what notations spell
+        #: differently: ``x_(bt)``, ``{x_in}_j``, ``\mathit{i\_1}``)
+        self.spellings = spellings
 
     # -- the random source
     def choose(self, options):
@@ -407,7 +417,9 @@ class _Gen(TreeGen):
         pool = [l for l in LETTERS if l not in self.letters]
         if not pool or len(self.letters) >= MAX_LETTERS:
             return None
-        l = self.choose(pool[:12])
+        if self.spellings:
+            pool = pool[:12] + [x for x in SPELLED_INDICES if x not in self.letters]
+        l = self.choose(pool[:12] if not self.spellings else pool)
         self.letters[l] = cls if cls is not None else self.choose(range(self.m.n_classes))
         return l
 
@@ -416,7 +428,8 @@ class _Gen(TreeGen):
             {self.defining} if self.defining else set())
         names = [n for n in PLAIN_NAMES if n not in taken]
         if self.odd_names and self.coin(0.3):
-            odd = [n for n in ODD_NAMES if n not in taken and n not in self.letters]
+            odd = [n for n in ODD_NAMES + (SPELLED_NAMES if self.spellings else ())
+                   if n not in taken and n not in self.letters]
             if odd:
                 return self.choose(odd)
         return self.choose(names) if names else None
@@ -449,14 +462,15 @@ class _Gen(TreeGen):
 
 @st.composite
 def models(draw, max_statements: int = 4, max_depth: int = 3, odd_names: bool = True,
-           scalar_output: bool | None = None, max_inputs: int = 6) -> Model:
-    """A random well-formed program (see the module docstring)."""
+           scalar_output: bool | None = None, max_inputs: int = 6, spellings: bool = False) -> Model:
+    """A random well-formed program (see the module docstring); with ``spellings``, index
+    names of several characters and names with ``_`` too."""
     n_classes = draw(st.integers(1, 4))
     style = Style(pow_op=draw(st.sampled_from(["^", "^", "**"])),
                   sep=draw(st.sampled_from(["\n", "\n", "; ", "\n# a comment\n\n"])),
                   multiline=draw(st.integers(0, 5)) == 0)
     m = Model(n_classes, style=style)
-    g = _Gen(draw, m, max_depth, odd_names, max_inputs)
+    g = _Gen(draw, m, max_depth, odd_names, max_inputs, spellings)
     n_stmts = draw(st.integers(1, max_statements))
     for k in range(n_stmts):
         last = k == n_stmts - 1

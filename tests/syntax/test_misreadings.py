@@ -189,10 +189,34 @@ def test_the_cli_prints_a_warning_line_not_a_python_warning(capsys):
 def test_unicode_printed_random_programs_read_back(m):
     """Every random program's Unicode reads back to the same program, or one of the same
     values (a number printed 10⁻⁵ reads back as a power)."""
+    _reads_back(ricci.parse(m.text, syntax="ricci"), "unicode")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(models(spellings=True))
+def test_printed_random_programs_with_long_indices_and_underscores_read_back(m):
+    """Index names of several characters (``x_(bt)``: bare, ``x_bt`` is ``b`` and ``t``) and
+    names with ``_`` (``{x_in}_j``: bare, ``x_in_j`` is subscripted twice) read back from
+    Unicode, given the notation or detected as it, and from LaTeX."""
     p = ricci.parse(m.text, syntax="ricci")
+    for syntax in ("unicode", "auto"):
+        _reads_back(p, "unicode", syntax)
+    _reads_back(p, "latex", "latex")
+
+
+def _reads_back(p, notation: str, syntax: str | None = None) -> None:
+    """``p`` printed in ``notation`` and read back (as ``syntax``; detected: when the
+    detection says ``notation``, as ``Y_i = np_i`` is LaTeX's ``n p_i`` too) is ``p``, or a
+    program of the same values."""
+    from ricci.syntax.resolve import parse_detected
+
+    text = p.unicode() if notation == "unicode" else p.latex()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RicciWarning)
-        back = ricci.parse(p.unicode(), syntax="unicode")
+        back, read_as = parse_detected(text, syntax or notation)
+    if read_as != notation:
+        return
     if back != p:
         assert str(back.inputs) == str(p.inputs)
         rng = np.random.default_rng(0)
@@ -271,3 +295,81 @@ def test_comma_derivatives_are_refused_whatever_follows_the_comma():
     for tex in (r"L = f_{,i}", r"w_{gh} = v_{gh} - \eta \text{loss}_{, (gh)}"):
         with pytest.raises(ricci.RicciError, match="is a comma derivative"):
             ricci.parse(tex, syntax="latex")
+
+
+@pytest.mark.parametrize("program, printed", [
+    ("y[bt] = exp(x[bt])", "y_(bt) = exp(x_(bt))"),
+    ("y[i] = x_in[i] * 2", "y_i = {x_in}_i · 2"),
+    ("y_out = 2 * x_out", "{y_out} = 2 {x_out}"),
+    ("L = sum[i_1](x[i_1]) / size(i_1)", "L = (Σ_(i_1) x_(i_1)) / size(i_1)"),
+    ("y[mu] = x[mu]", "y_μ = x_μ"),
+    ("y[ı] = x١[ı]", "y_(ı) = {x١}_(ı)"),
+    ("y = e^(1 - x)", "y = (e)^(1 - x)"),  # e^(...) is exp(...)
+    ("y = x^T", "y = x^(T)"),  # x^T is a transpose
+    ("y = sigma * (a + b)", "y = σ · (a + b)"),  # σ (a + b) is sigmoid(a + b)
+    ("y[i] = sigma[i] * (a[i] + b)", "y_i = σ_i · (a_i + b)"),
+    ("y = Sigma + x", "y = Sigma + x"),  # Σ is a sum
+    ("y[n,s] = inv(e)[n,s]", "y_ns = ({e}⁻¹)_ns"),  # e⁻¹ is exp(-1)
+    ("y = abs(a * abs(b - 1) + 1) + c", "y = abs(a |b - 1| + 1) + c"),  # |a |b - 1| + 1| is |a| b |+ 1|
+])
+def test_unicode_spellings_of_long_indices_and_underscored_names(program, printed):
+    """Bare, ``x_bt`` is ``x[b,t]`` and ``x_in_i`` ``x`` subscripted twice: the printer
+    spells them so that the text reads back, given the notation or detected."""
+    p = ricci.parse(program, syntax="ricci")
+    assert p.unicode() == printed
+    assert ricci.parse(printed, syntax="unicode") == p
+    if "|" not in printed:  # a bar is not a sign of the Unicode notation: detected as ricci's, refused
+        assert ricci.parse(printed) == p
+
+
+@pytest.mark.parametrize("text, syntax, fragment, column", [
+    ("y_i = x_in_i · 2", "auto", "double subscript", 11),
+    ("y_i = x_in_i · 2", "unicode", "double subscript", 11),
+])
+def test_a_name_with_an_underscore_subscripted_is_refused_not_read_as_a_product(text, syntax, fragment, column):
+    """In Unicode text ``x_in_i`` is as likely the name ``x_in`` indexed by ``i`` as LaTeX's
+    ``x_i n_i`` (which the articles write, ``y_jy_j``; it was read so from Unicode text
+    too, by the LaTeX fallback)."""
+    with pytest.raises(ricci.RicciError, match=fragment) as e:
+        ricci.parse(text, syntax=syntax)
+    assert e.value.span.column == column
+    assert "{x_in}" in e.value.hint
+
+
+def test_a_braced_unicode_subscript_is_read_as_latex_reads_it():
+    """``W_{ij}`` is ``W[i,j]`` (it was the one index ``ij``)."""
+    assert str(ricci.parse("L = Σ_{ij} W_{ij}²", syntax="unicode")) == "L = sum[i,j](W[i,j]^2)"
+
+
+def test_unicode_detected_only_by_a_two_letter_subscript_warns_when_ricci_reads_it_too():
+    with pytest.warns(RicciWarning, match=r"w_in is w with the indices i and n; in ricci syntax.*scalar"):
+        p = ricci.parse("L = w_in * x_in")
+    assert len(p.dims["w"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RicciWarning)
+        ricci.parse("y_i = W_ij x_j")  # juxtaposition: only the Unicode notation reads it
+    with pytest.warns(RicciWarning, match="'w_in' is read as the name of a scalar"):
+        assert ricci.parse("L = w_in * x_in", syntax="ricci").dims["w_in"] == ()
+
+
+@pytest.mark.parametrize("text, syntax, column", [
+    ("L = sum[i](inv(S)[i])", "ricci", 12),
+    (r"L = \sum_{i} (S^{-1})_{i}", "latex", 14),
+    ("L = Σ_i (S⁻¹)_i", "unicode", 9),
+])
+def test_a_matrix_function_with_one_index_is_refused_in_every_notation(text, syntax, column):
+    """LaTeX and Unicode read ``(S⁻¹)_i`` as ``inv(S)[i]`` and ``ricci.grad`` crashed on it
+    (``ValueError`` in the derivative of ``inv``): the count is checked where every
+    notation's call is built."""
+    with pytest.raises(ricci.RicciError, match=r"inv\(S\) is a matrix: it takes 2 indices, not 1") as e:
+        ricci.parse(text, syntax=syntax)
+    assert e.value.span.column == column
+
+
+def test_an_index_named_like_an_accented_letter_reads_back_from_latex():
+    """``\\hat{y}`` is the name ``yhat``, but no index in a subscript: an index ``yhat`` is
+    ``\\mathit{yhat}`` (the LaTeX printer wrote ``W_{i,\\hat{y}}``, which did not read back)."""
+    p = ricci.parse("z[i] = sum[yhat](W[i,yhat])", syntax="ricci")
+    assert p.latex() == r"z_{i} = \sum_{\mathit{yhat}} W_{i,\mathit{yhat}}"
+    assert ricci.parse(p.latex(), syntax="latex") == p
+    assert ricci.parse("y[i] = yhat[i]", syntax="ricci").latex() == r"y_{i} = \hat{y}_{i}"  # a name keeps it

@@ -221,6 +221,22 @@ def _scientific(s: str) -> tuple[str, int] | None:
     return m, int(e)
 
 
+#: a name ending a factor that, before a parenthesis, the reader takes for a function (σ:
+#: sigmoid; σ_i: ambiguous): the product is written σ · (a + b)
+_CALLING_END = re.compile(r"(?<![^\W_])(?:" + "|".join(
+    re.escape(f.unicode) for f in FUNCTIONS.values() if f.unicode.isalpha() and not f.unicode.isascii())
+    + r")(?:_\S*)?$")
+
+
+def _plain(spelled: str) -> bool:
+    """Whether a name stands bare in the Unicode notation: ASCII letters and digits, or a
+    Greek letter (the reader reads any other, ``x_in``, ``ı``, in braces or parentheses)."""
+    return re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", spelled) is not None or spelled in _GREEK_LETTERS
+
+
+_GREEK_LETTERS = frozenset(GREEK.values())
+
+
 class UnicodeNotation(Notation):
     """Unicode: ``∂l/∂X_ik = ∂l/∂Y_ij A_kj``, ``δ_ip``, ``Σ_n dZ_nh``, ``σ(z_i)``, ``x²``.
 
@@ -244,11 +260,23 @@ class UnicodeNotation(Notation):
         return GREEK.get(name, name)
 
     def index_list(self, names: Sequence[str]) -> str:
+        """``ij`` (one character each), ``batch,k`` (several, one longer), else in
+        parentheses: ``(bt)`` is the one index ``bt`` (``_bt`` reads back as ``b`` and
+        ``t``), ``(i_1,j)`` holds an index with ``_``; the Unicode reader reads each back."""
         spelled = [self.index(n) for n in names]
-        return ("" if all(len(s) == 1 for s in spelled) else ",").join(spelled)
+        if all(_plain(s) for s in spelled):
+            if all(len(s) == 1 for s in spelled):
+                return "".join(spelled)
+            if len(spelled) > 1:
+                return ",".join(spelled)
+        return "(" + ",".join(spelled) + ")"
 
     def symbol(self, name: str) -> str:
-        return GREEK.get(name, name)
+        """A Greek name is its letter (but ``Sigma``: ``Σ`` is a sum); a name with ``_`` or
+        another letter than ASCII's and Greek's is in braces (``{x_in}_j``: bare, ``x_in_j``
+        would be ``x`` subscripted twice)."""
+        spelled = GREEK.get(name, name) if GREEK.get(name) != "Σ" else name
+        return spelled if _plain(spelled) and spelled != "Σ" else "{" + spelled + "}"
 
     def tensor(self, name: str, indices: Sequence[str]) -> str:
         return f"{self.symbol(name)}_{self.index_list(indices)}" if indices else self.symbol(name)
@@ -263,12 +291,17 @@ class UnicodeNotation(Notation):
         return f"({self.symbol(name)}ᵀ)_{self.index_list(indices)}"
 
     def matfn(self, fn: str, operand: str, indices: Sequence[str]) -> str:
-        s = MATRIX_FUNCTIONS[fn].unicode.format(self.symbol(operand))
+        spelling, sym = MATRIX_FUNCTIONS[fn].unicode, self.symbol(operand)
+        raised = spelling.split("{0}", 1)[1][:1] not in ("", ")")  # {e}⁻¹: bare, e⁻¹ is exp(-1)
+        s = spelling.format("{e}" if sym == "e" and raised else sym)
         return f"({s})_{self.index_list(indices)}" if indices else s
 
     def call(self, fn: str, args: Sequence[str]) -> str:
         f = FUNCTIONS.get(fn)
-        return _spell_call(f.unicode if f else fn, ", ".join(args), self.paren)
+        arg = ", ".join(args)
+        if f and f.unicode.startswith("|") and "|" in arg:  # |a |b| + c| reads as |a| b |+ c|
+            return f"{fn}({arg})"
+        return _spell_call(f.unicode if f else fn, arg, self.paren)
 
     def derivative(self, num: str, den: str, compound: bool = False) -> tuple[str, int]:
         return (f"∂({num})/∂{den}" if compound else f"∂{num}/∂{den}"), FRAC
@@ -282,26 +315,30 @@ class UnicodeNotation(Notation):
     def power(self, b: str, bp: int, x: str, xp: int, value: Fraction | None) -> tuple[str, int]:
         if value == Fraction(1, 2):
             return self.call(SQRT, [b]), ATOM
-        base = b if bp >= ATOM else self.paren(b)
+        base = b if bp >= ATOM and b != "e" else self.paren(b)  # e^x is exp(x): (e)^x, the name e
         sup = _superscript(value) if value is not None else None
         if sup is not None:
             return base + sup, POW
-        simple = xp >= ATOM and re.fullmatch(r"[^\W_]+|[0-9.]+", x) is not None
-        return f"{base}^{x if simple else self.paren(x)}", POW
+        simple = xp >= ATOM and re.fullmatch(r"[^\W_]+|[0-9.]+", x) is not None and x != "T"
+        return f"{base}^{x if simple else self.paren(x)}", POW  # x^T is a transpose: x^(T), the name T
 
     def divisor(self, b: str, bp: int, ex: Fraction) -> tuple[str, int]:
         return (b, bp) if ex == 1 else self.power(b, bp, *self.number(ex), ex)
 
     def big_sum(self, indices: Sequence[str], body: str, bp: int) -> tuple[str, int]:
         bare = bp in (OPEN, MUL, FRAC, POW, ATOM)
-        return f"Σ_{','.join(self.index(i) for i in indices)} {body if bare else self.paren(body)}", OPEN
+        spelled = [self.index(i) for i in indices]  # Σ_i,j; Σ_(bt) as for a tensor
+        plain = all(_plain(i) for i in spelled) and (len(spelled) > 1 or len(spelled[0]) == 1)
+        run = ",".join(spelled) if plain else self.index_list(spelled)
+        return f"Σ_{run} {body if bare else self.paren(body)}", OPEN
 
     def juxtapose(self, left: str, right: str) -> str:
         if not left:
             return right
         a, b = _BARE_END.search(left), _BARE_START.match(right)
         capitals = a is not None and b is not None and (a.group(1).isupper() or b.group(1).isupper())
-        return left + (" · " if right[:1].isdigit() or capitals else " ") + right  # X · A: scalars
+        call = right.startswith("(") and _CALLING_END.search(left) is not None  # σ (a + b) is sigmoid
+        return left + (" · " if right[:1].isdigit() or capitals or call else " ") + right  # X · A: scalars
 
     def product(self, parts: Sequence[tuple[str, int]], dens: Sequence[tuple[str, int]],
                 coef: bool = False) -> tuple[str, int]:
@@ -417,17 +454,22 @@ class LatexNotation(Notation):
         return latex_symbol(name)
 
     def index(self, name: str) -> str:
-        return self.symbol(name)
+        """As :meth:`symbol`, but never an accent (``\\hat{y}`` is no index in a subscript):
+        ``\\mathit{yhat}``."""
+        s = self.symbol(name)
+        if any(s.startswith(f"\\{a}{{") for a in _ACCENTS):
+            return r"\mathit{" + name.replace("_", r"\_") + "}"
+        return s
 
     def index_list(self, names: Sequence[str]) -> str:
         """``ij``, ``\\mu\\nu``, ``\\alpha i`` (a space ends a command before a letter);
         with commas when an index has a longer name (``\\mathit{batch},k``)."""
         single = all(len(n) == 1 or n in GREEK for n in names)
         if not single:
-            return ",".join(self.symbol(n) for n in names)
+            return ",".join(self.index(n) for n in names)
         out = ""
         for n in names:
-            s = self.symbol(n)
+            s = self.index(n)
             out += (" " if _ENDS_WITH_COMMAND.search(out) and s[:1].isalpha() else "") + s
         return out
 

@@ -451,9 +451,7 @@ class Parser:
         if fn.rank:
             if not self.at("OP", "["):
                 raise self.error(f"{t.text}({op.text}) is a matrix: index it, as in {t.text}({op.text})[i,j]")
-            idx = self.names(f"{t.text}({op.text})")
-            if len(idx) != 2:
-                raise self.error(f"{t.text}({op.text}) is a matrix: it takes 2 indices, not {len(idx)}", t)
+            idx = self.names(f"{t.text}({op.text})")  # how many: checked where every notation's is
             return MatCallA(t.text, Name(op.text, op.span), idx, t.span, slots)
         if self.at("OP", "["):
             raise self.error(f"{t.text}({op.text}) is a number: it takes no indices")

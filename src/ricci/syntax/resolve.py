@@ -46,6 +46,7 @@ from ..ir.expr import (
 )
 from ..ir.program import ONE_HOT, Program, Statement, symmetric_inputs
 from ..ir.traversal import walk
+from ..primitives.functions import MATRIX_FUNCTIONS
 from .latex import SUBSCRIPTED, LatexParser, detect
 from .matrix_input import looks_like_matrix, read_matrix
 from .parse import Parser
@@ -68,7 +69,7 @@ from .tree import (
     StmtA,
     SumA,
 )
-from .unicode_input import looks_like_unicode, parse_unicode
+from .unicode_input import UNICODE_MARKS, looks_like_unicode, pair_only, parse_unicode
 
 __all__ = ["parse", "parse_detected"]
 
@@ -133,9 +134,11 @@ def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:
     if syntax == "unicode":
         try:
             stmts, decls = parse_unicode(text)
+            if auto:
+                _warn_pair(text)
         except RicciError as unicode_error:
-            if not auto:
-                raise
+            if not auto or any(c in UNICODE_MARKS for c in text):
+                raise  # a character only the Unicode notation has (Σ √ · ²): its error
             # the detection guessed from characters (a Greek letter and ``_d`` in
             # ``h = _delta + Ω``): text another syntax reads is that syntax's; when none
             # does, the error that read further into the text is the one to show
@@ -158,6 +161,24 @@ def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:
             stmts = latex_reader.program()
             decls = latex_reader.declarations
     return syntax, stmts, decls
+
+
+def _warn_pair(text: str) -> None:
+    """Warn when the Unicode notation was detected only by a two-letter subscript
+    (``x_in``) and ricci syntax reads the text too: there ``x_in`` is a scalar's name."""
+    code = "\n".join(ln.split("#", 1)[0] for ln in text.splitlines())
+    pair = pair_only(code)
+    if pair is None:
+        return
+    try:
+        Parser(text).program()
+    except RicciError:
+        return  # only the Unicode notation reads it: nothing to confuse
+    base, sub = pair.rsplit("_", 1)
+    warnings.warn(RicciWarning(
+        f"read in Unicode index notation, where {pair} is {base} with the indices {sub[0]} and {sub[1]}; "
+        f"in ricci syntax, which reads this text too, {pair} is a scalar: pass syntax='ricci' for that "
+        f"reading, or write {base}[{sub[0]},{sub[1]}] (or {{{pair}}} for the name in Unicode)"), stacklevel=5)
 
 
 def _reach(e: RicciError) -> tuple[int, int]:
@@ -653,6 +674,11 @@ class _StatementResolver:
         if isinstance(node, SizeA):
             return Size(self.idx(node.index.name))
         if isinstance(node, MatCallA):
+            rank = 2 if MATRIX_FUNCTIONS[node.fn].rank else 0  # every notation's call is checked here
+            if len(node.indices) != rank:
+                what = f"{node.fn}({node.operand.name}) is a {'matrix' if rank else 'number'}"
+                raise self.b.err(f"{what}: it takes {rank or 'no'} indices" + (f", not {len(node.indices)}" if rank else ""),
+                                 node.span)
             arg = operand(node.operand.name, self.label(node.slots[0]))
             e = MatFn(node.fn, arg, [self.idx(n.name) for n in node.indices])
             return self.bind_atom(node.indices, e, known) if node.indices else e

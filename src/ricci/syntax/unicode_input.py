@@ -4,11 +4,15 @@
 characters. This module reads that text by rewriting it into the LaTeX the LaTeX reader
 takes (:func:`to_latex`), one token at a time, keeping for every character written the
 place of the character it came from, so that an error points into the text as the user
-wrote it (:func:`parse_unicode_statements`). The rewriting is local and total:
+wrote it (:func:`parse_unicode_statements`). The rewriting is local, and total but for a
+name subscripted twice:
 
 * a subscript run (``_ij``, ``_i,j``) is braced (``_{ij}``): in LaTeX ``W_ij`` is
-  ``W_i`` times ``j``; superscript digits and signs (``²``, ``⁻¹``) are ``^{2}``, ``^{-1}``;
-  ``^(...)`` is ``^{...}``;
+  ``W_i`` times ``j``; a parenthesised one holds whole index names (``_(bt)`` is
+  ``_{\\mathit{bt}}``); a braced one is copied (``W_{ij}`` is ``W[i,j]``, as in LaTeX); a
+  second run (``x_in_j``) is an error: the name ``x_in`` is written ``{x_in}``
+  (``\\mathit{x\\_in}``); superscript digits and signs (``²``, ``⁻¹``) are ``^{2}``,
+  ``^{-1}``; ``^(...)`` is ``^{...}``;
 * ``Σ`` is ``\\sum``, ``√(...)`` is ``\\sqrt{...}``, ``·`` is ``\\cdot``, a Greek letter
   is its command (``σ(`` stays the function: the LaTeX reader reads ``\\sigma(`` so);
 * a word before ``(`` is a function: its Unicode spelling in the primitive table
@@ -28,9 +32,10 @@ from ..errors import RicciError, Span
 from ..primitives.functions import FUNCTIONS, MATRIX_FUNCTIONS
 from ..primitives.greek import GREEK
 from .latex import LatexParser
+from .text import text_position
 from .tree import DeclA, StmtA
 
-__all__ = ["UNICODE_MARKS", "looks_like_unicode", "parse_unicode", "parse_unicode_statements", "to_latex"]
+__all__ = ["UNICODE_MARKS", "looks_like_unicode", "pair_only", "parse_unicode", "parse_unicode_statements", "to_latex"]
 
 _SUPERSCRIPTS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7",
                  "⁸": "8", "⁹": "9", "⁻": "-", "⁺": "+"}
@@ -64,19 +69,40 @@ _EXPONENT = re.compile(r"[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9_(])|[0-9]+(?:\.[0-9]+
 _SUB = re.compile(r"[A-Za-z0-9" + "".join(GREEK.values()) + r",]+")
 
 
+#: a name with ``_`` in braces, ``{x_in}`` (how the printer writes it: bare, ``x_in_j`` would
+#: be ``x`` subscripted twice)
+_BRACED_NAME = re.compile(r"\{([^{}\s]*(?:_|[^\x00-\x7f])[^{}\s]*)\}")
+#: any name in braces, ``{e}`` (the name, where bare ``e⁻¹`` would be ``exp(-1)``)
+_BRACED = re.compile(r"\{([^{}\s]+)\}")
+#: a parenthesised subscript, ``x_(bt)``, ``x_(i_1,j)``: index names, whole, comma-separated
+_GROUP = re.compile(r"\(([^()]*)\)")
 #: a two-letter subscript run, ``W_ij``: Unicode's two indices (LaTeX reads W_i times j)
 _PAIR = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z" + "".join(GREEK.values()) + r"][A-Za-z0-9]*_[a-z]{2}(?![A-Za-z0-9_])")
 
 
 def looks_like_unicode(code: str) -> bool:
     """Whether text (comments removed) is in ricci's Unicode notation: none of ricci's
-    brackets or LaTeX's backslash and braces, and a character only that notation uses
-    (``Σ``, ``√``, ``·``, a superscript digit), a Greek letter beside subscripted names, or
-    a two-letter subscript (``W_ij``)."""
-    if any(c in code for c in "[]\\{}"):
+    brackets or LaTeX's backslash and braces (but for a braced name, ``{x_in}``), and a
+    character only that notation uses (``Σ``, ``√``, ``·``, a superscript digit), a braced
+    name or a parenthesised subscript (``x_(bt)``), a Greek letter beside subscripted names,
+    or a two-letter subscript (``W_ij``; :func:`pair_only` says when that is all)."""
+    unbraced = _BRACED.sub(lambda m: "x" if m.group(1).isidentifier() else m.group(), code)
+    if any(c in unbraced for c in "[]\\{}"):
         return False
+    if _BRACED_NAME.search(code) or re.search(r"[A-Za-z0-9]_\(", code):  # {x_in}, x_(bt): printed names
+        return True
     return any(c in UNICODE_MARKS for c in code) or _PAIR.search(code) is not None or (
-        any(c in _COMMAND_OF for c in code) and re.search(r"_[a-z]", code) is not None)
+        any(c in _COMMAND_OF for c in code) and re.search("_[a-z" + "".join(_COMMAND_OF) + "]", code) is not None)
+
+
+def pair_only(code: str) -> str | None:
+    """The first two-letter subscript (``x_in``) when it is the only sign of the Unicode
+    notation in ``code``: ricci syntax reads such text too, as scalars named ``x_in``."""
+    if any(c in UNICODE_MARKS or c in _COMMAND_OF for c in code) or _BRACED_NAME.search(code) \
+            or re.search(r"[A-Za-z0-9]_\(", code):
+        return None
+    m = _PAIR.search(code)
+    return m.group() if m else None
 
 
 def to_latex(text: str) -> tuple[str, list[int]]:
@@ -110,6 +136,9 @@ def to_latex(text: str) -> tuple[str, list[int]]:
             put(symbols[sym], p)  # √(...) is \sqrt{...}
             closers.append("}")
             p += len(sym)
+        elif text.startswith("^(T)", p):  # x^(T): a power by the name T (x^T is a transpose)
+            put("^{\\mathit{T}}", p)
+            p += 4
         elif c == "^" and text.startswith("(", p + 1):
             put("^{", p)
             closers.append("}")
@@ -135,12 +164,43 @@ def to_latex(text: str) -> tuple[str, list[int]]:
         elif c == "·":
             put(" \\cdot ", p)
             p += 1
+        elif out[-2:] == ["\\mathrm{size}", "("] and (name := _identifier_at(text, p)) and text.startswith(")", p + len(name)):
+            put(_name_tex(name), p)  # size(i_1), size(ı): the index's whole name
+            p += len(name)
+        elif c == "_" and text.startswith("(", p + 1) and (g := _GROUP.match(text, p + 1)) is not None:
+            put("_{", p)  # x_(bt): the one index bt; x_(i_1,j)
+            at = g.start(1)
+            for k, item in enumerate(g.group(1).split(",")):
+                if k:
+                    put(",", at - 1)
+                word = item.strip()
+                spot = at + len(item) - len(item.lstrip())
+                put(_name_tex(word), spot)
+                at += len(item) + 1
+            put("}", g.end() - 1)
+            p = g.end()
+        elif c == "_" and text.startswith("{", p + 1):
+            close = text.find("}", p + 2)  # x_{ij}: as in LaTeX, i and j (letters copied, not words)
+            end = n if close < 0 else close
+            put("_{", p)
+            _greek_run(text[p + 2:end], p + 2, put)
+            if close >= 0:
+                put("}", close)
+            p = end + 1 if close >= 0 else n
+        elif c == "{" and (b := _BRACED.match(text, p)) is not None and b.group(1).isidentifier():
+            put(_name_tex(b.group(1), braced=True), p)  # {x_in}: the name x_in; {e}: the name e
+            p = b.end()
         elif c == "_":
             m = _SUB.match(text, p + 1)
             if m is None:
                 put("_", p)
                 p += 1
             else:
+                if text.startswith("_", m.end()) and _SUB.match(text, m.end() + 1):
+                    head = re.findall(r"[A-Za-z0-9]*$", text[:p])[0]
+                    raise RicciError(f"double subscript: {head}_{m.group()}_...", span=Span(*text_position(text, m.end()), 1),
+                                     source=text, hint=f"for the name {head}_{m.group()} write "
+                                     f"{{{head}_{m.group()}}} followed by its indices ({{x_in}}_j)")
                 put("_{", p)
                 _greek_run(m.group(), m.start(), put)
                 put("}", m.end() - 1)
@@ -179,6 +239,26 @@ def to_latex(text: str) -> tuple[str, list[int]]:
             put(c, p)
             p += 1
     return "".join(out), src
+
+
+def _identifier_at(text: str, p: int) -> str:
+    """The longest identifier at ``text[p]`` (``i_1``, ``ı``), or ``""``."""
+    end = p
+    while end < len(text) and (text[p:end + 1].isidentifier()):
+        end += 1
+    return text[p:end]
+
+
+def _name_tex(name: str, braced: bool = False) -> str:
+    """A whole name (``{x_in}``, an index of ``x_(bt)``) as the LaTeX reader's one symbol:
+    a Greek letter as its command, a letter as it is (braced, ``\\mathit{e}``: the name,
+    never Euler's number), ``\\mathit{x\\_in}``, ``\\text{ı}`` (not ASCII)."""
+    if name in _COMMAND_OF:
+        return "\\" + _COMMAND_OF[name] + " "
+    if len(name) == 1 and name.isascii() and name.isalpha() and not braced:
+        return name
+    escaped = name.replace("_", "\\_")
+    return ("\\mathit{" if name.isascii() else "\\text{") + escaped + "}"
 
 
 def _greek_run(run: str, at: int, put) -> None:
