@@ -57,7 +57,8 @@ def worker(variant: str, dtype: str) -> float:
         "xW: stacked": lambda: torch.cat(xs) @ w,
     }
     if variant.startswith("dW"):  # both compute the same gradient
-        assert torch.allclose(sum_of_5(), fs["dW: stacked"](), rtol=1e-4 if dtype == "float32" else 1e-10)
+        a, b = sum_of_5(), fs["dW: stacked"]()
+        assert float((a - b).abs().max() / a.abs().max()) < (1e-5 if dtype == "float32" else 1e-12)
     f = fs[variant]
     f()
     times = []

@@ -606,7 +606,7 @@ def _plain_jnp_loss(name):
 @pytest.mark.parametrize("name", sorted(LAYOUT_CASES))
 def test_jax_layouts_agree_with_jax_grad(name):
     """The JAX code's transposed left operands (``_lhs_t``: a copied transpose for XLA's
-    float64 CPU product) and its scalars folded into computed operands give jax.grad's
+    float64 CPU 2-D product; none in a batched one) and its scalars folded into computed operands give jax.grad's
     gradients, in float64 at a tight tolerance and in float32, eagerly and under jit."""
     jax, jnp = _jax()
     path = Path(__file__).parents[2] / "examples" / f"{name}.ricci"
@@ -614,7 +614,8 @@ def test_jax_layouts_agree_with_jax_grad(name):
     assert wrt == LAYOUT_CASES[name]
     d = ricci.grad(text, wrt=wrt)
     src = d.source("jax")
-    assert "_lhs_t(" in src.split('"""')[-1] and "def _lhs_t(a):" in src
+    batched = name == "attention_multihead"  # a batched product keeps XLA's folded transpose
+    assert ("_lhs_t(" in src.split('"""')[-1] and "def _lhs_t(a):" in src) != batched
     args = make_inputs(d, d.inputs, seed=7)
     ref = _plain_jnp_loss(name)
     names = ref.__code__.co_varnames[:ref.__code__.co_argcount]
@@ -626,7 +627,7 @@ def test_jax_layouts_agree_with_jax_grad(name):
             {k: a[k] for k in wrt}, {k: v for k, v in a.items() if k not in wrt})
         lowered = jax.jit(f).lower(**a).as_text()
         # the copied transpose is float64 on the CPU only
-        assert ("optimization_barrier" in lowered) == (dtype == np.float64), lowered[:2000]
+        assert ("optimization_barrier" in lowered) == (dtype == np.float64 and not batched), lowered[:2000]
         for got in (f(**a), jax.jit(f)(**a)):
             for w in wrt:
                 assert got[w].dtype == dtype

@@ -305,3 +305,23 @@ def test_shared_pairs_give_the_gradient(text):
     names = [n for n in "abcdexWs" if f"{n}[" in text]
     for backend in BACKENDS:
         assert ricci.check(text, wrt=names, backend=backend).ok, backend
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_shared_pair_of_one_factor_twice_keeps_both(backend):
+    """``F[p] * F[p]`` shared by two products: the second product, ``1.5 * F[p] * F[p]``,
+    lost a factor (the pair's two places were one, ``1.5 * F``: the fuzzer, seed 9305, a
+    Hessian's diagonal wrong by a factor ``F``)."""
+    from ricci.verify.evaluate import evaluate
+
+    p = ricci.parse("h1[r,s] = ((F[p] * F[p]) * delta[p,r,s]) * (1.5 * F[p] * F[p])\nL = sum[r,t](h1[r,t])")
+    F = np.array([1.1, 2.0])
+    want = evaluate(p, {"F": F})["L"]
+    got = p.compile(backend)(F=F)["L"]
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-14)
+    assert np.isclose(want, 1.5 * (F ** 4).sum())
+    d = ricci.hessian("h1[r,s] = (delta[p,r,s] * (F[p] * F[p])) * (F[p] * 1.5 * F[p])\nL = exp(h1[r,t])",
+                      wrt="F", of="L", diagonal=True)
+    x = np.array([0.7, -0.9])
+    f = np.exp(1.5 * (x ** 4).sum())  # L = exp(1.5 * sum(F^4)): its Hessian's diagonal by hand
+    np.testing.assert_allclose(np.asarray(d.compile(backend)(F=x)["F"]), f * (36 * x ** 6 + 18 * x ** 2), rtol=1e-12)

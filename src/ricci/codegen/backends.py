@@ -313,10 +313,10 @@ def _delta(n, k, dtype):
 
     preludes = {"_lhs_t": '''
 def _lhs_t(a):
-    """a, the transposed left operand of a matrix product. XLA folds a transpose into the
-    product; on the CPU a float64 product whose left operand is contracted over a leading
-    axis then takes a path about twice as slow as a copied transpose and the row-major
-    product (benchmarks/RESULTS.md, issue 15), so there the transpose is copied."""
+    """a, the transposed left operand of a 2-D matrix product. XLA folds a transpose into
+    the product; on the CPU a float64 product whose left operand is contracted over a
+    leading axis then takes a path about twice as slow as a copied transpose and the
+    row-major product (benchmarks/RESULTS.md, issue 15), so there the transpose is copied."""
     if a.dtype == jnp.float64 and jax.default_backend() == "cpu":
         return jax.lax.optimization_barrier(a)
     return a

@@ -26,6 +26,7 @@ from .inplace import reuse_buffers
 from .kernels import Kernel, lift_calls, plan_kernels
 from .lower import Lowerer, fold_products, signed_terms
 from .repeats import Repeats
+from .scales import scale_once
 from .stable import stabilize
 from .values import ATOM, Val, signed_sum
 
@@ -80,6 +81,9 @@ def generate(program: Program, outputs: Mapping[str, str], inputs: Sequence[str]
     be = get_backend(backend)
     program = stabilize(program, set(outputs.values()))  # no overflow in sums of exp
     needed = _needed(program, set(outputs.values()))
+    if be.fuses:  # a number every product of a value carries: scaled where it is computed
+        program = scale_once(program, needed, set(outputs.values()))
+        needed = _needed(program, set(outputs.values()))
     if be.kernels:  # exp and the like stay NumPy's vectorised ufuncs, read by the kernels
         program = lift_calls(program, needed)
         needed = _needed(program, set(outputs.values()))
