@@ -373,3 +373,31 @@ def test_an_index_named_like_an_accented_letter_reads_back_from_latex():
     assert p.latex() == r"z_{i} = \sum_{\mathit{yhat}} W_{i,\mathit{yhat}}"
     assert ricci.parse(p.latex(), syntax="latex") == p
     assert ricci.parse("y[i] = yhat[i]", syntax="ricci").latex() == r"y_{i} = \hat{y}_{i}"  # a name keeps it
+
+
+@pytest.mark.parametrize("text, syntax", [("y = |x |z| + 1|", "unicode"), ("y = |x |z| + 1|", "latex")])
+def test_a_bar_spaced_to_open_but_closing_is_refused(text, syntax):
+    """``|x |z| + 1|`` was read ``|x| z |+ 1|`` (a bar after a factor closes), silently:
+    the spacing says a nested absolute value was meant."""
+    with pytest.raises(ricci.RicciError, match="ambiguous '\\|'") as e:
+        ricci.parse(text, syntax=syntax)
+    assert e.value.span.column == 8 and "abs(...)" in e.value.hint
+
+
+@pytest.mark.parametrize("text, want", [
+    ("y = |x| |z|", "y = abs(x) * abs(z)"), ("y = |x||z|", "y = abs(x) * abs(z)"),
+    ("y = |x (|z|) + 1|", "y = abs(x * abs(z) + 1)"), ("y = abs(x |z| + 1)", "y = abs(x * abs(z) + 1)"),
+    (r"y = \left|x \left|z\right| + 1\right|", "y = abs(x * abs(z) + 1)"),
+])
+def test_bars_that_say_what_they_mean_read_as_before(text, want):
+    assert str(ricci.parse(text, syntax="latex" if "\\" in text else "unicode")) == want
+
+
+@pytest.mark.parametrize("program", ["X = n * Ƞ", "X = Ƞ * n", "X = d * e * n * Ƞ * v"])
+def test_a_capital_neither_ascii_nor_greek_beside_a_name_reads_back(program):
+    """``n \\text{Ƞ}`` is refused when read (two one-letter names, one a capital: a matrix
+    product?); the printers wrote it so for a capital they did not know as one (the parser
+    fuzzer, seed 9309): both notations now write the product's sign there."""
+    p = ricci.parse(program, syntax="ricci")
+    assert ricci.parse(p.latex(), syntax="latex") == p
+    assert ricci.parse(p.unicode(), syntax="unicode") == p

@@ -376,8 +376,10 @@ _GREEK_CALLS = tuple("\\" + c[0] for c in latex_reading().commands if len(c) == 
 
 #: the accents the LaTeX reader writes as a suffix of a name (``\hat{y}`` is ``yhat``)
 _ACCENTS = tuple(dict.fromkeys(DECORATIONS.values()))
-_BARE_END = re.compile(r"(?:^|[\s({])([A-Za-z])$")
-_BARE_START = re.compile(r"([A-Za-z])(?:$|\s)")
+#: a one-letter name without indices at the end / the start of a factor's text: bare, or a
+#: letter neither ASCII nor Greek as the notations spell it (``\text{Ƞ}``, ``{Ƞ}``)
+_BARE_END = re.compile(r"(?:^|[\s({])(?:\\text\{|\{)?([^\W\d_])\}?$")
+_BARE_START = re.compile(r"(?:\\text\{|\{)?([^\W\d_])\}?(?:$|\s)")
 
 
 def latex_symbol(name: str) -> str:

@@ -368,6 +368,15 @@ class LatexParser(LatexCommands):
         self.abs_depth -= 1
         self.leave()
         if self.at("RVERT") or self.at("BAR"):
+            bar, before, after = self.tok, self.toks[self.pos - 1], self.peek()
+            if bar.kind == "BAR" and not self.touching(before, bar) and self.touching(bar, after) \
+                    and after.kind in ("LETTER", "NUMBER", "OPEN", "CMD"):
+                # |x |z| + 1|: this bar closes |x (a bar after a factor does), but it is spaced
+                # as one opening |z| inside: the reading most likely not the one meant
+                raise self.err("ambiguous '|': after a factor a bar closes the absolute value, but "
+                               "this one is written as if it opened another", bar,
+                               hint="write a nested absolute value as abs(...), or \\left| ... \\right| "
+                                    "in LaTeX; or write the closing bar against its operand: |x| z")
             self.take()
             return CallA(fn, inner, open_.span)
         raise self.err(f"expected '|' to close the '|' on line {open_.span.line}, column "
