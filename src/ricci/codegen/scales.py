@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from ..ir.expr import MINUS_ONE, Expr, Mul, Sum, Tensor
 from ..ir.program import Program, Statement
-from ..ir.traversal import walk
+from ..ir.traversal import contains, tensor_names, walk
 from .stable import claim
 
 __all__ = ["scale_once"]
@@ -28,7 +28,7 @@ __all__ = ["scale_once"]
 
 def _numbers(m: Mul) -> tuple[Expr, ...]:
     """The factors of ``m`` without an index or a tensor (``1/sqrt(size(d))``, ``2``)."""
-    return tuple(f for f in m.factors if not f.free and not any(isinstance(n, Tensor) for n in walk(f)))
+    return tuple(f for f in m.factors if not f.free and not contains(f, Tensor))
 
 
 def scale_once(program: Program, names: set[str], outputs: set[str]) -> Program:
@@ -64,7 +64,7 @@ def scale_once(program: Program, names: set[str], outputs: set[str]) -> Program:
     out: list[Statement] = []
     for st in program.statements:
         rhs = st.rhs
-        if st.name in names and any(n in chosen for n in _refs(rhs)):
+        if st.name in names and not tensor_names(rhs).isdisjoint(chosen):
             rhs = _unscaled(rhs, chosen, new_name)
         if st.name in chosen:
             dims[new_name[st.name]] = dims[st.name]
@@ -72,10 +72,6 @@ def scale_once(program: Program, names: set[str], outputs: set[str]) -> Program:
             continue
         out.append(st if rhs is st.rhs else st.replace(rhs))
     return Program(out, dims, dim_names=program.dim_names, source=program.text, declared=program.declared)
-
-
-def _refs(e: Expr) -> set[str]:
-    return {n.name for n in walk(e) if isinstance(n, Tensor)}
 
 
 def _unscaled(e: Expr, chosen: Mapping[str, tuple[Expr, ...]], new_name: Mapping[str, str]) -> Expr:

@@ -275,8 +275,10 @@ class UnicodeNotation(Notation):
         """A Greek name is its letter (but ``Sigma``: ``Σ`` is a sum); a name with ``_`` or
         another letter than ASCII's and Greek's is in braces (``{x_in}_j``: bare, ``x_in_j``
         would be ``x`` subscripted twice)."""
-        spelled = GREEK.get(name, name) if GREEK.get(name) != "Σ" else name
-        return spelled if _plain(spelled) and spelled != "Σ" else "{" + spelled + "}"
+        spelled = GREEK.get(name, name)
+        if spelled == "Σ":  # the sum's sign: the name Sigma stays a word, the letter is braced
+            return name if name != "Σ" else "{Σ}"
+        return spelled if _plain(spelled) else "{" + spelled + "}"
 
     def tensor(self, name: str, indices: Sequence[str]) -> str:
         return f"{self.symbol(name)}_{self.index_list(indices)}" if indices else self.symbol(name)

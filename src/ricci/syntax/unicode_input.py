@@ -242,9 +242,10 @@ def to_latex(text: str) -> tuple[str, list[int]]:
 
 
 def _identifier_at(text: str, p: int) -> str:
-    """The longest identifier at ``text[p]`` (``i_1``, ``ı``), or ``""``."""
+    """The longest identifier at ``text[p]`` (``i_1``, ``ı``), or ``""`` (a character at a
+    time, as :func:`.text.check_name` reads names: linear in its length)."""
     end = p
-    while end < len(text) and (text[p:end + 1].isidentifier()):
+    while end < len(text) and (text[end].isidentifier() if end == p else ("a" + text[end]).isidentifier()):
         end += 1
     return text[p:end]
 
