@@ -371,3 +371,19 @@ def test_mutants_are_caught():
     res = mutants.run_mutants()
     survived = {n: r for n, r in res["mutants"].items() if not r["caught"]}
     assert not survived, survived
+
+
+def test_read_back_values_differ_only_where_the_program_can_tell():
+    """A program read back with its constant spelled otherwise (``1.5e-20`` as
+    ``1.5·10⁻²⁰``) and ``sin`` of numbers near 1e20 differ in every digit by rounding
+    alone: undecidable (None), not a finding (seeds 9310, 9314); a real difference stays
+    one where the program is well-conditioned (in an ill-conditioned one it is undecidable
+    too: the price)."""
+    import ricci
+
+    p = ricci.parse("y[i] = sin(x[i] / 1.5e-20)", syntax="ricci")
+    q = ricci.parse("y[i] = sin(x[i] / (1.5 * 10^(-20)))", syntax="ricci")
+    assert parsecheck.same_values(p, q) is None
+    assert parsecheck.same_values(p, ricci.parse("y[i] = sin(x[i] / 1.5e-20) * 2", syntax="ricci")) is None
+    assert parsecheck.same_values(ricci.parse("y[i] = x[i] * 2"), ricci.parse("y[i] = x[i] * 3")) is False
+    assert parsecheck.same_values(ricci.parse("y[i] = sin(x[i])"), ricci.parse("y[i] = sin(x[i] * 1)")) is True
