@@ -127,7 +127,7 @@ def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:
     auto = syntax == "auto"
     if auto and looks_like_matrix(text):
         syntax = "matrix"
-    if syntax == "auto" and looks_like_unicode("\n".join(ln.split("#", 1)[0] for ln in text.splitlines())):
+    if syntax == "auto" and looks_like_unicode(_without_comments(text)):
         syntax = "unicode"
     decls: list[DeclA] = []
     stmts: list[StmtA] | None = None
@@ -163,11 +163,15 @@ def _read(text: str, syntax: str) -> tuple[str, list[StmtA], list[DeclA]]:
     return syntax, stmts, decls
 
 
+def _without_comments(text: str) -> str:
+    """``text`` with each line's ``#`` comment removed (what the detections look at)."""
+    return "\n".join(ln.split("#", 1)[0] for ln in text.splitlines())
+
+
 def _warn_pair(text: str) -> None:
     """Warn when the Unicode notation was detected only by a two-letter subscript
     (``x_in``) and ricci syntax reads the text too: there ``x_in`` is a scalar's name."""
-    code = "\n".join(ln.split("#", 1)[0] for ln in text.splitlines())
-    pair = pair_only(code)
+    pair = pair_only(_without_comments(text))
     if pair is None:
         return
     try:
